@@ -1,0 +1,77 @@
+/*
+ * conf.h: krxd's configuration, loaded from a libconfig file into an
+ * immutable struct krx_conf. Library grade: problems are collected as
+ * "FILE:LINE: message" strings, never logged here.
+ */
+#ifndef KRX_CONF_CONF_H
+#define KRX_CONF_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KRX_CONF_DEFAULT_PATH	"/etc/krx/krxd.conf"
+#define KRX_CONF_MAX_NODE_ID	1023
+#define KRX_CONF_MAX_ERRORS	64
+
+struct krx_hostport {
+	char	*host;		/* as written, brackets removed */
+	int	 port;
+};
+
+struct krx_conf_vcluster {
+	char			*name;
+	struct krx_hostport	 bootstrap;	/* listen address */
+	char			*advertised_host;
+	int			 node_start_port;
+	int			 max_node_id;
+	struct krx_hostport	*upstream;	/* upstream bootstrap list */
+	size_t			 n_upstream;
+	int			 line;
+};
+
+struct krx_conf {
+	char			*path;
+	int			 workers;	/* 0: one per CPU */
+	char			*user;		/* NULL: no switch */
+	char			*pid_file;
+	char			*control_socket;
+	int			 log_level;	/* enum krx_log_level */
+	uint32_t		 max_frame_bytes;
+	int			 drain_timeout;	/* seconds */
+	struct krx_conf_vcluster *vclusters;
+	size_t			 n_vclusters;
+};
+
+struct krx_conf_errors {
+	char	*msg[KRX_CONF_MAX_ERRORS];
+	size_t	 n;
+	size_t	 dropped;
+};
+
+/*
+ * Load and check path. On success returns 0 and *out owns a new
+ * configuration (free with krx_conf_free). On failure returns
+ * KRX_E_CONFIG (or KRX_E_NOMEM) and errs holds every problem found;
+ * release errs with krx_conf_errors_free either way.
+ */
+int	krx_conf_load(const char *path, struct krx_conf **out,
+	    struct krx_conf_errors *errs);
+/* Same, from a string (tests, fuzzing); name is used in messages. */
+int	krx_conf_load_string(const char *text, const char *name,
+	    struct krx_conf **out, struct krx_conf_errors *errs);
+void	krx_conf_free(struct krx_conf *conf);
+void	krx_conf_errors_free(struct krx_conf_errors *errs);
+
+/* Split "host:port" / "[v6]:port"; returns 0 or KRX_E_MALFORMED. */
+int	krx_hostport_parse(const char *s, struct krx_hostport *hp);
+void	krx_hostport_free(struct krx_hostport *hp);
+
+/* Internal to conf/: report a problem (printf-style). */
+void	krx_conf_error(struct krx_conf_errors *errs, const char *file,
+	    int line, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+/* Cross-field checks shared by -t and reload (conf_check.c). */
+void	krx_conf_check(const struct krx_conf *conf,
+	    struct krx_conf_errors *errs);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * krxd.c: main of krxd. Parses arguments, loads the configuration
+ * (`-t` only checks it), opens the listeners and the pid file, then runs
+ * the master loop that forks the workers.
+ *
+ *   krxd [-g] [-c FILE]      run (in the foreground with -g)
+ *   krxd -t [-c FILE]        check FILE, print FILE:LINE: errors
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "conf/conf.h"
+#include "master/master.h"
+#include "worker/nodemap.h"
+
+#define KRX_VERSION	"0.1.0"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: krxd [-gtV] [-c config]\n");
+	exit(2);
+}
+
+static struct krx_conf *
+krxd_load(const char *path, int test_only)
+{
+	struct krx_conf_errors	 errs;
+	struct krx_conf		*conf;
+	size_t			 i;
+
+	memset(&errs, 0, sizeof(errs));
+	if (krx_conf_load(path, &conf, &errs) != KRX_OK) {
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		if (errs.dropped > 0)
+			fprintf(stderr, "%s: %zu more errors not shown\n", path,
+			    errs.dropped);
+		fprintf(stderr, "krxd: configuration %s is not valid\n", path);
+		krx_conf_errors_free(&errs);
+		exit(KRX_EXIT_CONFIG);
+	}
+	krx_conf_errors_free(&errs);
+	if (test_only) {
+		printf("krxd: configuration %s is valid\n", path);
+		krx_conf_free(conf);
+		exit(0);
+	}
+	return conf;
+}
+
+static void
+krxd_pidfile(const char *path)
+{
+	char	 buf[32];
+	int	 fd, n;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1)
+		fatal("cannot write pid file %s", path);
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, n) != n)
+		fatal("cannot write pid file %s", path);
+	close(fd);
+}
+
+static void
+krxd_daemonize(void)
+{
+	int	 fd;
+
+	if (daemon(0, 1) == -1)
+		fatal("daemon");
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct krx_master	 m;
+	const char			*path = KRX_CONF_DEFAULT_PATH;
+	int				 ch, test_only = 0, status;
+
+	while ((ch = getopt(argc, argv, "c:gtVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'g':
+			m.foreground = 1;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		case 'V':
+			printf("krxd %s\n", KRX_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_procname("master");
+	log_init(1, KRX_LOG_INFO);
+	log_fatal_status(KRX_EXIT_SOFTWARE);
+	m.conf = krxd_load(path, test_only);
+	log_setlevel(m.conf->log_level);
+	m.n_workers = m.conf->workers > 0 ? m.conf->workers :
+	    (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (m.n_workers < 1)
+		m.n_workers = 1;
+	if (m.n_workers > KRX_MAX_WORKERS)
+		m.n_workers = KRX_MAX_WORKERS;
+	m.generation = 1;
+	m.started = time(NULL);
+	krx_sockets_open(&m);
+	m.nodemap = krx_nodemap_create(m.conf);
+	if (!m.foreground) {
+		krxd_daemonize();
+		log_init(0, m.conf->log_level);
+	}
+	krxd_pidfile(m.conf->pid_file);
+	log_info("krxd %s starting with %d workers", KRX_VERSION, m.n_workers);
+	status = krx_master_run(&m);
+	unlink(m.conf->pid_file);
+	krx_sockets_close(&m);
+	krx_nodemap_free(m.nodemap);
+	krx_conf_free(m.conf);
+	return status;
+}

@@ -1,0 +1,163 @@
+/*
+ * probe.c: a client reached node port N but no worker has learned
+ * broker N's address yet (e.g. krxd restarted under running clients).
+ * The probe asks an upstream bootstrap server for Metadata on a
+ * connection of its own, records every broker in the node map, then
+ * connects the session to broker N. Client frames wait in the session's
+ * upstream output buffer meanwhile.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "worker/session.h"
+
+#define PROBE_METADATA_VERSION	4
+#define PROBE_CORR		1
+#define PROBE_TIMEOUT		10
+
+struct krx_probe {
+	struct krx_session	*s;
+	struct bufferevent	*bev;
+	uint32_t		 expanded;
+	int			 connecting;
+	int			 failed;
+};
+
+void
+krx_probe_free(struct krx_probe *p)
+{
+	if (p == NULL)
+		return;
+	if (p->bev != NULL)
+		bufferevent_free(p->bev);
+	free(p);
+}
+
+static void
+probe_fail(struct krx_probe *p, const char *why)
+{
+	struct krx_session	*s = p->s;
+
+	s->probe = NULL;
+	krx_probe_free(p);
+	krx_session_close(s, KRX_LOG_WARN, "cannot learn the address of "
+	    "broker %d: %s", s->node_id, why);
+}
+
+static void
+probe_done(struct krx_probe *p, const uint8_t *body, size_t len)
+{
+	struct krx_session	*s = p->s;
+	struct krx_buf		 out;
+	char			 host[KRX_NODEMAP_HOST_MAX + 1];
+	int32_t			 port;
+	int			 r;
+
+	krx_buf_init(&out, 0);
+	r = krx_kafka_rewrite_endpoints(KRX_API_METADATA,
+	    PROBE_METADATA_VERSION, body, len, krx_rewrite_learn, s, &out);
+	krx_buf_free(&out);
+	if (r < 0) {
+		probe_fail(p, krx_strerror(r));
+		return;
+	}
+	if (krx_nodemap_get(s->w->nodemap, s->vc, s->node_id, host,
+	    &port) != KRX_OK) {
+		probe_fail(p, "the cluster's metadata does not list it");
+		return;
+	}
+	s->probe = NULL;
+	krx_probe_free(p);
+	krx_upstream_connect(s, host, port);
+}
+
+static void
+probe_read(struct bufferevent *bev, void *arg)
+{
+	struct krx_probe	*p = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	const uint8_t		*frame;
+	int32_t			 size;
+	size_t			 hlen;
+	int			 r;
+
+	r = krx_frame_peek(in, p->s->w->conf->max_frame_bytes, &p->expanded,
+	    &size);
+	if (r == 0)
+		return;
+	if (r < 0 || size < 4) {
+		probe_fail(p, "bad frame from broker");
+		return;
+	}
+	frame = evbuffer_pullup(in, 4 + (size_t)size) + 4;
+	if (krx_kafka_resp_hdr_len(frame, size, KRX_API_METADATA,
+	    PROBE_METADATA_VERSION, &hlen) != KRX_OK) {
+		probe_fail(p, "bad response header");
+		return;
+	}
+	probe_done(p, frame + hlen, size - hlen);
+}
+
+static void
+probe_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct krx_probe	*p = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (p->connecting) {
+		p->failed = 1;
+		return;
+	}
+	probe_fail(p, what & BEV_EVENT_TIMEOUT ? "timed out" :
+	    "bootstrap connection failed");
+}
+
+int
+krx_probe_start(struct krx_session *s)
+{
+	const struct krx_conf_vcluster	*vc = &s->w->conf->vclusters[s->vc];
+	const struct krx_hostport	*hp;
+	struct krx_probe		*p = xcalloc(1, sizeof(*p));
+	struct krx_buf			 req;
+	struct timeval			 tv = { PROBE_TIMEOUT, 0 };
+	int				 r;
+
+	p->s = s;
+	s->probe = p;
+	hp = &vc->upstream[s->w->rr[s->vc]++ % vc->n_upstream];
+	log_info("conn=%llu client=%s: address of broker %d not known yet; "
+	    "asking %s:%d", (unsigned long long)s->id, s->client_addr,
+	    s->node_id, hp->host, hp->port);
+	p->bev = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	krx_buf_init(&req, 64);
+	krx_kafka_metadata_request(&req, PROBE_METADATA_VERSION, PROBE_CORR,
+	    "krx");
+	if (p->bev == NULL || req.err != KRX_OK) {
+		krx_buf_free(&req);
+		probe_fail(p, "out of memory");
+		return -1;
+	}
+	bufferevent_write(p->bev, req.data, req.len);
+	krx_buf_free(&req);
+	bufferevent_setcb(p->bev, probe_read, NULL, probe_event, p);
+	bufferevent_set_timeouts(p->bev, &tv, &tv);
+	bufferevent_enable(p->bev, EV_READ);
+	p->connecting = 1;
+	r = bufferevent_socket_connect_hostname(p->bev, s->w->dns, AF_UNSPEC,
+	    hp->host, hp->port);
+	p->connecting = 0;
+	if (r != 0 || p->failed) {
+		probe_fail(p, "cannot connect to the upstream bootstrap");
+		return -1;
+	}
+	return 0;
+}

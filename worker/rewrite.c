@@ -1,0 +1,133 @@
+/*
+ * rewrite.c: responses krx changes before the client sees them.
+ * ApiVersions is clamped to what krx can parse; every broker endpoint
+ * (Metadata, FindCoordinator, DescribeCluster, the NodeEndpoints of
+ * Produce, Fetch, ShareFetch and ShareAcknowledge) is learned into the
+ * node map and replaced with krx's port for that node. A response krx
+ * cannot rewrite is never forwarded as it is: the connection closes.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "common/log.h"
+#include "conf/conf.h"
+#include "worker/session.h"
+
+#define REWRITE_SCRATCH_KEEP	(64 * 1024)
+
+int
+krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
+    struct krx_kafka_endpoint *adv)
+{
+	struct krx_session		*s = arg;
+	const struct krx_conf_vcluster	*vc = &s->w->conf->vclusters[s->vc];
+	int				 r;
+
+	*adv = *up;
+	if (up->node_id < 0)
+		return KRX_OK;	/* "no coordinator": nothing to reach */
+	if (up->node_id > vc->max_node_id)
+		return KRX_E_RANGE;
+	r = krx_nodemap_set(s->w->nodemap, s->vc, up->node_id, up->host,
+	    up->host_len, up->port);
+	if (r < 0)
+		return r;
+	if (r == 1)
+		log_info("virtual cluster %s: broker %d is at %.*s:%d, "
+		    "advertised as %s:%d", vc->name, up->node_id,
+		    (int)up->host_len, up->host, up->port, vc->advertised_host,
+		    vc->node_start_port + up->node_id);
+	adv->host = vc->advertised_host;
+	adv->host_len = strlen(vc->advertised_host);
+	adv->port = vc->node_start_port + up->node_id;
+	return KRX_OK;
+}
+
+/* Move the response to dst unchanged but for the client's id. */
+static void
+rewrite_verbatim(struct krx_inflight *f, struct evbuffer *in, uint32_t size,
+    struct evbuffer *dst)
+{
+	uint8_t		 hdr[8];
+	uint32_t	 be = htonl((uint32_t)f->client_corr);
+
+	evbuffer_remove(in, hdr, sizeof(hdr));
+	memcpy(hdr + 4, &be, 4);
+	evbuffer_add(dst, hdr, sizeof(hdr));
+	evbuffer_remove_buffer(in, dst, size - 4);
+}
+
+static void
+rewrite_emit(struct krx_session *s, struct krx_inflight *f,
+    const uint8_t *frame, size_t hlen, struct evbuffer *dst)
+{
+	uint8_t		 hdr[8];
+	uint32_t	 size = (uint32_t)(hlen + s->scratch.len);
+
+	size = htonl(size);
+	memcpy(hdr, &size, 4);
+	size = htonl((uint32_t)f->client_corr);
+	memcpy(hdr + 4, &size, 4);
+	evbuffer_add(dst, hdr, sizeof(hdr));
+	evbuffer_add(dst, frame + 4, hlen - 4);	/* header tags */
+	evbuffer_add(dst, s->scratch.data, s->scratch.len);
+}
+
+static int
+rewrite_body(struct krx_session *s, struct krx_inflight *f,
+    const uint8_t *body, size_t len)
+{
+	if (f->api_key == KRX_API_API_VERSIONS)
+		return krx_kafka_apiversions_clamp(body, len, f->api_version,
+		    &s->scratch);
+	return krx_kafka_rewrite_endpoints(f->api_key, f->api_version, body,
+	    len, krx_rewrite_learn, s, &s->scratch);
+}
+
+int
+krx_rewrite_response(struct krx_session *s, struct krx_inflight *f,
+    struct evbuffer *in, uint32_t size, struct evbuffer *dst)
+{
+	const uint8_t	*frame;
+	size_t		 hlen;
+	int		 r;
+
+	if (f->api_key != KRX_API_API_VERSIONS &&
+	    !krx_kafka_has_endpoints(f->api_key, f->api_version)) {
+		rewrite_verbatim(f, in, size, dst);
+		return 0;
+	}
+	frame = evbuffer_pullup(in, 4 + (size_t)size) + 4;
+	r = krx_kafka_resp_hdr_len(frame, size, f->api_key, f->api_version,
+	    &hlen);
+	if (r == KRX_OK) {
+		krx_buf_reset(&s->scratch);
+		r = rewrite_body(s, f, frame + hlen, size - hlen);
+	}
+	if (r == KRX_E_RANGE) {
+		krx_session_close(s, KRX_LOG_WARN, "%s response names a broker "
+		    "whose node id is over max_node_id %d",
+		    krx_kafka_api_name(f->api_key),
+		    s->w->conf->vclusters[s->vc].max_node_id);
+		return -1;
+	}
+	if (r < 0) {
+		krx_session_close(s, KRX_LOG_WARN, "cannot parse %s v%d "
+		    "response from broker: %s", krx_kafka_api_name(f->api_key),
+		    f->api_version, krx_strerror(r));
+		return -1;
+	}
+	if (r == 0) {
+		rewrite_verbatim(f, in, size, dst);
+		return 0;
+	}
+	rewrite_emit(s, f, frame, hlen, dst);
+	evbuffer_drain(in, 4 + (size_t)size);
+	if (s->scratch.cap > REWRITE_SCRATCH_KEEP) {
+		krx_buf_free(&s->scratch);
+		krx_buf_init(&s->scratch, 0);
+	}
+	return 0;
+}

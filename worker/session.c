@@ -1,0 +1,448 @@
+/*
+ * session.c: a client connection. Frames requests (bounded by
+ * max_frame_bytes), parses their header, forwards them to the upstream
+ * broker with a correlation id of krx's own, and keeps an in-flight
+ * queue so responses go back in request order. Malformed input closes
+ * this connection only, with a log line naming the client.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "master/master.h"
+#include "worker/session.h"
+
+static void	session_client_read(struct bufferevent *, void *);
+
+static void
+session_addr(const struct sockaddr *sa, char *out, size_t len)
+{
+	char	 host[INET6_ADDRSTRLEN];
+	int	 port = 0;
+
+	host[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(out, len, "%s:%d", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, len, "[%s]:%d", host, port);
+	} else
+		snprintf(out, len, "unknown");
+}
+
+void
+krx_session_close(struct krx_session *s, int level, const char *fmt, ...)
+{
+	char	 msg[512];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (level <= KRX_LOG_WARN)
+		log_warnx("conn=%llu client=%s broker=%s: closing connection: "
+		    "%s", (unsigned long long)s->id, s->client_addr,
+		    s->upstream_addr, msg);
+	else
+		log_debug("conn=%llu client=%s: closing connection: %s",
+		    (unsigned long long)s->id, s->client_addr, msg);
+	krx_session_free(s);
+}
+
+void
+krx_session_free(struct krx_session *s)
+{
+	struct krx_worker	*w = s->w;
+	struct krx_inflight	*f;
+
+	while ((f = TAILQ_FIRST(&s->inflight)) != NULL) {
+		TAILQ_REMOVE(&s->inflight, f, entry);
+		if (f->resp != NULL)
+			evbuffer_free(f->resp);
+		free(f);
+	}
+	if (s->probe != NULL)
+		krx_probe_free(s->probe);
+	if (s->client != NULL)
+		bufferevent_free(s->client);
+	if (s->upstream != NULL)
+		bufferevent_free(s->upstream);
+	krx_buf_free(&s->scratch);
+	TAILQ_REMOVE(&w->sessions, s, entry);
+	w->n_sessions--;
+	free(s);
+	krx_worker_session_gone(w);
+}
+
+void
+krx_session_close_after_flush(struct krx_session *s)
+{
+	s->closing = 1;
+	bufferevent_disable(s->client, EV_READ);
+	if (s->upstream != NULL)
+		bufferevent_disable(s->upstream, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0)
+		krx_session_close(s, KRX_LOG_DEBUG, "done");
+}
+
+void
+krx_session_flush(struct krx_session *s)
+{
+	struct evbuffer		*out = bufferevent_get_output(s->client);
+	struct krx_inflight	*f;
+	int			 close_after = 0;
+
+	while ((f = TAILQ_FIRST(&s->inflight)) != NULL && f->done) {
+		TAILQ_REMOVE(&s->inflight, f, entry);
+		s->n_inflight--;
+		if (f->resp != NULL) {
+			evbuffer_add_buffer(out, f->resp);
+			evbuffer_free(f->resp);
+		}
+		close_after |= f->close_after;
+		free(f);
+	}
+	if (close_after)
+		krx_session_close_after_flush(s);
+}
+
+static struct krx_inflight *
+session_enqueue(struct krx_session *s, const struct krx_kafka_req_hdr *h)
+{
+	struct krx_inflight	*f = xcalloc(1, sizeof(*f));
+
+	f->client_corr = h->correlation_id;
+	f->api_key = h->api_key;
+	f->api_version = h->api_version;
+	TAILQ_INSERT_TAIL(&s->inflight, f, entry);
+	s->n_inflight++;
+	return f;
+}
+
+int
+krx_frame_peek(struct evbuffer *in, uint32_t max, uint32_t *expanded,
+    int32_t *size)
+{
+	uint8_t	 raw[4];
+	size_t	 have = evbuffer_get_length(in);
+
+	if (have < 4)
+		return 0;
+	evbuffer_copyout(in, raw, 4);
+	*size = (int32_t)((uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
+	    (uint32_t)raw[2] << 8 | raw[3]);
+	if (*size < 0)
+		return KRX_FRAME_NEGATIVE;
+	if ((uint32_t)*size > max)
+		return KRX_FRAME_TOO_BIG;
+	if (have - 4 >= (uint32_t)*size) {
+		*expanded = 0;
+		return 1;
+	}
+	if (*expanded != (uint32_t)*size) {
+		/* Let the rest of the frame land in one chain. */
+		evbuffer_expand(in, 4 + (size_t)*size - have);
+		*expanded = (uint32_t)*size;
+	}
+	return 0;
+}
+
+/* Queue a response krx makes itself, in order with forwarded ones. */
+static void
+session_local_reply(struct krx_session *s, const struct krx_kafka_req_hdr *h,
+    const struct krx_buf *body, int close_after)
+{
+	struct krx_inflight	*f = session_enqueue(s, h);
+	uint8_t			 hdr[8];
+	uint32_t		 size = 4 + (uint32_t)body->len;
+
+	f->local = 1;
+	f->done = 1;
+	f->close_after = close_after;
+	f->resp = evbuffer_new();
+	hdr[0] = size >> 24;
+	hdr[1] = size >> 16;
+	hdr[2] = size >> 8;
+	hdr[3] = size;
+	memcpy(hdr + 4, &(uint32_t){ htonl((uint32_t)h->correlation_id) }, 4);
+	evbuffer_add(f->resp, hdr, sizeof(hdr));
+	evbuffer_add(f->resp, body->data, body->len);
+	krx_session_flush(s);
+}
+
+/*
+ * A request krx will not forward: a too-new ApiVersions (answered as
+ * KIP-511 says), SaslHandshake v0 (refused: raw SASL tokens would
+ * follow), or another version krx cannot parse. Returns 0 when the
+ * session goes on.
+ */
+static int
+session_refuse_version(struct krx_session *s,
+    const struct krx_kafka_req_hdr *h)
+{
+	struct krx_buf	 body;
+
+	krx_buf_init(&body, 64);
+	if (h->api_key == KRX_API_API_VERSIONS) {
+		krx_kafka_apiversions_unsupported(&body);
+		session_local_reply(s, h, &body, 0);
+		krx_buf_free(&body);
+		return 0;
+	}
+	if (h->api_key == KRX_API_SASL_HANDSHAKE && h->api_version == 0) {
+		log_warnx("conn=%llu client=%s: SaslHandshake v0 is not "
+		    "supported (use a client with SASL handshake v1)",
+		    (unsigned long long)s->id, s->client_addr);
+		krx_buf_put_be16(&body, KRX_KERR_UNSUPPORTED_VERSION);
+		krx_buf_put_be32(&body, 0);
+		session_local_reply(s, h, &body, 1);
+		krx_buf_free(&body);
+		return -1;
+	}
+	krx_buf_free(&body);
+	krx_session_close(s, KRX_LOG_WARN, "unsupported version %d of %s",
+	    h->api_version, krx_kafka_api_name(h->api_key));
+	return -1;
+}
+
+/* Parse the header of the frame at the front of in (size bytes). */
+static int
+session_parse_hdr(struct evbuffer *in, uint32_t size,
+    struct krx_kafka_req_hdr *h, const uint8_t **frame, size_t *pulled)
+{
+	int	 r;
+
+	*pulled = size < KRX_HDR_PEEK ? size : KRX_HDR_PEEK;
+	*frame = evbuffer_pullup(in, 4 + *pulled) + 4;
+	r = krx_kafka_req_hdr_parse(*frame, *pulled, h);
+	if (r == KRX_E_TRUNCATED && *pulled < size) {
+		*pulled = size;
+		*frame = evbuffer_pullup(in, 4 + (size_t)size) + 4;
+		r = krx_kafka_req_hdr_parse(*frame, *pulled, h);
+	}
+	return r;
+}
+
+/* Produce with acks=0 gets no response: it must not be queued. */
+static int
+session_produce_acks(struct evbuffer *in, uint32_t size,
+    const struct krx_kafka_req_hdr *h, const uint8_t *frame, size_t pulled,
+    int16_t *acks)
+{
+	int	 r;
+
+	r = krx_kafka_produce_acks(frame + h->len, pulled - h->len,
+	    h->api_version, acks);
+	if (r == KRX_E_TRUNCATED && pulled < size) {
+		frame = evbuffer_pullup(in, 4 + (size_t)size) + 4;
+		r = krx_kafka_produce_acks(frame + h->len, size - h->len,
+		    h->api_version, acks);
+	}
+	return r;
+}
+
+/* Move the frame upstream, with krx's correlation id in it. */
+static void
+session_forward(struct krx_session *s, struct evbuffer *in, uint32_t size,
+    int32_t corr)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->upstream);
+	uint8_t		 hdr[12];
+	uint32_t	 be = htonl((uint32_t)corr);
+
+	evbuffer_remove(in, hdr, sizeof(hdr));
+	memcpy(hdr + 8, &be, 4);
+	evbuffer_add(out, hdr, sizeof(hdr));
+	evbuffer_remove_buffer(in, out, size - 8);
+}
+
+static int
+session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
+{
+	struct krx_kafka_req_hdr	 h;
+	struct krx_inflight		*f;
+	const uint8_t			*frame;
+	size_t				 pulled;
+	int16_t				 min, max, acks = -1;
+	int				 r;
+
+	r = session_parse_hdr(in, size, &h, &frame, &pulled);
+	if (r == KRX_E_UNSUPPORTED) {
+		krx_session_close(s, KRX_LOG_WARN, "unknown api key %d",
+		    h.api_key);
+		return -1;
+	}
+	if (r != KRX_OK) {
+		krx_session_close(s, KRX_LOG_WARN, "truncated request header "
+		    "(%s, frame of %u bytes)", krx_strerror(r), size);
+		return -1;
+	}
+	krx_kafka_api_range(h.api_key, &min, &max);
+	if (h.api_version < min || h.api_version > max ||
+	    (h.api_key == KRX_API_SASL_HANDSHAKE && h.api_version == 0)) {
+		if (session_refuse_version(s, &h) != 0)
+			return -1;
+		evbuffer_drain(in, 4 + (size_t)size);
+		return 0;
+	}
+	if (h.api_key == KRX_API_PRODUCE && (r = session_produce_acks(in, size,
+	    &h, frame, pulled, &acks)) != KRX_OK) {
+		krx_session_close(s, KRX_LOG_WARN, "malformed Produce "
+		    "request: %s", krx_strerror(r));
+		return -1;
+	}
+	if (s->next_corr == INT32_MAX)
+		s->next_corr = 0;
+	if (acks != 0) {
+		f = session_enqueue(s, &h);
+		f->upstream_corr = s->next_corr;
+	}
+	session_forward(s, in, size, s->next_corr++);
+	return 0;
+}
+
+static void
+session_client_read(struct bufferevent *bev, void *arg)
+{
+	struct krx_session	*s = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	int32_t			 size;
+	int			 r;
+
+	while (!s->closing) {
+		r = krx_frame_peek(in, s->w->conf->max_frame_bytes,
+		    &s->expanded_c, &size);
+		if (r == 0)
+			return;
+		if (r == KRX_FRAME_NEGATIVE) {
+			krx_session_close(s, KRX_LOG_WARN,
+			    "negative frame size %d", size);
+			return;
+		}
+		if (r == KRX_FRAME_TOO_BIG) {
+			krx_session_close(s, KRX_LOG_WARN, "frame size %d "
+			    "exceeds max_frame_bytes %u", size,
+			    s->w->conf->max_frame_bytes);
+			return;
+		}
+		if ((uint32_t)size < KRX_KAFKA_FRAME_MIN) {
+			krx_session_close(s, KRX_LOG_WARN, "truncated request "
+			    "header (frame of %d bytes)", size);
+			return;
+		}
+		if (session_request(s, in, (uint32_t)size) != 0)
+			return;
+		if (evbuffer_get_length(bufferevent_get_output(s->upstream)) >
+		    KRX_HIGH_WATER) {
+			s->client_paused = 1;
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
+	}
+}
+
+void
+krx_session_resume_client(struct krx_session *s)
+{
+	if (!s->client_paused || s->closing)
+		return;
+	s->client_paused = 0;
+	bufferevent_enable(s->client, EV_READ);
+	session_client_read(s->client, s);
+}
+
+static void
+session_client_write(struct bufferevent *bev, void *arg)
+{
+	struct krx_session	*s = arg;
+
+	if (s->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			krx_session_close(s, KRX_LOG_DEBUG, "done");
+		return;
+	}
+	krx_upstream_resume(s);
+}
+
+static void
+session_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct krx_session	*s = arg;
+	size_t			 left;
+
+	left = evbuffer_get_length(bufferevent_get_input(bev));
+	if (what & BEV_EVENT_EOF) {
+		if (left > 0)
+			krx_session_close(s, KRX_LOG_WARN, "client closed in "
+			    "the middle of a frame (%zu bytes of it received)",
+			    left);
+		else
+			krx_session_close(s, KRX_LOG_DEBUG, "client closed");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		krx_session_close(s, KRX_LOG_DEBUG, "client error: %s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+}
+
+void
+krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
+    int fd, const struct sockaddr *sa, int salen)
+{
+	struct krx_session	*s;
+	int			 on = 1;
+
+	if (w->draining) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	s = xcalloc(1, sizeof(*s));
+	s->w = w;
+	s->id = ++w->next_id * KRX_MAX_WORKERS + (uint64_t)w->slot;
+	s->vc = l->vc;
+	s->node_id = l->node_id;
+	TAILQ_INIT(&s->inflight);
+	session_addr(sa, s->client_addr, sizeof(s->client_addr));
+	snprintf(s->upstream_addr, sizeof(s->upstream_addr), "-");
+	krx_buf_init(&s->scratch, 0);
+	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
+	w->n_sessions++;
+	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->client == NULL) {
+		close(fd);
+		krx_session_close(s, KRX_LOG_WARN, "out of memory");
+		return;
+	}
+	bufferevent_set_max_single_read(s->client, KRX_MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(s->client, KRX_MAX_SINGLE_READ);
+	bufferevent_setwatermark(s->client, EV_WRITE, KRX_LOW_WATER, 0);
+	bufferevent_setcb(s->client, session_client_read, session_client_write,
+	    session_client_event, s);
+	log_debug("conn=%llu client=%s: accepted on port %d",
+	    (unsigned long long)s->id, s->client_addr, l->port);
+	if (krx_upstream_start(s) == 0)
+		bufferevent_enable(s->client, EV_READ);
+}

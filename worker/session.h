@@ -1,0 +1,140 @@
+/*
+ * session.h: the worker's state: the worker itself, and one client
+ * connection paired with one upstream broker connection. Program grade;
+ * trusts nothing a client or broker sends.
+ */
+#ifndef KRX_WORKER_SESSION_H
+#define KRX_WORKER_SESSION_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "common/buf.h"
+#include "proto/kafka.h"
+#include "worker/nodemap.h"
+
+struct bufferevent;
+struct evbuffer;
+struct event;
+struct event_base;
+struct evdns_base;
+struct evconnlistener;
+struct krx_conf;
+struct krx_master;
+struct krx_listener;
+struct krx_probe;
+struct sockaddr;
+
+/* Pause reading one side while the other side has this much queued. */
+#define KRX_HIGH_WATER		(4 * 1024 * 1024)
+#define KRX_LOW_WATER		(KRX_HIGH_WATER / 2)
+#define KRX_MAX_SINGLE_READ	(256 * 1024)
+/* Bytes of a frame pulled up to parse its request header first. */
+#define KRX_HDR_PEEK		1024
+
+/* One request waiting for its response, in client order. */
+struct krx_inflight {
+	TAILQ_ENTRY(krx_inflight) entry;
+	int32_t			 client_corr;
+	int32_t			 upstream_corr;
+	int16_t			 api_key;
+	int16_t			 api_version;
+	unsigned		 local:1;	/* answered by krx itself */
+	unsigned		 done:1;	/* response ready in resp */
+	unsigned		 close_after:1;	/* close once written */
+	struct evbuffer		*resp;		/* NULL: written through */
+};
+TAILQ_HEAD(krx_inflight_q, krx_inflight);
+
+struct krx_session {
+	TAILQ_ENTRY(krx_session) entry;
+	struct krx_worker	*w;
+	uint64_t		 id;
+	size_t			 vc;
+	int32_t			 node_id;	/* -1: bootstrap port */
+	char			 client_addr[64];
+	char			 upstream_addr[KRX_NODEMAP_HOST_MAX + 8];
+	struct bufferevent	*client;
+	struct bufferevent	*upstream;
+	struct krx_probe	*probe;
+	struct krx_inflight_q	 inflight;
+	uint32_t		 n_inflight;
+	int32_t			 next_corr;
+	unsigned		 closing:1;
+	unsigned		 connecting:1;
+	unsigned		 connect_failed:1;
+	unsigned		 client_paused:1;
+	unsigned		 upstream_paused:1;
+	uint32_t		 expanded_c;	/* frame size made contiguous */
+	uint32_t		 expanded_u;
+	struct krx_buf		 scratch;	/* per-response rewrite area */
+};
+TAILQ_HEAD(krx_session_q, krx_session);
+
+struct krx_worker {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct krx_master	*m;
+	const struct krx_conf	*conf;
+	struct krx_nodemap	*nodemap;
+	int			 slot;
+	struct bufferevent	*chan;
+	struct evconnlistener	**listeners;
+	void			*listen_ctx;
+	size_t			 n_listeners;
+	struct krx_session_q	 sessions;
+	size_t			 n_sessions;
+	uint64_t		 next_id;
+	unsigned		*rr;		/* per vcluster upstream index */
+	int			 draining;
+	struct event		*drain_timer;
+	struct event		*accept_timer;
+};
+
+/* session.c: client side */
+#define KRX_FRAME_NEGATIVE	(-1)
+#define KRX_FRAME_TOO_BIG	(-2)
+/*
+ * Look at the frame at the front of in: 1 when size bytes follow the
+ * prefix, 0 when more must arrive (the buffer is grown once so the frame
+ * lands contiguously), or KRX_FRAME_NEGATIVE / KRX_FRAME_TOO_BIG.
+ */
+int	krx_frame_peek(struct evbuffer *in, uint32_t max, uint32_t *expanded,
+	    int32_t *size);
+void	krx_session_accept(struct krx_worker *w,
+	    const struct krx_listener *l, int fd, const struct sockaddr *sa,
+	    int salen);
+/* Close now, logging why at level (NULL: a normal end, debug log). */
+void	krx_session_close(struct krx_session *s, int level,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Close once what is queued for the client has been written. */
+void	krx_session_close_after_flush(struct krx_session *s);
+void	krx_session_free(struct krx_session *s);
+/* Write every ready response at the head of the in-flight queue. */
+void	krx_session_flush(struct krx_session *s);
+void	krx_session_resume_client(struct krx_session *s);
+
+/* upstream.c: broker side */
+/* Pick the broker and start connecting; -1 when s was closed. */
+int	krx_upstream_start(struct krx_session *s);
+/* Connect s->upstream; -1 when it failed and s was closed. */
+int	krx_upstream_connect(struct krx_session *s, const char *host,
+	    int port);
+void	krx_upstream_resume(struct krx_session *s);
+
+/* probe.c: learn broker addresses for a node port with no known one */
+/* -1 when s was closed. */
+int	krx_probe_start(struct krx_session *s);
+void	krx_probe_free(struct krx_probe *p);
+
+/* rewrite.c: responses krx changes */
+int	krx_rewrite_response(struct krx_session *s, struct krx_inflight *f,
+	    struct evbuffer *in, uint32_t size, struct evbuffer *dst);
+/* Endpoint callback that records upstream addresses in the node map. */
+int	krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
+	    struct krx_kafka_endpoint *adv);
+
+/* worker.c */
+void	krx_worker_session_gone(struct krx_worker *w);
+
+#endif

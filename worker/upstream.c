@@ -1,0 +1,199 @@
+/*
+ * upstream.c: the broker side of a session. Connects to the broker the
+ * client's port stands for (an upstream bootstrap server for the
+ * bootstrap port, broker N for node port N), matches each response to
+ * the oldest request waiting for one, and hands it to rewrite.c.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "conf/conf.h"
+#include "worker/session.h"
+
+static void
+upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct krx_session	*s = arg;
+	int			 on = 1;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &on, sizeof(on));
+		log_debug("conn=%llu client=%s: connected to broker %s",
+		    (unsigned long long)s->id, s->client_addr,
+		    s->upstream_addr);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* Hand over what is ready, then close like the broker did. */
+		log_info("conn=%llu client=%s broker=%s: broker closed the "
+		    "connection", (unsigned long long)s->id, s->client_addr,
+		    s->upstream_addr);
+		krx_session_flush(s);
+		if (!s->closing)
+			krx_session_close_after_flush(s);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		int	 dnserr = bufferevent_socket_get_dns_error(bev);
+
+		if (s->connecting) {
+			/* Reported by krx_upstream_connect's caller. */
+			s->connect_failed = 1;
+			return;
+		}
+		krx_session_close(s, KRX_LOG_WARN, "broker %s: %s",
+		    s->upstream_addr, dnserr ? evutil_gai_strerror(dnserr) :
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	}
+}
+
+/* The oldest forwarded request still waiting for its response. */
+static struct krx_inflight *
+upstream_waiting(struct krx_session *s)
+{
+	struct krx_inflight	*f;
+
+	TAILQ_FOREACH(f, &s->inflight, entry)
+		if (!f->local && !f->done)
+			return f;
+	return NULL;
+}
+
+static int
+upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
+{
+	struct krx_inflight	*f = upstream_waiting(s);
+	struct evbuffer		*dst;
+	uint8_t			 raw[8];
+	int32_t			 corr;
+
+	if (size < 4) {
+		krx_session_close(s, KRX_LOG_WARN, "response of %u bytes from "
+		    "broker is too short", size);
+		return -1;
+	}
+	evbuffer_copyout(in, raw, 8);
+	corr = (int32_t)ntohl(*(uint32_t *)(void *)(raw + 4));
+	if (f == NULL || f->upstream_corr != corr) {
+		krx_session_close(s, KRX_LOG_WARN, "broker sent a response "
+		    "(correlation id %d) to no waiting request", corr);
+		return -1;
+	}
+	if (f == TAILQ_FIRST(&s->inflight))
+		dst = bufferevent_get_output(s->client);
+	else
+		dst = f->resp = evbuffer_new();
+	if (krx_rewrite_response(s, f, in, size, dst) != 0)
+		return -1;
+	f->done = 1;
+	krx_session_flush(s);
+	return 0;
+}
+
+static void
+upstream_read(struct bufferevent *bev, void *arg)
+{
+	struct krx_session	*s = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	int32_t			 size;
+	int			 r;
+
+	while (!s->closing) {
+		r = krx_frame_peek(in, s->w->conf->max_frame_bytes,
+		    &s->expanded_u, &size);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			krx_session_close(s, KRX_LOG_WARN, "broker sent a "
+			    "frame of size %d (max_frame_bytes %u)", size,
+			    s->w->conf->max_frame_bytes);
+			return;
+		}
+		if (upstream_response(s, in, (uint32_t)size) != 0)
+			return;
+		if (evbuffer_get_length(bufferevent_get_output(s->client)) >
+		    KRX_HIGH_WATER) {
+			s->upstream_paused = 1;
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
+	}
+}
+
+void
+krx_upstream_resume(struct krx_session *s)
+{
+	if (!s->upstream_paused || s->closing)
+		return;
+	s->upstream_paused = 0;
+	bufferevent_enable(s->upstream, EV_READ);
+	upstream_read(s->upstream, s);
+}
+
+static void
+upstream_write(struct bufferevent *bev, void *arg)
+{
+	krx_session_resume_client(arg);
+}
+
+int
+krx_upstream_connect(struct krx_session *s, const char *host, int port)
+{
+	int	 r;
+
+	snprintf(s->upstream_addr, sizeof(s->upstream_addr), "%s:%d", host,
+	    port);
+	s->connecting = 1;
+	r = bufferevent_socket_connect_hostname(s->upstream, s->w->dns,
+	    AF_UNSPEC, host, port);
+	s->connecting = 0;
+	if (r != 0 || s->connect_failed) {
+		krx_session_close(s, KRX_LOG_WARN, "cannot connect to broker "
+		    "%s: %s", s->upstream_addr,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return -1;
+	}
+	return 0;
+}
+
+int
+krx_upstream_start(struct krx_session *s)
+{
+	const struct krx_conf_vcluster	*vc = &s->w->conf->vclusters[s->vc];
+	const struct krx_hostport	*hp;
+	char				 host[KRX_NODEMAP_HOST_MAX + 1];
+	int32_t				 port;
+
+	s->upstream = bufferevent_socket_new(s->w->base, -1,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (s->upstream == NULL) {
+		krx_session_close(s, KRX_LOG_WARN, "out of memory");
+		return -1;
+	}
+	bufferevent_set_max_single_read(s->upstream, KRX_MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(s->upstream, KRX_MAX_SINGLE_READ);
+	bufferevent_setwatermark(s->upstream, EV_WRITE, KRX_LOW_WATER, 0);
+	bufferevent_setcb(s->upstream, upstream_read, upstream_write,
+	    upstream_event, s);
+	bufferevent_enable(s->upstream, EV_READ);
+	if (s->node_id < 0) {
+		hp = &vc->upstream[s->w->rr[s->vc]++ % vc->n_upstream];
+		return krx_upstream_connect(s, hp->host, hp->port);
+	}
+	if (krx_nodemap_get(s->w->nodemap, s->vc, s->node_id, host,
+	    &port) == KRX_OK)
+		return krx_upstream_connect(s, host, port);
+	return krx_probe_start(s);
+}

@@ -1,0 +1,265 @@
+/*
+ * worker.c: a worker process. Inherits the configuration and listening
+ * sockets from the master, drops privileges, runs one libevent loop over
+ * its client sessions, and exits when the master's channel closes, on
+ * SIGTERM, or when a drain finishes.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "master/master.h"
+#include "worker/session.h"
+#include "worker/worker.h"
+
+static void
+worker_drop_privileges(const char *user)
+{
+	struct passwd	*pw;
+
+	if (user == NULL || geteuid() != 0)
+		return;
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("user %s does not exist", user);
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot switch to user %s", user);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl no_new_privs");
+}
+
+static void
+worker_exit_if_drained(struct krx_worker *w)
+{
+	if (w->draining && w->n_sessions == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+void
+krx_worker_session_gone(struct krx_worker *w)
+{
+	worker_exit_if_drained(w);
+}
+
+static void
+worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct krx_worker	*w = arg;
+
+	log_warnx("drain timeout: closing %zu connections", w->n_sessions);
+	event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_drain(struct krx_worker *w)
+{
+	struct timeval	 tv = { w->conf->drain_timeout, 0 };
+	size_t		 i;
+
+	if (w->draining)
+		return;
+	w->draining = 1;
+	for (i = 0; i < w->n_listeners; i++)
+		evconnlistener_disable(w->listeners[i]);
+	log_info("draining %zu connections", w->n_sessions);
+	w->drain_timer = evtimer_new(w->base, worker_drain_timeout, w);
+	evtimer_add(w->drain_timer, &tv);
+	worker_exit_if_drained(w);
+}
+
+static void
+worker_chan_read(struct bufferevent *bev, void *arg)
+{
+	struct krx_worker	*w = arg;
+	struct krx_ipc_hdr	 h;
+	struct krx_buf		 p;
+	int			 r;
+
+	krx_buf_init(&p, 0);
+	while ((r = krx_ipc_read(bufferevent_get_input(bev),
+	    KRX_IPC_MAX_WORKER, &h, &p)) == 1) {
+		if (h.type == KRX_IPC_DRAIN && p.len == 0)
+			worker_drain(w);
+		else {
+			r = KRX_E_MALFORMED;
+			break;
+		}
+	}
+	krx_buf_free(&p);
+	if (r < 0) {
+		log_fatal_status(KRX_EXIT_IPC);
+		fatalx("bad message from master: %s", krx_strerror(r));
+	}
+}
+
+static void
+worker_chan_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct krx_worker	*w = arg;
+
+	log_debug("master channel closed; exiting");
+	event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct krx_worker	*w = arg;
+
+	if (sig == SIGQUIT)
+		worker_drain(w);
+	else
+		event_base_loopexit(w->base, NULL);
+}
+
+struct worker_listen {
+	struct krx_worker		*w;
+	const struct krx_listener	*l;
+};
+
+static void
+worker_accept(struct evconnlistener *el, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct worker_listen	*wl = arg;
+
+	krx_session_accept(wl->w, wl->l, fd, sa, salen);
+}
+
+static void
+worker_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct krx_worker	*w = arg;
+	size_t			 i;
+
+	if (w->draining)
+		return;
+	for (i = 0; i < w->n_listeners; i++)
+		evconnlistener_enable(w->listeners[i]);
+}
+
+static void
+worker_accept_error(struct evconnlistener *el, void *arg)
+{
+	struct worker_listen	*wl = arg;
+	struct krx_worker	*w = wl->w;
+	struct timeval		 tv = { 1, 0 };
+	size_t			 i;
+
+	if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS &&
+	    errno != ENOMEM) {
+		log_warn("accept on port %d", wl->l->port);
+		return;
+	}
+	if (evtimer_pending(w->accept_timer, NULL))
+		return;
+	log_warn("accept on port %d: pausing accepts for 1 s", wl->l->port);
+	for (i = 0; i < w->n_listeners; i++)
+		evconnlistener_disable(w->listeners[i]);
+	evtimer_add(w->accept_timer, &tv);
+}
+
+static void
+worker_listen(struct krx_worker *w)
+{
+	struct worker_listen	*wl;
+	size_t			 i;
+
+	w->n_listeners = w->m->n_listeners;
+	w->listeners = xcalloc(w->n_listeners, sizeof(*w->listeners));
+	wl = xcalloc(w->n_listeners, sizeof(*wl));
+	w->listen_ctx = wl;
+	for (i = 0; i < w->n_listeners; i++) {
+		wl[i].w = w;
+		wl[i].l = &w->m->listeners[i];
+		w->listeners[i] = evconnlistener_new(w->base, worker_accept,
+		    &wl[i], LEV_OPT_CLOSE_ON_EXEC, -1, wl[i].l->fd);
+		if (w->listeners[i] == NULL)
+			fatalx("cannot watch listener on port %d",
+			    wl[i].l->port);
+		evconnlistener_set_error_cb(w->listeners[i],
+		    worker_accept_error);
+	}
+}
+
+static void
+worker_free(struct krx_worker *w)
+{
+	struct krx_session	*s;
+	size_t			 i;
+
+	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+		krx_session_free(s);
+	for (i = 0; i < w->n_listeners; i++)
+		evconnlistener_free(w->listeners[i]);
+	free(w->listeners);
+	free(w->listen_ctx);
+	if (w->chan != NULL)
+		bufferevent_free(w->chan);
+	if (w->drain_timer != NULL)
+		event_free(w->drain_timer);
+	event_free(w->accept_timer);
+	free(w->rr);
+	evdns_base_free(w->dns, 0);
+	event_base_free(w->base);
+}
+
+void
+krx_worker_main(struct krx_master *m, int slot, int chan)
+{
+	static struct krx_worker	 w;
+	static const int		 sigs[] = { SIGTERM, SIGINT, SIGQUIT };
+	struct event			*sev[3];
+	size_t				 i;
+
+	log_procname("worker[%d]", slot);
+	log_fatal_status(KRX_EXIT_SOFTWARE);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	worker_drop_privileges(m->conf->user);
+	w.m = m;
+	w.conf = m->conf;
+	w.nodemap = m->nodemap;
+	w.slot = slot;
+	TAILQ_INIT(&w.sessions);
+	w.rr = xcalloc(m->conf->n_vclusters, sizeof(*w.rr));
+	w.rr[0] = (unsigned)slot;
+	if ((w.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	w.dns = evdns_base_new(w.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (w.dns == NULL && (w.dns = evdns_base_new(w.base, 0)) == NULL)
+		fatalx("evdns_base_new failed");
+	w.accept_timer = evtimer_new(w.base, worker_accept_resume, &w);
+	for (i = 0; i < 3; i++) {
+		sev[i] = evsignal_new(w.base, sigs[i], worker_signal, &w);
+		evsignal_add(sev[i], NULL);
+	}
+	evutil_make_socket_nonblocking(chan);
+	w.chan = bufferevent_socket_new(w.base, chan, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(w.chan, worker_chan_read, NULL, worker_chan_event,
+	    &w);
+	bufferevent_enable(w.chan, EV_READ);
+	worker_listen(&w);
+	krx_ipc_send(bufferevent_get_output(w.chan), KRX_IPC_READY, 0, 0,
+	    NULL, 0);
+	event_base_dispatch(w.base);
+	for (i = 0; i < 3; i++)
+		event_free(sev[i]);
+	worker_free(&w);
+	exit(0);
+}
