@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/err.h"
+
 #define KRX_CONF_DEFAULT_PATH	"/etc/krx/krxd.conf"
 #define KRX_CONF_MAX_NODE_ID	1023
 #define KRX_CONF_MAX_ERRORS	64

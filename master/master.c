@@ -3,9 +3,12 @@
  * stopping is driven by reaping: the loop ends when the last child is
  * gone.
  */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -73,10 +76,8 @@ krx_master_child_ready(struct krx_master *m, struct krx_slot *s)
 }
 
 static void
-master_signal(evutil_socket_t sig, short what, void *arg)
+master_signal(struct krx_master *m, int sig)
 {
-	struct krx_master	*m = arg;
-
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
@@ -98,27 +99,53 @@ master_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-int
-krx_master_run(struct krx_master *m)
+/* Signals arrive on a signalfd: the loop reads them like any event. */
+static void
+master_signalfd_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct signalfd_siginfo	 si;
+	ssize_t			 n;
+
+	while ((n = read(fd, &si, sizeof(si))) == sizeof(si))
+		master_signal(arg, (int)si.ssi_signo);
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		log_warn("read signalfd");
+}
+
+static void
+master_signals(struct krx_master *m)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP,
 	    SIGUSR1 };
-	size_t	 i;
+	sigset_t	 set;
+	size_t		 i;
 
 	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	if ((m->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	m->sig_ev = event_new(m->base, m->sig_fd, EV_READ | EV_PERSIST,
+	    master_signalfd_read, m);
+	event_add(m->sig_ev, NULL);
+}
+
+int
+krx_master_run(struct krx_master *m)
+{
 	if ((m->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		m->sig_ev[i] = evsignal_new(m->base, sigs[i], master_signal, m);
-		evsignal_add(m->sig_ev[i], NULL);
-	}
+	master_signals(m);
 	krx_control_open(m);
 	krx_spawn_all(m);
 	event_base_dispatch(m->base);
 	krx_control_close(m);
 	krx_spawn_free(m);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		event_free(m->sig_ev[i]);
+	event_free(m->sig_ev);
+	close(m->sig_fd);
 	if (m->stop_timer != NULL)
 		event_free(m->stop_timer);
 	event_base_free(m->base);

@@ -63,7 +63,8 @@ struct krx_master {
 	int			 exit_status;
 	int			 notified_ready;
 	struct evconnlistener	*ctl_listener;
-	struct event		*sig_ev[6];
+	int			 sig_fd;
+	struct event		*sig_ev;
 	struct event		*stop_timer;
 };
 

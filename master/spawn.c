@@ -67,6 +67,7 @@ spawn_close_inherited(struct krx_master *m, struct krx_slot *self)
 			close(bufferevent_getfd(m->slots[i].chan));
 	if (m->ctl_listener != NULL)
 		close(evconnlistener_get_fd(m->ctl_listener));
+	close(m->sig_fd);
 }
 
 static void

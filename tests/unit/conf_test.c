@@ -1,0 +1,143 @@
+/*
+ * conf_test.c: configuration loading and checks (conf/): defaults,
+ * every error carries file and line, unknown keys and bad values are
+ * refused, port ranges may not collide.
+ */
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "common/log.h"
+#include "conf/conf.h"
+
+#define VC(extra)							\
+	"virtual_clusters = ( { name = \"a\";\n"				\
+	"  bootstrap = \"127.0.0.1:9192\";\n"				\
+	"  upstream = { bootstrap = \"localhost:9092, [::1]:9093\"; };\n" \
+	extra "} );\n"
+
+static struct krx_conf *
+load_ok(const char *text)
+{
+	struct krx_conf_errors	 errs;
+	struct krx_conf		*conf = NULL;
+	size_t			 i;
+
+	memset(&errs, 0, sizeof(errs));
+	if (krx_conf_load_string(text, "t.conf", &conf, &errs) != KRX_OK)
+		for (i = 0; i < errs.n; i++)
+			cr_log_error("%s", errs.msg[i]);
+	cr_assert_not_null(conf);
+	cr_assert_eq(errs.n, 0);
+	krx_conf_errors_free(&errs);
+	return conf;
+}
+
+/* Load text that must fail; every message must contain want. */
+static void
+load_fails(const char *text, const char *want)
+{
+	struct krx_conf_errors	 errs;
+	struct krx_conf		*conf = NULL;
+	size_t			 i;
+	int			 found = 0;
+
+	memset(&errs, 0, sizeof(errs));
+	cr_assert_eq(krx_conf_load_string(text, "t.conf", &conf, &errs),
+	    KRX_E_CONFIG);
+	cr_assert_null(conf);
+	cr_assert_gt(errs.n, 0);
+	for (i = 0; i < errs.n; i++) {
+		cr_assert_eq(strncmp(errs.msg[i], "t.conf:", 7), 0, "%s",
+		    errs.msg[i]);
+		if (strstr(errs.msg[i], want) != NULL)
+			found = 1;
+	}
+	cr_assert(found, "no error mentions \"%s\" (first: %s)", want,
+	    errs.msg[0]);
+	krx_conf_errors_free(&errs);
+}
+
+Test(conf, defaults)
+{
+	struct krx_conf	*c = load_ok(VC(""));
+
+	cr_assert_eq(c->workers, 0);
+	cr_assert_eq(c->max_frame_bytes, 100 * 1024 * 1024);
+	cr_assert_eq(c->log_level, KRX_LOG_INFO);
+	cr_assert_str_eq(c->control_socket, "/run/krx/control.sock");
+	cr_assert_null(c->user);
+	cr_assert_eq(c->n_vclusters, 1);
+	cr_assert_eq(c->vclusters[0].node_start_port, 9193);
+	cr_assert_eq(c->vclusters[0].max_node_id, 2);
+	cr_assert_str_eq(c->vclusters[0].advertised_host, "127.0.0.1");
+	cr_assert_eq(c->vclusters[0].n_upstream, 2);
+	cr_assert_str_eq(c->vclusters[0].upstream[1].host, "::1");
+	cr_assert_eq(c->vclusters[0].upstream[1].port, 9093);
+	krx_conf_free(c);
+}
+
+Test(conf, explicit_values)
+{
+	struct krx_conf	*c = load_ok("workers = 3;\nlog = { level = \"debug\"; "
+	    "};\nmax_frame_bytes = 2048;\n"
+	    VC("  advertised_host = \"proxy.example\";\n"
+	    "  node_start_port = 10000; max_node_id = 9;\n"));
+
+	cr_assert_eq(c->workers, 3);
+	cr_assert_eq(c->log_level, KRX_LOG_DEBUG);
+	cr_assert_eq(c->max_frame_bytes, 2048);
+	cr_assert_str_eq(c->vclusters[0].advertised_host, "proxy.example");
+	cr_assert_eq(c->vclusters[0].node_start_port, 10000);
+	cr_assert_eq(c->vclusters[0].max_node_id, 9);
+	krx_conf_free(c);
+}
+
+Test(conf, errors_have_lines)
+{
+	load_fails("workers = 2;\nbogus = 1;\n" VC(""),
+	    "t.conf:2: unknown setting \"bogus\"");
+	load_fails(VC("  colour = \"red\";\n"), "t.conf:4: unknown setting \"colour\"");
+	load_fails("workers = ;\n", "t.conf:1:");
+	load_fails("workers = \"many\";\n" VC(""), "\"auto\" or a number");
+	load_fails("workers = 0;\n" VC(""), "out of range");
+	load_fails("log = { level = \"loud\"; };\n" VC(""), "log level");
+}
+
+Test(conf, bad_addresses_and_ports)
+{
+	load_fails("virtual_clusters = ( { name = \"a\"; bootstrap = \"x\";\n"
+	    "upstream = { bootstrap = \"h:1\"; }; } );", "not host:port");
+	load_fails("virtual_clusters = ( { name = \"a\"; bootstrap = "
+	    "\"h:70000\";\nupstream = { bootstrap = \"h:1\"; }; } );",
+	    "not host:port");
+	load_fails(VC("  node_start_port = 9190;\n"),
+	    "inside the node port range");
+	load_fails("virtual_clusters = ( { name = \"a\"; bootstrap = "
+	    "\"h:1\";\n} );", "upstream");
+	load_fails("", "no virtual_clusters");
+}
+
+Test(conf, clusters_may_not_share_ports)
+{
+	load_fails("virtual_clusters = (\n"
+	    "{ name = \"a\"; bootstrap = \"h:9192\"; upstream = { bootstrap ="
+	    " \"b:1\"; }; },\n"
+	    "{ name = \"b\"; bootstrap = \"h:9194\"; upstream = { bootstrap ="
+	    " \"b:1\"; }; } );", "overlap");
+}
+
+Test(conf, hostport_parse)
+{
+	struct krx_hostport	 hp;
+
+	cr_assert_eq(krx_hostport_parse("[fe80::1]:443", &hp), KRX_OK);
+	cr_assert_str_eq(hp.host, "fe80::1");
+	cr_assert_eq(hp.port, 443);
+	krx_hostport_free(&hp);
+	cr_assert_eq(krx_hostport_parse("fe80::1:443", &hp), KRX_E_MALFORMED);
+	cr_assert_eq(krx_hostport_parse(":443", &hp), KRX_E_MALFORMED);
+	cr_assert_eq(krx_hostport_parse("h:", &hp), KRX_E_MALFORMED);
+	cr_assert_eq(krx_hostport_parse("h:0", &hp), KRX_E_MALFORMED);
+	cr_assert_eq(krx_hostport_parse("h:12x", &hp), KRX_E_MALFORMED);
+}
