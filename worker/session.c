@@ -97,12 +97,15 @@ krx_session_free(struct krx_session *s)
 void
 krx_session_close_after_flush(struct krx_session *s)
 {
+	if (s->closing)
+		return;
 	s->closing = 1;
 	bufferevent_disable(s->client, EV_READ);
 	if (s->upstream != NULL)
 		bufferevent_disable(s->upstream, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0)
-		krx_session_close(s, KRX_LOG_DEBUG, "done");
+	/* Never free here: the write callback does, from the loop. */
+	bufferevent_trigger(s->client, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS |
+	    BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void
@@ -122,7 +125,8 @@ krx_session_flush(struct krx_session *s)
 		close_after |= f->close_after;
 		free(f);
 	}
-	if (close_after)
+	/* A draining worker closes at a request boundary. */
+	if (close_after || (s->w->draining && s->n_inflight == 0))
 		krx_session_close_after_flush(s);
 }
 
@@ -378,7 +382,8 @@ session_client_write(struct bufferevent *bev, void *arg)
 
 	if (s->closing) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			krx_session_close(s, KRX_LOG_DEBUG, "done");
+			krx_session_close(s, KRX_LOG_DEBUG, s->w->draining ?
+			    "drained" : "done");
 		return;
 	}
 	krx_upstream_resume(s);

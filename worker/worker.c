@@ -68,8 +68,9 @@ worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 worker_drain(struct krx_worker *w)
 {
-	struct timeval	 tv = { w->conf->drain_timeout, 0 };
-	size_t		 i;
+	struct timeval		 tv = { w->conf->drain_timeout, 0 };
+	struct krx_session	*s;
+	size_t			 i;
 
 	if (w->draining)
 		return;
@@ -77,6 +78,9 @@ worker_drain(struct krx_worker *w)
 	for (i = 0; i < w->n_listeners; i++)
 		evconnlistener_disable(w->listeners[i]);
 	log_info("draining %zu connections", w->n_sessions);
+	TAILQ_FOREACH(s, &w->sessions, entry)
+		if (s->n_inflight == 0)
+			krx_session_close_after_flush(s);
 	w->drain_timer = evtimer_new(w->base, worker_drain_timeout, w);
 	evtimer_add(w->drain_timer, &tv);
 	worker_exit_if_drained(w);
