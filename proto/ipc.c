@@ -10,7 +10,7 @@
 #include "common/err.h"
 #include "proto/ipc.h"
 
-#define IPC_KNOWN_FLAGS	(KRX_IPC_F_ERROR)
+#define IPC_KNOWN_FLAGS	(KRX_IPC_F_ERROR | KRX_IPC_F_FD)
 
 int
 krx_ipc_compose(struct krx_buf *out, uint32_t type, uint32_t id,

@@ -24,6 +24,7 @@
 #define KRX_IPC_MAX_CTL		(64 * 1024)	/* master <-> krx-ctl */
 
 #define KRX_IPC_F_ERROR		0x0001	/* payload is an error text */
+#define KRX_IPC_F_FD		0x0002	/* one fd travels with it */
 
 /*
  * Message types. Direction, payload, reply:
