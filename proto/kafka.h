@@ -60,7 +60,10 @@ int16_t	krx_kafka_api_first_flexible(int16_t api_key);
 bool	krx_kafka_req_hdr_flexible(int16_t api_key, int16_t version);
 /* Response header v1 (else v0); ApiVersions always answers with v0. */
 bool	krx_kafka_resp_hdr_flexible(int16_t api_key, int16_t version);
-/* Short name of an API for log lines ("Produce", "api-42"). */
+/*
+ * Short name of an API for log lines ("Produce"; "unknown" for a key
+ * outside the Kafka 4.x table). Static storage.
+ */
 const char *krx_kafka_api_name(int16_t api_key);
 
 struct krx_kafka_req_hdr {
@@ -96,8 +99,9 @@ int	krx_kafka_produce_acks(const uint8_t *body, size_t len,
  * intersected with krx_kafka_api_range (Produce keeps min 0 when the
  * broker's min is <= 3, KAFKA-18659), unknown keys are removed, every
  * tagged field (SupportedFeatures, FinalizedFeatures...) kept as bytes.
- * Returns 1 with the new body in out, 0 when the response carries a
- * non-zero error code (forward it verbatim), or an error.
+ * Returns 1 with the new body appended to out, 0 when the response
+ * carries a non-zero error code (forward it verbatim), or an error; on 0
+ * or an error out is left as it was.
  */
 int	krx_kafka_apiversions_clamp(const uint8_t *body, size_t len,
 	    int16_t version, struct krx_buf *out);
@@ -139,9 +143,13 @@ bool	krx_kafka_has_endpoints(int16_t api_key, int16_t version);
 
 /*
  * Rewrite every broker endpoint in a response body through fn. Returns 1
- * with the new body in out, 0 when the body holds no endpoint (forward
- * the original bytes), or a negative error (malformed body). The body
- * must decode exactly to its end.
+ * with the new body appended to out, 0 when the body holds no endpoint
+ * (forward the original bytes; also for APIs without endpoints, whose
+ * bodies are not read), or a negative error (malformed body, a version
+ * krx cannot decode: KRX_E_UNSUPPORTED, or fn's error); on 0 or an error
+ * out is left as it was. The body must decode exactly to its end.
+ * FindCoordinator entries with a negative node id ("none") are not
+ * passed to fn.
  */
 int	krx_kafka_rewrite_endpoints(int16_t api_key, int16_t version,
 	    const uint8_t *body, size_t len, krx_kafka_endpoint_fn fn,
