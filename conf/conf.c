@@ -13,21 +13,18 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
-
-struct conf_ctx {
-	struct krx_conf		*conf;
-	struct krx_conf_errors	*errs;
-	const char		*file;
-};
+#include "conf/conf_int.h"
 
 static const char *const top_keys[] = {
-	"workers", "user", "pid_file", "control_socket", "log",
-	"max_frame_bytes", "drain_timeout", "virtual_clusters", NULL
+	"workers", "user", "keysvc_user", "pid_file", "control_socket",
+	"log", "cache", "max_frame_bytes", "drain_timeout",
+	"virtual_clusters", NULL
 };
 static const char *const log_keys[] = { "level", NULL };
+static const char *const cache_keys[] = { "path", "max_bytes", NULL };
 static const char *const vc_keys[] = {
 	"name", "bootstrap", "advertised_host", "node_start_port",
-	"max_node_id", "upstream", NULL
+	"max_node_id", "upstream", "record_encryption", NULL
 };
 static const char *const upstream_keys[] = { "bootstrap", NULL };
 
@@ -97,8 +94,8 @@ krx_hostport_free(struct krx_hostport *hp)
 	hp->host = NULL;
 }
 
-static void
-conf_check_keys(struct conf_ctx *c, const config_setting_t *group,
+void
+krx_conf_check_keys(struct conf_ctx *c, const config_setting_t *group,
     const char *const *allowed, const char *where)
 {
 	const config_setting_t	*s;
@@ -120,8 +117,8 @@ conf_check_keys(struct conf_ctx *c, const config_setting_t *group,
 }
 
 /* A string member, copied; NULL (no error) when absent and !required. */
-static char *
-conf_string(struct conf_ctx *c, const config_setting_t *g, const char *name,
+char *
+krx_conf_string(struct conf_ctx *c, const config_setting_t *g, const char *name,
     int required, int line)
 {
 	const config_setting_t	*s = config_setting_get_member(g, name);
@@ -150,8 +147,8 @@ conf_string(struct conf_ctx *c, const config_setting_t *g, const char *name,
 }
 
 /* An integer member within [lo, hi]; def when absent and !required. */
-static long long
-conf_int(struct conf_ctx *c, const config_setting_t *g, const char *name,
+long long
+krx_conf_int(struct conf_ctx *c, const config_setting_t *g, const char *name,
     long long lo, long long hi, long long def, int required, int line)
 {
 	const config_setting_t	*s = config_setting_get_member(g, name);
@@ -186,7 +183,7 @@ conf_hostport(struct conf_ctx *c, const config_setting_t *g,
 {
 	char	*s;
 
-	if ((s = conf_string(c, g, name, 1, line)) == NULL)
+	if ((s = krx_conf_string(c, g, name, 1, line)) == NULL)
 		return;
 	if (krx_hostport_parse(s, hp) != KRX_OK)
 		krx_conf_error(c->errs, c->file, line,
@@ -208,8 +205,8 @@ conf_upstream(struct conf_ctx *c, const config_setting_t *vcs,
 		return;
 	}
 	line = config_setting_source_line(u);
-	conf_check_keys(c, u, upstream_keys, "upstream");
-	if ((list = conf_string(c, u, "bootstrap", 1, line)) == NULL)
+	krx_conf_check_keys(c, u, upstream_keys, "upstream");
+	if ((list = krx_conf_string(c, u, "bootstrap", 1, line)) == NULL)
 		return;
 	for (tok = strtok_r(list, ", ", &save); tok != NULL;
 	    tok = strtok_r(NULL, ", ", &save)) {
@@ -244,17 +241,18 @@ conf_vcluster(struct conf_ctx *c, const config_setting_t *s,
 		    "each virtual cluster must be a group { ... }");
 		return;
 	}
-	conf_check_keys(c, s, vc_keys, "virtual cluster");
-	vc->name = conf_string(c, s, "name", 1, line);
+	krx_conf_check_keys(c, s, vc_keys, "virtual cluster");
+	vc->name = krx_conf_string(c, s, "name", 1, line);
 	conf_hostport(c, s, "bootstrap", &vc->bootstrap, line);
-	vc->advertised_host = conf_string(c, s, "advertised_host", 0, line);
+	vc->advertised_host = krx_conf_string(c, s, "advertised_host", 0, line);
 	if (vc->advertised_host == NULL && vc->bootstrap.host != NULL)
 		vc->advertised_host = strdup(vc->bootstrap.host);
-	vc->max_node_id = (int)conf_int(c, s, "max_node_id", 0,
+	vc->max_node_id = (int)krx_conf_int(c, s, "max_node_id", 0,
 	    KRX_CONF_MAX_NODE_ID, 2, 0, line);
-	vc->node_start_port = (int)conf_int(c, s, "node_start_port", 1, 65535,
+	vc->node_start_port = (int)krx_conf_int(c, s, "node_start_port", 1, 65535,
 	    vc->bootstrap.port + 1, 0, line);
 	conf_upstream(c, s, vc);
+	krx_conf_encryption(c, s, &vc->enc);
 	if (vc->name == NULL)
 		vc->name = strdup("?");
 }
@@ -301,7 +299,7 @@ conf_workers(struct conf_ctx *c, const config_setting_t *root)
 			    "workers must be \"auto\" or a number");
 		return;
 	}
-	c->conf->workers = (int)conf_int(c, root, "workers", 1, 256, 0, 0, 0);
+	c->conf->workers = (int)krx_conf_int(c, root, "workers", 1, 256, 0, 0, 0);
 }
 
 static void
@@ -319,8 +317,8 @@ conf_log(struct conf_ctx *c, const config_setting_t *root)
 		krx_conf_error(c->errs, c->file, line, "log must be a group");
 		return;
 	}
-	conf_check_keys(c, g, log_keys, "log");
-	if ((lv = conf_string(c, g, "level", 0, line)) == NULL)
+	krx_conf_check_keys(c, g, log_keys, "log");
+	if ((lv = krx_conf_string(c, g, "level", 0, line)) == NULL)
 		return;
 	if ((c->conf->log_level = log_level_parse(lv)) == -1) {
 		krx_conf_error(c->errs, c->file, line,
@@ -331,23 +329,43 @@ conf_log(struct conf_ctx *c, const config_setting_t *root)
 }
 
 static void
+conf_cache(struct conf_ctx *c, const config_setting_t *root)
+{
+	const config_setting_t	*g = config_setting_get_member(root, "cache");
+	int			 line = 0;
+
+	c->conf->cache_max_bytes = 64 * 1024 * 1024;
+	if (g != NULL) {
+		line = config_setting_source_line(g);
+		krx_conf_check_keys(c, g, cache_keys, "cache");
+		c->conf->cache_path = krx_conf_string(c, g, "path", 0, line);
+		c->conf->cache_max_bytes = krx_conf_int(c, g, "max_bytes",
+		    1024 * 1024, (long long)1 << 40, 64 * 1024 * 1024, 0, line);
+	}
+	if (c->conf->cache_path == NULL)
+		c->conf->cache_path = strdup("/run/krx/dekcache");
+}
+
+static void
 conf_root(struct conf_ctx *c, const config_setting_t *root)
 {
 	struct krx_conf	*conf = c->conf;
 
-	conf_check_keys(c, root, top_keys, "the top level");
+	krx_conf_check_keys(c, root, top_keys, "the top level");
 	conf_workers(c, root);
 	conf_log(c, root);
-	conf->user = conf_string(c, root, "user", 0, 0);
-	conf->pid_file = conf_string(c, root, "pid_file", 0, 0);
+	conf->user = krx_conf_string(c, root, "user", 0, 0);
+	conf->keysvc_user = krx_conf_string(c, root, "keysvc_user", 0, 0);
+	conf_cache(c, root);
+	conf->pid_file = krx_conf_string(c, root, "pid_file", 0, 0);
 	if (conf->pid_file == NULL)
 		conf->pid_file = strdup("/run/krx/krxd.pid");
-	conf->control_socket = conf_string(c, root, "control_socket", 0, 0);
+	conf->control_socket = krx_conf_string(c, root, "control_socket", 0, 0);
 	if (conf->control_socket == NULL)
 		conf->control_socket = strdup("/run/krx/control.sock");
-	conf->max_frame_bytes = (uint32_t)conf_int(c, root, "max_frame_bytes",
+	conf->max_frame_bytes = (uint32_t)krx_conf_int(c, root, "max_frame_bytes",
 	    1024, INT32_MAX, 100 * 1024 * 1024, 0, 0);
-	conf->drain_timeout = (int)conf_int(c, root, "drain_timeout", 0, 3600,
+	conf->drain_timeout = (int)krx_conf_int(c, root, "drain_timeout", 0, 3600,
 	    30, 0, 0);
 	conf_vclusters(c, root);
 }
@@ -431,10 +449,13 @@ krx_conf_free(struct krx_conf *conf)
 		for (j = 0; j < vc->n_upstream; j++)
 			krx_hostport_free(&vc->upstream[j]);
 		free(vc->upstream);
+		krx_conf_encryption_free(&vc->enc);
 	}
 	free(conf->vclusters);
 	free(conf->path);
 	free(conf->user);
+	free(conf->keysvc_user);
+	free(conf->cache_path);
 	free(conf->pid_file);
 	free(conf->control_socket);
 	free(conf);

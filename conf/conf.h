@@ -20,6 +20,19 @@ struct krx_hostport {
 	int	 port;
 };
 
+/* record_encryption of a virtual cluster (Kroxylicious' key names). */
+struct krx_conf_encryption {
+	int			 enabled;
+	char			*kms;		/* "LocalKms" */
+	char			*keystore;	/* LocalKms kmsConfig.keystore */
+	char			*template;	/* selectorConfig.template */
+	int			 reject_unresolved;
+	int64_t			 dek_refresh_after;	/* seconds */
+	int64_t			 dek_expire_after;	/* seconds */
+	int64_t			 max_encryptions_per_dek;
+	int			 line;
+};
+
 struct krx_conf_vcluster {
 	char			*name;
 	struct krx_hostport	 bootstrap;	/* listen address */
@@ -28,6 +41,7 @@ struct krx_conf_vcluster {
 	int			 max_node_id;
 	struct krx_hostport	*upstream;	/* upstream bootstrap list */
 	size_t			 n_upstream;
+	struct krx_conf_encryption enc;
 	int			 line;
 };
 
@@ -35,6 +49,9 @@ struct krx_conf {
 	char			*path;
 	int			 workers;	/* 0: one per CPU */
 	char			*user;		/* NULL: no switch */
+	char			*keysvc_user;	/* NULL: no switch */
+	char			*cache_path;	/* LMDB DEK cache */
+	int64_t			 cache_max_bytes;
 	char			*pid_file;
 	char			*control_socket;
 	int			 log_level;	/* enum krx_log_level */
@@ -72,6 +89,13 @@ void	krx_hostport_free(struct krx_hostport *hp);
 void	krx_conf_error(struct krx_conf_errors *errs, const char *file,
 	    int line, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));
+/* Expand a KEK selector template for a topic into out (NUL-ended). */
+int	krx_conf_kek_alias(const char *template, const char *topic,
+	    size_t topic_len, char *out, size_t outlen);
+/* The identity of a virtual cluster's KMS, shared by keysvc and workers
+ * in DEK cache keys ("LocalKms:/var/lib/krx/keks"). */
+int	krx_conf_kms_id(const struct krx_conf_encryption *e, char *out,
+	    size_t len);
 /* Cross-field checks shared by -t and reload (conf_check.c). */
 void	krx_conf_check(const struct krx_conf *conf,
 	    struct krx_conf_errors *errs);

@@ -5,6 +5,13 @@
  *
  *   krx-ctl [-s SOCKET | -c CONFIG] status
  *   krx-ctl [-s SOCKET | -c CONFIG] stop [--graceful]
+ *   krx-ctl [...] [-C CLUSTER] kek create|rotate|delete NAME | kek list
+ *   krx-ctl [...] [-C CLUSTER] kms check KEK
+ *   krx-ctl [...] cache stats
+ *
+ * Key commands are answered by keysvc (relayed by the master): text,
+ * never key bytes; the exit code says what failed (3 not found, 4 access
+ * denied, 5 KMS unreachable, 1 other).
  */
 #include <errno.h>
 #include <signal.h>
@@ -30,19 +37,29 @@ struct ctl_cmd {
 
 static int	cmd_status(int, int, char **);
 static int	cmd_stop(int, int, char **);
+static int	cmd_kek(int, int, char **);
+static int	cmd_kms(int, int, char **);
+static int	cmd_cache(int, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "status", cmd_status, "status            show krxd and its workers" },
-	{ "stop", cmd_stop, "stop [--graceful] stop krxd (drain first)" },
+	{ "status", cmd_status, "status              show krxd and its children" },
+	{ "stop", cmd_stop, "stop [--graceful]   stop krxd (drain first)" },
+	{ "kek", cmd_kek, "kek create|rotate|delete NAME, kek list (LocalKms)" },
+	{ "kms", cmd_kms, "kms check KEK       generate + decrypt round trip" },
+	{ "cache", cmd_cache, "cache stats         key service and DEK cache "
+	    "counters" },
 	{ NULL, NULL, NULL }
 };
+
+static const char	*ctl_cluster = "";
 
 static void
 usage(void)
 {
 	const struct ctl_cmd	*c;
 
-	fprintf(stderr, "usage: krx-ctl [-s socket | -c config] command\n");
+	fprintf(stderr, "usage: krx-ctl [-s socket | -c config] [-C cluster] "
+	    "command\n");
 	for (c = ctl_cmds; c->word != NULL; c++)
 		fprintf(stderr, "  %s\n", c->help);
 	exit(2);
@@ -105,7 +122,10 @@ ctl_read_all(int fd, uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Send one request, read one reply into payload; 0 or -1 (printed). */
+/*
+ * Send one request, read one reply into payload: 0, 1 for a reply with
+ * F_ERROR (payload holds the error), or -1 (printed).
+ */
 static int
 ctl_call(int fd, uint32_t type, const void *req, size_t len,
     struct krx_ipc_hdr *h, struct krx_buf *payload)
@@ -135,12 +155,20 @@ ctl_call(int fd, uint32_t type, const void *req, size_t len,
 		    "krxd closed the connection" : krx_strerror(r));
 		return -1;
 	}
-	if (h->flags & KRX_IPC_F_ERROR) {
+	return (h->flags & KRX_IPC_F_ERROR) ? 1 : 0;
+}
+
+/* For replies whose error payload is plain text. */
+static int
+ctl_call_text(int fd, uint32_t type, const void *req, size_t len,
+    struct krx_ipc_hdr *h, struct krx_buf *payload)
+{
+	int	 r = ctl_call(fd, type, req, len, h, payload);
+
+	if (r == 1)
 		fprintf(stderr, "krx-ctl: krxd: %.*s\n", (int)payload->len,
 		    (const char *)payload->data);
-		return -1;
-	}
-	return 0;
+	return r == 0 ? 0 : -1;
 }
 
 static int
@@ -178,7 +206,7 @@ cmd_status(int fd, int argc, char **argv)
 	if (argc != 1)
 		usage();
 	krx_buf_init(&p, 0);
-	if (ctl_call(fd, KRX_IPC_CTL_STATUS, NULL, 0, &h, &p) == 0) {
+	if (ctl_call_text(fd, KRX_IPC_CTL_STATUS, NULL, 0, &h, &p) == 0) {
 		krx_cur_init(&c, p.data, p.len);
 		if (h.type != KRX_IPC_STATUS_REPLY || status_print(&c) != 0)
 			fprintf(stderr, "krx-ctl: malformed status reply\n");
@@ -214,7 +242,7 @@ cmd_stop(int fd, int argc, char **argv)
 	else if (argc != 1)
 		usage();
 	krx_buf_init(&p, 0);
-	if (ctl_call(fd, KRX_IPC_CTL_STOP, &graceful, 1, &h, &p) == 0 &&
+	if (ctl_call_text(fd, KRX_IPC_CTL_STOP, &graceful, 1, &h, &p) == 0 &&
 	    h.type == KRX_IPC_CTL_OK) {
 		if (stop_wait(fd) == 0) {
 			printf("krxd stopped\n");
@@ -224,6 +252,86 @@ cmd_stop(int fd, int argc, char **argv)
 	}
 	krx_buf_free(&p);
 	return r;
+}
+
+/* One key command: u8 op | str cluster | str arg; reply u8 code | text. */
+static int
+ctl_keys(int fd, uint8_t op, const char *arg)
+{
+	struct krx_ipc_hdr	 h;
+	struct krx_buf		 req, p;
+	int			 r = 1;
+
+	krx_buf_init(&req, 64);
+	krx_buf_init(&p, 0);
+	krx_buf_put_u8(&req, op);
+	krx_buf_put_be32(&req, (uint32_t)strlen(ctl_cluster));
+	krx_buf_put(&req, ctl_cluster, strlen(ctl_cluster));
+	krx_buf_put_be32(&req, (uint32_t)strlen(arg));
+	krx_buf_put(&req, arg, strlen(arg));
+	if (req.err != KRX_OK)
+		goto out;
+	if ((r = ctl_call(fd, KRX_IPC_CTL_KEYS, req.data, req.len, &h, &p)) ==
+	    -1) {
+		r = 1;
+		goto out;
+	}
+	if (h.type != KRX_IPC_CTL_OK) {
+		fprintf(stderr, "krx-ctl: malformed reply\n");
+		r = 1;
+		goto out;
+	}
+	if (r == 1 && (p.len < 1 || p.data[0] == 0)) {
+		/* The master's own refusal: plain text. */
+		fprintf(stderr, "krx-ctl: krxd: %.*s\n", (int)p.len,
+		    (const char *)p.data);
+		goto out;
+	}
+	if (p.len < 1) {
+		fprintf(stderr, "krx-ctl: malformed reply\n");
+		r = 1;
+		goto out;
+	}
+	r = p.data[0];
+	fprintf(r == 0 ? stdout : stderr, "%.*s", (int)p.len - 1,
+	    (const char *)p.data + 1);
+out:
+	krx_buf_free(&req);
+	krx_buf_free(&p);
+	return r;
+}
+
+static int
+cmd_kek(int fd, int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "list") == 0)
+		return ctl_keys(fd, KRX_KEYS_KEK_LIST, "");
+	if (argc != 3)
+		usage();
+	if (strcmp(argv[1], "create") == 0)
+		return ctl_keys(fd, KRX_KEYS_KEK_CREATE, argv[2]);
+	if (strcmp(argv[1], "rotate") == 0)
+		return ctl_keys(fd, KRX_KEYS_KEK_ROTATE, argv[2]);
+	if (strcmp(argv[1], "delete") == 0)
+		return ctl_keys(fd, KRX_KEYS_KEK_DELETE, argv[2]);
+	usage();
+	return 2;
+}
+
+static int
+cmd_kms(int fd, int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "check") != 0)
+		usage();
+	return ctl_keys(fd, KRX_KEYS_KMS_CHECK, argv[2]);
+}
+
+static int
+cmd_cache(int fd, int argc, char **argv)
+{
+	if (argc != 2 || strcmp(argv[1], "stats") != 0)
+		usage();
+	return ctl_keys(fd, KRX_KEYS_STATS, "");
 }
 
 static char *
@@ -256,8 +364,11 @@ main(int argc, char *argv[])
 	int			 ch, fd, r;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt(argc, argv, "+s:c:h")) != -1) {
+	while ((ch = getopt(argc, argv, "+s:c:C:h")) != -1) {
 		switch (ch) {
+		case 'C':
+			ctl_cluster = optarg;
+			break;
 		case 's':
 			free(sock);
 			sock = strdup(optarg);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,27 +19,32 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "common/chan.h"
 #include "common/log.h"
+#include "common/stats.h"
+#include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "master/master.h"
 
 static void
 control_status(struct krx_master *m, struct bufferevent *bev, uint32_t id)
 {
-	struct krx_buf	 b;
-	int		 i;
+	struct krx_buf		 b;
+	struct krx_slot		*s;
+	int			 i;
 
 	krx_buf_init(&b, 256);
 	krx_buf_put_be32(&b, (uint32_t)getpid());
 	krx_buf_put_be32(&b, m->generation);
 	krx_buf_put_be64(&b, (uint64_t)(time(NULL) - m->started));
-	krx_buf_put_be32(&b, (uint32_t)m->n_workers);
-	for (i = 0; i < m->n_workers; i++) {
-		krx_buf_put_be32(&b, (uint32_t)i);
-		krx_buf_put_be32(&b, 0);
-		krx_buf_put_be32(&b, (uint32_t)m->slots[i].pid);
-		krx_buf_put_be32(&b, m->slots[i].state);
-		krx_buf_put_be32(&b, m->slots[i].restarts);
+	krx_buf_put_be32(&b, (uint32_t)(m->n_workers + m->use_keysvc));
+	for (i = 0; i < m->n_workers + m->use_keysvc; i++) {
+		s = i < m->n_workers ? &m->slots[i] : &m->keysvc;
+		krx_buf_put_be32(&b, (uint32_t)s->slot);
+		krx_buf_put_be32(&b, s->kind);
+		krx_buf_put_be32(&b, (uint32_t)s->pid);
+		krx_buf_put_be32(&b, s->state);
+		krx_buf_put_be32(&b, s->restarts);
 	}
 	if (b.err == KRX_OK)
 		krx_ipc_send(bufferevent_get_output(bev),
@@ -51,6 +57,121 @@ control_error(struct bufferevent *bev, uint32_t id, const char *msg)
 {
 	krx_ipc_send(bufferevent_get_output(bev), KRX_IPC_CTL_OK, id,
 	    KRX_IPC_F_ERROR, msg, strlen(msg));
+}
+
+static void	control_event(struct bufferevent *, short, void *);
+
+/* A ctl request waiting for keysvc's answer. */
+struct krx_relay {
+	struct krx_relay	*next;
+	uint32_t		 id;
+	uint32_t		 ctl_id;
+	uint8_t			 op;
+	struct bufferevent	*bev;
+};
+
+static void
+control_relay(struct krx_master *m, struct bufferevent *bev,
+    const struct krx_ipc_hdr *h, const struct krx_buf *p)
+{
+	static uint32_t		 next_id;
+	struct krx_relay	*r;
+
+	if (!m->use_keysvc || m->keysvc.chan == NULL ||
+	    m->keysvc.state != KRX_CHILD_RUNNING) {
+		control_error(bev, h->id, m->use_keysvc ? "the key service is "
+		    "not running" : "no virtual cluster has record_encryption");
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->id = ++next_id;
+	r->ctl_id = h->id;
+	r->op = p->len > 0 ? p->data[0] : 0;
+	r->bev = bev;
+	r->next = m->relays;
+	m->relays = r;
+	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_ADMIN, r->id, 0, p->data,
+	    p->len, -1);
+}
+
+static void
+control_relay_forget(struct krx_master *m, struct bufferevent *bev)
+{
+	struct krx_relay	**rp, *r;
+
+	for (rp = &m->relays; (r = *rp) != NULL;) {
+		if (r->bev == bev) {
+			*rp = r->next;
+			free(r);
+		} else
+			rp = &r->next;
+	}
+}
+
+/* keysvc's counters, then the sum of the workers' (shared memory). */
+static void
+control_stats_reply(struct krx_master *m, struct krx_relay *r,
+    const uint8_t *p, size_t len)
+{
+	struct krx_buf	 b;
+	char		 line[128];
+	int		 i, n;
+
+	krx_buf_init(&b, len + 512);
+	krx_buf_put(&b, p, len);
+	for (i = 0; i < KRX_STAT_N; i++) {
+		n = snprintf(line, sizeof(line), "workers.%s %llu\n",
+		    krx_stat_name(i), (unsigned long long)krx_stats_sum(
+		    m->stats, i));
+		krx_buf_put(&b, line, (size_t)n);
+	}
+	if (b.err == KRX_OK)
+		krx_ipc_send(bufferevent_get_output(r->bev), KRX_IPC_CTL_OK,
+		    r->ctl_id, 0, b.data, b.len);
+	krx_buf_free(&b);
+}
+
+void
+krx_control_relay_done(struct krx_master *m, uint32_t id, uint16_t flags,
+    const uint8_t *p, size_t len)
+{
+	struct krx_relay	**rp, *r;
+
+	for (rp = &m->relays; (r = *rp) != NULL; rp = &r->next) {
+		if (r->id != id)
+			continue;
+		*rp = r->next;
+		if (r->op == KRX_KEYS_STATS && !(flags & KRX_IPC_F_ERROR))
+			control_stats_reply(m, r, p, len);
+		else
+			krx_ipc_send(bufferevent_get_output(r->bev),
+			    KRX_IPC_CTL_OK, r->ctl_id, flags & KRX_IPC_F_ERROR,
+			    p, len);
+		free(r);
+		return;
+	}
+}
+
+void
+krx_control_relay_fail_all(struct krx_master *m, const char *why)
+{
+	struct krx_relay	*r;
+
+	while ((r = m->relays) != NULL) {
+		m->relays = r->next;
+		control_error(r->bev, r->ctl_id, why);
+		free(r);
+	}
+}
+
+/* krx-ctl stop waits for EOF: the socket closes when krxd exits. */
+static void
+control_keep_until_exit(struct krx_master *m, struct bufferevent *bev)
+{
+	if (m->n_stop_waiters == KRX_MAX_STOP_WAITERS)
+		return;
+	m->stop_waiters[m->n_stop_waiters++] = bev;
+	bufferevent_setcb(bev, NULL, NULL, control_event, m);
 }
 
 static void
@@ -70,7 +191,11 @@ control_dispatch(struct krx_master *m, struct bufferevent *bev,
 		    p->data[0] ? " (graceful)" : "");
 		krx_ipc_send(bufferevent_get_output(bev), KRX_IPC_CTL_OK,
 		    h->id, 0, NULL, 0);
+		control_keep_until_exit(m, bev);
 		krx_master_stop(m, p->data[0]);
+		return;
+	case KRX_IPC_CTL_KEYS:
+		control_relay(m, bev, h, p);
 		return;
 	}
 	control_error(bev, h->id, "malformed or unknown request");
@@ -100,13 +225,26 @@ control_read(struct bufferevent *bev, void *arg)
 static void
 control_event(struct bufferevent *bev, short what, void *arg)
 {
+	struct krx_master	*m = arg;
+	int			 i;
+
+	for (i = 0; i < m->n_stop_waiters; i++)
+		if (m->stop_waiters[i] == bev)
+			m->stop_waiters[i] = m->stop_waiters[--m->n_stop_waiters];
+	control_relay_forget(m, bev);
 	bufferevent_free(bev);
 }
 
 static void
 control_written(struct bufferevent *bev, void *arg)
 {
+	struct krx_master	*m = arg;
+	struct krx_relay	*r;
+
 	/* Reply sent and no more to read: done with this client. */
+	for (r = m->relays; r != NULL; r = r->next)
+		if (r->bev == bev)
+			return;
 	if (!(bufferevent_get_enabled(bev) & EV_READ))
 		bufferevent_free(bev);
 }
@@ -186,6 +324,8 @@ krx_control_open(struct krx_master *m)
 void
 krx_control_close(struct krx_master *m)
 {
+	while (m->n_stop_waiters > 0)
+		bufferevent_free(m->stop_waiters[--m->n_stop_waiters]);
 	if (m->ctl_listener == NULL)
 		return;
 	evconnlistener_free(m->ctl_listener);

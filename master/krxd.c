@@ -14,7 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "common/log.h"
+#include "common/stats.h"
+#include "keysvc/keysvc.h"
 #include "conf/conf.h"
 #include "master/master.h"
 #include "worker/nodemap.h"
@@ -70,6 +75,27 @@ krxd_pidfile(const char *path)
 	close(fd);
 }
 
+/* Absolute config path (keysvc is exec'd after daemon's chdir), the
+ * shared regions, and the DEK cache key that lives only in memory. */
+static void
+krxd_setup(struct krx_master *m)
+{
+	char	*abs;
+	size_t	 i;
+
+	if ((abs = realpath(m->conf->path, NULL)) == NULL)
+		fatal("realpath %s", m->conf->path);
+	free(m->conf->path);
+	m->conf->path = abs;
+	for (i = 0; i < m->conf->n_vclusters; i++)
+		if (m->conf->vclusters[i].enc.enabled)
+			m->use_keysvc = 1;
+	if ((m->stats = krx_stats_create()) == NULL)
+		fatal("mmap stats");
+	if (RAND_bytes(m->cache_key, sizeof(m->cache_key)) != 1)
+		fatalx("cannot make the DEK cache key");
+}
+
 static void
 krxd_daemonize(void)
 {
@@ -91,9 +117,9 @@ main(int argc, char *argv[])
 {
 	static struct krx_master	 m;
 	const char			*path = KRX_CONF_DEFAULT_PATH;
-	int				 ch, test_only = 0, status;
+	int				 ch, test_only = 0, keysvc = 0, status;
 
-	while ((ch = getopt(argc, argv, "c:gtVh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:gtKVh")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -104,6 +130,9 @@ main(int argc, char *argv[])
 		case 't':
 			test_only = 1;
 			break;
+		case 'K':
+			keysvc = 1;	/* internal: exec'd by the master */
+			break;
 		case 'V':
 			printf("krxd %s\n", KRX_VERSION);
 			return 0;
@@ -113,10 +142,13 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
+	if (keysvc)
+		krx_keysvc_main(path, m.foreground);
 	log_procname("master");
 	log_init(1, KRX_LOG_INFO);
 	log_fatal_status(KRX_EXIT_SOFTWARE);
 	m.conf = krxd_load(path, test_only);
+	krxd_setup(&m);
 	log_setlevel(m.conf->log_level);
 	m.n_workers = m.conf->workers > 0 ? m.conf->workers :
 	    (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -138,6 +170,8 @@ main(int argc, char *argv[])
 	unlink(m.conf->pid_file);
 	krx_sockets_close(&m);
 	krx_nodemap_free(m.nodemap);
+	krx_stats_free(m.stats);
+	OPENSSL_cleanse(m.cache_key, sizeof(m.cache_key));
 	krx_conf_free(m.conf);
 	return status;
 }

@@ -64,12 +64,15 @@ krx_master_child_ready(struct krx_master *m, struct krx_slot *s)
 {
 	int	 i;
 
-	log_debug("worker %d (pid %d) ready", s->slot, (int)s->pid);
+	log_debug("%s %d (pid %d) ready", s->kind == KRX_KIND_KEYSVC ?
+	    "keysvc" : "worker", s->slot, (int)s->pid);
 	if (m->notified_ready)
 		return;
 	for (i = 0; i < m->n_workers; i++)
 		if (m->slots[i].state != KRX_CHILD_RUNNING)
 			return;
+	if (m->use_keysvc && m->keysvc.state != KRX_CHILD_RUNNING)
+		return;
 	m->notified_ready = 1;
 	log_info("ready: %d workers serving", m->n_workers);
 	krx_notify("READY=1");

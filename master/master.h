@@ -19,6 +19,8 @@ struct bufferevent;
 struct evconnlistener;
 struct krx_conf;
 struct krx_nodemap;
+struct krx_stats;
+struct krx_relay;
 
 #define KRX_MAX_WORKERS		256
 #define KRX_CRASH_WINDOW	60	/* seconds */
@@ -35,12 +37,20 @@ struct krx_listener {
 	int	 port;
 };
 
+enum krx_child_kind {
+	KRX_KIND_WORKER = 0,
+	KRX_KIND_KEYSVC = 1
+};
+
+struct krx_chan;
+
 struct krx_slot {
 	struct krx_master	*master;
+	enum krx_child_kind	 kind;
 	int			 slot;
 	pid_t			 pid;
 	enum krx_child_state	 state;
-	struct bufferevent	*chan;		/* master end of the channel */
+	struct krx_chan		*chan;		/* master end of the channel */
 	struct event		*respawn_ev;
 	unsigned		 restarts;
 	time_t			 crash_times[KRX_CRASH_LIMIT];
@@ -57,12 +67,20 @@ struct krx_master {
 	struct krx_nodemap	*nodemap;
 	struct krx_slot		 slots[KRX_MAX_WORKERS];
 	int			 n_workers;
+	struct krx_slot		 keysvc;
+	int			 use_keysvc;	/* some vcluster encrypts */
+	uint8_t			 cache_key[32];	/* DEK cache seal, memory only */
+	struct krx_stats	*stats;		/* shared with workers */
+	struct krx_relay	*relays;	/* ctl requests at keysvc */
 	uint32_t		 generation;
 	time_t			 started;
 	int			 stopping;	/* 1 fast, 2 graceful */
 	int			 exit_status;
 	int			 notified_ready;
 	struct evconnlistener	*ctl_listener;
+#define KRX_MAX_STOP_WAITERS	16
+	struct bufferevent	*stop_waiters[KRX_MAX_STOP_WAITERS];
+	int			 n_stop_waiters;
 	int			 sig_fd;
 	struct event		*sig_ev;
 	struct event		*stop_timer;
@@ -79,15 +97,34 @@ void	krx_sockets_close(struct krx_master *m);
 
 /* spawn.c */
 void	krx_spawn_all(struct krx_master *m);
+struct krx_slot *krx_spawn_find(struct krx_master *m, pid_t pid);
+/* In a new child: close the master's fds (but keep) and reset signals. */
+void	krx_spawn_close_inherited(struct krx_master *m, int keep);
+void	krx_spawn_reset_signals(void);
+/* Track a new child of slot s whose channel is fd. */
+void	krx_spawn_attach(struct krx_master *m, struct krx_slot *s, int fd,
+	    pid_t pid, size_t max);
 void	krx_spawn_reap(struct krx_master *m);
 void	krx_spawn_signal_all(struct krx_master *m, int sig);
 void	krx_spawn_send_all(struct krx_master *m, uint32_t type);
 int	krx_spawn_alive(const struct krx_master *m);
 void	krx_spawn_free(struct krx_master *m);
 
+/* keysvc_spawn.c: the key service child and its channels */
+void	krx_keysvc_spawn(struct krx_master *m);
+/* Give worker s a channel to keysvc: returns the worker's end or -1. */
+int	krx_keysvc_link(struct krx_master *m, struct krx_slot *s);
+void	krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
+	    const uint8_t *p, size_t len);
+
 /* control.c */
 void	krx_control_open(struct krx_master *m);
 void	krx_control_close(struct krx_master *m);
+/* Answer a relayed ctl request (id from krx_control_relay). */
+void	krx_control_relay_done(struct krx_master *m, uint32_t id,
+	    uint16_t flags, const uint8_t *p, size_t len);
+/* keysvc went away: answer every waiting ctl request with why. */
+void	krx_control_relay_fail_all(struct krx_master *m, const char *why);
 
 /* notify.c: sd_notify without libsystemd; no-op without NOTIFY_SOCKET */
 void	krx_notify(const char *state);

@@ -1,7 +1,8 @@
 /*
- * spawn.c: the slot table. Forks workers, reaps them, classifies each
- * exit and respawns with exponential backoff; a crash loop ends the
- * master with a non-zero status so systemd's Restart= takes over.
+ * spawn.c: the slot table. Forks workers (and, through keysvc_spawn.c,
+ * the key service), reaps them, classifies each exit and respawns with
+ * exponential backoff; a crash loop ends the master with a non-zero
+ * status so systemd's Restart= takes over.
  */
 #include <errno.h>
 #include <signal.h>
@@ -10,71 +11,76 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "common/chan.h"
 #include "common/log.h"
 #include "master/master.h"
 #include "worker/worker.h"
 
-static void	spawn_one(struct krx_master *, struct krx_slot *);
+static const char *
+spawn_name(const struct krx_slot *s)
+{
+	return s->kind == KRX_KIND_KEYSVC ? "keysvc" : "worker";
+}
 
 static void
-spawn_chan_read(struct bufferevent *bev, void *arg)
+spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len, int fd, void *arg)
 {
-	struct krx_slot		*s = arg;
-	struct krx_ipc_hdr	 h;
-	struct krx_buf		 payload;
-	int			 r;
+	struct krx_slot	*s = arg;
 
-	krx_buf_init(&payload, 0);
-	while ((r = krx_ipc_read(bufferevent_get_input(bev),
-	    KRX_IPC_MAX_WORKER, &h, &payload)) == 1) {
-		if (h.type == KRX_IPC_READY && payload.len == 0 &&
-		    s->state == KRX_CHILD_STARTING) {
-			s->state = KRX_CHILD_RUNNING;
-			krx_master_child_ready(s->master, s);
-			continue;
-		}
-		r = KRX_E_MALFORMED;
-		break;
+	if (h->type == KRX_IPC_READY && len == 0 &&
+	    s->state == KRX_CHILD_STARTING) {
+		s->state = KRX_CHILD_RUNNING;
+		krx_master_child_ready(s->master, s);
+		return;
 	}
-	krx_buf_free(&payload);
-	if (r < 0) {
-		log_warnx("worker %d (pid %d) broke the channel contract: %s; "
-		    "killing it", s->slot, (int)s->pid, krx_strerror(r));
+	if (s->kind == KRX_KIND_KEYSVC && (h->type == KRX_IPC_KS_ADMIN_REPLY ||
+	    h->type == KRX_IPC_KS_VIOLATION)) {
+		krx_keysvc_message(s->master, h, p, len);
+		return;
+	}
+	log_warnx("%s %d (pid %d) broke the channel contract (message %u); "
+	    "killing it", spawn_name(s), s->slot, (int)s->pid, h->type);
+	kill(s->pid, SIGKILL);
+}
+
+static void
+spawn_chan_eof(struct krx_chan *c, int err, void *arg)
+{
+	struct krx_slot	*s = arg;
+
+	/* The reaper decides what happens to the slot. */
+	if (err != 0 && s->pid > 0) {
+		log_warnx("%s %d (pid %d): channel error: %s; killing it",
+		    spawn_name(s), s->slot, (int)s->pid, krx_strerror(err));
 		kill(s->pid, SIGKILL);
-		bufferevent_disable(bev, EV_READ);
 	}
 }
 
-static void
-spawn_chan_event(struct bufferevent *bev, short what, void *arg)
+void
+krx_spawn_close_inherited(struct krx_master *m, int keep)
 {
-	/* EOF or error: the reaper decides what happens to the slot. */
-	bufferevent_disable(bev, EV_READ);
-}
-
-static void
-spawn_close_inherited(struct krx_master *m, struct krx_slot *self)
-{
-	int	 i;
+	int	 i, fd;
 
 	for (i = 0; i < m->n_workers; i++)
-		if (&m->slots[i] != self && m->slots[i].chan != NULL)
-			close(bufferevent_getfd(m->slots[i].chan));
+		if (m->slots[i].chan != NULL &&
+		    (fd = krx_chan_fd(m->slots[i].chan)) != keep)
+			close(fd);
+	if (m->keysvc.chan != NULL)
+		close(krx_chan_fd(m->keysvc.chan));
 	if (m->ctl_listener != NULL)
 		close(evconnlistener_get_fd(m->ctl_listener));
 	close(m->sig_fd);
 }
 
-static void
-spawn_reset_signals(void)
+void
+krx_spawn_reset_signals(void)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD,
-	    SIGUSR1 };
+	    SIGUSR1, SIGPIPE };
 	sigset_t	 set;
 	size_t		 i;
 
@@ -84,42 +90,49 @@ spawn_reset_signals(void)
 	sigprocmask(SIG_SETMASK, &set, NULL);
 }
 
-static void
-spawn_one(struct krx_master *m, struct krx_slot *s)
+void
+krx_spawn_attach(struct krx_master *m, struct krx_slot *s, int fd,
+    pid_t pid, size_t max)
 {
-	int	 sv[2];
+	if (s->chan != NULL)
+		krx_chan_free(s->chan);
+	s->chan = krx_chan_new(m->base, fd, max, 0, spawn_chan_msg,
+	    spawn_chan_eof, s);
+	s->pid = pid;
+	s->state = KRX_CHILD_STARTING;
+	clock_gettime(CLOCK_MONOTONIC, &s->spawned);
+	log_info("started %s %d (pid %d)", spawn_name(s), s->slot, (int)pid);
+}
+
+static void
+spawn_worker(struct krx_master *m, struct krx_slot *s)
+{
+	int	 sv[2], kfd;
 	pid_t	 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair for worker %d", s->slot);
 		return;
 	}
+	kfd = krx_keysvc_link(m, s);
 	if ((pid = fork()) == -1) {
 		log_warn("fork worker %d", s->slot);
 		close(sv[0]);
 		close(sv[1]);
+		if (kfd != -1)
+			close(kfd);
 		return;
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		spawn_reset_signals();
-		spawn_close_inherited(m, s);
-		if (s->chan != NULL)
-			close(bufferevent_getfd(s->chan));
-		krx_worker_main(m, s->slot, sv[1]);
+		krx_spawn_reset_signals();
+		krx_spawn_close_inherited(m, -1);
+		krx_worker_main(m, s->slot, sv[1], kfd);
 	}
 	close(sv[1]);
-	if (s->chan != NULL)
-		bufferevent_free(s->chan);
-	evutil_make_socket_nonblocking(sv[0]);
-	s->chan = bufferevent_socket_new(m->base, sv[0],
-	    BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(s->chan, spawn_chan_read, NULL, spawn_chan_event, s);
-	bufferevent_enable(s->chan, EV_READ);
-	s->pid = pid;
-	s->state = KRX_CHILD_STARTING;
-	clock_gettime(CLOCK_MONOTONIC, &s->spawned);
-	log_info("started worker %d (pid %d)", s->slot, (int)pid);
+	if (kfd != -1)
+		close(kfd);
+	krx_spawn_attach(m, s, sv[0], pid, KRX_IPC_MAX_WORKER);
 }
 
 static void
@@ -129,8 +142,21 @@ spawn_respawn_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->master->stopping)
 		return;
-	log_info("respawning worker %d", s->slot);
-	spawn_one(s->master, s);
+	log_info("respawning %s %d", spawn_name(s), s->slot);
+	if (s->kind == KRX_KIND_KEYSVC)
+		krx_keysvc_spawn(s->master);
+	else
+		spawn_worker(s->master, s);
+}
+
+static void
+spawn_slot_init(struct krx_master *m, struct krx_slot *s, int slot,
+    enum krx_child_kind kind)
+{
+	s->slot = slot;
+	s->kind = kind;
+	s->master = m;
+	s->respawn_ev = evtimer_new(m->base, spawn_respawn_cb, s);
 }
 
 void
@@ -138,12 +164,13 @@ krx_spawn_all(struct krx_master *m)
 {
 	int	 i;
 
+	if (m->use_keysvc) {
+		spawn_slot_init(m, &m->keysvc, 0, KRX_KIND_KEYSVC);
+		krx_keysvc_spawn(m);
+	}
 	for (i = 0; i < m->n_workers; i++) {
-		m->slots[i].slot = i;
-		m->slots[i].master = m;
-		m->slots[i].respawn_ev = evtimer_new(m->base, spawn_respawn_cb,
-		    &m->slots[i]);
-		spawn_one(m, &m->slots[i]);
+		spawn_slot_init(m, &m->slots[i], i, KRX_KIND_WORKER);
+		spawn_worker(m, &m->slots[i]);
 	}
 }
 
@@ -162,36 +189,45 @@ spawn_record_crash(struct krx_slot *s, time_t now)
 }
 
 static void
+spawn_log_exit(struct krx_master *m, struct krx_slot *s, int status)
+{
+	if (WIFSIGNALED(status))
+		log_warnx("%s %d (pid %d) killed by signal %d", spawn_name(s),
+		    s->slot, (int)s->pid, WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0 || !m->stopping)
+		log_warnx("%s %d (pid %d) exited with status %d",
+		    spawn_name(s), s->slot, (int)s->pid, WEXITSTATUS(status));
+	else
+		log_info("%s %d (pid %d) exited", spawn_name(s), s->slot,
+		    (int)s->pid);
+}
+
+static void
 spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 {
 	struct timeval	 tv;
 	unsigned	 recent, ms;
 
-	if (WIFSIGNALED(status))
-		log_warnx("worker %d (pid %d) killed by signal %d", s->slot,
-		    (int)s->pid, WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0 || !m->stopping)
-		log_warnx("worker %d (pid %d) exited with status %d", s->slot,
-		    (int)s->pid, WEXITSTATUS(status));
-	else
-		log_info("worker %d (pid %d) exited", s->slot, (int)s->pid);
+	spawn_log_exit(m, s, status);
+	if (s->kind == KRX_KIND_KEYSVC)
+		krx_control_relay_fail_all(m, "the key service exited");
 	s->pid = 0;
 	s->state = KRX_CHILD_EMPTY;
 	if (s->chan != NULL) {
-		bufferevent_free(s->chan);
+		krx_chan_free(s->chan);
 		s->chan = NULL;
 	}
 	if (m->stopping)
 		return;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == KRX_EXIT_CONFIG) {
-		log_err("worker %d cannot use the configuration; not "
-		    "respawning it", s->slot);
+		log_err("%s %d cannot use the configuration; not respawning it",
+		    spawn_name(s), s->slot);
 		return;
 	}
 	recent = spawn_record_crash(s, time(NULL));
 	if (recent >= KRX_CRASH_LIMIT) {
-		log_err("worker %d crashed %u times in %d seconds; giving up",
-		    s->slot, recent, KRX_CRASH_WINDOW);
+		log_err("%s %d crashed %u times in %d seconds; giving up",
+		    spawn_name(s), s->slot, recent, KRX_CRASH_WINDOW);
 		m->exit_status = 1;
 		krx_master_stop(m, 0);
 		return;
@@ -204,11 +240,25 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 	evtimer_add(s->respawn_ev, &tv);
 }
 
+struct krx_slot *
+krx_spawn_find(struct krx_master *m, pid_t pid)
+{
+	int	 i;
+
+	if (m->use_keysvc && m->keysvc.pid == pid)
+		return &m->keysvc;
+	for (i = 0; i < m->n_workers; i++)
+		if (m->slots[i].pid == pid)
+			return &m->slots[i];
+	return NULL;
+}
+
 void
 krx_spawn_reap(struct krx_master *m)
 {
-	pid_t	 pid;
-	int	 status, i;
+	struct krx_slot	*s;
+	pid_t		 pid;
+	int		 status;
 
 	for (;;) {
 		pid = waitpid(-1, &status, WNOHANG);
@@ -220,14 +270,11 @@ krx_spawn_reap(struct krx_master *m)
 			log_warn("waitpid");
 			return;
 		}
-		for (i = 0; i < m->n_workers; i++)
-			if (m->slots[i].pid == pid)
-				break;
-		if (i == m->n_workers) {
+		if ((s = krx_spawn_find(m, pid)) == NULL) {
 			log_debug("reaped unknown child %d", (int)pid);
 			continue;
 		}
-		spawn_exited(m, &m->slots[i], status);
+		spawn_exited(m, s, status);
 	}
 }
 
@@ -239,6 +286,8 @@ krx_spawn_signal_all(struct krx_master *m, int sig)
 	for (i = 0; i < m->n_workers; i++)
 		if (m->slots[i].pid > 0)
 			kill(m->slots[i].pid, sig);
+	if (m->keysvc.pid > 0)
+		kill(m->keysvc.pid, sig);
 }
 
 void
@@ -248,8 +297,8 @@ krx_spawn_send_all(struct krx_master *m, uint32_t type)
 
 	for (i = 0; i < m->n_workers; i++)
 		if (m->slots[i].pid > 0 && m->slots[i].chan != NULL)
-			krx_ipc_send(bufferevent_get_output(m->slots[i].chan),
-			    type, 0, 0, NULL, 0);
+			krx_chan_send(m->slots[i].chan, type, 0, 0, NULL, 0,
+			    -1);
 }
 
 int
@@ -260,7 +309,20 @@ krx_spawn_alive(const struct krx_master *m)
 	for (i = 0; i < m->n_workers; i++)
 		if (m->slots[i].pid > 0)
 			n++;
+	if (m->keysvc.pid > 0)
+		n++;
 	return n;
+}
+
+static void
+spawn_slot_free(struct krx_slot *s)
+{
+	if (s->chan != NULL)
+		krx_chan_free(s->chan);
+	if (s->respawn_ev != NULL)
+		event_free(s->respawn_ev);
+	s->chan = NULL;
+	s->respawn_ev = NULL;
 }
 
 void
@@ -268,12 +330,7 @@ krx_spawn_free(struct krx_master *m)
 {
 	int	 i;
 
-	for (i = 0; i < m->n_workers; i++) {
-		if (m->slots[i].chan != NULL)
-			bufferevent_free(m->slots[i].chan);
-		if (m->slots[i].respawn_ev != NULL)
-			event_free(m->slots[i].respawn_ev);
-		m->slots[i].chan = NULL;
-		m->slots[i].respawn_ev = NULL;
-	}
+	for (i = 0; i < m->n_workers; i++)
+		spawn_slot_free(&m->slots[i]);
+	spawn_slot_free(&m->keysvc);
 }

@@ -22,6 +22,7 @@
 #define KRX_IPC_HDR_LEN		16
 #define KRX_IPC_MAX_WORKER	(16 * 1024)	/* master <-> worker */
 #define KRX_IPC_MAX_CTL		(64 * 1024)	/* master <-> krx-ctl */
+#define KRX_IPC_MAX_KEYS	(64 * 1024)	/* worker <-> keysvc */
 
 #define KRX_IPC_F_ERROR		0x0001	/* payload is an error text */
 #define KRX_IPC_F_FD		0x0002	/* one fd travels with it */
@@ -35,6 +36,42 @@ enum krx_ipc_type {
 	KRX_IPC_READY = 1,
 	/* master -> worker: stop accepting, drain, exit. Empty. */
 	KRX_IPC_DRAIN = 2,
+	/*
+	 * master -> keysvc: u32 slot, with F_FD: keysvc's end of a channel
+	 * to worker `slot`. master -> worker: empty, with F_FD: the worker's
+	 * end of a new channel to keysvc (after keysvc was respawned).
+	 */
+	KRX_IPC_KS_CHANNEL = 3,
+	/* master -> keysvc, first message: the 32-byte DEK cache key. */
+	KRX_IPC_KS_INIT = 4,
+	/*
+	 * master -> keysvc: an admin request relayed from krx-ctl, payload
+	 * as the ctl request (see KRX_IPC_CTL_KEYS); the request id is the
+	 * master's. Reply KRX_IPC_KS_ADMIN_REPLY, same id: text, F_ERROR on
+	 * failure, with the exit code in the first byte.
+	 */
+	KRX_IPC_KS_ADMIN = 5,
+	KRX_IPC_KS_ADMIN_REPLY = 6,
+	/* keysvc -> master: u32 slot: that worker broke the key protocol. */
+	KRX_IPC_KS_VIOLATION = 7,
+
+	/*
+	 * worker -> keysvc (replies keysvc -> worker, same request id).
+	 * Strings and byte strings are u32 length + bytes; statuses are
+	 * enum krx_key_status.
+	 *   RESOLVE:  u32 vc | str alias      -> u8 status | str kek_id
+	 *   GENERATE: u32 vc | str kek_id     -> u8 status | bytes edek |
+	 *                                        bytes dek (32)
+	 *   DECRYPT:  u32 vc | u32 n | n x bytes edek
+	 *                                     -> u32 n | n x (u8 status |
+	 *                                        bytes dek (32 or empty))
+	 *   STATS:    empty                   -> u32 n | n x u64 counter
+	 */
+	KRX_IPC_KEY_RESOLVE = 50,
+	KRX_IPC_KEY_GENERATE = 51,
+	KRX_IPC_KEY_DECRYPT = 52,
+	KRX_IPC_KEY_STATS = 53,
+	KRX_IPC_KEY_REPLY = 54,
 	/* ctl -> master: status. Empty. Reply KRX_IPC_STATUS_REPLY. */
 	KRX_IPC_CTL_STATUS = 100,
 	/*
@@ -46,7 +83,30 @@ enum krx_ipc_type {
 	/* ctl -> master: u8 graceful. Reply KRX_IPC_CTL_OK. */
 	KRX_IPC_CTL_STOP = 102,
 	/* master -> ctl: done; empty, or an error text with F_ERROR. */
-	KRX_IPC_CTL_OK = 103
+	KRX_IPC_CTL_OK = 103,
+	/*
+	 * ctl -> master -> keysvc: u8 op (enum krx_keys_op) | str vcluster
+	 * (may be empty: the first with record_encryption) | str argument.
+	 * Reply KRX_IPC_CTL_OK with text (F_ERROR: failure).
+	 */
+	KRX_IPC_CTL_KEYS = 104
+};
+
+enum krx_keys_op {
+	KRX_KEYS_KEK_CREATE = 1,
+	KRX_KEYS_KEK_ROTATE = 2,
+	KRX_KEYS_KEK_LIST = 3,
+	KRX_KEYS_KEK_DELETE = 4,
+	KRX_KEYS_KMS_CHECK = 5,
+	KRX_KEYS_STATS = 6
+};
+
+enum krx_key_status {
+	KRX_KEY_OK = 0,
+	KRX_KEY_NOT_FOUND = 1,		/* KEK, alias or version gone */
+	KRX_KEY_UNAVAILABLE = 2,	/* KMS or keysvc cannot answer now */
+	KRX_KEY_DENIED = 3,		/* policy or KMS refused */
+	KRX_KEY_INVALID = 4		/* malformed or tampered EDEK */
 };
 
 enum krx_child_state {

@@ -23,6 +23,8 @@ struct krx_conf;
 struct krx_master;
 struct krx_listener;
 struct krx_probe;
+struct krx_chan;
+struct krx_keyclient;
 struct sockaddr;
 
 /* Pause reading one side while the other side has this much queued. */
@@ -78,7 +80,8 @@ struct krx_worker {
 	const struct krx_conf	*conf;
 	struct krx_nodemap	*nodemap;
 	int			 slot;
-	struct bufferevent	*chan;
+	struct krx_chan		*chan;		/* to the master */
+	struct krx_keyclient	*kc;
 	struct evconnlistener	**listeners;
 	void			*listen_ctx;
 	size_t			 n_listeners;

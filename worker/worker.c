@@ -19,10 +19,12 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "common/chan.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "master/master.h"
+#include "worker/keyclient.h"
 #include "worker/session.h"
 #include "worker/worker.h"
 
@@ -87,32 +89,23 @@ worker_drain(struct krx_worker *w)
 }
 
 static void
-worker_chan_read(struct bufferevent *bev, void *arg)
+worker_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len, int fd, void *arg)
 {
 	struct krx_worker	*w = arg;
-	struct krx_ipc_hdr	 h;
-	struct krx_buf		 p;
-	int			 r;
 
-	krx_buf_init(&p, 0);
-	while ((r = krx_ipc_read(bufferevent_get_input(bev),
-	    KRX_IPC_MAX_WORKER, &h, &p)) == 1) {
-		if (h.type == KRX_IPC_DRAIN && p.len == 0)
-			worker_drain(w);
-		else {
-			r = KRX_E_MALFORMED;
-			break;
-		}
-	}
-	krx_buf_free(&p);
-	if (r < 0) {
+	if (h->type == KRX_IPC_DRAIN && len == 0 && fd == -1)
+		worker_drain(w);
+	else if (h->type == KRX_IPC_KS_CHANNEL && len == 0 && fd != -1)
+		krx_keyclient_set_channel(w->kc, fd);
+	else {
 		log_fatal_status(KRX_EXIT_IPC);
-		fatalx("bad message from master: %s", krx_strerror(r));
+		fatalx("bad message %u from master", h->type);
 	}
 }
 
 static void
-worker_chan_event(struct bufferevent *bev, short what, void *arg)
+worker_chan_eof(struct krx_chan *c, int err, void *arg)
 {
 	struct krx_worker	*w = arg;
 
@@ -213,8 +206,8 @@ worker_free(struct krx_worker *w)
 		evconnlistener_free(w->listeners[i]);
 	free(w->listeners);
 	free(w->listen_ctx);
-	if (w->chan != NULL)
-		bufferevent_free(w->chan);
+	krx_keyclient_free(w->kc);
+	krx_chan_free(w->chan);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	event_free(w->accept_timer);
@@ -224,7 +217,7 @@ worker_free(struct krx_worker *w)
 }
 
 void
-krx_worker_main(struct krx_master *m, int slot, int chan)
+krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
 {
 	static struct krx_worker	 w;
 	static const int		 sigs[] = { SIGTERM, SIGINT, SIGQUIT };
@@ -253,14 +246,12 @@ krx_worker_main(struct krx_master *m, int slot, int chan)
 		sev[i] = evsignal_new(w.base, sigs[i], worker_signal, &w);
 		evsignal_add(sev[i], NULL);
 	}
-	evutil_make_socket_nonblocking(chan);
-	w.chan = bufferevent_socket_new(w.base, chan, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(w.chan, worker_chan_read, NULL, worker_chan_event,
-	    &w);
-	bufferevent_enable(w.chan, EV_READ);
+	w.chan = krx_chan_new(w.base, chan, KRX_IPC_MAX_WORKER, 1,
+	    worker_chan_msg, worker_chan_eof, &w);
+	w.kc = krx_keyclient_new(&w);
+	krx_keyclient_set_channel(w.kc, keys);
 	worker_listen(&w);
-	krx_ipc_send(bufferevent_get_output(w.chan), KRX_IPC_READY, 0, 0,
-	    NULL, 0);
+	krx_chan_send(w.chan, KRX_IPC_READY, 0, 0, NULL, 0, -1);
 	event_base_dispatch(w.base);
 	for (i = 0; i < 3; i++)
 		event_free(sev[i]);

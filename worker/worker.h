@@ -8,10 +8,11 @@
 struct krx_master;
 
 /*
- * Run worker `slot` with channel fd `chan` to the master; inherits the
- * master's configuration and listeners. Never returns.
+ * Run worker `slot` with channel fd `chan` to the master and `keys` to
+ * keysvc (-1: none yet); inherits the master's configuration and
+ * listeners. Never returns.
  */
-void	krx_worker_main(struct krx_master *m, int slot, int chan)
+void	krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
 	    __attribute__((noreturn));
 
 #endif

@@ -1,0 +1,192 @@
+/*
+ * conf_enc.c: the record_encryption group of a virtual cluster, with
+ * Kroxylicious' key names (kms, kmsConfig, selector, selectorConfig,
+ * unresolvedKeyPolicy, experimental.*) so its users can carry their
+ * settings over. Library grade.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "conf/conf.h"
+#include "conf/conf_int.h"
+
+#define TOPIC_PLACEHOLDER	"$(topicName)"
+
+static const char *const enc_keys[] = {
+	"kms", "kmsConfig", "selector", "selectorConfig",
+	"unresolvedKeyPolicy", "experimental", NULL
+};
+static const char *const local_keys[] = { "keystore", NULL };
+static const char *const selector_keys[] = { "template", NULL };
+static const char *const exp_keys[] = {
+	"encryptionDekRefreshAfterWriteSeconds",
+	"encryptionDekExpireAfterWriteSeconds", "maxEncryptionsPerDek", NULL
+};
+
+int
+krx_conf_kek_alias(const char *template, const char *topic,
+    size_t topic_len, char *out, size_t outlen)
+{
+	const char	*p = template, *ph;
+	size_t		 n, used = 0, plen = strlen(TOPIC_PLACEHOLDER);
+
+	while ((ph = strstr(p, TOPIC_PLACEHOLDER)) != NULL) {
+		n = ph - p;
+		if (used + n + topic_len >= outlen)
+			return KRX_E_TOO_BIG;
+		memcpy(out + used, p, n);
+		memcpy(out + used + n, topic, topic_len);
+		used += n + topic_len;
+		p = ph + plen;
+	}
+	n = strlen(p);
+	if (used + n >= outlen)
+		return KRX_E_TOO_BIG;
+	memcpy(out + used, p, n + 1);
+	return KRX_OK;
+}
+
+int
+krx_conf_kms_id(const struct krx_conf_encryption *e, char *out, size_t len)
+{
+	int	 n;
+
+	n = snprintf(out, len, "%s:%s", e->kms ? e->kms : "",
+	    e->keystore ? e->keystore : "");
+	return n < 0 || (size_t)n >= len ? KRX_E_TOO_BIG : KRX_OK;
+}
+
+static void
+enc_template(struct conf_ctx *c, struct krx_conf_encryption *e, int line)
+{
+	const char	*p;
+
+	if (e->template == NULL)
+		return;
+	for (p = e->template; (p = strstr(p, "$(")) != NULL; p += 2)
+		if (strncmp(p, TOPIC_PLACEHOLDER, strlen(TOPIC_PLACEHOLDER)))
+			krx_conf_error(c->errs, c->file, line, "selector "
+			    "template \"%s\": the only placeholder is "
+			    TOPIC_PLACEHOLDER, e->template);
+}
+
+static void
+enc_kms(struct conf_ctx *c, const config_setting_t *g,
+    struct krx_conf_encryption *e)
+{
+	const config_setting_t	*k = config_setting_get_member(g,
+	    "kmsConfig");
+
+	e->kms = krx_conf_string(c, g, "kms", 1, e->line);
+	if (e->kms == NULL)
+		return;
+	if (strcmp(e->kms, "LocalKms") != 0) {
+		krx_conf_error(c->errs, c->file, e->line, "kms \"%s\" is not "
+		    "supported by this version (LocalKms is)", e->kms);
+		return;
+	}
+	if (k == NULL || !config_setting_is_group(k)) {
+		krx_conf_error(c->errs, c->file, e->line,
+		    "LocalKms needs kmsConfig = { keystore = \"...\"; }");
+		return;
+	}
+	krx_conf_check_keys(c, k, local_keys, "kmsConfig");
+	e->keystore = krx_conf_string(c, k, "keystore", 1,
+	    config_setting_source_line(k));
+}
+
+static void
+enc_selector(struct conf_ctx *c, const config_setting_t *g,
+    struct krx_conf_encryption *e)
+{
+	const config_setting_t	*s = config_setting_get_member(g,
+	    "selectorConfig");
+	char			*sel;
+
+	if ((sel = krx_conf_string(c, g, "selector", 1, e->line)) != NULL &&
+	    strcmp(sel, "TemplateKekSelector") != 0)
+		krx_conf_error(c->errs, c->file, e->line, "selector \"%s\" "
+		    "is not supported (TemplateKekSelector is)", sel);
+	free(sel);
+	if (s == NULL || !config_setting_is_group(s)) {
+		krx_conf_error(c->errs, c->file, e->line, "TemplateKekSelector "
+		    "needs selectorConfig = { template = \"...\"; }");
+		return;
+	}
+	krx_conf_check_keys(c, s, selector_keys, "selectorConfig");
+	e->template = krx_conf_string(c, s, "template", 1,
+	    config_setting_source_line(s));
+	enc_template(c, e, config_setting_source_line(s));
+}
+
+static void
+enc_experimental(struct conf_ctx *c, const config_setting_t *g,
+    struct krx_conf_encryption *e)
+{
+	const config_setting_t	*x = config_setting_get_member(g,
+	    "experimental");
+	int			 line;
+
+	e->dek_refresh_after = 3600;
+	e->dek_expire_after = 7200;
+	e->max_encryptions_per_dek = 5000000;
+	if (x == NULL)
+		return;
+	line = config_setting_source_line(x);
+	krx_conf_check_keys(c, x, exp_keys, "experimental");
+	e->dek_refresh_after = krx_conf_int(c, x,
+	    "encryptionDekRefreshAfterWriteSeconds", 1, INT32_MAX, 3600, 0,
+	    line);
+	e->dek_expire_after = krx_conf_int(c, x,
+	    "encryptionDekExpireAfterWriteSeconds", 1, INT32_MAX, 7200, 0,
+	    line);
+	e->max_encryptions_per_dek = krx_conf_int(c, x,
+	    "maxEncryptionsPerDek", 1, (long long)1 << 32, 5000000, 0, line);
+	if (e->dek_refresh_after > e->dek_expire_after)
+		krx_conf_error(c->errs, c->file, line, "encryptionDekRefresh"
+		    "AfterWriteSeconds must not exceed encryptionDekExpire"
+		    "AfterWriteSeconds");
+}
+
+void
+krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
+    struct krx_conf_encryption *e)
+{
+	const config_setting_t	*g = config_setting_get_member(vcs,
+	    "record_encryption");
+	char			*pol;
+
+	if (g == NULL)
+		return;
+	e->line = config_setting_source_line(g);
+	if (!config_setting_is_group(g)) {
+		krx_conf_error(c->errs, c->file, e->line,
+		    "record_encryption must be a group");
+		return;
+	}
+	e->enabled = 1;
+	krx_conf_check_keys(c, g, enc_keys, "record_encryption");
+	enc_kms(c, g, e);
+	enc_selector(c, g, e);
+	enc_experimental(c, g, e);
+	if ((pol = krx_conf_string(c, g, "unresolvedKeyPolicy", 0,
+	    e->line)) == NULL)
+		return;
+	if (strcmp(pol, "REJECT") == 0)
+		e->reject_unresolved = 1;
+	else if (strcmp(pol, "PASSTHROUGH_UNENCRYPTED") != 0)
+		krx_conf_error(c->errs, c->file, e->line, "unresolvedKeyPolicy"
+		    " must be PASSTHROUGH_UNENCRYPTED or REJECT");
+	free(pol);
+}
+
+void
+krx_conf_encryption_free(struct krx_conf_encryption *e)
+{
+	free(e->kms);
+	free(e->keystore);
+	free(e->template);
+}

@@ -1,0 +1,218 @@
+/*
+ * admin.c: krx-ctl requests relayed by the master: kek create, rotate,
+ * delete and list (LocalKms), kms check (a generate + decrypt round
+ * trip proving keysvc's identity and the KMS policy work) and stats.
+ * Replies are text (never key bytes) behind a one-byte exit code.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "common/buf.h"
+#include "common/chan.h"
+#include "common/log.h"
+#include "conf/conf.h"
+#include "keysvc/keysvc.h"
+#include "keysvc/kms.h"
+
+enum admin_code {
+	ADMIN_OK = 0,
+	ADMIN_FAILED = 1,
+	ADMIN_NOT_FOUND = 3,
+	ADMIN_DENIED = 4,
+	ADMIN_UNAVAILABLE = 5
+};
+
+struct admin_check {
+	struct krx_kms	*kms;
+	const char	*kek;
+	int		 code;
+	char		 msg[256];
+	uint8_t		 dek[KRX_DEK_BYTES];
+};
+
+static int
+admin_code(enum krx_key_status st)
+{
+	switch (st) {
+	case KRX_KEY_OK:
+		return ADMIN_OK;
+	case KRX_KEY_NOT_FOUND:
+		return ADMIN_NOT_FOUND;
+	case KRX_KEY_DENIED:
+		return ADMIN_DENIED;
+	case KRX_KEY_UNAVAILABLE:
+		return ADMIN_UNAVAILABLE;
+	default:
+		return ADMIN_FAILED;
+	}
+}
+
+static const char *
+admin_status_text(enum krx_key_status st)
+{
+	switch (st) {
+	case KRX_KEY_NOT_FOUND:
+		return "KEK not found";
+	case KRX_KEY_DENIED:
+		return "access denied";
+	case KRX_KEY_UNAVAILABLE:
+		return "KMS unreachable";
+	case KRX_KEY_INVALID:
+		return "EDEK rejected by the KMS";
+	default:
+		return "ok";
+	}
+}
+
+static void
+admin_check_decrypted(void *arg, const struct krx_kms_result *res)
+{
+	struct admin_check	*a = arg;
+
+	a->code = admin_code(res->status);
+	if (res->status != KRX_KEY_OK)
+		snprintf(a->msg, sizeof(a->msg), "decrypt with KEK %s failed: "
+		    "%s\n", a->kek, admin_status_text(res->status));
+	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_BYTES) != 0) {
+		a->code = ADMIN_FAILED;
+		snprintf(a->msg, sizeof(a->msg), "KEK %s: the decrypted DEK "
+		    "differs from the generated one\n", a->kek);
+	} else
+		snprintf(a->msg, sizeof(a->msg), "Ok\n");
+}
+
+static void
+admin_check_generated(void *arg, const struct krx_kms_result *res)
+{
+	struct admin_check	*a = arg;
+
+	a->code = admin_code(res->status);
+	if (res->status != KRX_KEY_OK) {
+		snprintf(a->msg, sizeof(a->msg), "generate DEK with KEK %s "
+		    "failed: %s\n", a->kek, admin_status_text(res->status));
+		return;
+	}
+	memcpy(a->dek, res->dek, KRX_DEK_BYTES);
+	a->kms->ops->decrypt(a->kms, res->edek, res->edek_len,
+	    admin_check_decrypted, a);
+}
+
+/*
+ * Synchronous providers answer before returning. An asynchronous one
+ * would need the reply deferred; none exists yet (LocalKms only).
+ */
+static int
+admin_kms_check(struct krx_kms *k, const char *kek, struct krx_buf *out)
+{
+	struct admin_check	 a;
+
+	memset(&a, 0, sizeof(a));
+	a.kms = k;
+	a.kek = kek;
+	a.code = ADMIN_UNAVAILABLE;
+	snprintf(a.msg, sizeof(a.msg), "KMS did not answer\n");
+	k->ops->generate(k, kek, strlen(kek), admin_check_generated, &a);
+	OPENSSL_cleanse(a.dek, sizeof(a.dek));
+	krx_buf_put(out, a.msg, strlen(a.msg));
+	return a.code;
+}
+
+static void
+admin_stats(struct krx_keysvc *ks, struct krx_buf *out)
+{
+	char	 line[128];
+	int	 i, n;
+
+	for (i = 0; i < KRX_KS_N; i++) {
+		n = snprintf(line, sizeof(line), "keysvc.%s %llu\n",
+		    krx_keysvc_stat_name(i), (unsigned long long)ks->stats[i]);
+		krx_buf_put(out, line, (size_t)n);
+	}
+}
+
+static struct krx_kms *
+admin_find_kms(struct krx_keysvc *ks, const uint8_t *name, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < ks->conf->n_vclusters; i++) {
+		if (ks->kms[i] == NULL)
+			continue;
+		if (len == 0 || (strlen(ks->conf->vclusters[i].name) == len &&
+		    memcmp(ks->conf->vclusters[i].name, name, len) == 0))
+			return ks->kms[i];
+	}
+	return NULL;
+}
+
+static int
+admin_get_str(struct krx_cur *c, const uint8_t **p, size_t *len, size_t max)
+{
+	uint32_t	 n;
+
+	if (krx_cur_get_be32(c, &n) != KRX_OK || n > max)
+		return -1;
+	*len = n;
+	return krx_cur_get_ref(c, n, p) == KRX_OK ? 0 : -1;
+}
+
+static int
+admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
+    struct krx_buf *out)
+{
+	struct krx_cur	 c;
+	struct krx_kms	*k;
+	const uint8_t	*vc, *arg;
+	size_t		 vclen, arglen;
+	char		 name[256];
+	uint8_t		 op;
+
+	krx_cur_init(&c, p, len);
+	if (krx_cur_get_u8(&c, &op) != KRX_OK ||
+	    admin_get_str(&c, &vc, &vclen, 255) != 0 ||
+	    admin_get_str(&c, &arg, &arglen, sizeof(name) - 1) != 0 ||
+	    krx_cur_end(&c) != KRX_OK) {
+		krx_buf_put(out, "malformed request\n", 18);
+		return ADMIN_FAILED;
+	}
+	memcpy(name, arg, arglen);
+	name[arglen] = '\0';
+	if (op == KRX_KEYS_STATS) {
+		admin_stats(ks, out);
+		return ADMIN_OK;
+	}
+	if ((k = admin_find_kms(ks, vc, vclen)) == NULL) {
+		krx_buf_put(out, "no such virtual cluster with "
+		    "record_encryption\n", 47);
+		return ADMIN_FAILED;
+	}
+	if (op == KRX_KEYS_KMS_CHECK)
+		return admin_kms_check(k, name, out);
+	if (k->ops->admin == NULL) {
+		krx_buf_put(out, "this KMS has no kek commands\n", 29);
+		return ADMIN_FAILED;
+	}
+	return k->ops->admin(k, op, name, out) == 0 ? ADMIN_OK :
+	    ADMIN_FAILED;
+}
+
+void
+krx_keysvc_admin(struct krx_keysvc *ks, uint32_t id, const uint8_t *p,
+    size_t len)
+{
+	struct krx_buf	 out;
+	int		 code;
+
+	krx_buf_init(&out, 256);
+	krx_buf_put_u8(&out, 0);
+	code = admin_run(ks, p, len, &out);
+	if (out.err == KRX_OK) {
+		out.data[0] = (uint8_t)code;
+		krx_chan_send(ks->master, KRX_IPC_KS_ADMIN_REPLY, id,
+		    code == ADMIN_OK ? 0 : KRX_IPC_F_ERROR, out.data, out.len,
+		    -1);
+	}
+	krx_buf_free(&out);
+}

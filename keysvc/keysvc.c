@@ -1,0 +1,265 @@
+/*
+ * keysvc.c: main loop of the key service. Loads the configuration,
+ * becomes the keysvc user, turns undumpable, opens every virtual
+ * cluster's KMS, then serves workers over the channels the master hands
+ * it. Trusts the master; checks every byte a worker sends (dispatch.c).
+ */
+#include <arpa/inet.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "common/chan.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "crypto/dekcache.h"
+#include "keysvc/keysvc.h"
+#include "keysvc/kms.h"
+
+#define KEYSVC_MASTER_FD	3
+#define KEYSVC_EXIT_CONFIG	78
+#define KEYSVC_EXIT_IPC		76
+
+static struct krx_keysvc	 keysvc;
+
+static const char *const ks_stat_names[KRX_KS_N] = {
+	"resolve_requests", "generate_requests", "decrypt_edeks",
+	"kms_errors", "kms_not_found", "cache_writes", "violations",
+};
+
+const char *
+krx_keysvc_stat_name(int i)
+{
+	return i >= 0 && i < KRX_KS_N ? ks_stat_names[i] : "?";
+}
+
+void
+krx_keysvc_cache_put(struct krx_keysvc *ks, const struct krx_kms *k,
+    const uint8_t *edek, size_t edek_len, const uint8_t *dek, int64_t ttl)
+{
+	uint8_t	 key[32];
+	int	 r;
+
+	if (ks->cache == NULL)
+		return;
+	krx_dekcache_key(k->id, edek, edek_len, key);
+	r = krx_dekcache_put(ks->cache, ks->cache_key, key, dek,
+	    (int64_t)time(NULL) + ttl);
+	if (r != KRX_OK)
+		log_warnx("cannot write the DEK cache: %s", krx_strerror(r));
+	else
+		ks->stats[KRX_KS_CACHE_WRITES]++;
+}
+
+static void
+keysvc_worker_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len, int fd, void *arg)
+{
+	int	 slot = (int)(intptr_t)arg;
+
+	if (krx_keysvc_dispatch(&keysvc, slot, h, p, len) == 0)
+		return;
+	keysvc.stats[KRX_KS_VIOLATIONS]++;
+	log_err("worker %d broke the key protocol (message %u, %zu bytes); "
+	    "closing its channel", slot, h->type, len);
+	krx_chan_free(c);
+	keysvc.workers[slot] = NULL;
+	slot = (int)htonl((uint32_t)slot);
+	krx_chan_send(keysvc.master, KRX_IPC_KS_VIOLATION, 0, 0, &slot,
+	    sizeof(slot), -1);
+}
+
+static void
+keysvc_worker_eof(struct krx_chan *c, int err, void *arg)
+{
+	int	 slot = (int)(intptr_t)arg;
+
+	log_debug("channel of worker %d closed", slot);
+	if (keysvc.workers[slot] == c)
+		keysvc.workers[slot] = NULL;
+	krx_chan_free(c);
+}
+
+static void
+keysvc_init(const uint8_t *p, size_t len)
+{
+	int	 r;
+
+	if (len != sizeof(keysvc.cache_key) || keysvc.ready)
+		fatalx("bad INIT from master");
+	memcpy(keysvc.cache_key, p, len);
+	r = krx_dekcache_open(keysvc.conf->cache_path,
+	    (size_t)keysvc.conf->cache_max_bytes, 1, &keysvc.cache);
+	if (r != KRX_OK) {
+		log_warnx("DEK cache %s unusable (%s): workers will ask "
+		    "keysvc for every DEK", keysvc.conf->cache_path,
+		    krx_strerror(r));
+		keysvc.cache = NULL;
+	}
+	keysvc.ready = 1;
+	krx_chan_send(keysvc.master, KRX_IPC_READY, 0, 0, NULL, 0, -1);
+	log_info("ready");
+}
+
+static void
+keysvc_channel(const uint8_t *p, size_t len, int fd)
+{
+	uint32_t	 slot;
+
+	if (len != 4 || fd == -1)
+		fatalx("bad KS_CHANNEL from master");
+	memcpy(&slot, p, 4);
+	slot = ntohl(slot);
+	if (slot >= KRX_KEYSVC_MAX_WORKERS)
+		fatalx("bad worker slot %u from master", slot);
+	if (keysvc.workers[slot] != NULL)
+		krx_chan_free(keysvc.workers[slot]);
+	keysvc.workers[slot] = krx_chan_new(keysvc.base, fd, KRX_IPC_MAX_KEYS,
+	    0, keysvc_worker_msg, keysvc_worker_eof, (void *)(intptr_t)slot);
+	log_debug("serving worker %u", slot);
+}
+
+static void
+keysvc_master_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len, int fd, void *arg)
+{
+	log_fatal_status(KEYSVC_EXIT_IPC);
+	switch (h->type) {
+	case KRX_IPC_KS_INIT:
+		keysvc_init(p, len);
+		break;
+	case KRX_IPC_KS_CHANNEL:
+		keysvc_channel(p, len, fd);
+		break;
+	case KRX_IPC_KS_ADMIN:
+		krx_keysvc_admin(&keysvc, h->id, p, len);
+		break;
+	default:
+		fatalx("unexpected message %u from master", h->type);
+	}
+	log_fatal_status(70);
+}
+
+static void
+keysvc_master_eof(struct krx_chan *c, int err, void *arg)
+{
+	log_debug("master channel closed (%s); exiting", err ?
+	    krx_strerror(err) : "eof");
+	event_base_loopexit(keysvc.base, NULL);
+}
+
+static void
+keysvc_signal(evutil_socket_t sig, short what, void *arg)
+{
+	event_base_loopexit(keysvc.base, NULL);
+}
+
+static void
+keysvc_drop_privileges(const char *user)
+{
+	struct passwd	*pw;
+
+	if (user == NULL || geteuid() != 0)
+		return;
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("keysvc_user %s does not exist", user);
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot switch to user %s", user);
+}
+
+static void
+keysvc_load(const char *path)
+{
+	struct krx_conf_errors	 errs;
+	size_t			 i;
+
+	memset(&errs, 0, sizeof(errs));
+	if (krx_conf_load(path, &keysvc.conf, &errs) != KRX_OK) {
+		for (i = 0; i < errs.n; i++)
+			log_err("%s", errs.msg[i]);
+		krx_conf_errors_free(&errs);
+		exit(KEYSVC_EXIT_CONFIG);
+	}
+	krx_conf_errors_free(&errs);
+	log_setlevel(keysvc.conf->log_level);
+}
+
+static void
+keysvc_open_kms(void)
+{
+	const struct krx_conf_vcluster	*vc;
+	const char			*why;
+	size_t				 i;
+
+	keysvc.kms = xcalloc(keysvc.conf->n_vclusters, sizeof(*keysvc.kms));
+	for (i = 0; i < keysvc.conf->n_vclusters; i++) {
+		vc = &keysvc.conf->vclusters[i];
+		if (!vc->enc.enabled)
+			continue;
+		keysvc.kms[i] = krx_kms_open(keysvc.base, vc->name, &vc->enc,
+		    &why);
+		if (keysvc.kms[i] == NULL) {
+			log_err("virtual cluster %s: %s %s", vc->name,
+			    vc->enc.kms, why);
+			exit(KEYSVC_EXIT_CONFIG);
+		}
+	}
+}
+
+static void
+keysvc_free(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < KRX_KEYSVC_MAX_WORKERS; i++)
+		krx_chan_free(keysvc.workers[i]);
+	krx_chan_free(keysvc.master);
+	for (i = 0; i < keysvc.conf->n_vclusters; i++)
+		krx_kms_close(keysvc.kms[i]);
+	free(keysvc.kms);
+	krx_dekcache_close(keysvc.cache);
+	OPENSSL_cleanse(keysvc.cache_key, sizeof(keysvc.cache_key));
+	event_base_free(keysvc.base);
+	krx_conf_free(keysvc.conf);
+}
+
+void
+krx_keysvc_main(const char *conf_path, int foreground)
+{
+	struct event	*sigterm;
+
+	log_procname("keysvc");
+	log_init(foreground, KRX_LOG_INFO);
+	log_fatal_status(70);
+	if (prctl(PR_SET_DUMPABLE, 0) == -1)
+		fatal("prctl dumpable");
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);	/* the master stops us */
+	keysvc_load(conf_path);
+	keysvc_drop_privileges(keysvc.conf->keysvc_user);
+	mlock(keysvc.cache_key, sizeof(keysvc.cache_key));
+	if ((keysvc.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	keysvc_open_kms();
+	sigterm = evsignal_new(keysvc.base, SIGTERM, keysvc_signal, NULL);
+	evsignal_add(sigterm, NULL);
+	keysvc.master = krx_chan_new(keysvc.base, KEYSVC_MASTER_FD,
+	    KRX_IPC_MAX_KEYS, 1, keysvc_master_msg, keysvc_master_eof, NULL);
+	event_base_dispatch(keysvc.base);
+	event_free(sigterm);
+	keysvc_free();
+	exit(0);
+}

@@ -1,0 +1,60 @@
+/*
+ * keysvc.h: the key service process: the only process that reads KMS
+ * credentials and keystores. exec'd by the master as `krxd -K -c FILE`
+ * with its master channel on fd 3.
+ */
+#ifndef KRX_KEYSVC_KEYSVC_H
+#define KRX_KEYSVC_KEYSVC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/ipc.h"
+
+struct event_base;
+struct krx_chan;
+struct krx_conf;
+struct krx_dekcache;
+struct krx_kms;
+
+#define KRX_KEYSVC_MAX_WORKERS	256
+
+enum krx_keysvc_stat {
+	KRX_KS_RESOLVE = 0,
+	KRX_KS_GENERATE,
+	KRX_KS_DECRYPT,		/* EDEKs asked for */
+	KRX_KS_KMS_ERRORS,
+	KRX_KS_NOT_FOUND,
+	KRX_KS_CACHE_WRITES,
+	KRX_KS_VIOLATIONS,
+	KRX_KS_N
+};
+
+struct krx_keysvc {
+	struct event_base	*base;
+	struct krx_conf		*conf;
+	struct krx_chan		*master;
+	struct krx_chan		*workers[KRX_KEYSVC_MAX_WORKERS];
+	struct krx_kms		**kms;		/* per vcluster, NULL: none */
+	struct krx_dekcache	*cache;
+	uint8_t			 cache_key[32];
+	int			 ready;
+	uint64_t		 stats[KRX_KS_N];
+};
+
+void	krx_keysvc_main(const char *conf_path, int foreground)
+	    __attribute__((noreturn));
+
+/* dispatch.c: a request from worker slot; returns -1 on a violation. */
+int	krx_keysvc_dispatch(struct krx_keysvc *ks, int slot,
+	    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len);
+/* admin.c: a krx-ctl request relayed by the master. */
+void	krx_keysvc_admin(struct krx_keysvc *ks, uint32_t id, const uint8_t *p,
+	    size_t len);
+/* Record a DEK in the shared cache (no-op without cache). */
+void	krx_keysvc_cache_put(struct krx_keysvc *ks, const struct krx_kms *k,
+	    const uint8_t *edek, size_t edek_len, const uint8_t *dek,
+	    int64_t ttl);
+const char *krx_keysvc_stat_name(int i);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * kms.h: the KMS provider interface inside keysvc. Operations complete
+ * through a callback, possibly before the call returns (LocalKms) or
+ * later from keysvc's event loop (HTTP providers), so a slow KMS never
+ * holds up other requests. Program grade; runs in keysvc only.
+ */
+#ifndef KRX_KEYSVC_KMS_H
+#define KRX_KEYSVC_KMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/ipc.h"
+
+#define KRX_DEK_BYTES	32
+
+struct event_base;
+struct krx_buf;
+struct krx_conf_encryption;
+struct krx_kms;
+
+struct krx_kms_result {
+	enum krx_key_status	 status;
+	const char		*detail;	/* for logs and ctl; no secrets */
+	const char		*kek_id;	/* resolve */
+	size_t			 kek_len;
+	const uint8_t		*edek;		/* generate */
+	size_t			 edek_len;
+	const uint8_t		*dek;		/* generate, decrypt: 32 bytes */
+};
+
+typedef void (*krx_kms_cb)(void *arg, const struct krx_kms_result *r);
+
+struct krx_kms_ops {
+	const char	*name;
+	int		(*open)(struct krx_kms *k);
+	void		(*close)(struct krx_kms *k);
+	void		(*resolve)(struct krx_kms *k, const char *alias,
+			    size_t len, krx_kms_cb cb, void *arg);
+	void		(*generate)(struct krx_kms *k, const char *kek,
+			    size_t len, krx_kms_cb cb, void *arg);
+	void		(*decrypt)(struct krx_kms *k, const uint8_t *edek,
+			    size_t len, krx_kms_cb cb, void *arg);
+	/* ctl: kek create|rotate|list|delete; text answer in out. */
+	int		(*admin)(struct krx_kms *k, int op, const char *arg,
+			    struct krx_buf *out);
+};
+
+struct krx_kms {
+	const struct krx_kms_ops		*ops;
+	const struct krx_conf_encryption	*conf;
+	struct event_base			*base;
+	char					*id;	/* cache identity */
+	void					*priv;
+};
+
+/* Open the provider named in conf (fatal-free: NULL with *why set). */
+struct krx_kms *krx_kms_open(struct event_base *base, const char *vcluster,
+	    const struct krx_conf_encryption *conf, const char **why);
+void	krx_kms_close(struct krx_kms *k);
+
+extern const struct krx_kms_ops krx_kms_local_ops;
+
+#endif

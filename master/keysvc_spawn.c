@@ -1,0 +1,118 @@
+/*
+ * keysvc_spawn.c: the master's side of the key service. keysvc is
+ * fork+exec'd (a fresh image that never held the master's memory), gets
+ * the DEK cache key as its first message, and one socketpair per
+ * worker, brokered here: keysvc gets one end, the worker the other
+ * (inherited at fork, or sent over its channel when keysvc respawns).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/chan.h"
+#include "common/log.h"
+#include "conf/conf.h"
+#include "master/master.h"
+
+#define KEYSVC_FD	3
+
+int
+krx_keysvc_link(struct krx_master *m, struct krx_slot *s)
+{
+	uint32_t	 slot = htonl((uint32_t)s->slot);
+	int		 kp[2];
+
+	if (!m->use_keysvc || m->keysvc.chan == NULL)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, kp) == -1) {
+		log_warn("socketpair for worker %d and keysvc", s->slot);
+		return -1;
+	}
+	if (krx_chan_send(m->keysvc.chan, KRX_IPC_KS_CHANNEL, 0, 0, &slot,
+	    sizeof(slot), kp[0]) != KRX_OK) {
+		close(kp[1]);
+		return -1;
+	}
+	return kp[1];
+}
+
+static void __attribute__((noreturn))
+keysvc_exec(struct krx_master *m, int fd)
+{
+	char	*argv[6];
+	int	 i = 0;
+
+	krx_spawn_reset_signals();
+	if (fd == KEYSVC_FD)
+		fcntl(fd, F_SETFD, 0);
+	else if (dup2(fd, KEYSVC_FD) == -1)
+		_exit(KRX_EXIT_SOFTWARE);
+	close_range(KEYSVC_FD + 1, ~0U, 0);
+	argv[i++] = "krxd";
+	argv[i++] = "-K";
+	argv[i++] = "-c";
+	argv[i++] = m->conf->path;
+	if (m->foreground)
+		argv[i++] = "-g";
+	argv[i] = NULL;
+	execv("/proc/self/exe", argv);
+	log_warn("exec keysvc");
+	_exit(KRX_EXIT_SOFTWARE);
+}
+
+void
+krx_keysvc_spawn(struct krx_master *m)
+{
+	int	 sv[2], i, kfd;
+	pid_t	 pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair for keysvc");
+		return;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork keysvc");
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	if (pid == 0)
+		keysvc_exec(m, sv[1]);
+	close(sv[1]);
+	krx_spawn_attach(m, &m->keysvc, sv[0], pid, KRX_IPC_MAX_KEYS);
+	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0, m->cache_key,
+	    sizeof(m->cache_key), -1);
+	for (i = 0; i < m->n_workers; i++) {
+		if (m->slots[i].pid <= 0 || m->slots[i].chan == NULL)
+			continue;
+		if ((kfd = krx_keysvc_link(m, &m->slots[i])) != -1)
+			krx_chan_send(m->slots[i].chan, KRX_IPC_KS_CHANNEL, 0,
+			    0, NULL, 0, kfd);
+	}
+}
+
+void
+krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len)
+{
+	uint32_t	 slot;
+
+	if (h->type == KRX_IPC_KS_ADMIN_REPLY) {
+		krx_control_relay_done(m, h->id, h->flags, p, len);
+		return;
+	}
+	/* KRX_IPC_KS_VIOLATION: replace that worker. */
+	if (len != 4)
+		return;
+	memcpy(&slot, p, 4);
+	slot = ntohl(slot);
+	if (slot < (uint32_t)m->n_workers && m->slots[slot].pid > 0) {
+		log_warnx("keysvc reports that worker %u broke the key "
+		    "protocol; replacing it", slot);
+		kill(m->slots[slot].pid, SIGKILL);
+	}
+}
