@@ -141,3 +141,48 @@ Test(conf, hostport_parse)
 	cr_assert_eq(krx_hostport_parse("h:0", &hp), KRX_E_MALFORMED);
 	cr_assert_eq(krx_hostport_parse("h:12x", &hp), KRX_E_MALFORMED);
 }
+
+#define ENC(body)							\
+	VC("  record_encryption = {\n" body "  };\n")
+
+Test(conf, record_encryption)
+{
+	struct krx_conf	*c = load_ok(ENC(
+	    "    kms = \"LocalKms\"; kmsConfig = { keystore = \"/k\"; };\n"
+	    "    selector = \"TemplateKekSelector\";\n"
+	    "    selectorConfig = { template = \"KEK-$(topicName)\"; };\n"
+	    "    unresolvedKeyPolicy = \"REJECT\";\n"
+	    "    experimental = { maxEncryptionsPerDek = 100; };\n"));
+	const struct krx_conf_encryption *e = &c->vclusters[0].enc;
+	char	 alias[64];
+
+	cr_assert(e->enabled);
+	cr_assert(e->reject_unresolved);
+	cr_assert_eq(e->max_encryptions_per_dek, 100);
+	cr_assert_eq(e->dek_refresh_after, 3600);
+	cr_assert_eq(e->dek_expire_after, 7200);
+	cr_assert_eq(krx_conf_kek_alias(e->template, "orders", 6, alias,
+	    sizeof(alias)), KRX_OK);
+	cr_assert_str_eq(alias, "KEK-orders");
+	cr_assert_eq(krx_conf_kek_alias(e->template, "orders", 6, alias, 8),
+	    KRX_E_TOO_BIG);
+	krx_conf_free(c);
+}
+
+Test(conf, record_encryption_errors)
+{
+	load_fails(ENC("    kms = \"VaultKmsService\";\n"), "not supported");
+	load_fails(ENC("    kms = \"LocalKms\"; kmsConfig = { keystore = "
+	    "\"/k\"; };\n    selector = \"TemplateKekSelector\";\n"
+	    "    selectorConfig = { template = \"$(topic)\"; };\n"),
+	    "only placeholder");
+	load_fails(ENC("    kms = \"LocalKms\"; kmsConfig = { keystore = "
+	    "\"/k\"; };\n    selector = \"TemplateKekSelector\";\n"
+	    "    selectorConfig = { template = \"x\"; };\n"
+	    "    experimental = { maxEncryptionsPerDek = 5000000000L; };\n"),
+	    "out of range");
+	load_fails(ENC("    kms = \"LocalKms\"; kmsConfig = { keystore = "
+	    "\"/k\"; };\n    selector = \"TemplateKekSelector\";\n"
+	    "    selectorConfig = { template = \"x\"; };\n"
+	    "    unresolvedKeyPolicy = \"DROP\";\n"), "unresolvedKeyPolicy");
+}

@@ -1,0 +1,375 @@
+/*
+ * recenc.c: encrypt and decrypt records fields (see recenc.h). Every
+ * length comes from proto/record.c's strict iterators; values are sealed
+ * straight into the output record (no per-record allocation).
+ */
+#include <string.h>
+
+#include "crypto/recenc.h"
+#include "crypto/wrapper.h"
+#include "proto/compress.h"
+#include "proto/record.h"
+
+static const struct krx_header recenc_hdr = {
+	.key = (const uint8_t *)KRX_WRAPPER_HDR_KEY,
+	.key_len = KRX_WRAPPER_HDR_KEY_LEN,
+	.value = (const uint8_t *)"\x02",
+	.value_len = 1,
+};
+
+void
+krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max)
+{
+	krx_buf_init(&s->plain, 0);
+	krx_buf_init(&s->comp, 0);
+	krx_buf_init(&s->parcel, 0);
+	krx_buf_init(&s->hdrs, 0);
+	s->max_decompressed = max;
+}
+
+void
+krx_recenc_scratch_free(struct krx_recenc_scratch *s)
+{
+	krx_buf_free(&s->plain);
+	krx_buf_free(&s->comp);
+	krx_buf_free_secret(&s->parcel);
+	krx_buf_free(&s->hdrs);
+}
+
+/* The uncompressed records area of b. */
+static int
+recenc_area(const struct krx_batch *b, struct krx_recenc_scratch *s,
+    const uint8_t **p, size_t *n)
+{
+	krx_buf_reset(&s->plain);
+	return krx_batch_records(b, &s->plain, s->max_decompressed, p, n);
+}
+
+/* Produce batches: complete, magic 2, CRC right. 1: copy as is. */
+static int
+recenc_check_produce(int step, const struct krx_batch *b)
+{
+	int	 r;
+
+	if (step == KRX_BATCH_TAIL)
+		return KRX_E_TRUNCATED;
+	if (b->legacy)
+		return KRX_E_UNSUPPORTED;
+	if ((r = krx_batch_verify_crc(b)) != KRX_OK)
+		return r;
+	return (b->attributes & KRX_BATCH_ATTR_CONTROL) ||
+	    b->records_count == 0;
+}
+
+int
+krx_recenc_count(const uint8_t *records, size_t len,
+    struct krx_recenc_scratch *s, uint64_t *n)
+{
+	struct krx_batch_iter	 bi;
+	struct krx_record_iter	 ri;
+	struct krx_batch	 b;
+	struct krx_record	 rec;
+	const uint8_t		*p;
+	size_t			 plen;
+	int			 step, r;
+
+	*n = 0;
+	krx_batch_iter_init(&bi, records, len);
+	while ((step = krx_batch_next(&bi, &b)) > 0) {
+		if ((r = recenc_check_produce(step, &b)) < 0)
+			return r;
+		if (r == 1)
+			continue;
+		if ((r = recenc_area(&b, s, &p, &plen)) != KRX_OK)
+			return r;
+		krx_record_iter_init(&ri, p, plen, b.records_count);
+		while ((r = krx_record_next(&ri, &rec)) == 1)
+			if (rec.value_len >= 0)
+				(*n)++;
+		if (r < 0)
+			return r;
+	}
+	return step;
+}
+
+static int
+recenc_record(struct krx_buf *out, const struct krx_record *rec,
+    struct krx_recenc_dek *d, krx_recenc_dek_fn fn, void *arg)
+{
+	struct krx_record	 enc = *rec;
+	uint8_t			 iv[KRX_AEAD_IV_LEN], *slot;
+	size_t			 wlen;
+	int			 r;
+
+	if (rec->value_len < 0)
+		return krx_buf_put(out, rec->raw, rec->raw_len);
+	while (d->aead == NULL || krx_ivgen_next(d->iv, iv) == KRX_E_RANGE)
+		if ((r = fn(arg, d)) != KRX_OK)
+			return r;
+	if ((wlen = krx_wrapper_size(d->edek_len, rec->value_len)) == 0 ||
+	    wlen > INT32_MAX)
+		return KRX_E_TOO_BIG;
+	enc.value = NULL;
+	enc.value_len = (int32_t)wlen;
+	if ((r = krx_record_write(out, &enc, &recenc_hdr, &slot)) != KRX_OK)
+		return r;
+	return krx_wrapper_seal(d->aead, iv, d->edek, d->edek_len, rec->value,
+	    rec->value_len, slot, wlen);
+}
+
+static int
+recenc_batch(const struct krx_batch *b, struct krx_recenc_dek *d,
+    krx_recenc_dek_fn fn, void *arg, struct krx_recenc_scratch *s,
+    struct krx_buf *out)
+{
+	struct krx_batch_writer	 w;
+	struct krx_record_iter	 ri;
+	struct krx_record	 rec;
+	const uint8_t		*p;
+	size_t			 plen;
+	int			 r;
+
+	if ((r = recenc_area(b, s, &p, &plen)) != KRX_OK)
+		return r;
+	/* Room for the usual case: every value wrapped once. */
+	krx_buf_reserve(out, b->len + (size_t)b->records_count *
+	    (64 + d->edek_len + KRX_WRAPPER_HDR_KEY_LEN));
+	if ((r = krx_batch_write_header(&w, out, b, KRX_BATCH_CODEC_KEEP)) !=
+	    KRX_OK)
+		return r;
+	krx_record_iter_init(&ri, p, plen, b->records_count);
+	while ((r = krx_record_next(&ri, &rec)) == 1)
+		if ((r = recenc_record(out, &rec, d, fn, arg)) != KRX_OK)
+			return r;
+	if (r < 0)
+		return r;
+	krx_buf_reset(&s->comp);
+	return krx_batch_write_finish(&w, out, &s->comp);
+}
+
+int
+krx_recenc_encrypt(const uint8_t *records, size_t len, krx_recenc_dek_fn fn,
+    void *arg, struct krx_recenc_scratch *s, struct krx_buf *out)
+{
+	struct krx_recenc_dek	 d;
+	struct krx_batch_iter	 bi;
+	struct krx_batch	 b;
+	int			 step, r;
+
+	memset(&d, 0, sizeof(d));
+	krx_batch_iter_init(&bi, records, len);
+	while ((step = krx_batch_next(&bi, &b)) > 0) {
+		if ((r = recenc_check_produce(step, &b)) < 0)
+			return r;
+		if (r == 1)
+			r = krx_buf_put(out, b.data, b.len);
+		else
+			r = recenc_batch(&b, &d, fn, arg, s, out);
+		if (r != KRX_OK)
+			return r;
+	}
+	return step;
+}
+
+/*
+ * Is rec encrypted? Returns 1 with *w parsed and *first set when the
+ * encryption header is the record's first, 0 when the record carries
+ * no such header, or an error for an unusable header or wrapper.
+ */
+static int
+recdec_find(const struct krx_record *rec, struct krx_wrapper *w, int *first)
+{
+	struct krx_header_iter	 hi;
+	struct krx_header	 h;
+	int			 i, r;
+
+	krx_header_iter_init(&hi, rec);
+	for (i = 0; (r = krx_header_next(&hi, &h)) == 1; i++) {
+		if (h.key_len != KRX_WRAPPER_HDR_KEY_LEN || memcmp(h.key,
+		    KRX_WRAPPER_HDR_KEY, KRX_WRAPPER_HDR_KEY_LEN) != 0)
+			continue;
+		if ((r = krx_wrapper_version(h.value, h.value_len < 0 ? 0 :
+		    (size_t)h.value_len)) != KRX_WRAPPER_VERSION)
+			return r < 0 ? r : KRX_E_UNSUPPORTED;
+		if (rec->value_len < 0)
+			return KRX_E_MALFORMED;
+		*first = i == 0;
+		return krx_wrapper_parse(rec->value, (size_t)rec->value_len,
+		    w) == KRX_OK ? 1 : KRX_E_MALFORMED;
+	}
+	return r;
+}
+
+int
+krx_recdec_scan(const uint8_t *records, size_t len, krx_recdec_edek_fn fn,
+    void *arg, struct krx_recenc_scratch *s, uint64_t *n)
+{
+	struct krx_batch_iter	 bi;
+	struct krx_record_iter	 ri;
+	struct krx_batch	 b;
+	struct krx_record	 rec;
+	struct krx_wrapper	 w;
+	const uint8_t		*p;
+	size_t			 plen;
+	int			 step, r, first;
+
+	*n = 0;
+	krx_batch_iter_init(&bi, records, len);
+	while ((step = krx_batch_next(&bi, &b)) == KRX_BATCH_OK) {
+		if (b.legacy || (b.attributes & KRX_BATCH_ATTR_CONTROL) ||
+		    b.records_count == 0)
+			continue;
+		if ((r = recenc_area(&b, s, &p, &plen)) != KRX_OK)
+			return r;
+		krx_record_iter_init(&ri, p, plen, b.records_count);
+		while ((r = krx_record_next(&ri, &rec)) == 1) {
+			if ((r = recdec_find(&rec, &w, &first)) < 0)
+				return r;
+			if (r == 0)
+				continue;
+			(*n)++;
+			if ((r = fn(arg, w.edek, w.edek_len)) != KRX_OK)
+				return r;
+		}
+		if (r < 0)
+			return r;
+	}
+	return step < 0 ? step : KRX_OK;
+}
+
+/* Parcel headers in the record header encoding, into s->hdrs. */
+static int
+recdec_parcel_headers(const struct krx_parcel *pc, struct krx_buf *hdrs)
+{
+	struct krx_parcel_iter	 it;
+	struct krx_parcel_hdr	 h;
+	int			 r;
+
+	krx_buf_reset(hdrs);
+	krx_parcel_iter_init(&it, pc);
+	while ((r = krx_parcel_iter_next(&it, &h)) == 1) {
+		krx_buf_put_varint(hdrs, (int64_t)h.key_len);
+		krx_buf_put(hdrs, h.key, h.key_len);
+		krx_buf_put_varint(hdrs, h.value_len);
+		if (h.value_len > 0)
+			krx_buf_put(hdrs, h.value, (size_t)h.value_len);
+	}
+	return r < 0 ? r : hdrs->err;
+}
+
+/* rec's headers without its first one (the encryption header). */
+static int
+recdec_drop_first(struct krx_record *out, const struct krx_record *rec)
+{
+	struct krx_header_iter	 hi;
+	struct krx_header	 h;
+	int			 r;
+
+	krx_header_iter_init(&hi, rec);
+	if ((r = krx_header_next(&hi, &h)) != 1)
+		return r < 0 ? r : KRX_E_MALFORMED;
+	out->headers = rec->headers + hi.cur.off;
+	out->headers_len = rec->headers_len - hi.cur.off;
+	out->header_count = rec->header_count - 1;
+	return KRX_OK;
+}
+
+static int
+recdec_record(struct krx_buf *out, const struct krx_record *rec,
+    krx_recdec_dek_fn fn, void *arg, struct krx_recenc_scratch *s)
+{
+	struct krx_record	 dec = *rec;
+	struct krx_wrapper	 w;
+	struct krx_parcel	 pc;
+	struct krx_aead		*aead;
+	int			 r, first = 0;
+
+	if ((r = recdec_find(rec, &w, &first)) <= 0)
+		return r < 0 ? r : krx_buf_put(out, rec->raw, rec->raw_len);
+	if ((aead = fn(arg, w.edek, w.edek_len)) == NULL)
+		return KRX_E_NOTFOUND;
+	krx_buf_reset(&s->parcel);
+	if ((r = krx_wrapper_open(aead, &w, &s->parcel)) != KRX_OK ||
+	    (r = krx_parcel_parse(s->parcel.data, s->parcel.len, &pc)) !=
+	    KRX_OK)
+		return r;
+	if (pc.value_len != KRX_PARCEL_ABSENT) {
+		dec.value = pc.value;
+		dec.value_len = pc.value_len;
+	}
+	if (pc.hdr_count == KRX_PARCEL_ABSENT) {
+		if (first && (r = recdec_drop_first(&dec, rec)) != KRX_OK)
+			return r;
+	} else if (pc.hdr_count == KRX_PARCEL_NULL) {
+		dec.header_count = 0;
+		dec.headers_len = 0;
+	} else {
+		if ((r = recdec_parcel_headers(&pc, &s->hdrs)) != KRX_OK)
+			return r;
+		dec.headers = s->hdrs.data;
+		dec.headers_len = s->hdrs.len;
+		dec.header_count = pc.hdr_count;
+	}
+	return krx_record_write(out, &dec, NULL, NULL);
+}
+
+/* 1 when the (decompressed) area holds an encrypted record. */
+static int
+recdec_has_encrypted(const uint8_t *p, size_t plen, int32_t count)
+{
+	struct krx_record_iter	 ri;
+	struct krx_record	 rec;
+	struct krx_wrapper	 w;
+	int			 r, first;
+
+	krx_record_iter_init(&ri, p, plen, count);
+	while ((r = krx_record_next(&ri, &rec)) == 1)
+		if ((r = recdec_find(&rec, &w, &first)) != 0)
+			return r;
+	return r;
+}
+
+static int
+recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
+    struct krx_recenc_scratch *s, struct krx_buf *out)
+{
+	struct krx_batch_writer	 w;
+	struct krx_record_iter	 ri;
+	struct krx_record	 rec;
+	const uint8_t		*p;
+	size_t			 plen;
+	int			 r;
+
+	if (b->legacy || (b->attributes & KRX_BATCH_ATTR_CONTROL) ||
+	    b->records_count == 0)
+		return krx_buf_put(out, b->data, b->len);
+	if ((r = recenc_area(b, s, &p, &plen)) != KRX_OK)
+		return r;
+	if ((r = recdec_has_encrypted(p, plen, b->records_count)) <= 0)
+		return r < 0 ? r : krx_buf_put(out, b->data, b->len);
+	if ((r = krx_batch_write_header(&w, out, b, KRX_CODEC_NONE)) != KRX_OK)
+		return r;
+	krx_record_iter_init(&ri, p, plen, b->records_count);
+	while ((r = krx_record_next(&ri, &rec)) == 1)
+		if ((r = recdec_record(out, &rec, fn, arg, s)) != KRX_OK)
+			return r;
+	if (r < 0)
+		return r;
+	return krx_batch_write_finish(&w, out, NULL);
+}
+
+int
+krx_recdec_decrypt(const uint8_t *records, size_t len, krx_recdec_dek_fn fn,
+    void *arg, struct krx_recenc_scratch *s, struct krx_buf *out)
+{
+	struct krx_batch_iter	 bi;
+	struct krx_batch	 b;
+	int			 step, r;
+
+	krx_batch_iter_init(&bi, records, len);
+	while ((step = krx_batch_next(&bi, &b)) == KRX_BATCH_OK)
+		if ((r = recdec_batch(&b, fn, arg, s, out)) != KRX_OK)
+			return r;
+	/* A truncated last batch is dropped: clients ignore it anyway. */
+	return step < 0 ? step : KRX_OK;
+}

@@ -1,0 +1,94 @@
+/*
+ * recenc.h: record encryption and decryption of whole records fields
+ * (a Produce partition's or Fetch partition's concatenated batches),
+ * byte-compatible with Kroxylicious' record encryption version 2.
+ * Library grade: no logging, no globals; the caller supplies DEKs.
+ *
+ * Batch semantics (DESIGN.md section 4): one output batch per input
+ * batch with every header field kept (base offset, deltas, producer
+ * id/epoch, sequence, flags) but length and CRC; control, empty and
+ * legacy batches copied as they are; null values (tombstones) untouched
+ * and unmarked; the encryption header inserted first.
+ */
+#ifndef KRX_CRYPTO_RECENC_H
+#define KRX_CRYPTO_RECENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "crypto/aead.h"
+#include "crypto/ivgen.h"
+
+/* The DEK to encrypt with: key context, its EDEK, its IV counter. */
+struct krx_recenc_dek {
+	struct krx_aead		*aead;
+	const uint8_t		*edek;
+	size_t			 edek_len;
+	struct krx_ivgen	*iv;
+};
+
+/*
+ * Give the encryptor a DEK with budget left (called at the start and
+ * whenever the current one's IV counter is exhausted). 0 or an error,
+ * which aborts the encryption.
+ */
+typedef int (*krx_recenc_dek_fn)(void *arg, struct krx_recenc_dek *d);
+
+/* Scratch space reused across calls (free with krx_recenc_scratch_free). */
+struct krx_recenc_scratch {
+	struct krx_buf	 plain;		/* decompressed records */
+	struct krx_buf	 comp;		/* compression output */
+	struct krx_buf	 parcel;	/* one decrypted parcel */
+	struct krx_buf	 hdrs;		/* headers rebuilt from a parcel */
+	size_t		 max_decompressed;
+};
+
+void	krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max);
+void	krx_recenc_scratch_free(struct krx_recenc_scratch *s);
+
+/*
+ * Number of records with a non-null value in a Produce records field
+ * (what encrypting it will cost in DEK budget). Checks the structure
+ * and every CRC: KRX_E_MALFORMED, KRX_E_UNSUPPORTED (magic < 2 or a
+ * codec krx lacks), decompression errors.
+ */
+int	krx_recenc_count(const uint8_t *records, size_t len,
+	    struct krx_recenc_scratch *s, uint64_t *n);
+
+/*
+ * Encrypt every non-null value of a Produce records field into out
+ * (appended). Batches are recompressed with their own codec.
+ */
+int	krx_recenc_encrypt(const uint8_t *records, size_t len,
+	    krx_recenc_dek_fn fn, void *arg, struct krx_recenc_scratch *s,
+	    struct krx_buf *out);
+
+/*
+ * Fetch side. krx_recdec_scan calls fn for the EDEK of every encrypted
+ * record (repeats included) and sets *n to their count; 0 means the
+ * field can be forwarded as it is. A header with an unknown version,
+ * cipher or AAD id is KRX_E_UNSUPPORTED; a truncated last batch is fine.
+ */
+typedef int (*krx_recdec_edek_fn)(void *arg, const uint8_t *edek,
+    size_t len);
+int	krx_recdec_scan(const uint8_t *records, size_t len,
+	    krx_recdec_edek_fn fn, void *arg, struct krx_recenc_scratch *s,
+	    uint64_t *n);
+
+/* The DEK context for an EDEK; NULL fails the decryption (KRX_E_NOTFOUND). */
+typedef struct krx_aead *(*krx_recdec_dek_fn)(void *arg, const uint8_t *edek,
+    size_t len);
+
+/*
+ * Decrypt a Fetch records field into out (appended): batches without an
+ * encrypted record are copied byte for byte; the others are rebuilt
+ * uncompressed with values and headers restored. A truncated last batch
+ * is dropped (clients ignore it). KRX_E_CRYPTO when a value does not
+ * authenticate.
+ */
+int	krx_recdec_decrypt(const uint8_t *records, size_t len,
+	    krx_recdec_dek_fn fn, void *arg, struct krx_recenc_scratch *s,
+	    struct krx_buf *out);
+
+#endif
