@@ -53,9 +53,9 @@ krx_keysvc_cache_put(struct krx_keysvc *ks, const struct krx_kms *k,
 
 	if (ks->cache == NULL)
 		return;
-	krx_dekcache_key(k->id, edek, edek_len, key);
-	r = krx_dekcache_put(ks->cache, ks->cache_key, key, dek,
-	    (int64_t)time(NULL) + ttl);
+	if ((r = krx_dekcache_key(k->id, edek, edek_len, key)) == KRX_OK)
+		r = krx_dekcache_put(ks->cache, ks->cache_key, key, dek,
+		    (int64_t)time(NULL) + ttl);
 	if (r != KRX_OK)
 		log_warnx("cannot write the DEK cache: %s", krx_strerror(r));
 	else

@@ -1,9 +1,14 @@
 /*
  * kafka_prim.c: Kafka wire primitives (strings, bytes, arrays, tag
- * sections) in classic and compact form. Library grade: runs in any
- * process, trusts none of its input, keeps no state.
+ * sections) in classic and compact form, and the field writers and
+ * splice writer of kafka_msg.h. Library grade: runs in any process,
+ * trusts none of its input, keeps no state.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/err.h"
+#include "proto/kafka_msg.h"
 #include "proto/kafka_prim.h"
 
 int
@@ -225,4 +230,106 @@ krx_kp_put_array_len(struct krx_buf *b, bool flex, int32_t n)
 	if (flex)
 		return krx_buf_put_uvarint(b, (uint64_t)n + 1);
 	return krx_buf_put_be32(b, (uint32_t)n);
+}
+
+void *
+krx_kp_grow(void *arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t	 ncap;
+	void	*na;
+
+	if (need <= *cap)
+		return arr;
+	ncap = *cap < 8 ? 8 : *cap;
+	while (ncap < need && ncap <= SIZE_MAX / 2)
+		ncap *= 2;
+	if (ncap < need)
+		return NULL;
+	if ((na = reallocarray(arr, ncap, elem)) == NULL)
+		return NULL;
+	*cap = ncap;
+	return na;
+}
+
+/* Field writers and the splice writer (kafka_msg.h). */
+
+size_t
+krx_kafka_records_field_len(int flexible, int32_t len)
+{
+	size_t	 n = len > 0 ? (size_t)len : 0;
+
+	if (flexible)
+		return krx_uvarint_len((uint64_t)((int64_t)len + 1)) + n;
+	return 4 + n;
+}
+
+int
+krx_kafka_records_field(struct krx_buf *out, int flexible,
+    const uint8_t *records, int32_t len)
+{
+	if (len < -1 || (len > 0 && records == NULL))
+		return KRX_E_RANGE;
+	if (flexible)
+		krx_buf_put_uvarint(out, (uint64_t)((int64_t)len + 1));
+	else
+		krx_buf_put_be32(out, (uint32_t)len);
+	if (len > 0)
+		krx_buf_put(out, records, (size_t)len);
+	return out->err;
+}
+
+size_t
+krx_kafka_str_field_len(int flexible, const char *s)
+{
+	size_t	 n = s == NULL ? 0 : strlen(s);
+
+	if (flexible)
+		return krx_uvarint_len(s == NULL ? 0 : (uint64_t)n + 1) + n;
+	return 2 + n;
+}
+
+int
+krx_kafka_str_field(struct krx_buf *out, int flexible, const char *s)
+{
+	size_t	 n = s == NULL ? 0 : strlen(s);
+
+	if (n > KRX_KP_STR_MAX)
+		return KRX_E_RANGE;
+	return krx_kp_put_str(out, flexible != 0, s,
+	    s == NULL ? -1 : (int32_t)n);
+}
+
+int
+krx_kafka_splice(const uint8_t *body, size_t len,
+    const struct krx_splice *edits, size_t n, struct krx_buf *out)
+{
+	const struct krx_splice	*e;
+	size_t			 i, pos = 0, total = len, start = out->len;
+	int			 r;
+
+	for (i = 0; i < n; i++) {
+		e = &edits[i];
+		if (e->off < pos || e->off > len || e->len > len - e->off ||
+		    (e->data == NULL && e->data_len > 0))
+			return KRX_E_RANGE;
+		pos = e->off + e->len;
+		total -= e->len;
+		if (e->data_len > SIZE_MAX / 2 - total)
+			return KRX_E_TOO_BIG;
+		total += e->data_len;
+	}
+	if ((r = krx_buf_reserve(out, total)) != KRX_OK)
+		return r;
+	for (pos = 0, i = 0; i < n; i++) {
+		e = &edits[i];
+		if (e->off > pos)
+			krx_buf_put(out, body + pos, e->off - pos);
+		krx_buf_put(out, e->data, e->data_len);
+		pos = e->off + e->len;
+	}
+	if (len > pos)
+		krx_buf_put(out, body + pos, len - pos);
+	if ((r = out->err) != KRX_OK && out->len > start)
+		out->len = start;
+	return r;
 }

@@ -67,4 +67,11 @@ int	krx_kp_put_str(struct krx_buf *b, bool flex, const void *p,
 	    int32_t len);
 int	krx_kp_put_array_len(struct krx_buf *b, bool flex, int32_t n);
 
+/*
+ * Grow an array of elem-sized entries to hold at least need of them
+ * (capacity doubles). Returns the new array, or NULL with arr untouched
+ * when allocation fails or the size overflows.
+ */
+void	*krx_kp_grow(void *arr, size_t *cap, size_t need, size_t elem);
+
 #endif

@@ -477,6 +477,11 @@ kc_lmdb_get(struct krx_keyclient *kc, size_t vc, const uint8_t *edek,
 	uint8_t			 key[32];
 	time_t			 now = time(NULL);
 
+	if (kc->lmdb != NULL && krx_dekcache_stale(kc->lmdb)) {
+		/* keysvc restarted and made a new file. */
+		krx_dekcache_close(kc->lmdb);
+		kc->lmdb = NULL;
+	}
 	if (kc->lmdb == NULL) {
 		if (now - kc->lmdb_tried < KC_CACHE_RETRY)
 			return -1;
@@ -487,8 +492,8 @@ kc_lmdb_get(struct krx_keyclient *kc, size_t vc, const uint8_t *edek,
 			return -1;
 		}
 	}
-	krx_dekcache_key(kc->kms_ids[vc], edek, len, key);
-	if (krx_dekcache_get(kc->lmdb, kc->w->m->cache_key, key, now, dek) !=
+	if (krx_dekcache_key(kc->kms_ids[vc], edek, len, key) != KRX_OK ||
+	    krx_dekcache_get(kc->lmdb, kc->w->m->cache_key, key, now, dek) !=
 	    KRX_OK) {
 		krx_stats_add(kc->w->m->stats, kc->w->slot,
 		    KRX_STAT_LMDB_MISSES, 1);
