@@ -23,6 +23,7 @@
 #include "conf/conf.h"
 #include "master/master.h"
 #include "worker/nodemap.h"
+#include "worker/topicmap.h"
 
 #define KRX_VERSION	"0.1.0"
 
@@ -160,6 +161,8 @@ main(int argc, char *argv[])
 	m.started = time(NULL);
 	krx_sockets_open(&m);
 	m.nodemap = krx_nodemap_create(m.conf);
+	if ((m.topicmap = krx_topicmap_create()) == NULL)
+		fatal("mmap topic map");
 	if (!m.foreground) {
 		krxd_daemonize();
 		log_init(0, m.conf->log_level);
@@ -170,6 +173,7 @@ main(int argc, char *argv[])
 	unlink(m.conf->pid_file);
 	krx_sockets_close(&m);
 	krx_nodemap_free(m.nodemap);
+	krx_topicmap_free(m.topicmap);
 	krx_stats_free(m.stats);
 	OPENSSL_cleanse(m.cache_key, sizeof(m.cache_key));
 	krx_conf_free(m.conf);

@@ -19,6 +19,7 @@ struct bufferevent;
 struct evconnlistener;
 struct krx_conf;
 struct krx_nodemap;
+struct krx_topicmap;
 struct krx_stats;
 struct krx_relay;
 
@@ -65,6 +66,7 @@ struct krx_master {
 	struct krx_listener	*listeners;
 	size_t			 n_listeners;
 	struct krx_nodemap	*nodemap;
+	struct krx_topicmap	*topicmap;
 	struct krx_slot		 slots[KRX_MAX_WORKERS];
 	int			 n_workers;
 	struct krx_slot		 keysvc;

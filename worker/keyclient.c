@@ -19,6 +19,7 @@
 #include "common/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "crypto/aead.h"
 #include "crypto/dekcache.h"
 #include "master/master.h"
 #include "worker/keyclient.h"
@@ -67,6 +68,7 @@ struct kc_entry {
 	time_t			 written;
 	time_t			 expires;
 	int			 refreshing;
+	struct krx_aead		*aead;		/* DEK entries, made lazily */
 };
 TAILQ_HEAD(kc_lru, kc_entry);
 
@@ -103,6 +105,7 @@ kc_hash(size_t vc, const uint8_t *k, size_t len)
 static void
 kc_entry_free(struct kc_table *t, struct kc_entry *e)
 {
+	krx_aead_free(e->aead);
 	if (t->secret && e->value != NULL)
 		OPENSSL_cleanse(e->value, e->value_len);
 	free(e->value);
@@ -182,7 +185,13 @@ kc_finish(struct kc_pending *p, const struct krx_key_answer *a)
 {
 	struct krx_keyclient	*kc = p->kc;
 	struct kc_waiter	*wt;
+	struct krx_key_answer	 ans = *a;
 
+	if (p->type == KRX_IPC_KEY_DECRYPT) {
+		ans.edek = p->key;
+		ans.edek_len = p->key_len;
+		a = &ans;
+	}
 	TAILQ_REMOVE(&kc->pending, p, entry);
 	if (a->status == KRX_KEY_UNAVAILABLE)
 		krx_stats_add(kc->w->m->stats, kc->w->slot,
@@ -538,6 +547,19 @@ krx_keyclient_decrypt(struct krx_keyclient *kc, size_t vc,
 		return kc_now(a, KRX_KEY_UNAVAILABLE);
 	kc_wait(p, fn, arg);
 	return 0;
+}
+
+struct krx_aead *
+krx_keyclient_aead(struct krx_keyclient *kc, size_t vc, const uint8_t *edek,
+    size_t len)
+{
+	struct kc_entry	*e;
+
+	if ((e = kc_table_find(&kc->deks, vc, edek, len)) == NULL)
+		return NULL;
+	if (e->aead == NULL)
+		e->aead = krx_aead_new(e->value, e->value_len);
+	return e->aead;
 }
 
 void

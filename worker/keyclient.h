@@ -23,7 +23,7 @@ struct krx_key_answer {
 	enum krx_key_status	 status;
 	const char		*kek_id;	/* resolve */
 	size_t			 kek_len;
-	const uint8_t		*edek;		/* generate */
+	const uint8_t		*edek;		/* generate; decrypt: asked */
 	size_t			 edek_len;
 	const uint8_t		*dek;		/* generate, decrypt */
 };
@@ -50,6 +50,14 @@ int	krx_keyclient_generate(struct krx_keyclient *kc, size_t vc,
 int	krx_keyclient_decrypt(struct krx_keyclient *kc, size_t vc,
 	    const uint8_t *edek, size_t len, krx_key_fn fn, void *arg,
 	    struct krx_key_answer *a);
+/*
+ * The AES-GCM context of a DEK already in the worker's cache (after a
+ * krx_keyclient_decrypt that answered OK), or NULL. Valid until the
+ * next keyclient call.
+ */
+struct krx_aead;
+struct krx_aead *krx_keyclient_aead(struct krx_keyclient *kc, size_t vc,
+	    const uint8_t *edek, size_t len);
 /* Forget a callback's arg (its owner is gone): fn will not be called. */
 void	krx_keyclient_cancel(struct krx_keyclient *kc, void *arg);
 

@@ -13,7 +13,10 @@
 
 #include "common/log.h"
 #include "conf/conf.h"
+#include "master/master.h"
+#include "proto/kafka_msg.h"
 #include "worker/session.h"
+#include "worker/topicmap.h"
 
 #define REWRITE_SCRATCH_KEEP	(64 * 1024)
 
@@ -43,6 +46,35 @@ krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
 	adv->host_len = strlen(vc->advertised_host);
 	adv->port = vc->node_start_port + up->node_id;
 	return KRX_OK;
+}
+
+static int
+rewrite_topic(void *arg, const uint8_t *name, int32_t name_len,
+    const uint8_t *id, int16_t error_code)
+{
+	struct krx_session	*s = arg;
+
+	if (name != NULL && name_len > 0 && error_code == 0)
+		krx_topicmap_put(s->w->m->topicmap, id, (const char *)name,
+		    (size_t)name_len);
+	return KRX_OK;
+}
+
+/* Metadata v10+ pairs topic names and ids: remember them for all. */
+static void
+rewrite_learn_topics(struct krx_session *s, struct krx_inflight *f,
+    struct evbuffer *in, uint32_t size)
+{
+	const uint8_t	*frame;
+	size_t		 hlen;
+
+	if (f->api_version < 10 || !s->w->conf->vclusters[s->vc].enc.enabled)
+		return;
+	frame = evbuffer_pullup(in, 4 + (size_t)size) + 4;
+	if (krx_kafka_resp_hdr_len(frame, size, f->api_key, f->api_version,
+	    &hlen) == KRX_OK)
+		krx_kafka_metadata_topics(frame + hlen, size - hlen,
+		    f->api_version, rewrite_topic, s);
 }
 
 /* Move the response to dst unchanged but for the client's id. */
@@ -93,6 +125,13 @@ krx_rewrite_response(struct krx_session *s, struct krx_inflight *f,
 	const uint8_t	*frame;
 	size_t		 hlen;
 	int		 r;
+
+	if ((f->api_key == KRX_API_FETCH || f->api_key ==
+	    KRX_API_SHARE_FETCH) && s->w->conf->vclusters[s->vc].enc.enabled &&
+	    (r = krx_filter_fetch(s, f, in, size, dst)) != 2)
+		return r;
+	if (f->api_key == KRX_API_METADATA)
+		rewrite_learn_topics(s, f, in, size);
 
 	if (f->api_key != KRX_API_API_VERSIONS &&
 	    !krx_kafka_has_endpoints(f->api_key, f->api_version)) {

@@ -83,6 +83,7 @@ krx_session_free(struct krx_session *s)
 	}
 	if (s->probe != NULL)
 		krx_probe_free(s->probe);
+	krx_filter_session_gone(s);
 	if (s->client != NULL)
 		bufferevent_free(s->client);
 	if (s->upstream != NULL)
@@ -171,26 +172,29 @@ krx_frame_peek(struct evbuffer *in, uint32_t max, uint32_t *expanded,
 	return 0;
 }
 
-/* Queue a response krx makes itself, in order with forwarded ones. */
-static void
-session_local_reply(struct krx_session *s, const struct krx_kafka_req_hdr *h,
-    const struct krx_buf *body, int close_after)
+void
+krx_session_reply(struct krx_session *s, const struct krx_kafka_req_hdr *h,
+    const uint8_t *body, size_t len, int close_after)
 {
 	struct krx_inflight	*f = session_enqueue(s, h);
-	uint8_t			 hdr[8];
-	uint32_t		 size = 4 + (uint32_t)body->len;
+	uint8_t			 hdr[9];
+	size_t			 hlen = 8;
+	uint32_t		 size;
 
+	/* Flexible response headers end with an (empty) tag section. */
+	if (krx_kafka_resp_hdr_flexible(h->api_key, h->api_version))
+		hdr[hlen++] = 0;
+	size = (uint32_t)(hlen - 4 + len);
 	f->local = 1;
 	f->done = 1;
 	f->close_after = close_after;
 	f->resp = evbuffer_new();
-	hdr[0] = size >> 24;
-	hdr[1] = size >> 16;
-	hdr[2] = size >> 8;
-	hdr[3] = size;
-	memcpy(hdr + 4, &(uint32_t){ htonl((uint32_t)h->correlation_id) }, 4);
-	evbuffer_add(f->resp, hdr, sizeof(hdr));
-	evbuffer_add(f->resp, body->data, body->len);
+	size = htonl(size);
+	memcpy(hdr, &size, 4);
+	size = htonl((uint32_t)h->correlation_id);
+	memcpy(hdr + 4, &size, 4);
+	evbuffer_add(f->resp, hdr, hlen);
+	evbuffer_add(f->resp, body, len);
 	krx_session_flush(s);
 }
 
@@ -209,7 +213,7 @@ session_refuse_version(struct krx_session *s,
 	krx_buf_init(&body, 64);
 	if (h->api_key == KRX_API_API_VERSIONS) {
 		krx_kafka_apiversions_unsupported(&body);
-		session_local_reply(s, h, &body, 0);
+		krx_session_reply(s, h, body.data, body.len, 0);
 		krx_buf_free(&body);
 		return 0;
 	}
@@ -219,7 +223,7 @@ session_refuse_version(struct krx_session *s,
 		    (unsigned long long)s->id, s->client_addr);
 		krx_buf_put_be16(&body, KRX_KERR_UNSUPPORTED_VERSION);
 		krx_buf_put_be32(&body, 0);
-		session_local_reply(s, h, &body, 1);
+		krx_session_reply(s, h, body.data, body.len, 1);
 		krx_buf_free(&body);
 		return -1;
 	}
@@ -280,6 +284,29 @@ session_forward(struct krx_session *s, struct evbuffer *in, uint32_t size,
 	evbuffer_remove_buffer(in, out, size - 8);
 }
 
+void
+krx_session_send(struct krx_session *s, const struct krx_kafka_req_hdr *h,
+    const uint8_t *frame, const uint8_t *body, size_t body_len, int reply)
+{
+	struct evbuffer		*out = bufferevent_get_output(s->upstream);
+	struct krx_inflight	*f;
+	uint32_t		 be;
+
+	if (s->next_corr == INT32_MAX)
+		s->next_corr = 0;
+	if (reply) {
+		f = session_enqueue(s, h);
+		f->upstream_corr = s->next_corr;
+	}
+	be = htonl((uint32_t)(h->len + body_len));
+	evbuffer_add(out, &be, 4);
+	evbuffer_add(out, frame, 4);		/* api key, version */
+	be = htonl((uint32_t)s->next_corr++);
+	evbuffer_add(out, &be, 4);
+	evbuffer_add(out, frame + 8, h->len - 8);
+	evbuffer_add(out, body, body_len);
+}
+
 static int
 session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 {
@@ -309,6 +336,9 @@ session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		evbuffer_drain(in, 4 + (size_t)size);
 		return 0;
 	}
+	if (h.api_key == KRX_API_PRODUCE &&
+	    s->w->conf->vclusters[s->vc].enc.enabled)
+		return krx_filter_produce(s, in, size, &h);
 	if (h.api_key == KRX_API_PRODUCE && (r = session_produce_acks(in, size,
 	    &h, frame, pulled, &acks)) != KRX_OK) {
 		krx_session_close(s, KRX_LOG_WARN, "malformed Produce "
@@ -333,7 +363,7 @@ session_client_read(struct bufferevent *bev, void *arg)
 	int32_t			 size;
 	int			 r;
 
-	while (!s->closing) {
+	while (!s->closing && s->held == NULL) {
 		r = krx_frame_peek(in, s->w->conf->max_frame_bytes,
 		    &s->expanded_c, &size);
 		if (r == 0)
@@ -354,7 +384,8 @@ session_client_read(struct bufferevent *bev, void *arg)
 			    "header (frame of %d bytes)", size);
 			return;
 		}
-		if (session_request(s, in, (uint32_t)size) != 0)
+		if (session_request(s, in, (uint32_t)size) != 0 ||
+		    s->held != NULL)
 			return;
 		if (evbuffer_get_length(bufferevent_get_output(s->upstream)) >
 		    KRX_HIGH_WATER) {
@@ -366,9 +397,20 @@ session_client_read(struct bufferevent *bev, void *arg)
 }
 
 void
+krx_session_release(struct krx_session *s)
+{
+	s->held = NULL;
+	if (s->closing)
+		return;
+	if (!s->client_paused)
+		bufferevent_enable(s->client, EV_READ);
+	session_client_read(s->client, s);
+}
+
+void
 krx_session_resume_client(struct krx_session *s)
 {
-	if (!s->client_paused || s->closing)
+	if (!s->client_paused || s->closing || s->held != NULL)
 		return;
 	s->client_paused = 0;
 	bufferevent_enable(s->client, EV_READ);

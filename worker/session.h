@@ -62,6 +62,8 @@ struct krx_session {
 	struct krx_inflight_q	 inflight;
 	uint32_t		 n_inflight;
 	int32_t			 next_corr;
+	void			*held;		/* request waiting on keys */
+	void			*held_resp;	/* response waiting on keys */
 	unsigned		 closing:1;
 	unsigned		 connecting:1;
 	unsigned		 connect_failed:1;
@@ -116,6 +118,31 @@ void	krx_session_free(struct krx_session *s);
 /* Write every ready response at the head of the in-flight queue. */
 void	krx_session_flush(struct krx_session *s);
 void	krx_session_resume_client(struct krx_session *s);
+/* Queue a response krx makes itself (body after the header), in order. */
+void	krx_session_reply(struct krx_session *s,
+	    const struct krx_kafka_req_hdr *h, const uint8_t *body, size_t len,
+	    int close_after);
+/*
+ * Send a request upstream: frame is the original (after its size
+ * prefix), h its header; the body is replaced by body/body_len. With
+ * reply, an in-flight entry waits for the response.
+ */
+void	krx_session_send(struct krx_session *s,
+	    const struct krx_kafka_req_hdr *h, const uint8_t *frame,
+	    const uint8_t *body, size_t body_len, int reply);
+/* The held request is done: go on reading the client's frames. */
+void	krx_session_release(struct krx_session *s);
+
+/* filter_produce.c: Produce on an encrypting virtual cluster. */
+int	krx_filter_produce(struct krx_session *s, struct evbuffer *in,
+	    uint32_t size, const struct krx_kafka_req_hdr *h);
+/* filter_fetch.c: decrypt a Fetch / ShareFetch response; see there. */
+int	krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
+	    struct evbuffer *in, uint32_t size, struct evbuffer *dst);
+struct krx_fjob;
+void	krx_filter_fetch_free(struct krx_fjob *j);
+/* Cancel the filters' pending work of a closing session. */
+void	krx_filter_session_gone(struct krx_session *s);
 
 /* upstream.c: broker side */
 /* Pick the broker and start connecting; -1 when s was closed. */
@@ -124,13 +151,15 @@ int	krx_upstream_start(struct krx_session *s);
 int	krx_upstream_connect(struct krx_session *s, const char *host,
 	    int port);
 void	krx_upstream_resume(struct krx_session *s);
+/* The held response is done: go on reading the broker's frames. */
+void	krx_upstream_release(struct krx_session *s);
 
 /* probe.c: learn broker addresses for a node port with no known one */
 /* -1 when s was closed. */
 int	krx_probe_start(struct krx_session *s);
 void	krx_probe_free(struct krx_probe *p);
 
-/* rewrite.c: responses krx changes */
+/* rewrite.c: responses krx changes; 0 written to dst, 1 held, -1 closed */
 int	krx_rewrite_response(struct krx_session *s, struct krx_inflight *f,
 	    struct evbuffer *in, uint32_t size, struct evbuffer *dst);
 /* Endpoint callback that records upstream addresses in the node map. */

@@ -78,6 +78,7 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	struct evbuffer		*dst;
 	uint8_t			 raw[8];
 	int32_t			 corr;
+	int			 r;
 
 	if (size < 4) {
 		krx_session_close(s, KRX_LOG_WARN, "response of %u bytes from "
@@ -95,8 +96,8 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		dst = bufferevent_get_output(s->client);
 	else
 		dst = f->resp = evbuffer_new();
-	if (krx_rewrite_response(s, f, in, size, dst) != 0)
-		return -1;
+	if ((r = krx_rewrite_response(s, f, in, size, dst)) != 0)
+		return r;	/* closed (-1) or held (1) */
 	f->done = 1;
 	krx_session_flush(s);
 	return 0;
@@ -110,7 +111,7 @@ upstream_read(struct bufferevent *bev, void *arg)
 	int32_t			 size;
 	int			 r;
 
-	while (!s->closing) {
+	while (!s->closing && s->held_resp == NULL) {
 		r = krx_frame_peek(in, s->w->conf->max_frame_bytes,
 		    &s->expanded_u, &size);
 		if (r == 0)
@@ -133,9 +134,19 @@ upstream_read(struct bufferevent *bev, void *arg)
 }
 
 void
+krx_upstream_release(struct krx_session *s)
+{
+	if (s->closing)
+		return;
+	if (!s->upstream_paused)
+		bufferevent_enable(s->upstream, EV_READ);
+	upstream_read(s->upstream, s);
+}
+
+void
 krx_upstream_resume(struct krx_session *s)
 {
-	if (!s->upstream_paused || s->closing)
+	if (!s->upstream_paused || s->closing || s->held_resp != NULL)
 		return;
 	s->upstream_paused = 0;
 	bufferevent_enable(s->upstream, EV_READ);
