@@ -380,7 +380,9 @@ fj_resume(struct krx_fjob *j)
 	if (!fj_scan(j))
 		return;		/* new EDEKs asked for: wait again */
 	s->held_resp = NULL;
-	if (f == TAILQ_FIRST(&s->inflight))
+	if (f->resp != NULL)
+		dst = f->resp;
+	else if (f == TAILQ_FIRST(&s->inflight))
 		dst = bufferevent_get_output(s->client);
 	else
 		dst = f->resp = evbuffer_new();
