@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +21,35 @@
 #include "master/master.h"
 
 #define KEYSVC_FD	3
+
+/*
+ * As root with both users set, the DEK cache directory belongs to the
+ * keysvc user (who writes it) with the workers' group, setgid so the
+ * files keysvc makes there are readable by workers (sealed entries: the
+ * key to open them never touches the disk).
+ */
+void
+krx_keysvc_prepare(struct krx_master *m)
+{
+	const char	*dir = m->conf->cache_path;
+	struct passwd	*ks, *wk;
+	uid_t		 ks_uid;
+
+	if (geteuid() != 0 || m->conf->keysvc_user == NULL ||
+	    m->conf->user == NULL)
+		return;
+	if ((ks = getpwnam(m->conf->keysvc_user)) == NULL)
+		fatalx("keysvc_user %s does not exist", m->conf->keysvc_user);
+	ks_uid = ks->pw_uid;
+	if ((wk = getpwnam(m->conf->user)) == NULL)
+		fatalx("user %s does not exist", m->conf->user);
+	if (ks_uid == wk->pw_uid)
+		fatalx("user and keysvc_user must differ");
+	if (mkdir(dir, 02750) == -1 && errno != EEXIST)
+		fatal("mkdir %s", dir);
+	if (chown(dir, ks_uid, wk->pw_gid) == -1 || chmod(dir, 02750) == -1)
+		fatal("cannot prepare the DEK cache directory %s", dir);
+}
 
 int
 krx_keysvc_link(struct krx_master *m, struct krx_slot *s)

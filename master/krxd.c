@@ -168,6 +168,8 @@ main(int argc, char *argv[])
 		log_init(0, m.conf->log_level);
 	}
 	krxd_pidfile(m.conf->pid_file);
+	if (m.use_keysvc)
+		krx_keysvc_prepare(&m);
 	log_info("krxd %s starting with %d workers", KRX_VERSION, m.n_workers);
 	status = krx_master_run(&m);
 	unlink(m.conf->pid_file);

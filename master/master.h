@@ -113,6 +113,7 @@ int	krx_spawn_alive(const struct krx_master *m);
 void	krx_spawn_free(struct krx_master *m);
 
 /* keysvc_spawn.c: the key service child and its channels */
+void	krx_keysvc_prepare(struct krx_master *m);
 void	krx_keysvc_spawn(struct krx_master *m);
 /* Give worker s a channel to keysvc: returns the worker's end or -1. */
 int	krx_keysvc_link(struct krx_master *m, struct krx_slot *s);
