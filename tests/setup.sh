@@ -1,0 +1,88 @@
+#!/bin/bash
+# Install everything a fresh Debian 12 needs to build and test krx: the C
+# toolchain and libraries, kcat, Java 17 and Maven (Kafka broker and tools),
+# the Python clients (confluent-kafka, pytest), then the Kafka jars
+# (tests/kafka/fetch.sh). Idempotent and quiet: what is present is skipped.
+# Run as root (CI) or with sudo available.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+APT_PKGS=(
+	build-essential pkg-config libssl-dev libevent-dev libcurl4-openssl-dev
+	libconfig-dev liblmdb-dev lmdb-utils libcriterion-dev librdkafka-dev
+	kcat zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libsystemd-dev
+	clang libclang-rt-14-dev clang-format socat
+	openjdk-17-jdk-headless maven python3-pip
+)
+PIP_PKGS=("confluent-kafka>=2.6" "pytest>=7")
+
+say() { printf 'setup: %s\n' "$*"; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	else
+		sudo "$@"
+	fi
+}
+
+# -- Debian packages ------------------------------------------------------
+missing=()
+for p in "${APT_PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+	    grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	say "apt-get install ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	as_root apt-get update -qq
+	as_root apt-get install -y -qq --no-install-recommends \
+	    "${missing[@]}" >/dev/null
+else
+	say "Debian packages present"
+fi
+
+# -- Java 17 ---------------------------------------------------------------
+if ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
+	jdk=$(ls -d /usr/lib/jvm/java-17-openjdk-* 2>/dev/null | head -n1)
+	if [ -n "$jdk" ]; then
+		as_root update-alternatives --set java "$jdk/bin/java" >/dev/null
+	fi
+	java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || {
+		say "java 17 or later is not the default java"; exit 1; }
+fi
+
+# -- Python packages --------------------------------------------------------
+PY=${PYTHON:-python3}
+if $PY - <<'PYEOF' 2>/dev/null
+import confluent_kafka, pytest
+v = tuple(int(x) for x in confluent_kafka.__version__.split(".")[:2])
+raise SystemExit(0 if v >= (2, 6) else 1)
+PYEOF
+then
+	say "confluent-kafka and pytest present"
+else
+	say "pip install ${PIP_PKGS[*]}"
+	log=$(mktemp)
+	if ! $PY -m pip install -q --disable-pip-version-check \
+	    "${PIP_PKGS[@]}" >"$log" 2>&1; then
+		if grep -q externally-managed "$log"; then
+			$PY -m pip install -q --disable-pip-version-check \
+			    --break-system-packages "${PIP_PKGS[@]}"
+		else
+			cat "$log" >&2
+			rm -f "$log"
+			exit 1
+		fi
+	fi
+	rm -f "$log"
+	$PY -c 'import confluent_kafka, pytest'
+fi
+
+# -- Kafka jars ------------------------------------------------------------
+say "kafka jars"
+sh "$top/tests/kafka/fetch.sh"
