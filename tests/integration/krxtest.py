@@ -79,7 +79,7 @@ class Krxd:
 
     def __init__(self, workdir, upstream, workers=2, max_node_id=2,
                  max_frame_bytes=None, log_level="debug", name="test",
-                 extra=""):
+                 extra="", vc_extra=""):
         self.dir = workdir
         os.makedirs(self.dir, exist_ok=True)
         self.upstream = upstream
@@ -88,7 +88,8 @@ class Krxd:
         self.max_frame_bytes = max_frame_bytes
         self.log_level = log_level
         self.name = name
-        self.extra = extra
+        self.extra = extra          # top-level settings
+        self.vc_extra = vc_extra    # settings inside the virtual cluster
         self.host = "127.0.0.1"
         base = free_port_range(max_node_id + 2, self.host)
         self.bootstrap_port = base
@@ -145,6 +146,7 @@ class Krxd:
             f"    node_start_port = {self.node_start_port};\n"
             f"    max_node_id = {self.max_node_id};\n"
             f'    upstream = {{ bootstrap = "{self.upstream}"; }};\n'
+            f"{self.vc_extra}"
             f"  }} );\n")
 
     def write_config(self):
@@ -181,7 +183,8 @@ class Krxd:
             ws = [c for c in st["children"] if c["kind"] == "worker"]
             if isinstance(self.workers, int) and len(ws) != self.workers:
                 return False
-            if not ws or any(c["state"] != "running" for c in ws):
+            if not ws or any(c["state"] != "running"
+                             for c in st["children"]):
                 return False
             return all(tcp_accepts(self.host, p) for p in
                        (self.bootstrap_port, self.node_port(1)))
