@@ -1,8 +1,9 @@
 #!/bin/bash
-# make demo: a real Kafka broker, krxd in front of it, a few records
-# produced through krxd with kcat, then read back through krxd and directly
-# from the broker. Everything runs on loopback in a temporary directory and
-# is stopped on exit.
+# make demo: a real Kafka broker, krxd in front of it with record
+# encryption (the embedded LocalKms), a few records produced through krxd
+# with kcat, then read back through krxd (plaintext) and directly from the
+# broker (ciphertext). Everything runs on loopback in a temporary directory
+# and is stopped on exit.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,6 +49,7 @@ workers = 2;
 pid_file = "$work/krxd.pid";
 control_socket = "$work/control.sock";
 log = { level = "info"; };
+cache = { path = "$work/dekcache"; };
 virtual_clusters = (
   { name = "demo";
     bootstrap = "127.0.0.1:$base";
@@ -55,6 +57,13 @@ virtual_clusters = (
     node_start_port = $((base + 1));
     max_node_id = 2;
     upstream = { bootstrap = "$broker"; };
+    record_encryption = {
+      kms = "LocalKms";
+      kmsConfig = { keystore = "$work/keks"; };
+      selector = "TemplateKekSelector";
+      selectorConfig = { template = "KEK-\$(topicName)"; };
+      unresolvedKeyPolicy = "PASSTHROUGH_UNENCRYPTED";
+    };
   } );
 CONF
 proxy=127.0.0.1:$base
@@ -65,7 +74,7 @@ krxd_pid=$!
 ready=
 for _ in $(seq 200); do
 	if st=$("$KRXCTL" -s "$work/control.sock" status 2>/dev/null) &&
-	    [ "$(printf '%s\n' "$st" | grep -c '^worker .* running ')" -eq 2 ]
+	    [ "$(printf '%s\n' "$st" | grep -c ' running ')" -eq 3 ]
 	then
 		ready=1
 		break
@@ -87,6 +96,10 @@ topic=krx-demo
 (cd "$top/tests/kafka" && $PY -c \
     "import tools; tools.create_topics('$broker', {'$topic': 1})")
 
+step "creating KEK-$topic in the LocalKms keystore (krx-ctl kek create)"
+"$KRXCTL" -s "$work/control.sock" kek create "KEK-$topic"
+"$KRXCTL" -s "$work/control.sock" kms check "KEK-$topic"
+
 step "producing 5 records through krxd"
 printf '%s\n' "alice:hello" "bob:kafka through krx" "carol:record three" \
     "dave:1234567890" "erin:last one" |
@@ -96,15 +109,13 @@ fmt='  offset %o  key %k  value %s  headers %h\n'
 step "consumed through krxd ($proxy)"
 kcat -C -b "$proxy" -t "$topic" -o beginning -e -q -f "$fmt"
 
-step "read directly from the broker ($broker)"
-kcat -C -b "$broker" -t "$topic" -o beginning -e -q -f "$fmt"
+step "read directly from the broker ($broker): ciphertext"
+kcat -C -b "$broker" -t "$topic" -o beginning -e -q \
+    -f '  offset %o  key %k  value (%S bytes) %s\n  headers %h\n' |
+    LC_ALL=C tr -c '[:print:]\n' '.'
 
-cat <<NOTE
-
-Note: krxd does not encrypt yet, so the broker holds plaintext and both
-reads show the same records. Once record encryption lands, the direct read
-shows ciphertext while the read through krxd shows the plaintext.
-NOTE
+step "key service counters (krx-ctl cache stats)"
+"$KRXCTL" -s "$work/control.sock" cache stats | grep -v ' 0$' 
 
 step "stopping krxd and the broker"
 "$KRXCTL" -s "$work/control.sock" stop
