@@ -194,8 +194,10 @@ recdec_find(const struct krx_record *rec, struct krx_wrapper *w, int *first)
 		if (rec->value_len < 0)
 			return KRX_E_MALFORMED;
 		*first = i == 0;
-		return krx_wrapper_parse(rec->value, (size_t)rec->value_len,
-		    w) == KRX_OK ? 1 : KRX_E_MALFORMED;
+		r = krx_wrapper_parse(rec->value, (size_t)rec->value_len, w);
+		if (r == KRX_E_UNSUPPORTED)
+			return r;	/* another cipher or AAD */
+		return r == KRX_OK ? 1 : KRX_E_MALFORMED;
 	}
 	return r;
 }
