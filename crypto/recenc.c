@@ -290,6 +290,7 @@ recdec_record(struct krx_buf *out, const struct krx_record *rec,
 		return r < 0 ? r : krx_buf_put(out, rec->raw, rec->raw_len);
 	if ((aead = fn(arg, w.edek, w.edek_len)) == NULL)
 		return KRX_E_NOTFOUND;
+	s->decrypted++;
 	krx_buf_reset(&s->parcel);
 	if ((r = krx_wrapper_open(aead, &w, &s->parcel)) != KRX_OK ||
 	    (r = krx_parcel_parse(s->parcel.data, s->parcel.len, &pc)) !=
@@ -315,22 +316,6 @@ recdec_record(struct krx_buf *out, const struct krx_record *rec,
 	return krx_record_write(out, &dec, NULL, NULL);
 }
 
-/* 1 when the (decompressed) area holds an encrypted record. */
-static int
-recdec_has_encrypted(const uint8_t *p, size_t plen, int32_t count)
-{
-	struct krx_record_iter	 ri;
-	struct krx_record	 rec;
-	struct krx_wrapper	 w;
-	int			 r, first;
-
-	krx_record_iter_init(&ri, p, plen, count);
-	while ((r = krx_record_next(&ri, &rec)) == 1)
-		if ((r = recdec_find(&rec, &w, &first)) != 0)
-			return r;
-	return r;
-}
-
 static int
 recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
     struct krx_recenc_scratch *s, struct krx_buf *out)
@@ -339,7 +324,8 @@ recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
 	struct krx_record_iter	 ri;
 	struct krx_record	 rec;
 	const uint8_t		*p;
-	size_t			 plen;
+	size_t			 plen, start = out->len;
+	uint64_t		 before = s->decrypted;
 	int			 r;
 
 	if (b->legacy || (b->attributes & KRX_BATCH_ATTR_CONTROL) ||
@@ -347,8 +333,8 @@ recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
 		return krx_buf_put(out, b->data, b->len);
 	if ((r = recenc_area(b, s, &p, &plen)) != KRX_OK)
 		return r;
-	if ((r = recdec_has_encrypted(p, plen, b->records_count)) <= 0)
-		return r < 0 ? r : krx_buf_put(out, b->data, b->len);
+	/* One pass: rebuilt as it goes, replaced by the original bytes if
+	 * no record turned out to be encrypted. */
 	if ((r = krx_batch_write_header(&w, out, b, KRX_CODEC_NONE)) != KRX_OK)
 		return r;
 	krx_record_iter_init(&ri, p, plen, b->records_count);
@@ -357,6 +343,10 @@ recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
 			return r;
 	if (r < 0)
 		return r;
+	if (s->decrypted == before) {
+		out->len = start;
+		return krx_buf_put(out, b->data, b->len);
+	}
 	return krx_batch_write_finish(&w, out, NULL);
 }
 
@@ -368,6 +358,7 @@ krx_recdec_decrypt(const uint8_t *records, size_t len, krx_recdec_dek_fn fn,
 	struct krx_batch	 b;
 	int			 step, r;
 
+	s->decrypted = 0;
 	krx_batch_iter_init(&bi, records, len);
 	while ((step = krx_batch_next(&bi, &b)) == KRX_BATCH_OK)
 		if ((r = recdec_batch(&b, fn, arg, s, out)) != KRX_OK)

@@ -41,6 +41,7 @@ struct krx_recenc_scratch {
 	struct krx_buf	 comp;		/* compression output */
 	struct krx_buf	 parcel;	/* one decrypted parcel */
 	struct krx_buf	 hdrs;		/* headers rebuilt from a parcel */
+	uint64_t	 decrypted;	/* by the last krx_recdec_decrypt */
 	size_t		 max_decompressed;
 };
 
@@ -81,11 +82,13 @@ typedef struct krx_aead *(*krx_recdec_dek_fn)(void *arg, const uint8_t *edek,
     size_t len);
 
 /*
- * Decrypt a Fetch records field into out (appended): batches without an
- * encrypted record are copied byte for byte; the others are rebuilt
- * uncompressed with values and headers restored. A truncated last batch
- * is dropped (clients ignore it). KRX_E_CRYPTO when a value does not
- * authenticate.
+ * Decrypt a Fetch records field into out (appended) in one pass:
+ * batches without an encrypted record are copied byte for byte; the
+ * others are rebuilt uncompressed with values and headers restored. A
+ * truncated last batch is dropped (clients ignore it). s->decrypted
+ * counts the records decrypted (0: out equals the input but for a
+ * dropped tail). KRX_E_CRYPTO when a value does not authenticate,
+ * KRX_E_NOTFOUND when fn has no DEK for an EDEK.
  */
 int	krx_recdec_decrypt(const uint8_t *records, size_t len,
 	    krx_recdec_dek_fn fn, void *arg, struct krx_recenc_scratch *s,

@@ -47,6 +47,8 @@ struct fj_fail {
 
 struct fj_part {
 	uint64_t		 encrypted;	/* records to decrypt */
+	uint64_t		 decrypted;
+	struct krx_buf		 out;		/* the decrypted records */
 	enum krx_key_status	 status;
 	const uint8_t		*bad_edek;	/* for the log line */
 	size_t			 bad_len;
@@ -76,12 +78,16 @@ static int				fj_scratch_ready;
 void
 krx_filter_fetch_free(struct krx_fjob *j)
 {
+	size_t	 i;
+
 	if (j == NULL)
 		return;
 	krx_keyclient_cancel(j->s->w->kc, j);
 	while (j->nfails > 0)
 		free(j->fails[--j->nfails].edek);
 	free(j->fails);
+	for (i = 0; j->parts != NULL && i < j->resp.nparts; i++)
+		krx_buf_free(&j->parts[i].out);
 	krx_fetch_resp_free(&j->resp);
 	free(j->parts);
 	free(j->copy);
@@ -151,7 +157,6 @@ fj_edek(void *arg, const uint8_t *edek, size_t len)
 	struct krx_key_answer	 a;
 	enum krx_key_status	 st;
 
-	j->parts[j->cur].encrypted++;
 	if (j->last_edek != NULL && j->last_len == len &&
 	    memcmp(j->last_edek, edek, len) == 0)
 		return KRX_OK;
@@ -161,6 +166,8 @@ fj_edek(void *arg, const uint8_t *edek, size_t len)
 		fj_answer(j, j->cur, st, edek, len);
 		return KRX_OK;
 	}
+	if (krx_keyclient_aead(j->s->w->kc, j->s->vc, edek, len) != NULL)
+		return KRX_OK;
 	if (krx_keyclient_decrypt(j->s->w->kc, j->s->vc, edek, len, fj_dek_cb,
 	    j, &a) == 0)
 		j->pending++;
@@ -171,36 +178,79 @@ fj_edek(void *arg, const uint8_t *edek, size_t len)
 	return KRX_OK;
 }
 
-/* Find every EDEK; 1 when all DEKs are at hand, 0 when waiting. */
-static int
-fj_scan(struct krx_fjob *j)
-{
-	const struct krx_fetch_part	*p;
-	uint64_t			 n;
-	size_t				 i;
-
-	for (i = 0; i < j->resp.nparts; i++) {
-		p = &j->resp.parts[i];
-		memset(&j->parts[i], 0, sizeof(j->parts[i]));
-		if (p->records == NULL || p->records_len <= 0)
-			continue;
-		j->cur = i;
-		j->last_edek = NULL;
-		if (krx_recdec_scan(p->records, (size_t)p->records_len, fj_edek,
-		    j, &fj_scratch, &n) != KRX_OK) {
-			j->parts[i].encrypted = 1;
-			fj_answer(j, i, KRX_KEY_INVALID, NULL, 0);
-		}
-	}
-	return j->pending == 0;
-}
-
+/*
+ * The DEK of an EDEK for the decryption pass: the worker's LRU, else the
+ * shared LMDB cache (both answer at once), else NULL after asking
+ * keysvc (the pass is redone when the answer is in) or recording why it
+ * cannot be had.
+ */
 static struct krx_aead *
 fj_dek(void *arg, const uint8_t *edek, size_t len)
 {
-	struct krx_fjob	*j = arg;
+	struct krx_fjob		*j = arg;
+	struct krx_keyclient	*kc = j->s->w->kc;
+	struct krx_aead		*aead;
+	struct krx_key_answer	 a;
+	enum krx_key_status	 st;
 
-	return krx_keyclient_aead(j->s->w->kc, j->s->vc, edek, len);
+	if ((aead = krx_keyclient_aead(kc, j->s->vc, edek, len)) != NULL)
+		return aead;
+	if ((st = fj_failed(j, edek, len)) != KRX_KEY_OK) {
+		fj_answer(j, j->cur, st, edek, len);
+		return NULL;
+	}
+	if (krx_keyclient_decrypt(kc, j->s->vc, edek, len, fj_dek_cb, j,
+	    &a) == 0) {
+		j->pending++;
+		return NULL;
+	}
+	if (a.status == KRX_KEY_OK)
+		return krx_keyclient_aead(kc, j->s->vc, edek, len);
+	fj_fail_add(j, edek, len, a.status);
+	fj_answer(j, j->cur, a.status, edek, len);
+	return NULL;
+}
+
+/*
+ * Decrypt every partition in one pass each. 1 when done (statuses and
+ * outputs set), 0 when keys were asked for: the pass is redone then.
+ * A partition missing a DEK is scanned whole so that every EDEK it needs
+ * is asked for at once.
+ */
+static int
+fj_run(struct krx_fjob *j)
+{
+	const struct krx_fetch_part	*p;
+	struct fj_part			*fp;
+	uint64_t			 n;
+	size_t				 i;
+	int				 r;
+
+	for (i = 0; i < j->resp.nparts; i++) {
+		p = &j->resp.parts[i];
+		fp = &j->parts[i];
+		krx_buf_reset(&fp->out);
+		fp->encrypted = fp->decrypted = 0;
+		fp->status = KRX_KEY_OK;
+		fp->bad_edek = NULL;
+		if (p->records == NULL || p->records_len <= 0)
+			continue;
+		j->cur = i;
+		r = krx_recdec_decrypt(p->records, (size_t)p->records_len,
+		    fj_dek, j, &fj_scratch, &fp->out);
+		if (r == KRX_OK) {
+			fp->encrypted = fp->decrypted = fj_scratch.decrypted;
+			continue;
+		}
+		fp->encrypted = 1;
+		if (r == KRX_E_NOTFOUND && fp->status == KRX_KEY_OK) {
+			j->last_edek = NULL;
+			krx_recdec_scan(p->records, (size_t)p->records_len,
+			    fj_edek, j, &fj_scratch, &n);
+		} else if (r != KRX_E_NOTFOUND)
+			fj_answer(j, i, KRX_KEY_INVALID, NULL, 0);
+	}
+	return j->pending == 0;
 }
 
 static void
@@ -246,34 +296,12 @@ fj_error_code(enum krx_key_status st)
 	}
 }
 
-/* Decrypt partition i into fields[i]; its status says how it went. */
-static void
-fj_decrypt_part(struct krx_fjob *j, size_t i, int flex, struct krx_buf *dec,
-    struct krx_buf *field)
-{
-	const struct krx_fetch_part	*p = &j->resp.parts[i];
-	int				 r;
-
-	krx_buf_reset(dec);
-	r = krx_recdec_decrypt(p->records, (size_t)p->records_len, fj_dek, j,
-	    &fj_scratch, dec);
-	if (r == KRX_E_NOTFOUND)
-		j->parts[i].status = KRX_KEY_UNAVAILABLE;
-	else if (r != KRX_OK || dec->len > INT32_MAX)
-		j->parts[i].status = KRX_KEY_INVALID;
-	else {
-		krx_kafka_records_field(field, flex, dec->data,
-		    (int32_t)dec->len);
-		j->records += j->parts[i].encrypted;
-	}
-}
-
 /* The response body with partitions decrypted or failed, into out. */
 static int
 fj_build(struct krx_fjob *j, struct krx_buf *out)
 {
 	struct krx_splice	*sp;
-	struct krx_buf		*fields, dec;
+	struct krx_buf		*fields;
 	size_t			 i, n = 0;
 	int			 r, flex = j->resp.api_key != KRX_API_FETCH ||
 				    j->resp.version >= 12;
@@ -282,13 +310,17 @@ fj_build(struct krx_fjob *j, struct krx_buf *out)
 	sp = xcalloc(2 * j->resp.nparts + 1, sizeof(*sp));
 	fields = xcalloc(j->resp.nparts + 1, sizeof(*fields));
 	errs = xcalloc(j->resp.nparts + 1, sizeof(*errs));
-	krx_buf_init(&dec, 0);
 	for (i = 0; i < j->resp.nparts; i++) {
 		if (j->parts[i].encrypted == 0)
 			continue;
-		if (j->parts[i].status == KRX_KEY_OK)
-			fj_decrypt_part(j, i, flex, &dec, &fields[i]);
-		if (j->parts[i].status != KRX_KEY_OK) {
+		if (j->parts[i].status == KRX_KEY_OK &&
+		    j->parts[i].out.len > INT32_MAX)
+			j->parts[i].status = KRX_KEY_INVALID;
+		if (j->parts[i].status == KRX_KEY_OK) {
+			krx_kafka_records_field(&fields[i], flex,
+			    j->parts[i].out.data, (int32_t)j->parts[i].out.len);
+			j->records += j->parts[i].decrypted;
+		} else {
 			errs[i] = (int16_t)htons((uint16_t)fj_error_code(
 			    j->parts[i].status));
 			fj_log_error(j, i, fj_error_code(j->parts[i].status));
@@ -309,7 +341,6 @@ fj_build(struct krx_fjob *j, struct krx_buf *out)
 	    out);
 	for (i = 0; i < j->resp.nparts; i++)
 		krx_buf_free(&fields[i]);
-	krx_buf_free(&dec);
 	free(fields);
 	free(sp);
 	free(errs);
@@ -377,7 +408,7 @@ fj_resume(struct krx_fjob *j)
 	struct krx_inflight	*f = j->f;
 	struct evbuffer		*dst;
 
-	if (!fj_scan(j))
+	if (!fj_run(j))
 		return;		/* new EDEKs asked for: wait again */
 	s->held_resp = NULL;
 	if (f->resp != NULL)
@@ -438,7 +469,7 @@ krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 		return -1;
 	}
 	j->parts = xcalloc(j->resp.nparts + 1, sizeof(*j->parts));
-	if (fj_scan(j)) {
+	if (fj_run(j)) {
 		if (!fj_any_encrypted(j)) {
 			krx_filter_fetch_free(j);
 			return 2;	/* nothing to decrypt */
