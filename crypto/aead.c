@@ -160,3 +160,41 @@ out:
 		OPENSSL_cleanse(out, n);
 	return r;
 }
+
+/*
+ * One-shot AES-256-GCM of a 32-byte key block (a DEK wrapped by a KEK,
+ * or sealed in the DEK cache) with AAD aad1 || aad2.
+ */
+int
+krx_aead_keyblock(int enc, const uint8_t *key, const uint8_t *iv, const uint8_t *aad1,
+    size_t aad1_len, const uint8_t *aad2, size_t aad2_len,
+    const uint8_t *in, uint8_t *out, uint8_t *tag)
+{
+	EVP_CIPHER_CTX	*ctx;
+	uint8_t		 fin[16];
+	int		 n, r = KRX_E_CRYPTO;
+
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+		return KRX_E_NOMEM;
+	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, iv,
+	    enc) != 1 ||
+	    EVP_CipherUpdate(ctx, NULL, &n, aad1, (int)aad1_len) != 1 ||
+	    EVP_CipherUpdate(ctx, NULL, &n, aad2, (int)aad2_len) != 1 ||
+	    EVP_CipherUpdate(ctx, out, &n, in, KRX_AEAD_KEY_LEN) != 1 ||
+	    n != KRX_AEAD_KEY_LEN)
+		goto out;
+	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KRX_AEAD_TAG_LEN,
+	    tag) != 1)
+		goto out;
+	if (EVP_CipherFinal_ex(ctx, fin, &n) != 1 || n != 0)
+		goto out;
+	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KRX_AEAD_TAG_LEN,
+	    tag) != 1)
+		goto out;
+	r = KRX_OK;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	if (r != KRX_OK)
+		OPENSSL_cleanse(out, KRX_AEAD_KEY_LEN);
+	return r;
+}

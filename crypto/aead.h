@@ -64,4 +64,13 @@ int	krx_aead_seal_update(struct krx_aead *a, const uint8_t *in, size_t n,
 int	krx_aead_seal_finish(struct krx_aead *a,
 	    uint8_t tag[KRX_AEAD_TAG_LEN]);
 
+/*
+ * One-shot AES-256-GCM of a KRX_AEAD_KEY_LEN block with AAD aad1||aad2
+ * under key: enc 1 seals in into out and writes the 16-byte tag, enc 0
+ * opens and checks tag. KRX_OK, KRX_E_CRYPTO (out zeroed), KRX_E_NOMEM.
+ */
+int	krx_aead_keyblock(int enc, const uint8_t *key, const uint8_t *iv,
+	    const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2,
+	    size_t aad2_len, const uint8_t *in, uint8_t *out, uint8_t *tag);
+
 #endif

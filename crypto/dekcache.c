@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "common/err.h"
+#include "crypto/aead.h"
 #include "crypto/dekcache.h"
 
 #define DC_VERSION	1
@@ -274,44 +275,6 @@ krx_dekcache_key(const char *kms_id, const uint8_t *edek, size_t edek_len,
 	return r;
 }
 
-/*
- * AES-256-GCM of one DEK-sized block with AAD aad1 || aad2. Sealing
- * writes tag; opening checks it. out is zeroed on error.
- */
-static int
-dc_gcm(int enc, const uint8_t *key, const uint8_t *iv, const uint8_t *aad1,
-    size_t aad1_len, const uint8_t *aad2, size_t aad2_len,
-    const uint8_t *in, uint8_t *out, uint8_t *tag)
-{
-	EVP_CIPHER_CTX	*ctx;
-	uint8_t		 fin[16];
-	int		 n, r = KRX_E_CRYPTO;
-
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
-		return KRX_E_NOMEM;
-	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, iv,
-	    enc) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &n, aad1, (int)aad1_len) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &n, aad2, (int)aad2_len) != 1 ||
-	    EVP_CipherUpdate(ctx, out, &n, in, KRX_DEK_LEN) != 1 ||
-	    n != KRX_DEK_LEN)
-		goto out;
-	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, DC_TAG_LEN,
-	    tag) != 1)
-		goto out;
-	if (EVP_CipherFinal_ex(ctx, fin, &n) != 1 || n != 0)
-		goto out;
-	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, DC_TAG_LEN,
-	    tag) != 1)
-		goto out;
-	r = KRX_OK;
-out:
-	EVP_CIPHER_CTX_free(ctx);
-	if (r != KRX_OK)
-		OPENSSL_cleanse(out, KRX_DEK_LEN);
-	return r;
-}
-
 /* One put in its own write transaction; an LMDB return code. */
 static int
 dc_store(struct krx_dekcache *c, const uint8_t *key, uint8_t *val)
@@ -488,7 +451,7 @@ krx_dekcache_put(struct krx_dekcache *c,
 	dc_put_be64(val + 1, (uint64_t)expires_unix);
 	if (RAND_bytes(val + DC_IV_OFF, DC_IV_LEN) != 1)
 		return KRX_E_CRYPTO;
-	if ((r = dc_gcm(1, seal_key, val + DC_IV_OFF, key,
+	if ((r = krx_aead_keyblock(1, seal_key, val + DC_IV_OFF, key,
 	    KRX_DEKCACHE_KEY_LEN, val, DC_IV_OFF, dek, val + DC_CT_OFF,
 	    val + DC_TAG_OFF)) != KRX_OK)
 		return r;
@@ -541,7 +504,7 @@ krx_dekcache_get(struct krx_dekcache *c,
 		return KRX_E_MALFORMED;
 	if (now_unix >= (int64_t)dc_get_be64(val + 1))
 		return KRX_E_NOTFOUND;
-	return dc_gcm(0, seal_key, val + DC_IV_OFF, key, KRX_DEKCACHE_KEY_LEN,
+	return krx_aead_keyblock(0, seal_key, val + DC_IV_OFF, key, KRX_DEKCACHE_KEY_LEN,
 	    val, DC_IV_OFF, val + DC_CT_OFF, dek, val + DC_TAG_OFF);
 }
 

@@ -24,6 +24,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "crypto/aead.h"
 #include "crypto/localkms.h"
 
 #define LK_MAGIC	"krx-keystore "
@@ -627,43 +628,6 @@ krx_keystore_info(const struct krx_keystore *ks, size_t i,
 	return KRX_OK;
 }
 
-/*
- * AES-256-GCM of one DEK-sized block with AAD aad1 || aad2. Sealing
- * writes tag; opening checks it. out is zeroed on error.
- */
-static int
-lk_gcm(int enc, const uint8_t *key, const uint8_t *iv, const uint8_t *aad1,
-    size_t aad1_len, const uint8_t *aad2, size_t aad2_len,
-    const uint8_t *in, uint8_t *out, uint8_t *tag)
-{
-	EVP_CIPHER_CTX	*ctx;
-	uint8_t		 fin[16];
-	int		 n, r = KRX_E_CRYPTO;
-
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
-		return KRX_E_NOMEM;
-	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, iv,
-	    enc) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &n, aad1, (int)aad1_len) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &n, aad2, (int)aad2_len) != 1 ||
-	    EVP_CipherUpdate(ctx, out, &n, in, KRX_DEK_LEN) != 1 ||
-	    n != KRX_DEK_LEN)
-		goto out;
-	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, LK_TAG_LEN,
-	    tag) != 1)
-		goto out;
-	if (EVP_CipherFinal_ex(ctx, fin, &n) != 1 || n != 0)
-		goto out;
-	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, LK_TAG_LEN,
-	    tag) != 1)
-		goto out;
-	r = KRX_OK;
-out:
-	EVP_CIPHER_CTX_free(ctx);
-	if (r != KRX_OK)
-		OPENSSL_cleanse(out, KRX_DEK_LEN);
-	return r;
-}
 
 /*
  * Check the structure of an EDEK; *hdr_len is the length of the bytes
@@ -760,7 +724,7 @@ krx_localkms_generate(const struct krx_keystore *ks, const char *name,
 		goto out;
 	}
 	hdr = edek->data + start;
-	r = lk_gcm(1, v->key, iv, (const uint8_t *)LK_AAD_PREFIX,
+	r = krx_aead_keyblock(1, v->key, iv, (const uint8_t *)LK_AAD_PREFIX,
 	    LK_AAD_PREFIX_LEN, hdr, hdr_len, dek, hdr + hdr_len,
 	    hdr + hdr_len + KRX_DEK_LEN);
 out:
@@ -793,7 +757,7 @@ krx_localkms_decrypt(const struct krx_keystore *ks, const uint8_t *edek,
 	    (v = lk_find_version(k, version)) == NULL)
 		return KRX_E_NOTFOUND;
 	memcpy(tag, edek + hdr_len + KRX_DEK_LEN, sizeof(tag));
-	return lk_gcm(0, v->key, edek + hdr_len - LK_IV_LEN,
+	return krx_aead_keyblock(0, v->key, edek + hdr_len - LK_IV_LEN,
 	    (const uint8_t *)LK_AAD_PREFIX, LK_AAD_PREFIX_LEN, edek, hdr_len,
 	    edek + hdr_len, dek, tag);
 }
