@@ -281,12 +281,6 @@ ctl_keys(int fd, uint8_t op, const char *arg)
 		r = 1;
 		goto out;
 	}
-	if (r == 1 && (p.len < 1 || p.data[0] == 0)) {
-		/* The master's own refusal: plain text. */
-		fprintf(stderr, "krx-ctl: krxd: %.*s\n", (int)p.len,
-		    (const char *)p.data);
-		goto out;
-	}
 	if (p.len < 1) {
 		fprintf(stderr, "krx-ctl: malformed reply\n");
 		r = 1;

@@ -33,7 +33,8 @@ struct ks_req {
 	uint32_t		 n;		/* EDEKs in a decrypt */
 	uint32_t		 done;
 	const uint8_t		*edek;		/* current, for the cache */
-	size_t			 edek_len;
+	size_t			 cur_len;	/* its length */
+	size_t			 edek_len;	/* the whole EDEK list */
 	struct krx_buf		 reply;
 };
 
@@ -185,7 +186,7 @@ ks_decrypt_done(void *arg, const struct krx_kms_result *res)
 	if (res->status == KRX_KEY_OK) {
 		krx_buf_put_be32(&r->reply, KRX_DEK_BYTES);
 		krx_buf_put(&r->reply, res->dek, KRX_DEK_BYTES);
-		krx_keysvc_cache_put(r->ks, r->kms, r->edek, r->edek_len,
+		krx_keysvc_cache_put(r->ks, r->kms, r->edek, r->cur_len,
 		    res->dek, KS_DEK_TTL);
 	} else
 		krx_buf_put_be32(&r->reply, 0);
@@ -211,6 +212,7 @@ ks_decrypt_next(struct ks_req *r)
 		krx_cur_get_be32(&c, &len);
 		krx_cur_get_ref(&c, len, &r->edek);
 	}
+	r->cur_len = len;
 	r->ks->stats[KRX_KS_DECRYPT]++;
 	r->kms->ops->decrypt(r->kms, r->edek, len, ks_decrypt_done, r);
 }

@@ -4,6 +4,7 @@
  * keysvc reads; the file is re-read when it changes on disk. Operations
  * complete before they return.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 struct local_kms {
 	struct krx_keystore	*ks;
+	int			 broken;	/* keystore unreadable now */
 	struct stat		 st;	/* of the file we loaded */
 };
 
@@ -30,12 +32,20 @@ local_load(struct krx_kms *k, struct local_kms *l)
 	int			 r, line = 0;
 
 	if (stat(k->conf->keystore, &st) == -1) {
+		if (errno != ENOENT) {
+			/* Never "no KEK": that would let topics pass in clear. */
+			log_warn("keystore %s", k->conf->keystore);
+			l->broken = 1;
+			return -1;
+		}
 		/* No file yet: an empty keystore, created by kek create. */
+		l->broken = 0;
 		if (l->ks == NULL)
 			l->ks = krx_keystore_new();
 		memset(&l->st, 0, sizeof(l->st));
 		return l->ks == NULL ? -1 : 0;
 	}
+	l->broken = 0;
 	if (l->ks != NULL && st.st_ino == l->st.st_ino &&
 	    st.st_mtim.tv_sec == l->st.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec == l->st.st_mtim.tv_nsec &&
@@ -44,7 +54,8 @@ local_load(struct krx_kms *k, struct local_kms *l)
 	if ((r = krx_keystore_load(k->conf->keystore, &ks, &line)) != KRX_OK) {
 		log_warnx("keystore %s: %s%s%d", k->conf->keystore,
 		    krx_strerror(r), line ? " at line " : "", line);
-		return l->ks == NULL ? -1 : 0;	/* keep the old one */
+		l->broken = l->ks == NULL;	/* else keep the old one */
+		return l->broken ? -1 : 0;
 	}
 	krx_keystore_free(l->ks);
 	l->ks = ks;
@@ -60,11 +71,8 @@ local_open(struct krx_kms *k)
 	struct local_kms	*l = xcalloc(1, sizeof(*l));
 
 	k->priv = l;
-	if (local_load(k, l) != 0) {
-		free(l);
-		k->priv = NULL;
-		return -1;
-	}
+	/* An unreadable keystore fails each request until it is readable. */
+	local_load(k, l);
 	return 0;
 }
 
@@ -105,8 +113,11 @@ local_resolve(struct krx_kms *k, const char *alias, size_t len,
 	struct krx_kms_result	 res;
 
 	memset(&res, 0, sizeof(res));
-	local_load(k, l);
-	res.status = local_status(krx_localkms_resolve(l->ks, alias, len));
+	if (local_load(k, l) != 0)
+		res.status = KRX_KEY_UNAVAILABLE;
+	else
+		res.status = local_status(krx_localkms_resolve(l->ks, alias,
+		    len));
 	res.kek_id = alias;
 	res.kek_len = len;
 	cb(arg, &res);
@@ -123,9 +134,11 @@ local_generate(struct krx_kms *k, const char *kek, size_t len,
 
 	memset(&res, 0, sizeof(res));
 	krx_buf_init(&edek, 128);
-	local_load(k, l);
-	res.status = local_status(krx_localkms_generate(l->ks, kek, len, dek,
-	    &edek));
+	if (local_load(k, l) != 0)
+		res.status = KRX_KEY_UNAVAILABLE;
+	else
+		res.status = local_status(krx_localkms_generate(l->ks, kek,
+		    len, dek, &edek));
 	res.edek = edek.data;
 	res.edek_len = edek.len;
 	res.dek = dek;
@@ -143,9 +156,11 @@ local_decrypt(struct krx_kms *k, const uint8_t *edek, size_t len,
 	uint8_t			 dek[KRX_DEK_BYTES];
 
 	memset(&res, 0, sizeof(res));
-	local_load(k, l);
-	res.status = local_status(krx_localkms_decrypt(l->ks, edek, len,
-	    dek));
+	if (local_load(k, l) != 0)
+		res.status = KRX_KEY_UNAVAILABLE;
+	else
+		res.status = local_status(krx_localkms_decrypt(l->ks, edek,
+		    len, dek));
 	res.dek = dek;
 	cb(arg, &res);
 	OPENSSL_cleanse(dek, sizeof(dek));
@@ -195,7 +210,12 @@ local_admin(struct krx_kms *k, int op, const char *arg, struct krx_buf *out)
 	const char		*verb;
 	int			 r, n;
 
-	local_load(k, l);
+	if (local_load(k, l) != 0) {
+		n = snprintf(msg, sizeof(msg), "keystore %s cannot be read\n",
+		    k->conf->keystore);
+		krx_buf_put(out, msg, (size_t)n);
+		return -1;
+	}
 	switch (op) {
 	case KRX_KEYS_KEK_LIST:
 		local_list(l, out);

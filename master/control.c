@@ -59,6 +59,22 @@ control_error(struct bufferevent *bev, uint32_t id, const char *msg)
 	    KRX_IPC_F_ERROR, msg, strlen(msg));
 }
 
+/* Key command replies start with an exit code byte (keysvc/admin.c). */
+static void
+control_keys_error(struct bufferevent *bev, uint32_t id, const char *msg)
+{
+	struct krx_buf	 b;
+
+	krx_buf_init(&b, strlen(msg) + 2);
+	krx_buf_put_u8(&b, 1);
+	krx_buf_put(&b, msg, strlen(msg));
+	krx_buf_put_u8(&b, '\n');
+	if (b.err == KRX_OK)
+		krx_ipc_send(bufferevent_get_output(bev), KRX_IPC_CTL_OK, id,
+		    KRX_IPC_F_ERROR, b.data, b.len);
+	krx_buf_free(&b);
+}
+
 static void	control_event(struct bufferevent *, short, void *);
 
 /* A ctl request waiting for keysvc's answer. */
@@ -79,8 +95,9 @@ control_relay(struct krx_master *m, struct bufferevent *bev,
 
 	if (!m->use_keysvc || m->keysvc.chan == NULL ||
 	    m->keysvc.state != KRX_CHILD_RUNNING) {
-		control_error(bev, h->id, m->use_keysvc ? "the key service is "
-		    "not running" : "no virtual cluster has record_encryption");
+		control_keys_error(bev, h->id, m->use_keysvc ? "the key service "
+		    "is not running" : "no virtual cluster has "
+		    "record_encryption");
 		return;
 	}
 	r = xcalloc(1, sizeof(*r));
@@ -159,7 +176,7 @@ krx_control_relay_fail_all(struct krx_master *m, const char *why)
 
 	while ((r = m->relays) != NULL) {
 		m->relays = r->next;
-		control_error(r->bev, r->ctl_id, why);
+		control_keys_error(r->bev, r->ctl_id, why);
 		free(r);
 	}
 }

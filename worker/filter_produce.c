@@ -32,6 +32,13 @@
 #include "worker/topicmap.h"
 
 #define PJ_KEK_MAX		512
+/*
+ * The retriable error of a Produce that cannot be encrypted now. Not
+ * NETWORK_EXCEPTION (13): librdkafka treats 13 in a ProduceResponse
+ * partition as permanent and fails the records; REQUEST_TIMED_OUT is
+ * retried by librdkafka and the Java client alike.
+ */
+#define PJ_RETRIABLE		KRX_KERR_REQUEST_TIMED_OUT
 #define PJ_MAX_DECOMPRESSED	(256 * 1024 * 1024)
 
 enum pj_state {
@@ -249,8 +256,8 @@ pj_check_topics(struct krx_pjob *j)
 			pj_fail(j, KRX_KERR_UNKNOWN_TOPIC_ID, "unknown topic id");
 			return -1;
 		case PJ_FAILED:
-			pj_fail(j, KRX_KERR_NETWORK_EXCEPTION, "the key service "
-			    "or KMS cannot answer; retry");
+			pj_fail(j, PJ_RETRIABLE, "the key service or KMS "
+			    "cannot answer; retry");
 			return -1;
 		case PJ_REJECT:
 			pj_fail(j, KRX_KERR_INVALID_RECORD, "failed to resolve "
@@ -326,9 +333,9 @@ pj_check_budget(struct krx_pjob *j)
 	if (r != 1 || j->pending > 0)
 		return r == 1 ? 0 : r;
 	if (j->failure != KRX_KEY_OK) {
-		pj_fail(j, KRX_KERR_NETWORK_EXCEPTION, j->failure ==
-		    KRX_KEY_NOT_FOUND ? "KEK not found when making a DEK" :
-		    "no DEK could be had from the key service; retry");
+		pj_fail(j, PJ_RETRIABLE, j->failure == KRX_KEY_NOT_FOUND ?
+		    "KEK not found when making a DEK" : "no DEK could be had "
+		    "from the key service; retry");
 		return -1;
 	}
 	return 1;
@@ -374,7 +381,7 @@ pj_encrypt(struct krx_pjob *j)
 		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_ENCRYPTED, (int64_t)j->records);
 	} else
-		pj_fail(j, KRX_KERR_NETWORK_EXCEPTION, krx_strerror(r));
+		pj_fail(j, PJ_RETRIABLE, krx_strerror(r));
 	for (i = 0; i < ns; i++)
 		krx_buf_free(&fields[i]);
 	krx_buf_free(&body);
