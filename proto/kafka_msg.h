@@ -115,6 +115,9 @@ int	krx_kafka_splice(const uint8_t *body, size_t len,
 int	krx_kafka_records_field(struct krx_buf *out, int flexible,
 	    const uint8_t *records, int32_t len);
 size_t	krx_kafka_records_field_len(int flexible, int32_t len);
+/* Only the length prefix of a records field of len bytes (not null). */
+int	krx_kafka_records_prefix(struct krx_buf *out, int flexible,
+	    size_t len);
 
 /*
  * A nullable string field (NULL writes null), e.g. the error_message of

@@ -300,6 +300,16 @@ krx_kafka_str_field(struct krx_buf *out, int flexible, const char *s)
 }
 
 int
+krx_kafka_records_prefix(struct krx_buf *out, int flexible, size_t len)
+{
+	if (len > INT32_MAX - 1)
+		return KRX_E_TOO_BIG;
+	if (flexible)
+		return krx_buf_put_uvarint(out, (uint64_t)len + 1);
+	return krx_buf_put_be32(out, (uint32_t)len);
+}
+
+int
 krx_kafka_splice(const uint8_t *body, size_t len,
     const struct krx_splice *edits, size_t n, struct krx_buf *out)
 {

@@ -307,7 +307,7 @@ fj_build(struct krx_fjob *j, struct krx_buf *out)
 				    j->resp.version >= 12;
 	int16_t			*errs;
 
-	sp = xcalloc(2 * j->resp.nparts + 1, sizeof(*sp));
+	sp = xcalloc(3 * j->resp.nparts + 1, sizeof(*sp));
 	fields = xcalloc(j->resp.nparts + 1, sizeof(*fields));
 	errs = xcalloc(j->resp.nparts + 1, sizeof(*errs));
 	for (i = 0; i < j->resp.nparts; i++) {
@@ -317,9 +317,19 @@ fj_build(struct krx_fjob *j, struct krx_buf *out)
 		    j->parts[i].out.len > INT32_MAX)
 			j->parts[i].status = KRX_KEY_INVALID;
 		if (j->parts[i].status == KRX_KEY_OK) {
-			krx_kafka_records_field(&fields[i], flex,
-			    j->parts[i].out.data, (int32_t)j->parts[i].out.len);
+			/* New length prefix, then the records, no copy. */
+			krx_kafka_records_prefix(&fields[i], flex,
+			    j->parts[i].out.len);
+			sp[n].off = j->resp.parts[i].field_off;
+			sp[n].len = j->resp.parts[i].field_len;
+			sp[n].data = fields[i].data;
+			sp[n++].data_len = fields[i].len;
+			sp[n].off = j->resp.parts[i].field_off +
+			    j->resp.parts[i].field_len;
+			sp[n].data = j->parts[i].out.data;
+			sp[n++].data_len = j->parts[i].out.len;
 			j->records += j->parts[i].decrypted;
+			continue;
 		} else {
 			errs[i] = (int16_t)htons((uint16_t)fj_error_code(
 			    j->parts[i].status));
@@ -370,7 +380,7 @@ fj_emit(struct krx_fjob *j, struct krx_buf *body, struct evbuffer *dst)
 		be = htonl((uint32_t)j->f->client_corr);
 		evbuffer_add(dst, &be, 4);
 		evbuffer_add(dst, j->frame + 4, j->hlen - 4);
-		evbuffer_add(dst, b->data, b->len);
+		krx_evbuffer_give(dst, b);
 		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_DECRYPTED, (int64_t)j->records);
 	}

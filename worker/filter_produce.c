@@ -347,45 +347,50 @@ pj_encrypt(struct krx_pjob *j)
 {
 	const struct krx_produce_part	*p;
 	struct krx_splice		*sp;
-	struct krx_buf			*fields, enc, body;
-	size_t				 i, ns = 0;
+	struct krx_buf			*fields, *enc, body;
+	size_t				 i, n, ns = 0;
 	int				 r = KRX_OK, flex = j->h.api_version >= 9;
 
-	sp = xcalloc(j->req.nparts ? j->req.nparts : 1, sizeof(*sp));
-	fields = xcalloc(j->req.nparts ? j->req.nparts : 1, sizeof(*fields));
-	krx_buf_init(&enc, 0);
+	n = j->req.nparts ? j->req.nparts : 1;
+	sp = xcalloc(2 * n, sizeof(*sp));
+	fields = xcalloc(n, sizeof(*fields));
+	enc = xcalloc(n, sizeof(*enc));
 	for (i = 0; i < j->req.nparts && r == KRX_OK; i++) {
 		p = &j->req.parts[i];
 		if (j->topics[p->topic].state != PJ_ENC || p->records == NULL)
 			continue;
-		krx_buf_reset(&enc);
 		if ((r = krx_recenc_encrypt(p->records, (size_t)p->records_len,
 		    krx_encpool_dek, j->topics[p->topic].pool, &pj_scratch,
-		    &enc)) != KRX_OK || enc.len > INT32_MAX)
+		    &enc[i])) != KRX_OK ||
+		    (r = krx_kafka_records_prefix(&fields[i], flex,
+		    enc[i].len)) != KRX_OK)
 			break;
-		krx_kafka_records_field(&fields[ns], flex, enc.data,
-		    (int32_t)enc.len);
+		/* The new length prefix, then the records: no copy. */
 		sp[ns].off = p->field_off;
 		sp[ns].len = p->field_len;
-		sp[ns].data = fields[ns].data;
-		sp[ns].data_len = fields[ns].len;
-		ns++;
+		sp[ns].data = fields[i].data;
+		sp[ns++].data_len = fields[i].len;
+		sp[ns].off = p->field_off + p->field_len;
+		sp[ns].data = enc[i].data;
+		sp[ns++].data_len = enc[i].len;
 	}
 	krx_buf_init(&body, 0);
 	if (r == KRX_OK)
 		r = krx_kafka_splice(j->frame + j->h.len, j->size - j->h.len, sp,
 		    ns, &body);
 	if (r == KRX_OK) {
-		krx_session_send(j->s, &j->h, j->frame, body.data, body.len,
+		krx_session_send_buf(j->s, &j->h, j->frame, &body,
 		    j->req.acks != 0);
 		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_ENCRYPTED, (int64_t)j->records);
 	} else
 		pj_fail(j, PJ_RETRIABLE, krx_strerror(r));
-	for (i = 0; i < ns; i++)
+	for (i = 0; i < n; i++) {
 		krx_buf_free(&fields[i]);
+		krx_buf_free(&enc[i]);
+	}
 	krx_buf_free(&body);
-	krx_buf_free(&enc);
+	free(enc);
 	free(fields);
 	free(sp);
 }

@@ -144,6 +144,29 @@ session_enqueue(struct krx_session *s, const struct krx_kafka_req_hdr *h)
 	return f;
 }
 
+static void
+session_free_ref(const void *data, size_t len, void *arg)
+{
+	free(arg);
+}
+
+void
+krx_evbuffer_give(struct evbuffer *dst, struct krx_buf *b)
+{
+	size_t	 len;
+	uint8_t	*p;
+
+	if (b->len < 4096) {
+		evbuffer_add(dst, b->data, b->len);
+		return;
+	}
+	p = krx_buf_take(b, &len);
+	if (evbuffer_add_reference(dst, p, len, session_free_ref, p) != 0) {
+		evbuffer_add(dst, p, len);
+		free(p);
+	}
+}
+
 int
 krx_frame_peek(struct evbuffer *in, uint32_t max, uint32_t *expanded,
     int32_t *size)
@@ -284,9 +307,10 @@ session_forward(struct krx_session *s, struct evbuffer *in, uint32_t size,
 	evbuffer_remove_buffer(in, out, size - 8);
 }
 
-void
-krx_session_send(struct krx_session *s, const struct krx_kafka_req_hdr *h,
-    const uint8_t *frame, const uint8_t *body, size_t body_len, int reply)
+/* The header of a request going upstream, with krx's correlation id. */
+static struct evbuffer *
+session_send_hdr(struct krx_session *s, const struct krx_kafka_req_hdr *h,
+    const uint8_t *frame, size_t body_len, int reply)
 {
 	struct evbuffer		*out = bufferevent_get_output(s->upstream);
 	struct krx_inflight	*f;
@@ -304,7 +328,23 @@ krx_session_send(struct krx_session *s, const struct krx_kafka_req_hdr *h,
 	be = htonl((uint32_t)s->next_corr++);
 	evbuffer_add(out, &be, 4);
 	evbuffer_add(out, frame + 8, h->len - 8);
-	evbuffer_add(out, body, body_len);
+	return out;
+}
+
+void
+krx_session_send(struct krx_session *s, const struct krx_kafka_req_hdr *h,
+    const uint8_t *frame, const uint8_t *body, size_t body_len, int reply)
+{
+	evbuffer_add(session_send_hdr(s, h, frame, body_len, reply), body,
+	    body_len);
+}
+
+void
+krx_session_send_buf(struct krx_session *s, const struct krx_kafka_req_hdr *h,
+    const uint8_t *frame, struct krx_buf *body, int reply)
+{
+	krx_evbuffer_give(session_send_hdr(s, h, frame, body->len, reply),
+	    body);
 }
 
 static int

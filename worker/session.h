@@ -130,6 +130,12 @@ void	krx_session_reply(struct krx_session *s,
 void	krx_session_send(struct krx_session *s,
 	    const struct krx_kafka_req_hdr *h, const uint8_t *frame,
 	    const uint8_t *body, size_t body_len, int reply);
+/* The same with a body built in b, handed over without a copy. */
+void	krx_session_send_buf(struct krx_session *s,
+	    const struct krx_kafka_req_hdr *h, const uint8_t *frame,
+	    struct krx_buf *b, int reply);
+/* Append b's bytes to dst, by reference when big (b is emptied). */
+void	krx_evbuffer_give(struct evbuffer *dst, struct krx_buf *b);
 /* The held request is done: go on reading the client's frames. */
 void	krx_session_release(struct krx_session *s);
 
