@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install everything a fresh Debian 12 needs to build and test krx: the C
 # toolchain and libraries, kcat, Java 17 and Maven (Kafka broker and tools),
-# the Python clients (confluent-kafka, pytest), then the Kafka jars
+# the Python clients (confluent-kafka, pytest) and cryptography (the key
+# tests check AES-GCM bytes themselves), then the Kafka jars
 # (tests/kafka/fetch.sh). Idempotent and quiet: what is present is skipped.
 # Run as root (CI) or with sudo available.
 set -euo pipefail
@@ -13,10 +14,10 @@ APT_PKGS=(
 	build-essential pkg-config libssl-dev libevent-dev libcurl4-openssl-dev
 	libconfig-dev liblmdb-dev lmdb-utils libcriterion-dev librdkafka-dev
 	kcat zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libsystemd-dev
-	clang libclang-rt-14-dev clang-format socat
+	clang libclang-rt-14-dev clang-format socat iproute2
 	openjdk-17-jdk-headless maven python3-pip
 )
-PIP_PKGS=("confluent-kafka>=2.6" "pytest>=7")
+PIP_PKGS=("confluent-kafka>=2.6" "pytest>=7" "cryptography>=3.4")
 
 say() { printf 'setup: %s\n' "$*"; }
 
@@ -60,11 +61,12 @@ fi
 PY=${PYTHON:-python3}
 if $PY - <<'PYEOF' 2>/dev/null
 import confluent_kafka, pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 v = tuple(int(x) for x in confluent_kafka.__version__.split(".")[:2])
 raise SystemExit(0 if v >= (2, 6) else 1)
 PYEOF
 then
-	say "confluent-kafka and pytest present"
+	say "confluent-kafka, pytest and cryptography present"
 else
 	say "pip install ${PIP_PKGS[*]}"
 	log=$(mktemp)
@@ -80,7 +82,7 @@ else
 		fi
 	fi
 	rm -f "$log"
-	$PY -c 'import confluent_kafka, pytest'
+	$PY -c 'import confluent_kafka, pytest, cryptography'
 fi
 
 # -- Kafka jars ------------------------------------------------------------

@@ -28,6 +28,7 @@ struct encpool_waiter {
 	TAILQ_ENTRY(encpool_waiter) entry;
 	krx_encpool_fn		 fn;
 	void			*arg;
+	unsigned		 round;		/* it waits for */
 };
 
 struct krx_encpool {
@@ -40,6 +41,7 @@ struct krx_encpool {
 	TAILQ_HEAD(encdek_q, encdek) deks;
 	unsigned		 generating;
 	enum krx_key_status	 failure;	/* of this round */
+	unsigned		 round;		/* of generation requests */
 	TAILQ_HEAD(, encpool_waiter) waiters;
 };
 
@@ -108,12 +110,20 @@ krx_encpool_get(struct krx_worker *w, size_t vc, const char *kek, size_t len)
 	return p;
 }
 
+/*
+ * Tell the waiters of the round that just ended. A callback may find the
+ * budget short still (another waiter spent it, or the round failed) and
+ * wait again: that waiter belongs to the next round and must not be
+ * called now, or the two would call each other forever.
+ */
 static void
 encpool_notify(struct krx_encpool *p, enum krx_key_status st)
 {
 	struct encpool_waiter	*wt;
+	unsigned		 round = p->round++;
 
-	while ((wt = TAILQ_FIRST(&p->waiters)) != NULL) {
+	while ((wt = TAILQ_FIRST(&p->waiters)) != NULL &&
+	    wt->round == round) {
 		TAILQ_REMOVE(&p->waiters, wt, entry);
 		wt->fn(wt->arg, st);
 		free(wt);
@@ -143,6 +153,7 @@ static void
 encpool_generated(void *arg, const struct krx_key_answer *a)
 {
 	struct krx_encpool	*p = arg;
+	enum krx_key_status	 st;
 
 	p->generating--;
 	if (a->status != KRX_KEY_OK)
@@ -155,8 +166,9 @@ encpool_generated(void *arg, const struct krx_key_answer *a)
 		    "key service or KMS unavailable");
 	if (p->generating > 0)
 		return;
-	encpool_notify(p, p->failure);
+	st = p->failure;
 	p->failure = KRX_KEY_OK;
+	encpool_notify(p, st);
 }
 
 /* Ask for n DEKs; 0, or -1 when keysvc cannot be asked. */
@@ -201,6 +213,7 @@ krx_encpool_ensure(struct krx_encpool *p, uint64_t need, krx_encpool_fn fn,
 	wt = xcalloc(1, sizeof(*wt));
 	wt->fn = fn;
 	wt->arg = arg;
+	wt->round = p->round;
 	TAILQ_INSERT_TAIL(&p->waiters, wt, entry);
 	return 0;
 }
@@ -258,7 +271,8 @@ krx_encpool_free_all(struct krx_worker *w)
 	krx_encpool_flush_all(w);
 	while ((p = LIST_FIRST(&encpools)) != NULL) {
 		LIST_REMOVE(p, entry);
-		encpool_notify(p, KRX_KEY_UNAVAILABLE);
+		while (!TAILQ_EMPTY(&p->waiters))
+			encpool_notify(p, KRX_KEY_UNAVAILABLE);
 		free(p->kek);
 		free(p);
 	}

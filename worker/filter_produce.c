@@ -26,6 +26,7 @@
 #include "crypto/recenc.h"
 #include "master/master.h"
 #include "proto/kafka_msg.h"
+#include "proto/record.h"
 #include "worker/encdek.h"
 #include "worker/keyclient.h"
 #include "worker/session.h"
@@ -76,12 +77,148 @@ struct krx_pjob {
 	unsigned		 pending;
 	enum krx_key_status	 failure;
 	uint64_t		 records;	/* to encrypt */
+	int			 guard_checked;
+};
+
+/*
+ * After krx fails an idempotent producer's batch with a retriable error,
+ * later batches of that producer for the same partition (pipelined
+ * behind it on this connection) must not reach the broker before the
+ * failed one is retried: the broker could accept the later sequence and
+ * the client would take the failed batch as stored. They are failed
+ * too, until the retry of the failed sequence comes.
+ */
+struct krx_pjguard {
+	LIST_ENTRY(krx_pjguard)	 entry;
+	uint8_t			 topic[KRX_TOPIC_NAME_MAX + 1];
+	size_t			 topic_len;	/* name, or 16-byte id */
+	int32_t			 partition;
+	int64_t			 producer_id;
+	int32_t			 sequence;	/* of the failed batch */
 };
 
 static struct krx_recenc_scratch	pj_scratch;
 static int				pj_scratch_ready;
 
 static int	pj_advance(struct krx_pjob *);
+
+/* The topic of a request partition as guard key: its name or its id. */
+static void
+pj_guard_topic(const struct krx_pjob *j, const struct krx_produce_part *p,
+    const uint8_t **t, size_t *len)
+{
+	const struct krx_produce_topic	*rt = &j->req.topics[p->topic];
+
+	if (rt->name != NULL) {
+		*t = rt->name;
+		*len = (size_t)rt->name_len;
+	} else {
+		*t = rt->topic_id;
+		*len = sizeof(rt->topic_id);
+	}
+}
+
+/* Producer id and base sequence of a partition's first batch. */
+static int
+pj_idempotent(const struct krx_produce_part *p, int64_t *pid, int32_t *seq)
+{
+	struct krx_batch_iter	 bi;
+	struct krx_batch	 b;
+
+	if (p->records == NULL || p->records_len <= 0)
+		return 0;
+	krx_batch_iter_init(&bi, p->records, (size_t)p->records_len);
+	if (krx_batch_next(&bi, &b) != KRX_BATCH_OK || b.legacy ||
+	    b.producer_id < 0 || b.base_sequence < 0)
+		return 0;
+	*pid = b.producer_id;
+	*seq = b.base_sequence;
+	return 1;
+}
+
+static struct krx_pjguard *
+pj_guard_find(struct krx_session *s, const uint8_t *t, size_t len,
+    int32_t partition, int64_t pid)
+{
+	struct krx_pjguard	*g;
+
+	LIST_FOREACH(g, &s->pjguards, entry)
+		if (g->partition == partition && g->producer_id == pid &&
+		    g->topic_len == len && memcmp(g->topic, t, len) == 0)
+			return g;
+	return NULL;
+}
+
+/* Remember the failed batches of idempotent producers in j. */
+static void
+pj_guard_set(struct krx_pjob *j)
+{
+	const struct krx_produce_part	*p;
+	struct krx_pjguard		*g;
+	const uint8_t			*t;
+	size_t				 i, len;
+	int64_t				 pid;
+	int32_t				 seq;
+
+	for (i = 0; i < j->req.nparts; i++) {
+		p = &j->req.parts[i];
+		if (!pj_idempotent(p, &pid, &seq))
+			continue;
+		pj_guard_topic(j, p, &t, &len);
+		if (len > KRX_TOPIC_NAME_MAX ||
+		    pj_guard_find(j->s, t, len, p->index, pid) != NULL)
+			continue;
+		g = xcalloc(1, sizeof(*g));
+		memcpy(g->topic, t, len);
+		g->topic_len = len;
+		g->partition = p->index;
+		g->producer_id = pid;
+		g->sequence = seq;
+		LIST_INSERT_HEAD(&j->s->pjguards, g, entry);
+	}
+}
+
+/*
+ * 1 when j carries a batch that must wait for an earlier failed one;
+ * the retry of that failed batch lifts the guard.
+ */
+static int
+pj_guard_blocks(struct krx_pjob *j)
+{
+	const struct krx_produce_part	*p;
+	struct krx_pjguard		*g;
+	const uint8_t			*t;
+	size_t				 i, len;
+	int64_t				 pid;
+	int32_t				 seq;
+	int				 blocked = 0;
+
+	for (i = 0; i < j->req.nparts; i++) {
+		p = &j->req.parts[i];
+		if (!pj_idempotent(p, &pid, &seq))
+			continue;
+		pj_guard_topic(j, p, &t, &len);
+		if ((g = pj_guard_find(j->s, t, len, p->index, pid)) == NULL)
+			continue;
+		if (seq == g->sequence) {
+			LIST_REMOVE(g, entry);
+			free(g);
+		} else if (seq > g->sequence)
+			blocked = 1;
+	}
+	return blocked;
+}
+
+void
+krx_filter_guards_free(struct krx_session *s)
+{
+	struct krx_pjguard	*g;
+
+	while ((g = LIST_FIRST(&s->pjguards)) != NULL) {
+		LIST_REMOVE(g, entry);
+		free(g);
+	}
+}
 
 static const struct krx_conf_encryption *
 pj_conf(struct krx_pjob *j)
@@ -125,6 +262,8 @@ pj_fail(struct krx_pjob *j, int16_t err, const char *why)
 	log_warnx("conn=%llu client=%s: failed to encrypt records, Produce "
 	    "answered with error %d: %s", (unsigned long long)j->s->id,
 	    j->s->client_addr, err, why);
+	if (err == PJ_RETRIABLE)
+		pj_guard_set(j);
 	if (j->req.acks == 0) {
 		log_warnx("conn=%llu: acks=0 Produce dropped, never sent in "
 		    "clear", (unsigned long long)j->s->id);
@@ -401,6 +540,14 @@ pj_advance(struct krx_pjob *j)
 {
 	int	 r;
 
+	if (!j->guard_checked) {
+		j->guard_checked = 1;
+		if (pj_guard_blocks(j)) {
+			pj_fail(j, PJ_RETRIABLE, "an earlier batch of this "
+			    "producer failed; retry in order");
+			return 1;
+		}
+	}
 	if ((r = pj_check_topics(j)) <= 0)
 		return r < 0;
 	if (r == 2) {
@@ -492,6 +639,7 @@ krx_filter_produce(struct krx_session *s, struct evbuffer *in,
 void
 krx_filter_session_gone(struct krx_session *s)
 {
+	krx_filter_guards_free(s);
 	if (s->held != NULL) {
 		pj_free(s->held);
 		s->held = NULL;

@@ -23,6 +23,7 @@ struct krx_conf;
 struct krx_master;
 struct krx_listener;
 struct krx_probe;
+struct krx_pjguard;
 struct krx_chan;
 struct krx_keyclient;
 struct sockaddr;
@@ -64,6 +65,7 @@ struct krx_session {
 	int32_t			 next_corr;
 	void			*held;		/* request waiting on keys */
 	void			*held_resp;	/* response waiting on keys */
+	LIST_HEAD(, krx_pjguard) pjguards;	/* filter_produce.c */
 	unsigned		 closing:1;
 	unsigned		 connecting:1;
 	unsigned		 connect_failed:1;
@@ -147,6 +149,7 @@ int	krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 	    struct evbuffer *in, uint32_t size, struct evbuffer *dst);
 struct krx_fjob;
 void	krx_filter_fetch_free(struct krx_fjob *j);
+void	krx_filter_guards_free(struct krx_session *s);
 /* Cancel the filters' pending work of a closing session. */
 void	krx_filter_session_gone(struct krx_session *s);
 

@@ -104,6 +104,8 @@ class Krxd:
         # pids a test kills on purpose; any other child that dies by a
         # signal or with a failure status fails the test at teardown
         self.expected_deaths = set()
+        # extra subprocess.Popen arguments for krxd (e.g. user, group)
+        self.popen_kwargs = {}
 
     # -- addresses ----------------------------------------------------
     @property
@@ -164,7 +166,8 @@ class Krxd:
             self.proc = subprocess.Popen(
                 [KRXD, "-g", "-c", self.config_path],
                 stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env=self.env, cwd=self.dir)
+                stderr=subprocess.STDOUT, env=self.env, cwd=self.dir,
+                **self.popen_kwargs)
         finally:
             log.close()
         try:
