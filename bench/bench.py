@@ -1,0 +1,1125 @@
+#!/usr/bin/env python3
+"""krx benchmark: Kafka's producer and consumer perf tools against one
+broker on loopback, direct and through proxies, in one run.
+
+Scenarios, each on its own topic, each after a warm-up on another topic
+through the same path:
+  (a) direct to the broker
+  (b) krxd pass-through (a virtual cluster without record_encryption)
+  (c) krxd encrypting and decrypting (record_encryption, LocalKms)
+  (d) Kroxylicious with its RecordEncryption filter and the in-memory
+      UnitTestingKmsService, when its jars resolve from Maven Central
+Every round runs all scenarios in turn (the starting scenario rotates), so
+that ratios are taken between runs made close together; the tables give
+the median over rounds. Then: krxd's RSS with N idle client connections,
+and the hot-path microbenchmark bench/micro.c when it exists.
+
+Run through bench/run.sh (make bench); see bench/README.md.
+"""
+
+import argparse
+import base64
+import datetime
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(TOP, "tests", "kafka"))
+sys.path.insert(0, HERE)
+
+import procstat  # noqa: E402
+import idle_conns  # noqa: E402
+from broker import (Broker, classpath, free_port_range, java_bin,  # noqa: E402
+                    tcp_accepts, wait_for)
+
+KRXD = os.environ.get("KRXD") or os.path.join(
+    TOP, os.environ.get("BUILD", "build"), "krxd")
+KRXCTL = os.environ.get("KRXCTL") or os.path.join(
+    TOP, os.environ.get("BUILD", "build"), "krx-ctl")
+KROXY_DIR = os.path.join(HERE, "kroxylicious")
+KROXY_LIBS = os.environ.get("KRX_KROXYLICIOUS_LIBS") or os.path.join(
+    TOP, ".cache", "kroxylicious", "libs")
+PRODUCER = "org.apache.kafka.tools.ProducerPerformance"
+CONSUMER = "org.apache.kafka.tools.ConsumerPerformance"
+ENC_HEADER = b"kroxylicious.io/encryption"
+MiB = 1024 * 1024
+
+SCENARIOS = {
+    "a": "(a) direct",
+    "b": "(b) krxd pass-through",
+    "c": "(c) krxd encrypt+decrypt",
+    "d": "(d) Kroxylicious encrypt+decrypt",
+}
+
+# Kafka's own tool JVM settings (kafka-run-class.sh), a bigger heap
+TOOL_JVM = ["-Xms512M", "-Xmx512M", "-server", "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true"]
+
+LOG4J2_WARN = """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="warn">
+  <Appenders>
+    <Console name="stderr" target="SYSTEM_ERR">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers><Root level="warn"><AppenderRef ref="stderr"/></Root></Loggers>
+</Configuration>
+"""
+
+
+def log(msg):
+    ts = time.strftime("%H:%M:%S")
+    print(f"[bench {ts}] {msg}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# -- Kafka perf tools --------------------------------------------------------
+
+PROD_RE = re.compile(
+    r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), "
+    r"([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, "
+    r"(\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th")
+
+
+class Tools:
+    def __init__(self, workdir, producer_props):
+        self.log4j = os.path.join(workdir, "tools-log4j2.xml")
+        with open(self.log4j, "w") as f:
+            f.write(LOG4J2_WARN)
+        self.producer_props = producer_props
+        self.logdir = os.path.join(workdir, "tool-logs")
+        os.makedirs(self.logdir, exist_ok=True)
+        self.nrun = 0
+
+    def _run(self, main, args, timeout, what):
+        cmd = [java_bin()] + TOOL_JVM + [
+            "-Dlog4j2.configurationFile=" + self.log4j,
+            "-cp", classpath(), main] + [str(a) for a in args]
+        self.nrun += 1
+        logf = os.path.join(self.logdir, f"{self.nrun:03d}-{what}.log")
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"{what}: {main} timed out after {timeout}s")
+        with open(logf, "w") as f:
+            f.write(" ".join(cmd) + "\n--- stdout\n" + r.stdout +
+                    "\n--- stderr\n" + r.stderr)
+        if r.returncode != 0:
+            raise BenchError(f"{what}: {main.rsplit('.', 1)[1]} exited "
+                             f"{r.returncode}; stderr tail:\n"
+                             f"{r.stderr[-2000:]}")
+        return r
+
+    def produce(self, bootstrap, topic, n, size, throughput=-1,
+                what="produce"):
+        args = ["--topic", topic, "--num-records", n, "--record-size", size,
+                "--throughput", throughput, "--producer-props",
+                f"bootstrap.servers={bootstrap}", "acks=all"]
+        args += self.producer_props
+        timeout = 180 + n // 500
+        if throughput > 0:
+            timeout += n // throughput
+        r = self._run(PRODUCER, args, timeout, what)
+        m = None
+        for m in PROD_RE.finditer(r.stdout):
+            pass
+        if m is None:
+            raise BenchError(f"{what}: no summary line in ProducerPerformance"
+                             f" output:\n{r.stdout[-2000:]}")
+        sent = int(m.group(1))
+        if sent != n:
+            raise BenchError(f"{what}: {sent} of {n} records sent")
+        return {"records": sent, "rps": float(m.group(2)),
+                "mibps": float(m.group(3)), "avg": float(m.group(4)),
+                "max": float(m.group(5)), "p50": int(m.group(6)),
+                "p95": int(m.group(7)), "p99": int(m.group(8)),
+                "p999": int(m.group(9))}
+
+    def consume(self, bootstrap, topic, n, what="consume"):
+        args = ["--bootstrap-server", bootstrap, "--topic", topic,
+                "--messages", n, "--timeout", 60000,
+                "--group", f"krx-bench-{uuid.uuid4().hex[:12]}"]
+        r = self._run(CONSUMER, args, 180 + n // 500, what)
+        rows = [ln for ln in r.stdout.splitlines() if ln.count(",") >= 9]
+        if len(rows) < 2 or not rows[0].startswith("start.time"):
+            raise BenchError(f"{what}: unexpected ConsumerPerformance output:"
+                             f"\n{r.stdout[-2000:]}")
+        head = [h.strip() for h in rows[0].split(",")]
+        vals = [v.strip() for v in rows[-1].split(",")]
+        d = dict(zip(head, vals))
+        got = int(float(d["data.consumed.in.nMsg"]))
+        if got < n:
+            raise BenchError(f"{what}: consumed {got} of {n} records "
+                             f"(stderr tail: {r.stderr[-1000:]})")
+        return {"records": got,
+                "mibps": float(d["fetch.MB.sec"]),
+                "rps": float(d["fetch.nMsg.sec"]),
+                "mibps_total": float(d["MB.sec"]),
+                "rebalance_ms": float(d["rebalance.time.ms"]),
+                "fetch_ms": float(d["fetch.time.ms"])}
+
+
+# -- proxies ----------------------------------------------------------------
+
+class Krxd:
+    """krxd -g with its own config, on free loopback ports."""
+
+    def __init__(self, workdir, upstream, encrypt, workers="auto",
+                 log_level="warn"):
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.upstream = upstream
+        self.encrypt = encrypt
+        self.workers = workers
+        self.log_level = log_level
+        self.host = "127.0.0.1"
+        self.max_node_id = 2
+        base = free_port_range(self.max_node_id + 2, self.host)
+        self.port = base
+        self.node_start_port = base + 1
+        self.sock = os.path.join(workdir, "control.sock")
+        self.conf = os.path.join(workdir, "krxd.conf")
+        self.log_path = os.path.join(workdir, "krxd.log")
+        self.proc = None
+        self.name = "krxd-enc" if encrypt else "krxd-pass"
+
+    @property
+    def bootstrap(self):
+        return f"{self.host}:{self.port}"
+
+    def config_text(self):
+        w = self.workers if str(self.workers).isdigit() \
+            else f'"{self.workers}"'
+        enc = ""
+        if self.encrypt:
+            enc = (
+                "    record_encryption = {\n"
+                '      kms = "LocalKms";\n'
+                f'      kmsConfig = {{ keystore = "{self.dir}/keks"; }};\n'
+                '      selector = "TemplateKekSelector";\n'
+                '      selectorConfig = { template = "KEK-$(topicName)"; };\n'
+                '      unresolvedKeyPolicy = "PASSTHROUGH_UNENCRYPTED";\n'
+                "    };\n")
+        return (
+            "# written by bench/bench.py\n"
+            f"workers = {w};\n"
+            f'pid_file = "{self.dir}/krxd.pid";\n'
+            f'control_socket = "{self.sock}";\n'
+            f'log = {{ level = "{self.log_level}"; }};\n'
+            + (f'cache = {{ path = "{self.dir}/dekcache"; }};\n'
+               if self.encrypt else "") +
+            "virtual_clusters = (\n"
+            f'  {{ name = "bench";\n'
+            f'    bootstrap = "{self.bootstrap}";\n'
+            f'    advertised_host = "{self.host}";\n'
+            f"    node_start_port = {self.node_start_port};\n"
+            f"    max_node_id = {self.max_node_id};\n"
+            f'    upstream = {{ bootstrap = "{self.upstream}"; }};\n'
+            f"{enc}"
+            "  } );\n")
+
+    def ctl(self, *args, check=True):
+        r = subprocess.run([KRXCTL, "-s", self.sock] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=90)
+        if check and r.returncode != 0:
+            raise BenchError(f"krx-ctl {' '.join(args)} exited "
+                             f"{r.returncode}: {r.stdout.strip()}")
+        return r
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise BenchError(f"{self.name} exited with {self.proc.returncode}"
+                             f"; log:\n{self.log_text()[-3000:]}")
+        r = self.ctl("status", check=False)
+        if r.returncode != 0:
+            return False
+        kids = [ln.split() for ln in r.stdout.splitlines()[1:] if ln.strip()]
+        if not any(k[0] == "worker" for k in kids):
+            return False
+        if any(len(k) < 5 or k[4] != "running" for k in kids):
+            return False
+        return tcp_accepts(self.host, self.port) and \
+            tcp_accepts(self.host, self.node_start_port + 1)
+
+    def start(self):
+        with open(self.conf, "w") as f:
+            f.write(self.config_text())
+        out = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [KRXD, "-g", "-c", self.conf], stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, cwd=self.dir)
+        finally:
+            out.close()
+        try:
+            wait_for(self._ready, 60, f"{self.name} to be ready",
+                     interval=0.1)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def pids(self):
+        return procstat.tree(self.proc.pid)
+
+    def problems(self):
+        """After stop(): why this krxd did not end cleanly, or None
+        (an exit status other than 0, or a sanitizer report in its log)."""
+        if self.proc is None:
+            return None
+        text = self.log_text()
+        for marker in ("AddressSanitizer", "LeakSanitizer",
+                       "UndefinedBehaviorSanitizer", "runtime error:"):
+            if marker in text:
+                i = text.index(marker)
+                return f"{self.name}: {marker} in its log: " + \
+                    text[max(0, i - 200):i + 800]
+        if self.proc.returncode not in (0, None):
+            return f"{self.name} exited with {self.proc.returncode}"
+        return None
+
+    def create_kek(self, name):
+        self.ctl("kek", "create", name)
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.ctl("stop", check=False)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def kroxylicious_fetch(timeout=900):
+    """Resolve Kroxylicious' jars into KROXY_LIBS (idempotent, keyed by
+    the pom's checksum). Returns (True, "") or (False, why)."""
+    import hashlib
+    pom = os.path.join(KROXY_DIR, "pom.xml")
+    with open(pom, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    stamp = os.path.join(KROXY_LIBS, ".pom.sha256")
+    try:
+        with open(stamp) as f:
+            if f.read().strip() == digest:
+                return True, ""
+    except OSError:
+        pass
+    if shutil.which("mvn") is None:
+        return False, "mvn is not installed"
+    shutil.rmtree(KROXY_LIBS, ignore_errors=True)
+    os.makedirs(KROXY_LIBS)
+    log("resolving Kroxylicious from Maven Central (bench/kroxylicious/"
+        "pom.xml)")
+    try:
+        r = subprocess.run(
+            ["mvn", "-B", "-q", "-f", pom, "dependency:copy-dependencies",
+             f"-DoutputDirectory={KROXY_LIBS}", "-DincludeScope=runtime"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"mvn did not finish within {timeout}s"
+    if r.returncode != 0:
+        errs = [ln for ln in r.stdout.splitlines() if "ERROR" in ln]
+        return False, "mvn failed: " + " / ".join(errs[:3])[:600]
+    with open(stamp, "w") as f:
+        f.write(digest + "\n")
+    return True, ""
+
+
+class Kroxylicious:
+    """Kroxylicious' KafkaProxy with RecordEncryption and the in-memory
+    KMS holding one KEK per topic named up front."""
+
+    def __init__(self, workdir, upstream, kek_aliases, java=None):
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.upstream = upstream
+        self.aliases = list(kek_aliases)
+        self.java = java or java_bin()
+        self.host = "127.0.0.1"
+        base = free_port_range(4, self.host)
+        self.port = base
+        self.node_start_port = base + 1
+        self.conf = os.path.join(workdir, "proxy.yaml")
+        self.log_path = os.path.join(workdir, "kroxylicious.log")
+        self.proc = None
+        self.name = "kroxylicious"
+        self.version = "?"
+        m = re.search(r"<kroxylicious.version>([^<]+)<",
+                      open(os.path.join(KROXY_DIR, "pom.xml")).read())
+        if m:
+            self.version = m.group(1)
+
+    @property
+    def bootstrap(self):
+        return f"{self.host}:{self.port}"
+
+    def config_text(self):
+        keks = "".join(
+            f'          - uuid: "{uuid.uuid4()}"\n'
+            f'            key: "{base64.b64encode(secrets.token_bytes(32)).decode()}"\n'
+            f"            algorithm: AES\n"
+            f'            alias: "{a}"\n' for a in self.aliases)
+        return (
+            "# written by bench/bench.py\n"
+            "virtualClusters:\n"
+            "  - name: bench\n"
+            "    targetCluster:\n"
+            f"      bootstrapServers: {self.upstream}\n"
+            "    gateways:\n"
+            "      - name: default\n"
+            "        portIdentifiesNode:\n"
+            f"          bootstrapAddress: {self.bootstrap}\n"
+            f"          nodeStartPort: {self.node_start_port}\n"
+            "filterDefinitions:\n"
+            "  - name: encrypt\n"
+            "    type: RecordEncryption\n"
+            "    config:\n"
+            "      kms: UnitTestingKmsService\n"
+            "      kmsConfig:\n"
+            "        numIvBytes: 12\n"
+            "        numAuthBits: 128\n"
+            "        existingKeks:\n" + keks +
+            "      selector: TemplateKekSelector\n"
+            "      selectorConfig:\n"
+            '        template: "KEK-$(topicName)"\n'
+            "defaultFilters: [encrypt]\n")
+
+    def start(self):
+        with open(self.conf, "w") as f:
+            f.write(self.config_text())
+        l4j = os.path.join(self.dir, "log4j2.xml")
+        with open(l4j, "w") as f:
+            f.write(LOG4J2_WARN.replace("SYSTEM_ERR", "SYSTEM_OUT"))
+        cmd = [self.java, "-Xmx1G",
+               "-Dlog4j2.configurationFile=" + l4j,
+               "-cp", os.path.join(KROXY_LIBS, "*"),
+               os.path.join(KROXY_DIR, "KroxyliciousMain.java"), self.conf]
+        out = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=self.dir)
+        finally:
+            out.close()
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise BenchError(
+                    f"Kroxylicious exited with {self.proc.returncode}; "
+                    f"log:\n{self.log_text()[-3000:]}")
+            return "KROXYLICIOUS READY" in self.log_text() and \
+                tcp_accepts(self.host, self.port)
+        try:
+            wait_for(ready, 120, "Kroxylicious to listen", interval=0.2)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def pids(self):
+        return procstat.tree(self.proc.pid)
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+# -- topics and checks ---------------------------------------------------------
+
+def create_topics(broker, names, partitions):
+    import tools
+    tools.create_topics(broker, {n: partitions for n in names})
+
+
+def delete_topics(broker, names):
+    import tools
+    a = tools.admin(broker)
+    try:
+        for f in a.delete_topics(list(names),
+                                 operation_timeout=60).values():
+            f.result(60)
+    except Exception as e:  # noqa: BLE001 - disk space only
+        log(f"warning: deleting {names}: {e}")
+
+
+def encrypted_at_broker(broker, topic):
+    """Whether the first record of partition 0, read straight from the
+    broker, carries the encryption header."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": broker, "group.id": "krx-bench-chk",
+                  "enable.auto.commit": False, "log_level": 3})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            return any(k.encode() == ENC_HEADER
+                       for k, _ in (m.headers() or []))
+        return None
+    finally:
+        c.close()
+
+
+# -- one scenario run ----------------------------------------------------------
+
+def run_scenario(key, proxy, broker, tools, opts, rnd, runid):
+    boot = proxy.bootstrap if proxy else broker
+    topic = f"krxbench-{runid}-{key}-r{rnd}"
+    warm = topic + "-warm"
+    label = SCENARIOS[key]
+    n, size = opts.records, opts.record_size
+    create_topics(broker, [topic, warm], opts.partitions)
+    res = {"scenario": key, "round": rnd}
+    try:
+        if opts.warmup:
+            log(f"round {rnd} {label}: warm-up, {opts.warmup} records")
+            tools.produce(boot, warm, opts.warmup, size,
+                          what=f"r{rnd}-{key}-warm-produce")
+            tools.consume(boot, warm, opts.warmup,
+                          what=f"r{rnd}-{key}-warm-consume")
+        pids = proxy.pids() if proxy else []
+        procstat.reset_hwm(pids)
+        log(f"round {rnd} {label}: produce {n} x {size} B")
+        c0 = procstat.cpu_ticks(pids)
+        res["prod"] = tools.produce(boot, topic, n, size,
+                                    what=f"r{rnd}-{key}-produce")
+        c1 = procstat.cpu_ticks(proxy.pids() if proxy else [])
+        log(f"round {rnd} {label}: consume {n}")
+        res["cons"] = tools.consume(boot, topic, n,
+                                    what=f"r{rnd}-{key}-consume")
+        pids = proxy.pids() if proxy else []
+        c2 = procstat.cpu_ticks(pids)
+        res["hwm_kib"] = procstat.hwm_kib(pids) if proxy else None
+        res["cpu_prod"] = procstat.cpu_seconds_between(c0, c1) \
+            if proxy else None
+        res["cpu_cons"] = procstat.cpu_seconds_between(c1, c2) \
+            if proxy else None
+        if opts.rate > 0:
+            log(f"round {rnd} {label}: {opts.rate_records} records at "
+                f"{opts.rate}/s (latency)")
+            res["rate"] = tools.produce(boot, warm, opts.rate_records, size,
+                                        throughput=opts.rate,
+                                        what=f"r{rnd}-{key}-rate")
+        res["encrypted"] = encrypted_at_broker(broker, topic)
+        want = key in ("c", "d")
+        if res["encrypted"] is not want:
+            raise BenchError(f"{label}: records at the broker are "
+                             f"{'not ' if want else ''}encrypted "
+                             f"(header check gave {res['encrypted']})")
+    finally:
+        delete_topics(broker, [topic, warm])
+    p, c = res["prod"], res["cons"]
+    log(f"round {rnd} {label}: produce {p['mibps']:.1f} MiB/s p99 "
+        f"{p['p99']} ms, consume {c['mibps']:.1f} MiB/s" +
+        (f", proxy CPU {res['cpu_prod'] + res['cpu_cons']:.1f} s"
+         if proxy else ""))
+    return res
+
+
+# -- report ---------------------------------------------------------------------
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec=".1f", none="–"):
+    return none if x is None else format(x, spec)
+
+
+def summarize(key, runs, opts):
+    """Medians over rounds of one scenario's runs."""
+    vol_mib = opts.records * opts.record_size / MiB
+    s = {"n": len(runs)}
+    for k in ("rps", "mibps", "avg", "p50", "p99", "p999"):
+        s["prod_" + k] = med(r["prod"][k] for r in runs)
+    for k in ("rps", "mibps", "mibps_total"):
+        s["cons_" + k] = med(r["cons"][k] for r in runs)
+    if key != "a":
+        s["cpu_prod"] = med(r["cpu_prod"] for r in runs)
+        s["cpu_cons"] = med(r["cpu_cons"] for r in runs)
+        s["cpu"] = med(r["cpu_prod"] + r["cpu_cons"] for r in runs)
+        s["hwm_mib"] = med(r["hwm_kib"] / 1024 for r in runs)
+        s["mib_per_cpu"] = med(2 * vol_mib / (r["cpu_prod"] + r["cpu_cons"])
+                               if r["cpu_prod"] + r["cpu_cons"] > 0 else None
+                               for r in runs)
+        gib = vol_mib / 1024
+        s["cpu_per_gib_prod"] = med(r["cpu_prod"] / gib for r in runs)
+        s["cpu_per_gib_cons"] = med(r["cpu_cons"] / gib for r in runs)
+    if opts.rate > 0:
+        for k in ("avg", "p50", "p99", "p999"):
+            s["rate_" + k] = med(r["rate"][k] for r in runs if "rate" in r)
+    return s
+
+
+def spread(runs, part):
+    """" (min–max)" of MiB/s over rounds, when there are several."""
+    xs = [r[part]["mibps"] for r in runs]
+    if len(xs) < 2:
+        return ""
+    f = ".0f" if min(xs) >= 10 else ".1f"
+    return f" ({min(xs):{f}}–{max(xs):{f}})"
+
+
+def paired(by_round, key, f):
+    """Median over rounds of f(run of key, run of (a)) for rounds that
+    have both."""
+    vals = []
+    for rnd, runs in by_round.items():
+        if key in runs and "a" in runs:
+            vals.append(f(runs[key], runs["a"]))
+    return med(vals)
+
+
+def report(opts, meta, results, idle, micro, kroxy_note, failures):
+    keys = [k for k in opts.requested if k in results or k in failures]
+    by_round = {}
+    for k in keys:
+        for r in results.get(k, []):
+            by_round.setdefault(r["round"], {})[k] = r
+    summ = {k: summarize(k, results[k], opts) for k in keys
+            if results.get(k)}
+    L = []
+    L.append(f"# krx benchmark, {meta['date']}")
+    L.append("")
+    L.append(f"- krx `{meta['git']}`; Kafka {meta['kafka']} broker (KRaft, "
+             f"one node) on loopback; clients: Kafka's ProducerPerformance "
+             f"and ConsumerPerformance ({meta['java']})")
+    L.append(f"- {opts.records} records of {opts.record_size} B "
+             f"({opts.records * opts.record_size / MiB:.0f} MiB) per "
+             f"scenario and round, acks=all, {opts.partitions} "
+             f"partition(s); warm-up {opts.warmup} records (produce + "
+             f"consume, other topic, same path) before each scenario; "
+             f"{opts.rounds} round(s), scenarios interleaved, starting "
+             f"scenario rotated each round; figures are medians over rounds"
+             + (f"; extra producer props: {' '.join(opts.producer_prop)}"
+                if opts.producer_prop else ""))
+    L.append(f"- krxd workers = {opts.workers}; {meta['cpus']} CPUs: "
+             f"broker, proxy and tools share them. Load average "
+             f"{meta['load_start']} at start, {meta['load_end']} at end "
+             f"(other processes on this machine included)")
+    if "d" in opts.requested or kroxy_note:
+        L.append(f"- Kroxylicious: {kroxy_note}")
+    L.append("")
+    L.append("## Throughput and latency (producer saturating: "
+             "--throughput -1)")
+    L.append("")
+    L.append("| scenario | prod rec/s | prod MiB/s | avg ms | p50 ms | "
+             "p99 ms | cons MiB/s | cons rec/s | proxy CPU s (prod+cons) | "
+             "proxy peak RSS MiB |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k in keys:
+        if k not in summ:
+            L.append(f"| {SCENARIOS[k]} | {failures.get(k, 'failed')} "
+                     "| | | | | | | | |")
+            continue
+        s = summ[k]
+        cpu = "–" if k == "a" else \
+            f"{s['cpu']:.2f} ({s['cpu_prod']:.2f}+{s['cpu_cons']:.2f})"
+        L.append(f"| {SCENARIOS[k]} | {s['prod_rps']:.0f} | "
+                 f"{s['prod_mibps']:.1f}{spread(results[k], 'prod')} | "
+                 f"{s['prod_avg']:.1f} | "
+                 f"{s['prod_p50']:.0f} | {s['prod_p99']:.0f} | "
+                 f"{s['cons_mibps']:.1f}{spread(results[k], 'cons')} | "
+                 f"{s['cons_rps']:.0f} | {cpu} | "
+                 f"{fmt(s.get('hwm_mib'))} |")
+    L.append("")
+    L.append("MiB/s: median (min–max over rounds). "
+             "Consumer MiB/s and rec/s are ConsumerPerformance's fetch.* "
+             "figures (group join excluded). Proxy CPU: utime+stime of "
+             "every proxy process (krxd master, workers and keysvc, or the "
+             "Kroxylicious JVM) over the measured produce and consume; peak "
+             "RSS: summed VmHWM, reset before each scenario.")
+    L.append("")
+    if opts.rate > 0:
+        L.append(f"## Produce latency at a fixed rate ({opts.rate} records/s,"
+                 f" {opts.rate_records} records)")
+        L.append("")
+        L.append("| scenario | avg ms | p50 ms | p99 ms | p99.9 ms |")
+        L.append("|---|---:|---:|---:|---:|")
+        for k in keys:
+            if k in summ and summ[k].get("rate_p99") is not None:
+                s = summ[k]
+                L.append(f"| {SCENARIOS[k]} | {s['rate_avg']:.2f} | "
+                         f"{s['rate_p50']:.0f} | {s['rate_p99']:.0f} | "
+                         f"{s['rate_p999']:.0f} |")
+        L.append("")
+        L.append("ProducerPerformance reports percentiles in whole "
+                 "milliseconds (linger.ms is 5 by default in Kafka 4).")
+        L.append("")
+    L.append("## Compared with direct")
+    L.append("")
+    hdr = ("| scenario | produce vs direct | consume vs direct | "
+           "added p99 ms (saturated) |")
+    sep = "|---|---:|---:|---:|"
+    if opts.rate > 0:
+        hdr += f" added p99 ms at {opts.rate}/s |"
+        sep += "---:|"
+    hdr += (" proxy CPU s/GiB produce | proxy CPU s/GiB consume | "
+            "MiB moved per proxy CPU-s |")
+    sep += "---:|---:|---:|"
+    kx = summ.get("d")
+    if kx:
+        hdr += " efficiency vs Kroxylicious |"
+        sep += "---:|"
+    L.append(hdr)
+    L.append(sep)
+    for k in keys:
+        if k == "a" or k not in summ:
+            continue
+        s = summ[k]
+        pr = paired(by_round, k, lambda x, a: x["prod"]["mibps"] /
+                    a["prod"]["mibps"])
+        cr = paired(by_round, k, lambda x, a: x["cons"]["mibps"] /
+                    a["cons"]["mibps"])
+        dp = paired(by_round, k, lambda x, a: x["prod"]["p99"] -
+                    a["prod"]["p99"])
+        row = (f"| {SCENARIOS[k]} | {fmt(pr and pr * 100, '.0f')}% | "
+               f"{fmt(cr and cr * 100, '.0f')}% | {fmt(dp, '+.0f')} |")
+        if opts.rate > 0:
+            dr = paired(by_round, k, lambda x, a: x["rate"]["p99"] -
+                        a["rate"]["p99"] if "rate" in x and "rate" in a
+                        else None)
+            row += f" {fmt(dr, '+.0f')} |"
+        row += (f" {fmt(s['cpu_per_gib_prod'], '.2f')} | "
+                f"{fmt(s['cpu_per_gib_cons'], '.2f')} | "
+                f"{fmt(s['mib_per_cpu'], '.0f')} |")
+        if kx:
+            e = s["mib_per_cpu"] / kx["mib_per_cpu"] \
+                if s.get("mib_per_cpu") and kx.get("mib_per_cpu") else None
+            row += f" {fmt(e, '.2f')}× |"
+        L.append(row)
+    L.append("")
+    L.append("Ratios and added latency are taken within each round "
+             "(scenario vs the direct run of the same round), then the "
+             "median over rounds. \"MiB moved\" counts the data produced "
+             "plus the data consumed. DESIGN.md §9 targets: produce with "
+             "encryption ≥ 95% of direct, consume with decryption ≥ 80%, "
+             "pass-through consume ≥ 90%, added p99 ≤ 1 ms, RSS per idle "
+             "connection ≤ 64 KiB.")
+    L.append("")
+    L.append("## Every run, in order")
+    L.append("")
+    L.append("| round | scenario | prod MiB/s | p99 ms | cons MiB/s | "
+             "proxy CPU s | peak RSS MiB |" +
+             (" p99 ms at rate |" if opts.rate > 0 else ""))
+    L.append("|---:|---|---:|---:|---:|---:|---:|" +
+             ("---:|" if opts.rate > 0 else ""))
+    for rnd in sorted(by_round):
+        for k, r in sorted(by_round[rnd].items(),
+                           key=lambda kv: kv[1].get("seq", 0)):
+            cpu = None if k == "a" else r["cpu_prod"] + r["cpu_cons"]
+            hwm = None if k == "a" else r["hwm_kib"] / 1024
+            L.append(f"| {rnd} | {SCENARIOS[k]} | "
+                     f"{r['prod']['mibps']:.1f} | {r['prod']['p99']} | "
+                     f"{r['cons']['mibps']:.1f} | {fmt(cpu, '.2f')} | "
+                     f"{fmt(hwm)} |" +
+                     (f" {r['rate']['p99'] if 'rate' in r else '–'} |"
+                      if opts.rate > 0 else ""))
+    L.append("")
+    shown = {k: v for k, v in failures.items()
+             if v != "not available here"}
+    if shown:
+        L.append("## Failures")
+        L.append("")
+        for k, why in shown.items():
+            L.append(f"- {SCENARIOS.get(k, k)}: {why}")
+        L.append("")
+    if idle:
+        L.append("## Idle connections: RSS")
+        L.append("")
+        L.append("| proxy | connections open | upstream connections "
+                 "added | RSS before MiB | RSS after MiB | "
+                 "per connection KiB |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        for name, d in idle:
+            if "error" in d:
+                L.append(f"| {name} | {d['error']} | | | | |")
+                continue
+            L.append(f"| {name} | {d['alive']}/{d['connections']} | "
+                     f"{fmt(d['upstream_added'], 'd')} | "
+                     f"{d['rss_before_kib'] / 1024:.1f} | "
+                     f"{d['rss_after_kib'] / 1024:.1f} | "
+                     f"{d['per_conn_kib']:.1f} |")
+        L.append("")
+        L.append("Each connection sent one ApiVersions v3 request to the "
+                 "bootstrap port and read the answer, then stayed idle. "
+                 "\"Upstream connections added\": established connections "
+                 "to the broker's port that appeared meanwhile (/proc/net/"
+                 "tcp), i.e. whether each session also holds its upstream "
+                 "connection. RSS is the sum of VmRSS over the proxy's "
+                 "processes, 1 s after the last connection (krxd: a fresh "
+                 "instance with the encrypting configuration; the "
+                 "Kroxylicious JVM after the throughput runs, with its heap "
+                 "already grown, so its figure is only indicative).")
+        L.append("")
+    L.append("## Hot-path microbenchmark (bench/micro.c)")
+    L.append("")
+    L.append(micro.rstrip())
+    L.append("")
+    return "\n".join(L)
+
+
+# -- micro ----------------------------------------------------------------------
+
+def run_micro(opts):
+    """Build and run bench/micro.c (another helper's), returning markdown.
+    Hook: when bench/micro.c is absent this says so; once it exists it is
+    compiled against $BUILD/libkrx.a and its output appended verbatim."""
+    src = os.path.join(HERE, "micro.c")
+    if not os.path.exists(src):
+        return ("bench/micro.c is not present; when it is, bench/bench.py "
+                "(run_micro) builds it against $BUILD/libkrx.a and appends "
+                "its table here.")
+    if opts.no_micro:
+        return "skipped (--no-micro)."
+    bdir = os.environ.get("BUILD", "build")
+    build = os.path.join(TOP, bdir)
+    lib = os.path.join(build, "libkrx.a")
+    exe = os.path.join(build, "bench", "micro")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    try:
+        # the GNUmakefile's rule for it, else the command in micro.c's head
+        r = subprocess.run(["make", "-s", f"BUILD={bdir}",
+                            f"{bdir}/bench/micro"], cwd=TOP,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=600)
+        if r.returncode != 0:
+            r = subprocess.run(["make", "-s", f"BUILD={bdir}",
+                                f"{bdir}/libkrx.a"], cwd=TOP,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
+                               timeout=600)
+            if r.returncode != 0:
+                return ("not run: building libkrx.a failed:\n\n```\n"
+                        f"{r.stdout[-1500:]}\n```")
+            libs = subprocess.run(
+                ["pkg-config", "--libs", "openssl", "libevent",
+                 "libevent_openssl", "libconfig", "lmdb", "libcurl", "zlib",
+                 "libzstd", "liblz4", "snappy"], stdout=subprocess.PIPE,
+                text=True, check=True).stdout.split()
+            r = subprocess.run(
+                [os.environ.get("CC", "cc"), "-std=c17", "-D_GNU_SOURCE",
+                 "-O2", "-g", "-I.", "-o", exe, "bench/micro.c", lib] +
+                libs + ["-lm"], cwd=TOP, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, timeout=300)
+            if r.returncode != 0:
+                return ("not run: bench/micro.c did not compile:\n\n```\n"
+                        f"{r.stdout[-1500:]}\n```")
+        log(f"running bench/micro.c ({opts.micro_secs} s per case)")
+        r = subprocess.run([exe, str(opts.micro_secs)], cwd=TOP,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=900)
+    except (subprocess.SubprocessError, OSError) as e:
+        return f"not run: {e}"
+    if r.returncode != 0:
+        return (f"bench/micro exited {r.returncode}:\n\n```\n"
+                f"{(r.stdout + r.stderr)[-1500:]}\n```")
+    return r.stdout
+
+
+# -- main -------------------------------------------------------------------------
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="bench/run.sh",
+        description="krx benchmark: Kafka perf tools direct, through krxd "
+        "and through Kroxylicious (see bench/README.md)")
+    ap.add_argument("--records", type=int, default=200000,
+                    help="records per scenario and round (200000)")
+    ap.add_argument("--record-size", type=int, default=1024,
+                    help="record value size in bytes (1024)")
+    ap.add_argument("--partitions", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="interleaved rounds of all scenarios (5)")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="warm-up records before each scenario "
+                         "(default records/5, at most 50000; 0: none)")
+    ap.add_argument("--rate", type=int, default=2000,
+                    help="records/s of the fixed-rate latency run "
+                         "(2000; 0: skip it)")
+    ap.add_argument("--rate-records", type=int, default=10000)
+    ap.add_argument("--scenarios", default="abcd",
+                    help="which of a b c d to run (abcd)")
+    ap.add_argument("--no-kroxylicious", action="store_true",
+                    help="same as leaving d out of --scenarios")
+    ap.add_argument("--kroxylicious-java", default=None,
+                    help="java for Kroxylicious (default: the tools' java)")
+    ap.add_argument("--workers", default="auto", help="krxd workers (auto)")
+    ap.add_argument("--conns", type=int, default=1000,
+                    help="idle connections for the RSS test (1000; 0: skip)")
+    ap.add_argument("--no-micro", action="store_true")
+    ap.add_argument("--micro-secs", type=float, default=0.5,
+                    help="seconds per bench/micro.c case (0.5)")
+    ap.add_argument("--broker", default=None,
+                    help="use this running broker instead of starting one")
+    ap.add_argument("--producer-prop", action="append", default=[],
+                    metavar="K=V", help="extra producer property")
+    ap.add_argument("--out-dir", default=os.path.join(HERE, "results"))
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work directory (logs)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick check of the harness: 3000 records, one "
+                         "round, no Kroxylicious, 100 idle connections, no "
+                         "micro; writes smoke.md only")
+    o = ap.parse_args(argv)
+    if o.smoke:
+        o.records = min(o.records, 3000)
+        o.rounds = 1
+        o.warmup = 500 if o.warmup is None else o.warmup
+        o.rate = 0
+        o.no_kroxylicious = True
+        o.conns = min(o.conns, 100)
+        o.no_micro = True
+    if o.warmup is None:
+        o.warmup = min(50000, o.records // 5)
+    if o.no_kroxylicious:
+        o.scenarios = o.scenarios.replace("d", "")
+    o.scenarios = "".join(k for k in "abcd" if k in o.scenarios)
+    o.requested = o.scenarios
+    if "a" not in o.scenarios:
+        ap.error("scenario a (direct) is the reference and cannot be left "
+                 "out")
+    return o
+
+
+def git_rev():
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"],
+                              cwd=TOP, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True,
+                              timeout=10).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def java_version():
+    try:
+        r = subprocess.run([java_bin(), "-version"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        m = re.search(r'version "([^"]+)"', r.stdout)
+        return f"Java {m.group(1)}" if m else "Java ?"
+    except (OSError, subprocess.SubprocessError):
+        return "Java ?"
+
+
+def kafka_version():
+    try:
+        d = os.path.dirname(classpath())
+        for n in sorted(os.listdir(d)):
+            m = re.match(r"kafka_2\.13-(.+)\.jar$", n)
+            if m:
+                return m.group(1)
+    except (OSError, RuntimeError):
+        pass
+    return "?"
+
+
+def loadavg():
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main(argv=None):
+    opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+    for exe in (KRXD, KRXCTL):
+        if not os.access(exe, os.X_OK):
+            log(f"{exe} is not built (run make)")
+            return 2
+    work = tempfile.mkdtemp(prefix="krx-bench-")
+    runid = uuid.uuid4().hex[:6]
+    meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "git": git_rev(), "java": java_version(),
+            "kafka": kafka_version(), "cpus": os.cpu_count(),
+            "load_start": loadavg()}
+    log(f"work directory {work}; {opts.records} x {opts.record_size} B, "
+        f"{opts.rounds} round(s), scenarios {opts.scenarios}")
+    broker = None
+    proxies = {}
+    results, failures = {}, {}
+    idle = []
+    kroxy_note = ""
+    stopped = []
+    t_start = time.monotonic()
+    try:
+        if opts.broker:
+            bootstrap = opts.broker
+        else:
+            log("starting a Kafka broker")
+            broker = Broker(workdir=os.path.join(work, "kafka"),
+                            log_level="WARN")
+            broker.start(timeout=180)
+            bootstrap = broker.bootstrap
+        log(f"broker at {bootstrap}")
+        tools = Tools(work, opts.producer_prop)
+        topics = {k: [f"krxbench-{runid}-{k}-r{r}{w}"
+                      for r in range(1, opts.rounds + 1)
+                      for w in ("", "-warm")] for k in "cd"}
+
+        if "b" in opts.scenarios:
+            proxies["b"] = Krxd(os.path.join(work, "krxd-b"), bootstrap,
+                                encrypt=False, workers=opts.workers).start()
+        if "c" in opts.scenarios:
+            proxies["c"] = Krxd(os.path.join(work, "krxd-c"), bootstrap,
+                                encrypt=True, workers=opts.workers).start()
+            for t in topics["c"]:
+                proxies["c"].create_kek(f"KEK-{t}")
+        if "d" in opts.scenarios:
+            ok, why = kroxylicious_fetch()
+            if ok:
+                try:
+                    kp = Kroxylicious(os.path.join(work, "kroxylicious"),
+                                      bootstrap,
+                                      [f"KEK-{t}" for t in topics["d"]],
+                                      java=opts.kroxylicious_java)
+                    proxies["d"] = kp.start()
+                    kroxy_note = (
+                        f"{kp.version} from Maven Central (kroxylicious-"
+                        f"runtime, -record-encryption, in-memory "
+                        f"UnitTestingKmsService), started by bench/"
+                        f"kroxylicious/KroxyliciousMain.java, -Xmx1G, "
+                        f"default threads")
+                except BenchError as e:
+                    why = str(e).splitlines()[0]
+                    ok = False
+            if not ok:
+                kroxy_note = f"not available here ({why})"
+                failures["d"] = "not available here"
+                log(f"Kroxylicious: {kroxy_note}")
+                opts.scenarios = opts.scenarios.replace("d", "")
+        for k, p in proxies.items():
+            log(f"{SCENARIOS[k]}: {p.name} at {p.bootstrap}, pid "
+                f"{p.proc.pid}")
+
+        seq = 0
+        for rnd in range(1, opts.rounds + 1):
+            order = list(opts.scenarios)
+            sh = (rnd - 1) % len(order)
+            order = order[sh:] + order[:sh]
+            for k in order:
+                if k in failures and k in "abc":
+                    continue
+                try:
+                    r = run_scenario(k, proxies.get(k), bootstrap, tools,
+                                     opts, rnd, runid)
+                except BenchError as e:
+                    log(f"{SCENARIOS[k]} failed: {e}")
+                    failures[k] = str(e).splitlines()[0][:300]
+                    continue
+                seq += 1
+                r["seq"] = seq
+                results.setdefault(k, []).append(r)
+
+        if opts.conns > 0:
+            bport = int(bootstrap.rsplit(":", 1)[1])
+            log(f"idle connections: fresh krxd, {opts.conns} connections")
+            kc = Krxd(os.path.join(work, "krxd-idle"), bootstrap,
+                      encrypt=True, workers=opts.workers).start()
+            try:
+                idle.append(("krxd (fresh, encrypting config)",
+                             idle_conns.measure(kc.bootstrap, kc.proc.pid,
+                                                opts.conns,
+                                                upstream_port=bport)))
+            except Exception as e:  # noqa: BLE001 - reported
+                idle.append(("krxd", {"error": f"failed: {e}"}))
+                failures["idle"] = str(e)
+            finally:
+                kc.stop()
+                stopped.append(kc)
+            if "d" in proxies:
+                log(f"idle connections: Kroxylicious, {opts.conns}")
+                try:
+                    idle.append(("Kroxylicious (after the runs)",
+                                 idle_conns.measure(proxies["d"].bootstrap,
+                                                    proxies["d"].proc.pid,
+                                                    opts.conns,
+                                                    upstream_port=bport)))
+                except Exception as e:  # noqa: BLE001 - reported
+                    idle.append(("Kroxylicious", {"error": f"failed: {e}"}))
+    finally:
+        for p in proxies.values():
+            try:
+                p.stop()
+                stopped.append(p)
+            except Exception as e:  # noqa: BLE001
+                log(f"stopping {p.name}: {e}")
+        for p in stopped:
+            why = p.problems() if isinstance(p, Krxd) else None
+            if why:
+                log(why)
+                failures[p.name] = why.splitlines()[0][:300]
+        if broker is not None:
+            broker.stop(remove=False)
+        meta["load_end"] = loadavg()
+    micro = run_micro(opts)
+    md = report(opts, meta, results, idle, micro, kroxy_note, failures)
+    md += (f"\n_Run took {(time.monotonic() - t_start) / 60:.1f} min; "
+           f"logs in {work}_\n" if opts.keep else
+           f"\n_Run took {(time.monotonic() - t_start) / 60:.1f} min._\n")
+    os.makedirs(opts.out_dir, exist_ok=True)
+    if opts.smoke:
+        paths = [os.path.join(opts.out_dir, "smoke.md")]
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        paths = [os.path.join(opts.out_dir, "latest.md"),
+                 os.path.join(opts.out_dir, f"{stamp}.md")]
+    for p in paths:
+        with open(p, "w") as f:
+            f.write(md)
+    print(md)
+    log("wrote " + ", ".join(os.path.relpath(p) for p in paths))
+    if not opts.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    bad = [k for k in failures if k in ("a", "b", "c", "idle") or
+           k.startswith("krxd")]
+    if bad:
+        log("failed: " + ", ".join(bad))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
