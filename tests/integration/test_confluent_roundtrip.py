@@ -10,6 +10,7 @@ that the only brokers it talked to are krxd's node addresses.
 
 import os
 import random
+import time
 
 from confluent_kafka import Producer
 
@@ -18,6 +19,9 @@ import tools
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 PARTITIONS = 3
 PER_CODEC = 300
+
+
+BASE_TS = int(time.time() * 1000) - 3_600_000
 
 
 def make_record(rnd, i, codec):
@@ -37,7 +41,8 @@ def make_record(rnd, i, codec):
                ("dup", b"1"), ("dup", b"2"), ("nullh", None)]
     if i % 5 == 0:
         headers = None
-    ts = 1_700_000_000_000 + i * 7
+    # recent: the broker's 7-day retention would delete older records
+    ts = BASE_TS + i * 7
     return key, value, headers, ts
 
 
