@@ -19,11 +19,11 @@ import re
 import stat
 import subprocess
 
+import enctest
 import krxtest
 import tools
 
 HDR_KEY = "kroxylicious.io/encryption"
-LOCALKMS_AAD = b"krx-localkms-1"
 
 
 # -- krxd with record encryption ---------------------------------------
@@ -31,19 +31,9 @@ LOCALKMS_AAD = b"krx-localkms-1"
 def encryption_conf(keystore, policy="PASSTHROUGH_UNENCRYPTED",
                     template="KEK-$(topicName)", experimental=None):
     """The record_encryption group (vc_extra) for LocalKms at keystore."""
-    exp = ""
-    if experimental:
-        exp = "      experimental = { " + " ".join(
-            f"{k} = {v};" for k, v in experimental.items()) + " };\n"
-    return (
-        "    record_encryption = {\n"
-        '      kms = "LocalKms";\n'
-        f'      kmsConfig = {{ keystore = "{keystore}"; }};\n'
-        '      selector = "TemplateKekSelector";\n'
-        f'      selectorConfig = {{ template = "{template}"; }};\n'
-        f'      unresolvedKeyPolicy = "{policy}";\n'
-        f"{exp}"
-        "    };\n")
+    return enctest.enc_config(keystore, None, policy=policy,
+                              template=template,
+                              experimental=experimental)[1]
 
 
 def cache_conf(path):
@@ -199,51 +189,22 @@ def records(bootstrap, topic, partitions=(0,), timeout=60):
 
 # -- formats ---------------------------------------------------------------
 
-def uvarint(b, off):
-    """(value, next offset) of the unsigned LEB128 at b[off:]."""
-    v = shift = 0
-    while True:
-        if off >= len(b) or shift > 63:
-            raise ValueError("truncated or overlong varint")
-        x = b[off]
-        off += 1
-        v |= (x & 0x7F) << shift
-        if not x & 0x80:
-            return v, off
-        shift += 7
-
-
-def zigzag(b, off):
-    v, off = uvarint(b, off)
-    return (v >> 1) ^ -(v & 1), off
+# The varint readers are enctest's (one implementation for the tests).
+uvarint = enctest.uvarint
+zigzag = enctest.zigzag
 
 
 def parse_wrapper(value):
     """A wrapper v2 record value -> (edek, iv, sealed parcel with tag)."""
-    assert value[0] == 0x00, f"cipher id {value[0]:#x}, want AES-GCM 0x00"
-    n, off = uvarint(value, 1)
-    edek = bytes(value[off:off + n])
-    assert len(edek) == n and n > 0
-    off += n
-    assert value[off] == 0x00, "AAD id must be 0x00 (none)"
-    iv = bytes(value[off + 1:off + 13])
-    ct = bytes(value[off + 13:])
-    assert len(iv) == 12 and len(ct) >= 16 + 2
-    return edek, iv, ct
+    w = enctest.parse_wrapper(value)
+    return w["edek"], w["iv"], w["ct"]
 
 
 def parse_edek(edek):
     """A LocalKms EDEK -> (KEK name, version, IV, DEK ciphertext + tag,
     the AES-GCM AAD)."""
-    assert edek[0] == 0x01, f"EDEK format {edek[0]:#x}, want 0x01"
-    n, off = uvarint(edek, 1)
-    name = edek[off:off + n].decode()
-    off += n
-    version = int.from_bytes(edek[off:off + 4], "big")
-    iv = edek[off + 4:off + 16]
-    ct = edek[off + 16:]
-    assert len(ct) == 32 + 16, f"EDEK ciphertext of {len(ct)} bytes"
-    return name, version, iv, ct, LOCALKMS_AAD + edek[:off + 16]
+    e = enctest.parse_edek(edek)
+    return e["name"], e["version"], e["iv"], e["ct"], e["aad"]
 
 
 def unwrap_dek(kek, edek):
