@@ -1,6 +1,6 @@
 /*
- * kafka_testutil.h: helpers shared by the tests/unit/kafka_*_test.c
- * suites: loading frames captured from a real broker (tests/data, or the
+ * kafka_testutil.h: helpers shared by unit test suites (kafka_*, record,
+ * recenc): loading frames captured from a real broker (tests/data, or the
  * directory in $KRX_TEST_DATA) and splitting off their headers.
  */
 #ifndef KRX_TESTS_KAFKA_TESTUTIL_H

@@ -28,17 +28,13 @@
 #include "proto/compress.h"
 #include "proto/crc32c.h"
 #include "proto/record.h"
+#include "kafka_testutil.h"
 
 #define CAP		(16 << 20)
 #define MAX_DEKS	8
 #define MAX_IVS		4096
 #define EDEK_MAX	256
 #define HDR_KEY		"kroxylicious.io/encryption"
-
-struct blob {
-	uint8_t	*data;
-	size_t	 len;
-};
 
 /* The test's KMS: DEKs with known keys and EDEKs, one IV counter each. */
 struct dek {
@@ -153,30 +149,6 @@ kms_scan(void *arg, const uint8_t *edek, size_t len)
 	cr_assert_lt(k->nscanned, MAX_IVS);
 	k->scanned[k->nscanned++] = kms_index(k, edek, len);
 	return KRX_OK;
-}
-
-static struct blob
-load(const char *name)
-{
-	struct blob	 f = { NULL, 0 };
-	const char	*dir = getenv("KRX_TEST_DATA");
-	char		 path[1024];
-	FILE		*fp;
-	long		 n;
-
-	if (dir == NULL || *dir == '\0')
-		dir = "tests/data";
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	cr_assert_not_null(fp = fopen(path, "rb"), "cannot open %s", path);
-	cr_assert_eq(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	cr_assert_gt(n, 0);
-	rewind(fp);
-	cr_assert_not_null(f.data = malloc((size_t)n));
-	cr_assert_eq(fread(f.data, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	f.len = (size_t)n;
-	return f;
 }
 
 /* Look name up in tests/data/kroxylicious_vectors.txt; return its length. */
@@ -862,7 +834,7 @@ Test(recenc, roundtrip_zstd)
 static void
 roundtrip_capture(const char *name, uint64_t values)
 {
-	struct blob	 f = load(name);
+	struct kt_frame	 f = kt_load(name);
 
 	roundtrip(f.data, f.len, values);
 	free(f.data);

@@ -18,39 +18,9 @@
 #include "proto/compress.h"
 #include "proto/crc32c.h"
 #include "proto/record.h"
+#include "kafka_testutil.h"
 
 #define CAP	(1 << 20)
-
-struct blob {
-	uint8_t	*data;
-	size_t	 len;
-};
-
-static struct blob
-load(const char *name)
-{
-	struct blob	 f = { NULL, 0 };
-	const char	*dir = getenv("KRX_TEST_DATA");
-	char		 path[1024];
-	FILE		*fp;
-	long		 n;
-
-	if (dir == NULL || *dir == '\0')
-		dir = "tests/data";
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fp = fopen(path, "rb");
-	cr_assert_not_null(fp, "cannot open %s", path);
-	cr_assert_eq(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	cr_assert_gt(n, 0);
-	rewind(fp);
-	f.data = malloc((size_t)n);
-	cr_assert_not_null(f.data);
-	cr_assert_eq(fread(f.data, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	f.len = (size_t)n;
-	return f;
-}
 
 static bool
 eq(const uint8_t *p, int32_t len, const char *s)
@@ -62,7 +32,7 @@ eq(const uint8_t *p, int32_t len, const char *s)
 
 /* The one batch of a capture file. */
 static struct krx_batch
-only_batch(const struct blob *f)
+only_batch(const struct kt_frame *f)
 {
 	struct krx_batch_iter	 it;
 	struct krx_batch	 b, b2;
@@ -133,7 +103,7 @@ check_record(const struct krx_record *r, const struct want_rec *w, int i)
 static void
 check_capture(const char *name, int codec, const struct want_rec *want)
 {
-	struct blob		 f = load(name);
+	struct kt_frame		 f = kt_load(name);
 	struct krx_batch	 b = only_batch(&f);
 	struct krx_record_iter	 ri;
 	struct krx_record	 r;
@@ -196,8 +166,8 @@ Test(record, decode_every_capture)
 
 Test(record, snappy_forms_of_each_client)
 {
-	struct blob		 j = load("batch_snappy_java.bin");
-	struct blob		 r = load("batch_snappy_rdk.bin");
+	struct kt_frame		 j = kt_load("batch_snappy_java.bin");
+	struct kt_frame		 r = kt_load("batch_snappy_rdk.bin");
 
 	cr_assert_eq(memcmp(j.data + 61, "\x82SNAPPY\0", 8), 0, "xerial");
 	cr_assert_neq(memcmp(r.data + 61, "\x82SNAPPY\0", 8), 0, "raw");
@@ -331,7 +301,7 @@ check_reencode_batch(const struct krx_batch *b, struct krx_buf *all)
 static void
 check_reencode(const char *name)
 {
-	struct blob		 f = load(name);
+	struct kt_frame		 f = kt_load(name);
 	struct krx_batch_iter	 it;
 	struct krx_batch	 b;
 	struct krx_buf		 all;
@@ -368,18 +338,18 @@ Test(record, codecs_agree_with_uncompressed)
 	static const char	*names[] = { "gzip", "snappy", "lz4", "zstd" };
 	static const char	*clients[] = { "rdk", "java" };
 	char			 fn[64];
-	struct blob		 fa, fb;
+	struct kt_frame		 fa, fb;
 	struct krx_batch	 a, b;
 	int			 i, c;
 
 	for (c = 0; c < 2; c++) {
 		snprintf(fn, sizeof(fn), "batch_none_%s.bin", clients[c]);
-		fa = load(fn);
+		fa = kt_load(fn);
 		a = only_batch(&fa);
 		for (i = 0; i < 4; i++) {
 			snprintf(fn, sizeof(fn), "batch_%s_%s.bin", names[i],
 			    clients[c]);
-			fb = load(fn);
+			fb = kt_load(fn);
 			b = only_batch(&fb);
 			same_records(&a, &b, false);
 			free(fb.data);
@@ -391,10 +361,10 @@ Test(record, codecs_agree_with_uncompressed)
 /* Recompress an uncompressed batch with each codec, read it back. */
 Test(record, recompress_with_every_codec)
 {
-	struct blob		 f = load("batch_none_java.bin");
+	struct kt_frame		 f = kt_load("batch_none_java.bin");
 	struct krx_batch	 b = only_batch(&f), nb;
 	struct krx_buf		 out;
-	struct blob		 o;
+	struct kt_frame		 o;
 	int			 codec;
 
 	for (codec = 1; codec <= KRX_CODEC_MAX; codec++) {
@@ -415,7 +385,7 @@ Test(record, recompress_with_every_codec)
 
 Test(record, decompress_cap)
 {
-	struct blob		 f = load("batch_zstd_rdk.bin");
+	struct kt_frame		 f = kt_load("batch_zstd_rdk.bin");
 	struct krx_batch	 b = only_batch(&f);
 	struct krx_buf		 s;
 	const uint8_t		*p;
@@ -515,14 +485,14 @@ unmark_batch(const struct krx_batch *b, int codec, struct krx_buf *out)
 
 Test(record, rewrite_values_through_slot)
 {
-	struct blob		 f = load("batch_snappy_java.bin");
+	struct kt_frame		 f = kt_load("batch_snappy_java.bin");
 	struct krx_batch	 b = only_batch(&f), nb;
 	struct krx_record_iter	 ri;
 	struct krx_header_iter	 hi;
 	struct krx_record	 r;
 	struct krx_header	 h;
 	struct krx_buf		 out;
-	struct blob		 o;
+	struct kt_frame		 o;
 	int			 i;
 
 	krx_buf_init(&out, 0);
@@ -564,11 +534,11 @@ Test(record, unmark_restores_original)
 	    "batch_lz4_rdk.bin" };
 	struct krx_batch	 b, mb;
 	struct krx_buf		 m, u, plain;
-	struct blob		 f, o;
+	struct kt_frame		 f, o;
 	size_t			 i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		f = load(names[i]);
+		f = kt_load(names[i]);
 		b = only_batch(&f);
 		krx_buf_init(&m, 0);
 		krx_buf_init(&u, 0);
@@ -635,7 +605,7 @@ Test(record, record_size_matches_write)
 
 Test(record, transactional_and_control_batches)
 {
-	struct blob		 f = load("batch_txn_java.bin");
+	struct kt_frame		 f = kt_load("batch_txn_java.bin");
 	struct krx_batch_iter	 it;
 	struct krx_batch	 b;
 	struct krx_record_iter	 ri;
@@ -667,7 +637,7 @@ Test(record, transactional_and_control_batches)
 
 Test(record, truncated_tail)
 {
-	struct blob		 f = load("batch_txn_java.bin");
+	struct kt_frame		 f = kt_load("batch_txn_java.bin");
 	struct krx_batch_iter	 it;
 	struct krx_batch	 b;
 	size_t			 cut;
@@ -704,13 +674,13 @@ Test(record, every_prefix_never_crashes)
 	struct krx_buf		 s;
 	const uint8_t		*p;
 	size_t			 i, cut, n;
-	struct blob		 f;
+	struct kt_frame		 f;
 	int			 rv;
 	bool			 edge;
 
 	krx_buf_init(&s, 0);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		f = load(names[i]);
+		f = kt_load(names[i]);
 		for (cut = 0; cut <= f.len; cut++) {
 			krx_batch_iter_init(&it, f.data, cut);
 			while ((rv = krx_batch_next(&it, &b)) == KRX_BATCH_OK)
@@ -798,7 +768,7 @@ Test(record, header_errors)
 
 Test(record, crc_mismatch_detected)
 {
-	struct blob		 f = load("batch_none_rdk.bin");
+	struct kt_frame		 f = kt_load("batch_none_rdk.bin");
 	struct krx_batch	 b;
 	size_t			 at;
 
@@ -865,7 +835,7 @@ Test(record, legacy_batches_passed_through)
 
 Test(record, writer_codec_checks)
 {
-	struct blob		 f = load("batch_lz4_rdk.bin");
+	struct kt_frame		 f = kt_load("batch_lz4_rdk.bin");
 	struct krx_batch	 b = only_batch(&f);
 	struct krx_batch_writer	 w;
 	struct krx_buf		 out;
