@@ -20,6 +20,7 @@ Run through bench/run.sh (make bench); see bench/README.md.
 import argparse
 import base64
 import datetime
+import json
 import os
 import re
 import secrets
@@ -537,12 +538,10 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid):
             if proxy else None
         res["cpu_cons"] = procstat.cpu_seconds_between(c1, c2) \
             if proxy else None
-        if opts.rate > 0:
-            log(f"round {rnd} {label}: {opts.rate_records} records at "
-                f"{opts.rate}/s (latency)")
-            res["rate"] = tools.produce(boot, warm, opts.rate_records, size,
-                                        throughput=opts.rate,
-                                        what=f"r{rnd}-{key}-rate")
+        if opts.rtt > 0:
+            log(f"round {rnd} {label}: {opts.rtt} records one at a time "
+                f"(round trip)")
+            res["rtt"] = produce_rtt(boot, warm, opts.rtt, size)
         res["encrypted"] = encrypted_at_broker(broker, topic)
         want = key in ("c", "d")
         if res["encrypted"] is not want:
@@ -557,6 +556,18 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid):
         (f", proxy CPU {res['cpu_prod'] + res['cpu_cons']:.1f} s"
          if proxy else ""))
     return res
+
+
+def produce_rtt(bootstrap, topic, n, size):
+    """bench/rtt.py: acks=all round trips in microseconds."""
+    cmd = [sys.executable, os.path.join(HERE, "rtt.py"), "--bootstrap",
+           bootstrap, "--topic", topic, "--count", str(n), "--warmup",
+           str(min(200, n)), "--size", str(size)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise BenchError(f"rtt.py failed ({p.returncode}): "
+                         f"{(p.stderr or p.stdout).strip()[-500:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 # -- report ---------------------------------------------------------------------
@@ -589,9 +600,9 @@ def summarize(key, runs, opts):
         gib = vol_mib / 1024
         s["cpu_per_gib_prod"] = med(r["cpu_prod"] / gib for r in runs)
         s["cpu_per_gib_cons"] = med(r["cpu_cons"] / gib for r in runs)
-    if opts.rate > 0:
-        for k in ("avg", "p50", "p99", "p999"):
-            s["rate_" + k] = med(r["rate"][k] for r in runs if "rate" in r)
+    if opts.rtt > 0:
+        for k in ("avg", "p50", "p90", "p99", "p999"):
+            s["rtt_" + k] = med(r["rtt"][k] for r in runs if "rtt" in r)
     return s
 
 
@@ -674,29 +685,33 @@ def report(opts, meta, results, idle, micro, kroxy_note, failures):
              "Kroxylicious JVM) over the measured produce and consume; peak "
              "RSS: summed VmHWM, reset before each scenario.")
     L.append("")
-    if opts.rate > 0:
-        L.append(f"## Produce latency at a fixed rate ({opts.rate} records/s,"
-                 f" {opts.rate_records} records)")
+    if opts.rtt > 0:
+        L.append(f"## Produce round trip, one record at a time "
+                 f"({opts.rtt} records of {opts.record_size} B, acks=all)")
         L.append("")
-        L.append("| scenario | avg ms | p50 ms | p99 ms | p99.9 ms |")
-        L.append("|---|---:|---:|---:|---:|")
+        L.append("| scenario | avg µs | p50 µs | p90 µs | p99 µs | "
+                 "p99.9 µs |")
+        L.append("|---|---:|---:|---:|---:|---:|")
         for k in keys:
-            if k in summ and summ[k].get("rate_p99") is not None:
+            if k in summ and summ[k].get("rtt_p99") is not None:
                 s = summ[k]
-                L.append(f"| {SCENARIOS[k]} | {s['rate_avg']:.2f} | "
-                         f"{s['rate_p50']:.0f} | {s['rate_p99']:.0f} | "
-                         f"{s['rate_p999']:.0f} |")
+                L.append(f"| {SCENARIOS[k]} | {s['rtt_avg']:.0f} | "
+                         f"{s['rtt_p50']:.0f} | {s['rtt_p90']:.0f} | "
+                         f"{s['rtt_p99']:.0f} | {s['rtt_p999']:.0f} |")
         L.append("")
-        L.append("ProducerPerformance reports percentiles in whole "
-                 "milliseconds (linger.ms is 5 by default in Kafka 4).")
+        L.append("bench/rtt.py (librdkafka, linger.ms=0) sends a record and "
+                 "waits for its acknowledgement before the next, so each "
+                 "sample is one Produce request's round trip; the "
+                 "saturated percentiles above are ProducerPerformance's "
+                 "whole milliseconds, dominated by queueing in the client.")
         L.append("")
     L.append("## Compared with direct")
     L.append("")
     hdr = ("| scenario | produce vs direct | consume vs direct | "
            "added p99 ms (saturated) |")
     sep = "|---|---:|---:|---:|"
-    if opts.rate > 0:
-        hdr += f" added p99 ms at {opts.rate}/s |"
+    if opts.rtt > 0:
+        hdr += " added p99 µs (one at a time) |"
         sep += "---:|"
     hdr += (" proxy CPU s/GiB produce | proxy CPU s/GiB consume | "
             "MiB moved per proxy CPU-s |")
@@ -719,9 +734,9 @@ def report(opts, meta, results, idle, micro, kroxy_note, failures):
                     a["prod"]["p99"])
         row = (f"| {SCENARIOS[k]} | {fmt(pr and pr * 100, '.0f')}% | "
                f"{fmt(cr and cr * 100, '.0f')}% | {fmt(dp, '+.0f')} |")
-        if opts.rate > 0:
-            dr = paired(by_round, k, lambda x, a: x["rate"]["p99"] -
-                        a["rate"]["p99"] if "rate" in x and "rate" in a
+        if opts.rtt > 0:
+            dr = paired(by_round, k, lambda x, a: x["rtt"]["p99"] -
+                        a["rtt"]["p99"] if "rtt" in x and "rtt" in a
                         else None)
             row += f" {fmt(dr, '+.0f')} |"
         row += (f" {fmt(s['cpu_per_gib_prod'], '.2f')} | "
@@ -745,9 +760,9 @@ def report(opts, meta, results, idle, micro, kroxy_note, failures):
     L.append("")
     L.append("| round | scenario | prod MiB/s | p99 ms | cons MiB/s | "
              "proxy CPU s | peak RSS MiB |" +
-             (" p99 ms at rate |" if opts.rate > 0 else ""))
+             (" round trip p99 µs |" if opts.rtt > 0 else ""))
     L.append("|---:|---|---:|---:|---:|---:|---:|" +
-             ("---:|" if opts.rate > 0 else ""))
+             ("---:|" if opts.rtt > 0 else ""))
     for rnd in sorted(by_round):
         for k, r in sorted(by_round[rnd].items(),
                            key=lambda kv: kv[1].get("seq", 0)):
@@ -757,8 +772,8 @@ def report(opts, meta, results, idle, micro, kroxy_note, failures):
                      f"{r['prod']['mibps']:.1f} | {r['prod']['p99']} | "
                      f"{r['cons']['mibps']:.1f} | {fmt(cpu, '.2f')} | "
                      f"{fmt(hwm)} |" +
-                     (f" {r['rate']['p99'] if 'rate' in r else '–'} |"
-                      if opts.rate > 0 else ""))
+                     (f" {fmt(r['rtt']['p99'] if 'rtt' in r else None, '.0f')} |"
+                      if opts.rtt > 0 else ""))
     L.append("")
     shown = {k: v for k, v in failures.items()
              if v != "not available here"}
@@ -878,10 +893,9 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=int, default=None,
                     help="warm-up records before each scenario "
                          "(default records/5, at most 50000; 0: none)")
-    ap.add_argument("--rate", type=int, default=2000,
-                    help="records/s of the fixed-rate latency run "
-                         "(2000; 0: skip it)")
-    ap.add_argument("--rate-records", type=int, default=10000)
+    ap.add_argument("--rtt", type=int, default=2000,
+                    help="records of the one-at-a-time round-trip run "
+                         "(bench/rtt.py; 2000; 0: skip it)")
     ap.add_argument("--scenarios", default="abcd",
                     help="which of a b c d to run (abcd)")
     ap.add_argument("--no-kroxylicious", action="store_true",
@@ -910,7 +924,7 @@ def parse_args(argv):
         o.records = min(o.records, 3000)
         o.rounds = 1
         o.warmup = 500 if o.warmup is None else o.warmup
-        o.rate = 0
+        o.rtt = min(o.rtt, 100)
         o.no_kroxylicious = True
         o.conns = min(o.conns, 100)
         o.no_micro = True

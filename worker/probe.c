@@ -89,7 +89,7 @@ probe_read(struct bufferevent *bev, void *arg)
 	size_t			 hlen;
 	int			 r;
 
-	r = krx_frame_peek(in, p->s->w->conf->max_frame_bytes, &p->expanded,
+	r = krx_frame_peek(bev, p->s->w->conf->max_frame_bytes, &p->expanded,
 	    &size);
 	if (r == 0)
 		return;

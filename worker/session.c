@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -167,12 +168,72 @@ krx_evbuffer_give(struct evbuffer *dst, struct krx_buf *b)
 	}
 }
 
+/* One readv of up to need bytes into in; bytes read, 0 at EOF, -1. */
+static ssize_t
+frame_readv(evutil_socket_t fd, struct evbuffer *in, size_t need,
+    size_t *room)
+{
+	struct evbuffer_iovec	 vec[2];
+	struct iovec		 iov[2];
+	ssize_t			 r;
+	size_t			 left;
+	int			 i, n;
+
+	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)need, vec, 2)) <= 0)
+		return -1;
+	for (i = 0, *room = 0; i < n; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+		*room += vec[i].iov_len;
+	}
+	if ((r = readv(fd, iov, n)) <= 0) {
+		evbuffer_commit_space(in, vec, 0);
+		return r;
+	}
+	left = (size_t)r;
+	for (i = 0; i < n && left > 0; i++) {
+		if (vec[i].iov_len > left)
+			vec[i].iov_len = left;
+		left -= vec[i].iov_len;
+	}
+	evbuffer_commit_space(in, vec, i);
+	return r;
+}
+
+/*
+ * libevent 2.1 reads at most 4 KiB per readiness event, so a 1 MiB Fetch
+ * response would take 256 trips through the loop. Read the rest of a
+ * frame straight into the buffer instead (a bufferevent keeps the end of
+ * its input frozen: thawed for this). EOF and errors are left for the
+ * bufferevent to find on its next read.
+ */
+static void
+frame_fill(struct bufferevent *bev, struct evbuffer *in, size_t need)
+{
+	evutil_socket_t	 fd = bufferevent_getfd(bev);
+	ssize_t		 r;
+	size_t		 room;
+
+	if (fd < 0)
+		return;
+	evbuffer_unfreeze(in, 0);
+	while (need > 0) {
+		if ((r = frame_readv(fd, in, need, &room)) <= 0)
+			break;
+		if ((size_t)r >= need || (size_t)r < room)
+			break;	/* the frame is in, or the socket drained */
+		need -= (size_t)r;
+	}
+	evbuffer_freeze(in, 0);
+}
+
 int
-krx_frame_peek(struct evbuffer *in, uint32_t max, uint32_t *expanded,
+krx_frame_peek(struct bufferevent *bev, uint32_t max, uint32_t *expanded,
     int32_t *size)
 {
-	uint8_t	 raw[4];
-	size_t	 have = evbuffer_get_length(in);
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	uint8_t		 raw[4];
+	size_t		 have = evbuffer_get_length(in);
 
 	if (have < 4)
 		return 0;
@@ -192,7 +253,11 @@ krx_frame_peek(struct evbuffer *in, uint32_t max, uint32_t *expanded,
 		evbuffer_expand(in, 4 + (size_t)*size - have);
 		*expanded = (uint32_t)*size;
 	}
-	return 0;
+	frame_fill(bev, in, 4 + (size_t)*size - have);
+	if (evbuffer_get_length(in) - 4 < (uint32_t)*size)
+		return 0;
+	*expanded = 0;
+	return 1;
 }
 
 void
@@ -404,7 +469,7 @@ session_client_read(struct bufferevent *bev, void *arg)
 	int			 r;
 
 	while (!s->closing && s->held == NULL) {
-		r = krx_frame_peek(in, s->w->conf->max_frame_bytes,
+		r = krx_frame_peek(bev, s->w->conf->max_frame_bytes,
 		    &s->expanded_c, &size);
 		if (r == 0)
 			return;

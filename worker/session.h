@@ -102,11 +102,12 @@ struct krx_worker {
 #define KRX_FRAME_NEGATIVE	(-1)
 #define KRX_FRAME_TOO_BIG	(-2)
 /*
- * Look at the frame at the front of in: 1 when size bytes follow the
- * prefix, 0 when more must arrive (the buffer is grown once so the frame
- * lands contiguously), or KRX_FRAME_NEGATIVE / KRX_FRAME_TOO_BIG.
+ * Look at the frame at the front of bev's input: 1 when size bytes follow
+ * the prefix, 0 when more must arrive (the rest is read from the socket at
+ * once into one chain, as far as it is there), or KRX_FRAME_NEGATIVE /
+ * KRX_FRAME_TOO_BIG.
  */
-int	krx_frame_peek(struct evbuffer *in, uint32_t max, uint32_t *expanded,
+int	krx_frame_peek(struct bufferevent *bev, uint32_t max, uint32_t *expanded,
 	    int32_t *size);
 void	krx_session_accept(struct krx_worker *w,
 	    const struct krx_listener *l, int fd, const struct sockaddr *sa,

@@ -112,7 +112,7 @@ upstream_read(struct bufferevent *bev, void *arg)
 	int			 r;
 
 	while (!s->closing && s->held_resp == NULL) {
-		r = krx_frame_peek(in, s->w->conf->max_frame_bytes,
+		r = krx_frame_peek(bev, s->w->conf->max_frame_bytes,
 		    &s->expanded_u, &size);
 		if (r == 0)
 			return;

@@ -1,7 +1,8 @@
 """The benchmark harness (bench/run.sh, make bench) in its --smoke mode:
 a few thousand records direct, through krxd pass-through and through
 krxd encrypting, against the suite's broker; it must exit 0 and write a
-table with a row of figures for each of (a), (b) and (c)."""
+table with a row of figures for each of (a), (b) and (c), and their
+one-at-a-time produce round trips."""
 
 import os
 import re
@@ -38,6 +39,13 @@ def test_bench_smoke(kafka, tmp_path):
         for i in (1, 2, 6):
             assert re.fullmatch(r"[0-9.]+", cells[i]) and \
                 float(cells[i]) > 0, f"{name}: bad cell {i} in {row[0]}"
+    # the one-at-a-time round trips (bench/rtt.py) have a p99 in µs
+    rtt = md.split("## Produce round trip", 1)[1].split("\n## ", 1)[0]
+    for name in ROWS:
+        row = [ln for ln in rtt.splitlines() if ln.startswith(f"| {name} |")]
+        assert len(row) == 1, f"no round-trip row for {name} in:\n{rtt}"
+        p99 = row[0].strip("|").split("|")[4].strip()
+        assert re.fullmatch(r"[0-9]+", p99) and int(p99) > 0, row[0]
     assert "(c) krxd encrypt+decrypt" in md.split("## Compared with direct",
                                                    1)[1]
     assert re.search(r"\| krxd .*\| 100/100 \|", md), md
