@@ -103,6 +103,9 @@ struct krx_splice {
  */
 int	krx_kafka_splice(const uint8_t *body, size_t len,
 	    const struct krx_splice *edits, size_t n, struct krx_buf *out);
+/* Check edits as krx_kafka_splice does; total: the size it would write. */
+int	krx_kafka_splice_size(size_t len, const struct krx_splice *edits,
+	    size_t n, size_t *total);
 
 /*
  * A records field for a version: flexible (non-zero) writes a compact

@@ -310,24 +310,37 @@ krx_kafka_records_prefix(struct krx_buf *out, int flexible, size_t len)
 }
 
 int
-krx_kafka_splice(const uint8_t *body, size_t len,
-    const struct krx_splice *edits, size_t n, struct krx_buf *out)
+krx_kafka_splice_size(size_t len, const struct krx_splice *edits, size_t n,
+    size_t *total)
 {
 	const struct krx_splice	*e;
-	size_t			 i, pos = 0, total = len, start = out->len;
-	int			 r;
+	size_t			 i, pos = 0;
 
+	*total = len;
 	for (i = 0; i < n; i++) {
 		e = &edits[i];
 		if (e->off < pos || e->off > len || e->len > len - e->off ||
 		    (e->data == NULL && e->data_len > 0))
 			return KRX_E_RANGE;
 		pos = e->off + e->len;
-		total -= e->len;
-		if (e->data_len > SIZE_MAX / 2 - total)
+		*total -= e->len;
+		if (e->data_len > SIZE_MAX / 2 - *total)
 			return KRX_E_TOO_BIG;
-		total += e->data_len;
+		*total += e->data_len;
 	}
+	return KRX_OK;
+}
+
+int
+krx_kafka_splice(const uint8_t *body, size_t len,
+    const struct krx_splice *edits, size_t n, struct krx_buf *out)
+{
+	const struct krx_splice	*e;
+	size_t			 i, pos, total, start = out->len;
+	int			 r;
+
+	if ((r = krx_kafka_splice_size(len, edits, n, &total)) != KRX_OK)
+		return r;
 	if ((r = krx_buf_reserve(out, total)) != KRX_OK)
 		return r;
 	for (pos = 0, i = 0; i < n; i++) {

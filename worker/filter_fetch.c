@@ -66,6 +66,9 @@ struct krx_fjob {
 	size_t			 cur;		/* partition being scanned */
 	const uint8_t		*last_edek;	/* skip repeats */
 	size_t			 last_len;
+	const uint8_t		*dek_edek;	/* the DEK of the last record */
+	size_t			 dek_len;
+	struct krx_aead		*dek_aead;
 	unsigned		 pending;
 	uint64_t		 records;
 	struct fj_fail		*fails;
@@ -193,8 +196,18 @@ fj_dek(void *arg, const uint8_t *edek, size_t len)
 	struct krx_key_answer	 a;
 	enum krx_key_status	 st;
 
-	if ((aead = krx_keyclient_aead(kc, j->s->vc, edek, len)) != NULL)
+	/* Records of a batch mostly share one EDEK. */
+	if (j->dek_aead != NULL && j->dek_len == len &&
+	    memcmp(j->dek_edek, edek, len) == 0)
+		return j->dek_aead;
+	if ((aead = krx_keyclient_aead(kc, j->s->vc, edek, len)) != NULL) {
+		j->dek_edek = edek;
+		j->dek_len = len;
+		j->dek_aead = aead;
 		return aead;
+	}
+	/* Asking may change the key client's table: forget the last. */
+	j->dek_aead = NULL;
 	if ((st = fj_failed(j, edek, len)) != KRX_KEY_OK) {
 		fj_answer(j, j->cur, st, edek, len);
 		return NULL;
@@ -226,6 +239,7 @@ fj_run(struct krx_fjob *j)
 	size_t				 i;
 	int				 r;
 
+	j->dek_aead = NULL;
 	for (i = 0; i < j->resp.nparts; i++) {
 		p = &j->resp.parts[i];
 		fp = &j->parts[i];
@@ -296,96 +310,178 @@ fj_error_code(enum krx_key_status st)
 	}
 }
 
-/* The response body with partitions decrypted or failed, into out. */
-static int
-fj_build(struct krx_fjob *j, struct krx_buf *out)
-{
+/* A response's edits: partitions decrypted (records) or failed. */
+struct fj_edits {
 	struct krx_splice	*sp;
+	struct krx_buf		**give;		/* owner of sp[i]'s data */
 	struct krx_buf		*fields;
-	size_t			 i, n = 0;
-	int			 r, flex = j->resp.api_key != KRX_API_FETCH ||
-				    j->resp.version >= 12;
 	int16_t			*errs;
+	size_t			 n;
+};
 
-	sp = xcalloc(3 * j->resp.nparts + 1, sizeof(*sp));
-	fields = xcalloc(j->resp.nparts + 1, sizeof(*fields));
-	errs = xcalloc(j->resp.nparts + 1, sizeof(*errs));
-	for (i = 0; i < j->resp.nparts; i++) {
-		if (j->parts[i].encrypted == 0)
-			continue;
-		if (j->parts[i].status == KRX_KEY_OK &&
-		    j->parts[i].out.len > INT32_MAX)
-			j->parts[i].status = KRX_KEY_INVALID;
-		if (j->parts[i].status == KRX_KEY_OK) {
-			/* New length prefix, then the records, no copy. */
-			krx_kafka_records_prefix(&fields[i], flex,
-			    j->parts[i].out.len);
-			sp[n].off = j->resp.parts[i].field_off;
-			sp[n].len = j->resp.parts[i].field_len;
-			sp[n].data = fields[i].data;
-			sp[n++].data_len = fields[i].len;
-			sp[n].off = j->resp.parts[i].field_off +
-			    j->resp.parts[i].field_len;
-			sp[n].data = j->parts[i].out.data;
-			sp[n++].data_len = j->parts[i].out.len;
-			j->records += j->parts[i].decrypted;
-			continue;
-		} else {
-			errs[i] = (int16_t)htons((uint16_t)fj_error_code(
-			    j->parts[i].status));
-			fj_log_error(j, i, fj_error_code(j->parts[i].status));
-			sp[n].off = j->resp.parts[i].error_off;
-			sp[n].len = 2;
-			sp[n].data = (const uint8_t *)&errs[i];
-			sp[n++].data_len = 2;
-			krx_buf_reset(&fields[i]);
-			krx_kafka_records_field(&fields[i], flex,
-			    (const uint8_t *)"", 0);
-		}
-		sp[n].off = j->resp.parts[i].field_off;
-		sp[n].len = j->resp.parts[i].field_len;
-		sp[n].data = fields[i].data;
-		sp[n++].data_len = fields[i].len;
-	}
-	r = krx_kafka_splice(j->frame + j->hlen, j->size - j->hlen, sp, n,
-	    out);
+static void
+fj_edits_free(struct krx_fjob *j, struct fj_edits *e)
+{
+	size_t	 i;
+
 	for (i = 0; i < j->resp.nparts; i++)
-		krx_buf_free(&fields[i]);
-	free(fields);
-	free(sp);
-	free(errs);
+		krx_buf_free(&e->fields[i]);
+	free(e->fields);
+	free(e->sp);
+	free(e->give);
+	free(e->errs);
+}
+
+static void
+fj_edit(struct fj_edits *e, size_t off, size_t len, const uint8_t *data,
+    size_t data_len, struct krx_buf *owner)
+{
+	e->sp[e->n].off = off;
+	e->sp[e->n].len = len;
+	e->sp[e->n].data = data;
+	e->sp[e->n].data_len = data_len;
+	e->give[e->n++] = owner;
+}
+
+/* A failed partition: error code, empty records, a log line. */
+static void
+fj_edit_failed(struct krx_fjob *j, struct fj_edits *e, size_t i, int flex)
+{
+	const struct krx_fetch_part	*p = &j->resp.parts[i];
+	int16_t				 err = fj_error_code(j->parts[i].status);
+
+	e->errs[i] = (int16_t)htons((uint16_t)err);
+	fj_log_error(j, i, err);
+	fj_edit(e, p->error_off, 2, (const uint8_t *)&e->errs[i], 2, NULL);
+	krx_kafka_records_field(&e->fields[i], flex, (const uint8_t *)"", 0);
+	fj_edit(e, p->field_off, p->field_len, e->fields[i].data,
+	    e->fields[i].len, NULL);
+}
+
+static void
+fj_edits_build(struct krx_fjob *j, struct fj_edits *e)
+{
+	const struct krx_fetch_part	*p;
+	struct fj_part			*fp;
+	size_t				 i;
+	int				 flex = j->resp.api_key !=
+					    KRX_API_FETCH ||
+					    j->resp.version >= 12;
+
+	e->n = 0;
+	e->sp = xcalloc(3 * j->resp.nparts + 1, sizeof(*e->sp));
+	e->give = xcalloc(3 * j->resp.nparts + 1, sizeof(*e->give));
+	e->fields = xcalloc(j->resp.nparts + 1, sizeof(*e->fields));
+	e->errs = xcalloc(j->resp.nparts + 1, sizeof(*e->errs));
+	for (i = 0; i < j->resp.nparts; i++) {
+		p = &j->resp.parts[i];
+		fp = &j->parts[i];
+		if (fp->encrypted == 0)
+			continue;
+		if (fp->status == KRX_KEY_OK && fp->out.len > INT32_MAX)
+			fp->status = KRX_KEY_INVALID;
+		if (fp->status != KRX_KEY_OK) {
+			fj_edit_failed(j, e, i, flex);
+			continue;
+		}
+		/* New length prefix, then the records, no copy. */
+		krx_kafka_records_prefix(&e->fields[i], flex, fp->out.len);
+		fj_edit(e, p->field_off, p->field_len, e->fields[i].data,
+		    e->fields[i].len, NULL);
+		fj_edit(e, p->field_off + p->field_len, 0, fp->out.data,
+		    fp->out.len, &fp->out);
+		j->records += fp->decrypted;
+	}
+}
+
+static void
+fj_emit_header(struct krx_fjob *j, size_t body_len, struct evbuffer *dst)
+{
+	uint32_t	 be;
+
+	be = htonl((uint32_t)(j->hlen + body_len));
+	evbuffer_add(dst, &be, 4);
+	be = htonl((uint32_t)j->f->client_corr);
+	evbuffer_add(dst, &be, 4);
+	evbuffer_add(dst, j->frame + 4, j->hlen - 4);
+}
+
+/*
+ * The usual case: no broker endpoint to rewrite, so the response goes
+ * out in pieces (the broker's bytes between the edits, the decrypted
+ * records by reference) without being put together first.
+ */
+static int
+fj_emit_pieces(struct krx_fjob *j, struct fj_edits *e, struct evbuffer *dst)
+{
+	const uint8_t		*body = j->frame + j->hlen;
+	const struct krx_splice	*sp;
+	size_t			 len = j->size - j->hlen, total, pos = 0, i;
+	int			 r;
+
+	if ((r = krx_kafka_splice_size(len, e->sp, e->n, &total)) != KRX_OK)
+		return r;
+	if (total > INT32_MAX - j->hlen)
+		return KRX_E_TOO_BIG;
+	fj_emit_header(j, total, dst);
+	for (i = 0; i < e->n; i++) {
+		sp = &e->sp[i];
+		if (sp->off > pos)
+			evbuffer_add(dst, body + pos, sp->off - pos);
+		if (e->give[i] != NULL)
+			krx_evbuffer_give(dst, e->give[i]);
+		else if (sp->data_len > 0)
+			evbuffer_add(dst, sp->data, sp->data_len);
+		pos = sp->off + sp->len;
+	}
+	if (len > pos)
+		evbuffer_add(dst, body + pos, len - pos);
+	return KRX_OK;
+}
+
+/* Endpoints to rewrite: the whole body is built, then rewritten. */
+static int
+fj_emit_rebuilt(struct krx_fjob *j, struct fj_edits *e, struct evbuffer *dst)
+{
+	struct krx_buf	 body, ep;
+	struct krx_buf	*b = &body;
+	int		 r;
+
+	krx_buf_init(&body, j->size);
+	krx_buf_init(&ep, 0);
+	r = krx_kafka_splice(j->frame + j->hlen, j->size - j->hlen, e->sp,
+	    e->n, &body);
+	if (r == KRX_OK)
+		r = krx_kafka_rewrite_endpoints(j->f->api_key,
+		    j->f->api_version, body.data, body.len, krx_rewrite_learn,
+		    j->s, &ep);
+	if (r == 1)
+		b = &ep;
+	if (r >= 0) {
+		fj_emit_header(j, b->len, dst);
+		krx_evbuffer_give(dst, b);
+		r = KRX_OK;
+	}
+	krx_buf_free(&ep);
+	krx_buf_free(&body);
 	return r;
 }
 
-/* Write the response (header with the client's id, then body) to dst. */
+/* Whether the broker's response names endpoints krx must rewrite. */
 static int
-fj_emit(struct krx_fjob *j, struct krx_buf *body, struct evbuffer *dst)
+fj_has_endpoints(struct krx_fjob *j)
 {
 	struct krx_buf	 ep;
-	struct krx_buf	*b = body;
-	uint32_t	 be;
-	int		 r = KRX_OK;
+	int		 r;
 
+	if (!krx_kafka_has_endpoints(j->f->api_key, j->f->api_version))
+		return 0;
 	krx_buf_init(&ep, 0);
-	if (krx_kafka_has_endpoints(j->f->api_key, j->f->api_version)) {
-		r = krx_kafka_rewrite_endpoints(j->f->api_key,
-		    j->f->api_version, body->data, body->len,
-		    krx_rewrite_learn, j->s, &ep);
-		if (r == 1)
-			b = &ep;
-	}
-	if (r >= 0) {
-		be = htonl((uint32_t)(j->hlen + b->len));
-		evbuffer_add(dst, &be, 4);
-		be = htonl((uint32_t)j->f->client_corr);
-		evbuffer_add(dst, &be, 4);
-		evbuffer_add(dst, j->frame + 4, j->hlen - 4);
-		krx_evbuffer_give(dst, b);
-		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
-		    KRX_STAT_RECORDS_DECRYPTED, (int64_t)j->records);
-	}
+	r = krx_kafka_rewrite_endpoints(j->f->api_key, j->f->api_version,
+	    j->frame + j->hlen, j->size - j->hlen, krx_rewrite_learn, j->s,
+	    &ep);
 	krx_buf_free(&ep);
-	return r < 0 ? r : KRX_OK;
+	return r != 0;	/* errors too: the rebuilt path reports them */
 }
 
 /* All keys at hand: build and write. Frees j; -1: s was closed. */
@@ -393,14 +489,19 @@ static int
 fj_finish(struct krx_fjob *j, struct evbuffer *dst)
 {
 	struct krx_session	*s = j->s;
-	struct krx_buf		 body;
+	struct fj_edits		 e;
 	int16_t			 key = j->f->api_key, ver = j->f->api_version;
 	int			 r;
 
-	krx_buf_init(&body, j->size);
-	if ((r = fj_build(j, &body)) == KRX_OK)
-		r = fj_emit(j, &body, dst);
-	krx_buf_free(&body);
+	fj_edits_build(j, &e);
+	if (fj_has_endpoints(j))
+		r = fj_emit_rebuilt(j, &e, dst);
+	else
+		r = fj_emit_pieces(j, &e, dst);
+	if (r == KRX_OK)
+		krx_stats_add(s->w->m->stats, s->w->slot,
+		    KRX_STAT_RECORDS_DECRYPTED, (int64_t)j->records);
+	fj_edits_free(j, &e);
 	krx_filter_fetch_free(j);
 	if (r != KRX_OK) {
 		krx_session_close(s, KRX_LOG_WARN, "cannot rebuild %s v%d "
@@ -499,6 +600,6 @@ krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 		return -1;
 	}
 	s->held_resp = j;
-	bufferevent_disable(s->upstream, EV_READ);
+	krx_reader_enable(&s->rd_upstream, 0);
 	return 1;
 }

@@ -632,7 +632,7 @@ krx_filter_produce(struct krx_session *s, struct evbuffer *in,
 		return -1;
 	}
 	s->held = j;
-	bufferevent_disable(s->client, EV_READ);
+	krx_reader_enable(&s->rd_client, 0);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
 #include "common/log.h"
@@ -85,6 +86,8 @@ krx_session_free(struct krx_session *s)
 	if (s->probe != NULL)
 		krx_probe_free(s->probe);
 	krx_filter_session_gone(s);
+	krx_reader_detach(&s->rd_client);
+	krx_reader_detach(&s->rd_upstream);
 	if (s->client != NULL)
 		bufferevent_free(s->client);
 	if (s->upstream != NULL)
@@ -102,9 +105,8 @@ krx_session_close_after_flush(struct krx_session *s)
 	if (s->closing)
 		return;
 	s->closing = 1;
-	bufferevent_disable(s->client, EV_READ);
-	if (s->upstream != NULL)
-		bufferevent_disable(s->upstream, EV_READ);
+	krx_reader_enable(&s->rd_client, 0);
+	krx_reader_enable(&s->rd_upstream, 0);
 	/* Never free here: the write callback does, from the loop. */
 	bufferevent_trigger(s->client, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS |
 	    BEV_TRIG_DEFER_CALLBACKS);
@@ -149,6 +151,28 @@ static void
 session_free_ref(const void *data, size_t len, void *arg)
 {
 	free(arg);
+}
+
+/*
+ * Write what bev holds now rather than on the next turn of the loop, as
+ * nginx does. The bufferevent armed its write event when the data was
+ * added; if all of it went out, disarm it again (with the epoll
+ * changelist the two changes cancel out: no system call, no wakeup).
+ * A failed write is left for the bufferevent to find on its own.
+ */
+void
+krx_bev_write_now(struct bufferevent *bev)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	evutil_socket_t	 fd = bufferevent_getfd(bev);
+
+	if (fd < 0 || evbuffer_get_length(out) == 0)
+		return;
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write_atmost(out, fd, -1);
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) == 0)
+		event_del(&bev->ev_write);
 }
 
 void
@@ -460,10 +484,10 @@ session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	return 0;
 }
 
-static void
-session_client_read(struct bufferevent *bev, void *arg)
+/* Forward every whole request; -1 when the session was closed. */
+static int
+session_client_frames(struct bufferevent *bev, struct krx_session *s)
 {
-	struct krx_session	*s = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	int32_t			 size;
 	int			 r;
@@ -472,33 +496,45 @@ session_client_read(struct bufferevent *bev, void *arg)
 		r = krx_frame_peek(bev, s->w->conf->max_frame_bytes,
 		    &s->expanded_c, &size);
 		if (r == 0)
-			return;
+			return 0;
 		if (r == KRX_FRAME_NEGATIVE) {
 			krx_session_close(s, KRX_LOG_WARN,
 			    "negative frame size %d", size);
-			return;
+			return -1;
 		}
 		if (r == KRX_FRAME_TOO_BIG) {
 			krx_session_close(s, KRX_LOG_WARN, "frame size %d "
 			    "exceeds max_frame_bytes %u", size,
 			    s->w->conf->max_frame_bytes);
-			return;
+			return -1;
 		}
 		if ((uint32_t)size < KRX_KAFKA_FRAME_MIN) {
 			krx_session_close(s, KRX_LOG_WARN, "truncated request "
 			    "header (frame of %d bytes)", size);
-			return;
+			return -1;
 		}
-		if (session_request(s, in, (uint32_t)size) != 0 ||
-		    s->held != NULL)
-			return;
+		if (session_request(s, in, (uint32_t)size) != 0)
+			return -1;
+		if (s->held != NULL)
+			return 0;
 		if (evbuffer_get_length(bufferevent_get_output(s->upstream)) >
 		    KRX_HIGH_WATER) {
 			s->client_paused = 1;
-			bufferevent_disable(bev, EV_READ);
-			return;
+			krx_reader_enable(&s->rd_client, 0);
+			return 0;
 		}
 	}
+	return 0;
+}
+
+static void
+session_client_read(struct bufferevent *bev, void *arg)
+{
+	struct krx_session	*s = arg;
+
+	if (session_client_frames(bev, s) == 0 && !s->closing &&
+	    !s->client_paused && s->upstream_ready)
+		krx_bev_write_now(s->upstream);
 }
 
 void
@@ -508,7 +544,7 @@ krx_session_release(struct krx_session *s)
 	if (s->closing)
 		return;
 	if (!s->client_paused)
-		bufferevent_enable(s->client, EV_READ);
+		krx_reader_enable(&s->rd_client, 1);
 	session_client_read(s->client, s);
 }
 
@@ -518,7 +554,7 @@ krx_session_resume_client(struct krx_session *s)
 	if (!s->client_paused || s->closing || s->held != NULL)
 		return;
 	s->client_paused = 0;
-	bufferevent_enable(s->client, EV_READ);
+	krx_reader_enable(&s->rd_client, 1);
 	session_client_read(s->client, s);
 }
 
@@ -588,13 +624,17 @@ krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
 		krx_session_close(s, KRX_LOG_WARN, "out of memory");
 		return;
 	}
-	bufferevent_set_max_single_read(s->client, KRX_MAX_SINGLE_READ);
 	bufferevent_set_max_single_write(s->client, KRX_MAX_SINGLE_READ);
 	bufferevent_setwatermark(s->client, EV_WRITE, KRX_LOW_WATER, 0);
-	bufferevent_setcb(s->client, session_client_read, session_client_write,
+	bufferevent_setcb(s->client, NULL, session_client_write,
 	    session_client_event, s);
+	if (krx_reader_attach(&s->rd_client, s->client, session_client_read,
+	    session_client_event, s) != KRX_OK) {
+		krx_session_close(s, KRX_LOG_WARN, "out of memory");
+		return;
+	}
 	log_debug("conn=%llu client=%s: accepted on port %d",
 	    (unsigned long long)s->id, s->client_addr, l->port);
 	if (krx_upstream_start(s) == 0)
-		bufferevent_enable(s->client, EV_READ);
+		krx_reader_enable(&s->rd_client, 1);
 }

@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "proto/kafka.h"
 #include "worker/nodemap.h"
+#include "worker/reader.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -59,6 +60,8 @@ struct krx_session {
 	char			 upstream_addr[KRX_NODEMAP_HOST_MAX + 8];
 	struct bufferevent	*client;
 	struct bufferevent	*upstream;
+	struct krx_reader	 rd_client;	/* reads for client */
+	struct krx_reader	 rd_upstream;	/* reads for upstream */
 	struct krx_probe	*probe;
 	struct krx_inflight_q	 inflight;
 	uint32_t		 n_inflight;
@@ -71,6 +74,7 @@ struct krx_session {
 	unsigned		 connect_failed:1;
 	unsigned		 client_paused:1;
 	unsigned		 upstream_paused:1;
+	unsigned		 upstream_ready:1;	/* connected */
 	uint32_t		 expanded_c;	/* frame size made contiguous */
 	uint32_t		 expanded_u;
 	struct krx_buf		 scratch;	/* per-response rewrite area */
@@ -109,6 +113,8 @@ struct krx_worker {
  */
 int	krx_frame_peek(struct bufferevent *bev, uint32_t max, uint32_t *expanded,
 	    int32_t *size);
+/* Write bev's output now; the write event only if some is left. */
+void	krx_bev_write_now(struct bufferevent *bev);
 void	krx_session_accept(struct krx_worker *w,
 	    const struct krx_listener *l, int fd, const struct sockaddr *sa,
 	    int salen);

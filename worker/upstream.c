@@ -21,6 +21,8 @@
 #include "conf/conf.h"
 #include "worker/session.h"
 
+static void	upstream_read(struct bufferevent *, void *);
+
 static void
 upstream_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -28,6 +30,12 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	int			 on = 1;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		s->upstream_ready = 1;
+		if (krx_reader_attach(&s->rd_upstream, bev, upstream_read,
+		    upstream_event, s) != KRX_OK) {
+			krx_session_close(s, KRX_LOG_WARN, "out of memory");
+			return;
+		}
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &on, sizeof(on));
 		log_debug("conn=%llu client=%s: connected to broker %s",
@@ -103,10 +111,10 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	return 0;
 }
 
-static void
-upstream_read(struct bufferevent *bev, void *arg)
+/* Hand on every whole response; -1 when the session was closed. */
+static int
+upstream_frames(struct bufferevent *bev, struct krx_session *s)
 {
-	struct krx_session	*s = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	int32_t			 size;
 	int			 r;
@@ -115,22 +123,33 @@ upstream_read(struct bufferevent *bev, void *arg)
 		r = krx_frame_peek(bev, s->w->conf->max_frame_bytes,
 		    &s->expanded_u, &size);
 		if (r == 0)
-			return;
+			return 0;
 		if (r < 0) {
 			krx_session_close(s, KRX_LOG_WARN, "broker sent a "
 			    "frame of size %d (max_frame_bytes %u)", size,
 			    s->w->conf->max_frame_bytes);
-			return;
+			return -1;
 		}
-		if (upstream_response(s, in, (uint32_t)size) != 0)
-			return;
+		if ((r = upstream_response(s, in, (uint32_t)size)) != 0)
+			return r < 0 ? -1 : 0;
 		if (evbuffer_get_length(bufferevent_get_output(s->client)) >
 		    KRX_HIGH_WATER) {
 			s->upstream_paused = 1;
-			bufferevent_disable(bev, EV_READ);
-			return;
+			krx_reader_enable(&s->rd_upstream, 0);
+			return 0;
 		}
 	}
+	return 0;
+}
+
+static void
+upstream_read(struct bufferevent *bev, void *arg)
+{
+	struct krx_session	*s = arg;
+
+	if (upstream_frames(bev, s) == 0 && !s->closing &&
+	    !s->upstream_paused)
+		krx_bev_write_now(s->client);
 }
 
 void
@@ -139,7 +158,7 @@ krx_upstream_release(struct krx_session *s)
 	if (s->closing)
 		return;
 	if (!s->upstream_paused)
-		bufferevent_enable(s->upstream, EV_READ);
+		krx_reader_enable(&s->rd_upstream, 1);
 	upstream_read(s->upstream, s);
 }
 
@@ -149,7 +168,7 @@ krx_upstream_resume(struct krx_session *s)
 	if (!s->upstream_paused || s->closing || s->held_resp != NULL)
 		return;
 	s->upstream_paused = 0;
-	bufferevent_enable(s->upstream, EV_READ);
+	krx_reader_enable(&s->rd_upstream, 1);
 	upstream_read(s->upstream, s);
 }
 
@@ -193,12 +212,11 @@ krx_upstream_start(struct krx_session *s)
 		krx_session_close(s, KRX_LOG_WARN, "out of memory");
 		return -1;
 	}
-	bufferevent_set_max_single_read(s->upstream, KRX_MAX_SINGLE_READ);
 	bufferevent_set_max_single_write(s->upstream, KRX_MAX_SINGLE_READ);
 	bufferevent_setwatermark(s->upstream, EV_WRITE, KRX_LOW_WATER, 0);
-	bufferevent_setcb(s->upstream, upstream_read, upstream_write,
-	    upstream_event, s);
-	bufferevent_enable(s->upstream, EV_READ);
+	bufferevent_setcb(s->upstream, NULL, upstream_write, upstream_event,
+	    s);
+	krx_reader_enable(&s->rd_upstream, 1);	/* once connected */
 	if (s->node_id < 0) {
 		hp = &vc->upstream[s->w->rr[s->vc]++ % vc->n_upstream];
 		return krx_upstream_connect(s, hp->host, hp->port);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -216,6 +217,42 @@ worker_free(struct krx_worker *w)
 	event_base_free(w->base);
 }
 
+/*
+ * Fetch responses come in buffers of about a megabyte, one after the
+ * other. glibc would map each one fresh and unmap it when freed, and the
+ * page faults of filling it again cost more than decrypting it: keep such
+ * buffers in the heap, and up to WORKER_TRIM_KEEP of free heap mapped.
+ */
+#define WORKER_MMAP_ABOVE	(8 * 1024 * 1024)
+#define WORKER_TRIM_KEEP	(32 * 1024 * 1024)
+
+static void
+worker_malloc_tune(void)
+{
+	if (mallopt(M_MMAP_THRESHOLD, WORKER_MMAP_ABOVE) != 1 ||
+	    mallopt(M_TRIM_THRESHOLD, WORKER_TRIM_KEEP) != 1)
+		log_warnx("mallopt failed: large buffers are mapped anew");
+}
+
+/*
+ * With the epoll changelist, arming and disarming a write event in one
+ * turn of the loop costs nothing (krx_bev_write_now relies on it). Its
+ * known problem is with dup()ed descriptors, which workers do not use.
+ */
+static struct event_base *
+worker_base_new(void)
+{
+	struct event_config	*cfg;
+	struct event_base	*base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 void
 krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
 {
@@ -228,6 +265,7 @@ krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
 	log_fatal_status(KRX_EXIT_SOFTWARE);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
+	worker_malloc_tune();
 	worker_drop_privileges(m->conf->user);
 	w.m = m;
 	w.conf = m->conf;
@@ -236,7 +274,7 @@ krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
 	TAILQ_INIT(&w.sessions);
 	w.rr = xcalloc(m->conf->n_vclusters, sizeof(*w.rr));
 	w.rr[0] = (unsigned)slot;
-	if ((w.base = event_base_new()) == NULL)
+	if ((w.base = worker_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	w.dns = evdns_base_new(w.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
 	if (w.dns == NULL && (w.dns = evdns_base_new(w.base, 0)) == NULL)
