@@ -359,6 +359,9 @@ krx_recdec_decrypt(const uint8_t *records, size_t len, krx_recdec_dek_fn fn,
 	int			 step, r;
 
 	s->decrypted = 0;
+	/* Clear records are smaller than the encrypted ones: grow once. */
+	if ((r = krx_buf_reserve(out, len)) != KRX_OK)
+		return r;
 	krx_batch_iter_init(&bi, records, len);
 	while ((step = krx_batch_next(&bi, &b)) == KRX_BATCH_OK)
 		if ((r = recdec_batch(&b, fn, arg, s, out)) != KRX_OK)
