@@ -19,6 +19,7 @@
 #ifndef KRX_PROTO_KAFKA_MSG_H
 #define KRX_PROTO_KAFKA_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -184,6 +185,18 @@ int	krx_kafka_fetch_parse(const uint8_t *body, size_t len,
 	    int16_t api_key, int16_t version, struct krx_fetch_resp *resp);
 /* Free the arrays of resp and zero it; NULL is a no-op. */
 void	krx_fetch_resp_free(struct krx_fetch_resp *resp);
+
+/*
+ * The size limits of a Fetch request body (v4-18, request header
+ * excluded): fn gets the offset in body of each big-endian int32 limit,
+ * first the response's max_bytes (whole true), then every
+ * partition_max_bytes. A non-zero return from fn stops the walk and is
+ * returned. KRX_OK only when the whole body parsed; offsets reported
+ * before an error must not be used.
+ */
+typedef int (*krx_fetch_limit_fn)(void *arg, size_t off, bool whole);
+int	krx_kafka_fetch_req_limits(const uint8_t *body, size_t len,
+	    int16_t version, krx_fetch_limit_fn fn, void *arg);
 
 /* Metadata. */
 

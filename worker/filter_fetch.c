@@ -14,6 +14,7 @@
  * response from the broker (later ones queue behind it anyway).
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,40 @@ fj_has_endpoints(struct krx_fjob *j)
 	return r != 0;	/* errors too: the rebuilt path reports them */
 }
 
+/*
+ * Encrypted records are bigger than the records they carry (1 KiB
+ * values: about 15%). Remember the ratio of fetched to clear record
+ * bytes, averaged over this connection's responses (those without
+ * encrypted records count as 1), so that krx_filter_fetch_request can
+ * ask the broker for that much more and the client gets about as many
+ * records as it asked for.
+ */
+static void
+fj_note_ratio(struct krx_fjob *j)
+{
+	struct krx_session	*s = j->s;
+	uint64_t		 in = 0, out = 0, r;
+	size_t			 i;
+
+	for (i = 0; i < j->resp.nparts; i++) {
+		if (j->resp.parts[i].records_len <= 0)
+			continue;
+		in += (uint64_t)j->resp.parts[i].records_len;
+		out += j->parts[i].encrypted > 0 && j->parts[i].status ==
+		    KRX_KEY_OK ? j->parts[i].out.len :
+		    (uint64_t)j->resp.parts[i].records_len;
+	}
+	if (in == 0 || out == 0)
+		return;
+	r = in * KRX_RATIO_ONE / out;
+	if (r < KRX_RATIO_ONE)
+		r = KRX_RATIO_ONE;
+	if (r > KRX_RATIO_MAX)
+		r = KRX_RATIO_MAX;
+	s->fetch_ratio = s->fetch_ratio == 0 ? (uint32_t)r :
+	    (uint32_t)((3 * (uint64_t)s->fetch_ratio + r) / 4);
+}
+
 /* All keys at hand: build and write. Frees j; -1: s was closed. */
 static int
 fj_finish(struct krx_fjob *j, struct evbuffer *dst)
@@ -493,6 +528,7 @@ fj_finish(struct krx_fjob *j, struct evbuffer *dst)
 	int16_t			 key = j->f->api_key, ver = j->f->api_version;
 	int			 r;
 
+	fj_note_ratio(j);
 	fj_edits_build(j, &e);
 	if (fj_has_endpoints(j))
 		r = fj_emit_rebuilt(j, &e, dst);
@@ -510,6 +546,49 @@ fj_finish(struct krx_fjob *j, struct evbuffer *dst)
 		return -1;
 	}
 	return 0;
+}
+
+struct fr_offs {
+	size_t	*off;
+	size_t	 n;
+};
+
+static int
+fr_collect(void *arg, size_t off, bool whole)
+{
+	struct fr_offs	*o = arg;
+
+	(void)whole;
+	o->off = xreallocarray(o->off, o->n + 1, sizeof(*o->off));
+	o->off[o->n++] = off;
+	return KRX_OK;
+}
+
+void
+krx_filter_fetch_request(struct krx_session *s, struct evbuffer *in,
+    uint32_t size, const struct krx_kafka_req_hdr *h)
+{
+	struct fr_offs	 o = { NULL, 0 };
+	uint8_t		*body;
+	uint64_t	 v, nv, cap = s->w->conf->max_frame_bytes / 4 * 3;
+	size_t		 i;
+
+	body = evbuffer_pullup(in, 4 + (size_t)size) + 4 + h->len;
+	if (krx_kafka_fetch_req_limits(body, size - h->len, h->api_version,
+	    fr_collect, &o) == KRX_OK) {
+		for (i = 0; i < o.n; i++) {
+			v = be32toh(*(uint32_t *)(void *)(body + o.off[i]));
+			if (v == 0 || v > INT32_MAX)
+				continue;	/* zero or negative: as is */
+			nv = v * s->fetch_ratio / KRX_RATIO_ONE;
+			if (nv > (v > cap ? v : cap))
+				nv = v > cap ? v : cap;
+			*(uint32_t *)(void *)(body + o.off[i]) =
+			    htobe32((uint32_t)nv);
+		}
+	}
+	/* One that does not parse goes on unchanged: the broker judges. */
+	free(o.off);
 }
 
 static void
@@ -582,6 +661,7 @@ krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 	j->parts = xcalloc(j->resp.nparts + 1, sizeof(*j->parts));
 	if (fj_run(j)) {
 		if (!fj_any_encrypted(j)) {
+			fj_note_ratio(j);
 			krx_filter_fetch_free(j);
 			return 2;	/* nothing to decrypt */
 		}

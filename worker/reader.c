@@ -24,9 +24,9 @@ reader_apply(struct krx_reader *rd)
 	rd->added = rd->want;
 }
 
-/* One readv into in (its end thawed for it): bytes, 0 at EOF, or -1. */
-static ssize_t
-reader_readv(evutil_socket_t fd, struct evbuffer *in)
+ssize_t
+krx_read_into(evutil_socket_t fd, struct evbuffer *in, size_t max,
+    size_t *room)
 {
 	struct evbuffer_iovec	 vec[2];
 	struct iovec		 iov[2];
@@ -34,8 +34,9 @@ reader_readv(evutil_socket_t fd, struct evbuffer *in)
 	size_t			 left;
 	int			 i, n;
 
+	*room = 0;
 	evbuffer_unfreeze(in, 0);
-	if ((n = evbuffer_reserve_space(in, KRX_READER_CHUNK, vec, 2)) <= 0) {
+	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)max, vec, 2)) <= 0) {
 		evbuffer_freeze(in, 0);
 		errno = ENOMEM;
 		return -1;
@@ -43,6 +44,7 @@ reader_readv(evutil_socket_t fd, struct evbuffer *in)
 	for (i = 0; i < n; i++) {
 		iov[i].iov_base = vec[i].iov_base;
 		iov[i].iov_len = vec[i].iov_len;
+		*room += vec[i].iov_len;
 	}
 	if ((r = readv(fd, iov, n)) > 0) {
 		left = (size_t)r;
@@ -63,9 +65,11 @@ reader_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct krx_reader	*rd = arg;
 	ssize_t			 r;
+	size_t			 room;
 
 	(void)what;
-	r = reader_readv(fd, bufferevent_get_input(rd->bev));
+	r = krx_read_into(fd, bufferevent_get_input(rd->bev),
+	    KRX_READER_CHUNK, &room);
 	if (r > 0) {
 		rd->readcb(rd->bev, rd->arg);	/* may free rd */
 		return;

@@ -11,9 +11,12 @@
 #ifndef KRX_WORKER_READER_H
 #define KRX_WORKER_READER_H
 
+#include <sys/types.h>
+
 #include <event2/bufferevent.h>
 
 struct event;
+struct evbuffer;
 
 #define KRX_READER_CHUNK	(64 * 1024)
 
@@ -33,5 +36,12 @@ int	krx_reader_attach(struct krx_reader *, struct bufferevent *,
 /* Reading on or off; remembered until the socket is attached. */
 void	krx_reader_enable(struct krx_reader *, int on);
 void	krx_reader_detach(struct krx_reader *);
+/*
+ * One readv of up to max bytes from fd onto the end of in (a
+ * bufferevent's input, thawed for it): bytes read, 0 at EOF or -1 with
+ * errno. room: the space offered, so that r < room means "drained".
+ */
+ssize_t	krx_read_into(evutil_socket_t fd, struct evbuffer *in, size_t max,
+	    size_t *room);
 
 #endif

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -192,44 +191,11 @@ krx_evbuffer_give(struct evbuffer *dst, struct krx_buf *b)
 	}
 }
 
-/* One readv of up to need bytes into in; bytes read, 0 at EOF, -1. */
-static ssize_t
-frame_readv(evutil_socket_t fd, struct evbuffer *in, size_t need,
-    size_t *room)
-{
-	struct evbuffer_iovec	 vec[2];
-	struct iovec		 iov[2];
-	ssize_t			 r;
-	size_t			 left;
-	int			 i, n;
-
-	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)need, vec, 2)) <= 0)
-		return -1;
-	for (i = 0, *room = 0; i < n; i++) {
-		iov[i].iov_base = vec[i].iov_base;
-		iov[i].iov_len = vec[i].iov_len;
-		*room += vec[i].iov_len;
-	}
-	if ((r = readv(fd, iov, n)) <= 0) {
-		evbuffer_commit_space(in, vec, 0);
-		return r;
-	}
-	left = (size_t)r;
-	for (i = 0; i < n && left > 0; i++) {
-		if (vec[i].iov_len > left)
-			vec[i].iov_len = left;
-		left -= vec[i].iov_len;
-	}
-	evbuffer_commit_space(in, vec, i);
-	return r;
-}
-
 /*
- * libevent 2.1 reads at most 4 KiB per readiness event, so a 1 MiB Fetch
- * response would take 256 trips through the loop. Read the rest of a
- * frame straight into the buffer instead (a bufferevent keeps the end of
- * its input frozen: thawed for this). EOF and errors are left for the
- * bufferevent to find on its next read.
+ * A frame bigger than what one readiness event brings in (a Fetch
+ * response of a megabyte) is read on at once, as far as the socket has
+ * it, rather than one event at a time. EOF and errors are left for the
+ * reader to find on its next event.
  */
 static void
 frame_fill(struct bufferevent *bev, struct evbuffer *in, size_t need)
@@ -238,17 +204,13 @@ frame_fill(struct bufferevent *bev, struct evbuffer *in, size_t need)
 	ssize_t		 r;
 	size_t		 room;
 
-	if (fd < 0)
-		return;
-	evbuffer_unfreeze(in, 0);
-	while (need > 0) {
-		if ((r = frame_readv(fd, in, need, &room)) <= 0)
+	while (fd >= 0 && need > 0) {
+		if ((r = krx_read_into(fd, in, need, &room)) <= 0)
 			break;
 		if ((size_t)r >= need || (size_t)r < room)
 			break;	/* the frame is in, or the socket drained */
 		need -= (size_t)r;
 	}
-	evbuffer_freeze(in, 0);
 }
 
 int
@@ -474,6 +436,8 @@ session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		    "request: %s", krx_strerror(r));
 		return -1;
 	}
+	if (h.api_key == KRX_API_FETCH && s->fetch_ratio > KRX_RATIO_ONE)
+		krx_filter_fetch_request(s, in, size, &h);
 	if (s->next_corr == INT32_MAX)
 		s->next_corr = 0;
 	if (acks != 0) {

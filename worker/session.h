@@ -35,6 +35,9 @@ struct sockaddr;
 #define KRX_MAX_SINGLE_READ	(256 * 1024)
 /* Bytes of a frame pulled up to parse its request header first. */
 #define KRX_HDR_PEEK		1024
+/* Fixed point of krx_session.fetch_ratio, and its largest value. */
+#define KRX_RATIO_ONE		1024
+#define KRX_RATIO_MAX		(4 * KRX_RATIO_ONE)
 
 /* One request waiting for its response, in client order. */
 struct krx_inflight {
@@ -75,6 +78,8 @@ struct krx_session {
 	unsigned		 client_paused:1;
 	unsigned		 upstream_paused:1;
 	unsigned		 upstream_ready:1;	/* connected */
+	uint32_t		 fetch_ratio;	/* fetched bytes per clear byte,
+						   KRX_RATIO_ONE = 1 */
 	uint32_t		 expanded_c;	/* frame size made contiguous */
 	uint32_t		 expanded_u;
 	struct krx_buf		 scratch;	/* per-response rewrite area */
@@ -156,6 +161,9 @@ int	krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 	    struct evbuffer *in, uint32_t size, struct evbuffer *dst);
 struct krx_fjob;
 void	krx_filter_fetch_free(struct krx_fjob *j);
+/* Raise a Fetch request's size limits by the session's fetch_ratio. */
+void	krx_filter_fetch_request(struct krx_session *s, struct evbuffer *in,
+	    uint32_t size, const struct krx_kafka_req_hdr *h);
 void	krx_filter_guards_free(struct krx_session *s);
 /* Cancel the filters' pending work of a closing session. */
 void	krx_filter_session_gone(struct krx_session *s);

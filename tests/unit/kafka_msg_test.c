@@ -1202,3 +1202,73 @@ Test(kafka_msg, prefixes_and_trailing)
 	prefixes(parse_produce, b.data, b.len, 0, 7);
 	krx_buf_free(&b);
 }
+
+struct limits {
+	size_t	 off[8];
+	bool	 whole[8];
+	size_t	 n;
+};
+
+static int
+limit_cb(void *arg, size_t off, bool whole)
+{
+	struct limits	*l = arg;
+
+	if (l->n == 8)
+		return KRX_E_TOO_BIG;
+	l->off[l->n] = off;
+	l->whole[l->n++] = whole;
+	return KRX_OK;
+}
+
+/* capture.py asks for 52428800 bytes in all, 1048576 for its partition. */
+Test(kafka_msg, fetch_request_limits_captured)
+{
+	static const int16_t	 vers[] = { 4, 11, 12, 13, 16, 17, 18 };
+	struct limits		 l;
+	struct body		 b;
+	size_t			 i, cut;
+
+	for (i = 0; i < sizeof(vers) / sizeof(vers[0]); i++) {
+		char	 name[64];
+
+		snprintf(name, sizeof(name), "fetch_v%d_req.bin", vers[i]);
+		b = req_body(name);
+		memset(&l, 0, sizeof(l));
+		cr_assert_eq(krx_kafka_fetch_req_limits(b.p, b.len, vers[i],
+		    limit_cb, &l), KRX_OK, "v%d", vers[i]);
+		cr_assert_eq(l.n, 2, "v%d: %zu limits", vers[i], l.n);
+		cr_assert(l.whole[0] && !l.whole[1]);
+		cr_assert_eq(be32(b.p + l.off[0]), 52428800, "v%d", vers[i]);
+		cr_assert_eq(be32(b.p + l.off[1]), 1048576, "v%d", vers[i]);
+		/* Every truncation is an error, never a read past the end. */
+		for (cut = 0; cut < b.len; cut++) {
+			memset(&l, 0, sizeof(l));
+			cr_assert_lt(krx_kafka_fetch_req_limits(b.p, cut,
+			    vers[i], limit_cb, &l), 0, "v%d cut %zu", vers[i],
+			    cut);
+		}
+		free(b.f.data);
+	}
+}
+
+Test(kafka_msg, fetch_request_limits_refused)
+{
+	struct body	 b = req_body("fetch_v17_req.bin");
+	struct limits	 l;
+	uint8_t		*longer = malloc(b.len + 1);
+
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(krx_kafka_fetch_req_limits(b.p, b.len, 3, limit_cb, &l),
+	    KRX_E_UNSUPPORTED);
+	cr_assert_eq(krx_kafka_fetch_req_limits(b.p, b.len, 19, limit_cb,
+	    &l), KRX_E_UNSUPPORTED);
+	cr_assert_not_null(longer);
+	memcpy(longer, b.p, b.len);
+	longer[b.len] = 0;
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(krx_kafka_fetch_req_limits(longer, b.len + 1, 17,
+	    limit_cb, &l), KRX_E_TRAILING);
+	free(longer);
+	free(b.f.data);
+}
