@@ -151,6 +151,19 @@ bool	krx_kafka_has_endpoints(int16_t api_key, int16_t version);
  * FindCoordinator entries with a negative node id ("none") are not
  * passed to fn.
  */
+/*
+ * A Fetch response body (v4-18) whose first keep bytes have already gone
+ * to the client: give it krx's endpoints in place, keeping its length.
+ * fn is called as by krx_kafka_rewrite_endpoints. Rewritten NodeEndpoints
+ * of the original length replace it; otherwise tag 0 is emptied and an
+ * unknown tag pads the section to its old length (clients then find the
+ * new leader through Metadata, as before KIP-951). KRX_OK (also when
+ * there is nothing to rewrite), KRX_E_RANGE when the tag section starts
+ * before keep or cannot be padded, or a parse error (body unchanged).
+ */
+int	krx_kafka_fetch_endpoints_inplace(uint8_t *body, size_t len,
+	    int16_t version, size_t keep, krx_kafka_endpoint_fn fn,
+	    void *arg);
 int	krx_kafka_rewrite_endpoints(int16_t api_key, int16_t version,
 	    const uint8_t *body, size_t len, krx_kafka_endpoint_fn fn,
 	    void *arg, struct krx_buf *out);

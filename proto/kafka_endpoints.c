@@ -14,6 +14,7 @@
  * runs ("flush up to here") and a rewritten endpoint in place of the
  * original one. Record sets are skipped by length, never read.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -28,6 +29,7 @@ struct ep_rw {
 	krx_kafka_endpoint_fn	 fn;
 	void			*arg;
 	int			 n;	/* endpoints rewritten */
+	size_t			 tags_off;	/* Fetch: top-level tags */
 };
 
 typedef int (*ep_walk_fn)(struct ep_rw *, int16_t);
@@ -526,6 +528,7 @@ ep_fetch(struct ep_rw *rw, int16_t v)
 	if ((r = ep_skip(rw, v >= 7 ? 10 : 4)) != KRX_OK ||
 	    (r = ep_each(rw, false, 2, v, ep_fetch_topic)) != KRX_OK)
 		return r;
+	rw->tags_off = rw->c.off;
 	return rw->flex ? ep_top_tags(rw, v >= 16) : KRX_OK;
 }
 
@@ -598,5 +601,114 @@ krx_kafka_rewrite_endpoints(int16_t api_key, int16_t version,
 out:
 	if (r <= 0 && out->len > start)
 		out->len = start;
+	return r;
+}
+
+static size_t
+ep_uvarint_len(uint64_t v)
+{
+	size_t	 n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Rebuild the top-level tag section at body + off (len - off bytes) with
+ * tag 0 (NodeEndpoints) emptied and an unknown tag padding it to the
+ * same length, in place.
+ */
+static int
+ep_fetch_pad_tags(uint8_t *body, size_t len, size_t off)
+{
+	struct krx_cur	 c;
+	struct krx_buf	 sec;
+	const uint8_t	*payload;
+	uint32_t	 count, i, tag, size, last = 0;
+	size_t		 want = len - off, pad, k;
+	int		 r;
+
+	krx_cur_init(&c, body + off, want);
+	krx_buf_init(&sec, want);
+	if ((r = krx_kp_get_uvarint32(&c, &count)) != KRX_OK)
+		goto out;
+	krx_buf_put_uvarint(&sec, (uint64_t)count + 1);
+	for (i = 0; i < count; i++) {
+		if ((r = krx_kp_get_uvarint32(&c, &tag)) != KRX_OK ||
+		    (r = krx_kp_get_uvarint32(&c, &size)) != KRX_OK ||
+		    (r = krx_cur_get_ref(&c, size, &payload)) != KRX_OK)
+			goto out;
+		last = tag;
+		krx_buf_put_uvarint(&sec, tag);
+		if (tag == 0) {
+			/* An empty NodeEndpoints array. */
+			krx_buf_put_uvarint(&sec, 1);
+			krx_buf_put_uvarint(&sec, 1);
+			continue;
+		}
+		krx_buf_put_uvarint(&sec, size);
+		krx_buf_put(&sec, payload, size);
+	}
+	if ((r = krx_cur_end(&c)) != KRX_OK || (r = sec.err) != KRX_OK)
+		goto out;
+	krx_buf_put_uvarint(&sec, (uint64_t)last + 1);
+	/* The pad tag's length and bytes fill the rest: uvarint(pad) + pad. */
+	r = KRX_E_RANGE;
+	for (k = 1, pad = SIZE_MAX; k <= 5 && sec.len + k <= want; k++)
+		if (ep_uvarint_len(want - sec.len - k) == k) {
+			pad = want - sec.len - k;
+			break;
+		}
+	if (pad == SIZE_MAX)
+		goto out;
+	krx_buf_put_uvarint(&sec, pad);
+	while (sec.len < want && sec.err == KRX_OK)
+		krx_buf_put_u8(&sec, 0);
+	if (sec.err != KRX_OK || sec.len != want)
+		goto out;
+	memcpy(body + off, sec.data, want);
+	r = KRX_OK;
+out:
+	krx_buf_free(&sec);
+	return r;
+}
+
+int
+krx_kafka_fetch_endpoints_inplace(uint8_t *body, size_t len, int16_t v,
+    size_t keep, krx_kafka_endpoint_fn fn, void *arg)
+{
+	struct ep_rw	 rw;
+	struct krx_buf	 out;
+	int		 r;
+
+	if (v < 4 || v > 18)
+		return KRX_E_UNSUPPORTED;
+	if (keep > len)
+		return KRX_E_RANGE;
+	memset(&rw, 0, sizeof(rw));
+	krx_buf_init(&out, 0);
+	krx_cur_init(&rw.c, body, len);
+	rw.out = &out;
+	rw.flex = krx_kafka_resp_hdr_flexible(KRX_API_FETCH, v);
+	rw.fn = fn;
+	rw.arg = arg;
+	if ((r = ep_fetch(&rw, v)) != KRX_OK ||
+	    (r = krx_cur_end(&rw.c)) != KRX_OK || rw.n == 0)
+		goto out;
+	ep_flush(&rw, len);
+	if ((r = out.err) != KRX_OK)
+		goto out;
+	if (rw.tags_off < keep)
+		r = KRX_E_RANGE;	/* the bytes to change are gone */
+	else if (out.len == len && memcmp(out.data, body, rw.tags_off) == 0)
+		memcpy(body + rw.tags_off, out.data + rw.tags_off,
+		    len - rw.tags_off);
+	else
+		r = ep_fetch_pad_tags(body, len, rw.tags_off);
+out:
+	krx_buf_free(&out);
 	return r;
 }

@@ -479,3 +479,121 @@ Test(kafka_endpoints, null_host_rejected)
 	cr_assert_eq(m.calls, 0);
 	krx_buf_free(&out);
 }
+
+/* Same-length answers: the host's letters become 'x', port 9999. */
+static int
+same_len_fn(void *arg, const struct krx_kafka_endpoint *up,
+    struct krx_kafka_endpoint *adv)
+{
+	static char	 xs[64];
+	int		*calls = arg;
+
+	cr_assert_lt(up->host_len, sizeof(xs));
+	memset(xs, 'x', up->host_len);
+	adv->host = xs;
+	adv->host_len = up->host_len;
+	adv->port = 9999;
+	(*calls)++;
+	return 0;
+}
+
+static int
+seen_fn(void *arg, const struct krx_kafka_endpoint *up,
+    struct krx_kafka_endpoint *adv)
+{
+	(void)adv;
+	cr_assert_eq(up->port, 9999);
+	cr_assert_eq(up->host[0], 'x');
+	(*(int *)arg)++;
+	return 0;
+}
+
+Test(kafka_endpoints, fetch_inplace_same_length)
+{
+	struct krx_buf	 b, out;
+	int		 calls = 0, seen = 0;
+
+	krx_buf_init(&b, 0);
+	fetch_with_tags(&b);
+	cr_assert_eq(krx_kafka_fetch_endpoints_inplace(b.data, b.len, 17, 100,
+	    same_len_fn, &calls), KRX_OK);
+	cr_assert_eq(calls, 2);
+	cr_assert_null(memmem(b.data, b.len, "internal", 8));
+	/* Still a valid body, now with krx's endpoints. */
+	krx_buf_init(&out, 0);
+	cr_assert_eq(krx_kafka_rewrite_endpoints(KRX_API_FETCH, 17, b.data,
+	    b.len, seen_fn, &seen, &out), 1);
+	cr_assert_eq(seen, 2);
+	krx_buf_free(&out);
+	krx_buf_free(&b);
+}
+
+Test(kafka_endpoints, fetch_inplace_padded)
+{
+	struct map	 m;
+	struct krx_buf	 b, orig, out;
+	size_t		 tags;
+	int		 seen = 0;
+
+	krx_buf_init(&b, 0);
+	krx_buf_init(&orig, 0);
+	fetch_with_tags(&b);
+	krx_buf_put(&orig, b.data, b.len);
+	{
+		struct kt_frame	 f = kt_load("fetch_v17_resp.bin");
+
+		tags = f.len - kt_resp_body(&f, KRX_API_FETCH, 17) - 1;
+		free(f.data);
+	}
+	memset(&m, 0, sizeof(m));
+	/* krx's names are longer: tag 0 is emptied, the section padded. */
+	cr_assert_eq(krx_kafka_fetch_endpoints_inplace(b.data, b.len, 18, 100,
+	    map_fn, &m), KRX_OK);
+	cr_assert_eq(m.calls, 2, "both brokers learned");
+	cr_assert_null(memmem(b.data, b.len, "internal", 8));
+	cr_assert_null(memmem(b.data, b.len, "proxy.example", 13));
+	/* The records are untouched; the body still parses to its end,
+	 * without endpoints now, unknown tag 7 kept. */
+	cr_assert_eq(memcmp(b.data, orig.data, tags), 0);
+	krx_buf_init(&out, 0);
+	cr_assert_eq(krx_kafka_rewrite_endpoints(KRX_API_FETCH, 18, b.data,
+	    b.len, seen_fn, &seen, &out), 0);
+	cr_assert_eq(seen, 0);
+	/* count 3; tag 0: []; tag 7 as it was; tag 8: the padding */
+	cr_assert_eq(b.data[tags], 3);
+	cr_assert_eq(memcmp(b.data + tags + 1, "\x00\x01\x01\x07\x02\xde\xad"
+	    "\x08", 8), 0);
+	krx_buf_free(&out);
+	krx_buf_free(&orig);
+	krx_buf_free(&b);
+}
+
+Test(kafka_endpoints, fetch_inplace_refused)
+{
+	struct map	 m;
+	struct krx_buf	 b, orig;
+	struct kt_frame	 f = kt_load("fetch_v17_resp.bin");
+	size_t		 h = kt_resp_body(&f, KRX_API_FETCH, 17);
+
+	krx_buf_init(&b, 0);
+	krx_buf_init(&orig, 0);
+	fetch_with_tags(&b);
+	krx_buf_put(&orig, b.data, b.len);
+	memset(&m, 0, sizeof(m));
+	/* The tag section is already on its way: nothing may change. */
+	cr_assert_eq(krx_kafka_fetch_endpoints_inplace(b.data, b.len, 17,
+	    b.len - 1, map_fn, &m), KRX_E_RANGE);
+	cr_assert_eq(memcmp(b.data, orig.data, b.len), 0);
+	cr_assert_eq(krx_kafka_fetch_endpoints_inplace(b.data, b.len, 19, 0,
+	    map_fn, &m), KRX_E_UNSUPPORTED);
+	cr_assert_eq(krx_kafka_fetch_endpoints_inplace(b.data, b.len - 1, 17,
+	    0, map_fn, &m), KRX_E_TRUNCATED);
+	/* No endpoints: nothing to do, nothing called. */
+	memset(&m, 0, sizeof(m));
+	cr_assert_eq(krx_kafka_fetch_endpoints_inplace(f.data + h, f.len - h,
+	    17, f.len - h, map_fn, &m), KRX_OK);
+	cr_assert_eq(m.calls, 0);
+	krx_buf_free(&orig);
+	krx_buf_free(&b);
+	free(f.data);
+}
