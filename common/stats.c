@@ -17,6 +17,7 @@ static const char *const stat_names[KRX_STAT_N] = {
 	"records_encrypted",
 	"records_plain",
 	"records_decrypted",
+	"fetch_responses_streamed",
 };
 
 struct krx_stats *

@@ -24,6 +24,7 @@ enum krx_stat {
 	KRX_STAT_RECORDS_ENCRYPTED,
 	KRX_STAT_RECORDS_PLAIN,
 	KRX_STAT_RECORDS_DECRYPTED,
+	KRX_STAT_FETCH_STREAMED,	/* responses sent as they came */
 	KRX_STAT_N
 };
 

@@ -86,13 +86,25 @@ struct krx_relay {
 	struct bufferevent	*bev;
 };
 
+static void	control_stats_reply(struct krx_master *, struct krx_relay *,
+		    const uint8_t *, size_t);
+
 static void
 control_relay(struct krx_master *m, struct bufferevent *bev,
     const struct krx_ipc_hdr *h, const struct krx_buf *p)
 {
 	static uint32_t		 next_id;
-	struct krx_relay	*r;
+	static const uint8_t	 ok = 0;
+	struct krx_relay	*r, self;
 
+	if (!m->use_keysvc && p->len > 0 && p->data[0] == KRX_KEYS_STATS) {
+		/* No key service: the workers' counters alone. */
+		memset(&self, 0, sizeof(self));
+		self.ctl_id = h->id;
+		self.bev = bev;
+		control_stats_reply(m, &self, &ok, 1);	/* exit status 0 */
+		return;
+	}
 	if (!m->use_keysvc || m->keysvc.chan == NULL ||
 	    m->keysvc.state != KRX_CHILD_RUNNING) {
 		control_keys_error(bev, h->id, m->use_keysvc ? "the key service "

@@ -87,6 +87,7 @@ krx_session_free(struct krx_session *s)
 	krx_filter_session_gone(s);
 	krx_reader_detach(&s->rd_client);
 	krx_reader_detach(&s->rd_upstream);
+	krx_stream_free(s->stream);
 	if (s->client != NULL)
 		bufferevent_free(s->client);
 	if (s->upstream != NULL)

@@ -24,6 +24,7 @@ struct krx_conf;
 struct krx_master;
 struct krx_listener;
 struct krx_probe;
+struct krx_stream;
 struct krx_pjguard;
 struct krx_chan;
 struct krx_keyclient;
@@ -71,6 +72,7 @@ struct krx_session {
 	int32_t			 next_corr;
 	void			*held;		/* request waiting on keys */
 	void			*held_resp;	/* response waiting on keys */
+	struct krx_stream	*stream;	/* response going out */
 	LIST_HEAD(, krx_pjguard) pjguards;	/* filter_produce.c */
 	unsigned		 closing:1;
 	unsigned		 connecting:1;
@@ -156,6 +158,16 @@ void	krx_session_release(struct krx_session *s);
 /* filter_produce.c: Produce on an encrypting virtual cluster. */
 int	krx_filter_produce(struct krx_session *s, struct evbuffer *in,
 	    uint32_t size, const struct krx_kafka_req_hdr *h);
+/*
+ * stream.c: a large Fetch response (no record encryption) sent on as it
+ * arrives. krx_stream_start: 1 when the frame at the front of in is now
+ * streamed (s->stream), 0 when it is not for streaming. krx_stream_feed:
+ * 1 when the response is complete, 0 for more, -1 when s was closed.
+ */
+int	krx_stream_start(struct krx_session *s, struct evbuffer *in);
+int	krx_stream_feed(struct krx_session *s, struct evbuffer *in);
+void	krx_stream_free(struct krx_stream *st);
+
 /* filter_fetch.c: decrypt a Fetch / ShareFetch response; see there. */
 int	krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 	    struct evbuffer *in, uint32_t size, struct evbuffer *dst);

@@ -111,6 +111,18 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	return 0;
 }
 
+/* Stop reading the broker while the client has this much to take. */
+static int
+upstream_full(struct krx_session *s)
+{
+	if (evbuffer_get_length(bufferevent_get_output(s->client)) <=
+	    KRX_HIGH_WATER)
+		return 0;
+	s->upstream_paused = 1;
+	krx_reader_enable(&s->rd_upstream, 0);
+	return 1;
+}
+
 /* Hand on every whole response; -1 when the session was closed. */
 static int
 upstream_frames(struct bufferevent *bev, struct krx_session *s)
@@ -120,8 +132,19 @@ upstream_frames(struct bufferevent *bev, struct krx_session *s)
 	int			 r;
 
 	while (!s->closing && s->held_resp == NULL) {
+		if (s->stream != NULL) {
+			if ((r = krx_stream_feed(s, in)) < 0)
+				return -1;
+			if (r == 0) {
+				upstream_full(s);
+				return 0;
+			}
+			continue;
+		}
 		r = krx_frame_peek(bev, s->w->conf->max_frame_bytes,
 		    &s->expanded_u, &size);
+		if (r == 0 && krx_stream_start(s, in) == 1)
+			continue;
 		if (r == 0)
 			return 0;
 		if (r < 0) {
@@ -132,12 +155,8 @@ upstream_frames(struct bufferevent *bev, struct krx_session *s)
 		}
 		if ((r = upstream_response(s, in, (uint32_t)size)) != 0)
 			return r < 0 ? -1 : 0;
-		if (evbuffer_get_length(bufferevent_get_output(s->client)) >
-		    KRX_HIGH_WATER) {
-			s->upstream_paused = 1;
-			krx_reader_enable(&s->rd_upstream, 0);
+		if (upstream_full(s))
 			return 0;
-		}
 	}
 	return 0;
 }
