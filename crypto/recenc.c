@@ -66,28 +66,17 @@ krx_recenc_count(const uint8_t *records, size_t len,
     struct krx_recenc_scratch *s, uint64_t *n)
 {
 	struct krx_batch_iter	 bi;
-	struct krx_record_iter	 ri;
 	struct krx_batch	 b;
-	struct krx_record	 rec;
-	const uint8_t		*p;
-	size_t			 plen;
 	int			 step, r;
 
+	(void)s;
 	*n = 0;
 	krx_batch_iter_init(&bi, records, len);
 	while ((step = krx_batch_next(&bi, &b)) > 0) {
 		if ((r = recenc_check_produce(step, &b)) < 0)
 			return r;
-		if (r == 1)
-			continue;
-		if ((r = recenc_area(&b, s, &p, &plen)) != KRX_OK)
-			return r;
-		krx_record_iter_init(&ri, p, plen, b.records_count);
-		while ((r = krx_record_next(&ri, &rec)) == 1)
-			if (rec.value_len >= 0)
-				(*n)++;
-		if (r < 0)
-			return r;
+		if (r == 0)
+			*n += (uint64_t)b.records_count;
 	}
 	return step;
 }
@@ -138,9 +127,12 @@ recenc_batch(const struct krx_batch *b, struct krx_recenc_dek *d,
 	    KRX_OK)
 		return r;
 	krx_record_iter_init(&ri, p, plen, b->records_count);
-	while ((r = krx_record_next(&ri, &rec)) == 1)
+	while ((r = krx_record_next(&ri, &rec)) == 1) {
 		if ((r = recenc_record(out, &rec, d, fn, arg)) != KRX_OK)
 			return r;
+		if (rec.value_len >= 0)
+			s->encrypted++;
+	}
 	if (r < 0)
 		return r;
 	krx_buf_reset(&s->comp);
@@ -157,6 +149,7 @@ krx_recenc_encrypt(const uint8_t *records, size_t len, krx_recenc_dek_fn fn,
 	int			 step, r;
 
 	memset(&d, 0, sizeof(d));
+	s->encrypted = 0;
 	krx_batch_iter_init(&bi, records, len);
 	while ((step = krx_batch_next(&bi, &b)) > 0) {
 		if ((r = recenc_check_produce(step, &b)) < 0)

@@ -42,6 +42,7 @@ struct krx_recenc_scratch {
 	struct krx_buf	 parcel;	/* one decrypted parcel */
 	struct krx_buf	 hdrs;		/* headers rebuilt from a parcel */
 	uint64_t	 decrypted;	/* by the last krx_recdec_decrypt */
+	uint64_t	 encrypted;	/* by the last krx_recenc_encrypt */
 	size_t		 max_decompressed;
 };
 
@@ -49,10 +50,11 @@ void	krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max);
 void	krx_recenc_scratch_free(struct krx_recenc_scratch *s);
 
 /*
- * Number of records with a non-null value in a Produce records field
- * (what encrypting it will cost in DEK budget). Checks the structure
- * and every CRC: KRX_E_MALFORMED, KRX_E_UNSUPPORTED (magic < 2 or a
- * codec krx lacks), decompression errors.
+ * At most how many records encrypting a Produce records field will take
+ * from the DEK budget: the record counts of the batches to encrypt
+ * (tombstones included), read from their headers without decompressing.
+ * Checks the batch structure and every CRC: KRX_E_MALFORMED,
+ * KRX_E_UNSUPPORTED (magic < 2).
  */
 int	krx_recenc_count(const uint8_t *records, size_t len,
 	    struct krx_recenc_scratch *s, uint64_t *n);

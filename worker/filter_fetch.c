@@ -571,20 +571,22 @@ krx_filter_fetch_request(struct krx_session *s, struct evbuffer *in,
 	struct fr_offs	 o = { NULL, 0 };
 	uint8_t		*body;
 	uint64_t	 v, nv, cap = s->w->conf->max_frame_bytes / 4 * 3;
+	uint32_t	 be;
 	size_t		 i;
 
 	body = evbuffer_pullup(in, 4 + (size_t)size) + 4 + h->len;
 	if (krx_kafka_fetch_req_limits(body, size - h->len, h->api_version,
 	    fr_collect, &o) == KRX_OK) {
 		for (i = 0; i < o.n; i++) {
-			v = be32toh(*(uint32_t *)(void *)(body + o.off[i]));
+			memcpy(&be, body + o.off[i], 4);
+			v = be32toh(be);
 			if (v == 0 || v > INT32_MAX)
 				continue;	/* zero or negative: as is */
 			nv = v * s->fetch_ratio / KRX_RATIO_ONE;
 			if (nv > (v > cap ? v : cap))
 				nv = v > cap ? v : cap;
-			*(uint32_t *)(void *)(body + o.off[i]) =
-			    htobe32((uint32_t)nv);
+			be = htobe32((uint32_t)nv);
+			memcpy(body + o.off[i], &be, 4);
 		}
 	}
 	/* One that does not parse goes on unchanged: the broker judges. */

@@ -451,7 +451,6 @@ pj_check_budget(struct krx_pjob *j)
 			r = -1;
 			break;
 		}
-		j->records += n;
 		/* Topics sharing a KEK share a pool: add up per pool. */
 		for (k = 0; k <= p->topic; k++)
 			if (j->topics[k].pool == t->pool) {
@@ -504,6 +503,7 @@ pj_encrypt(struct krx_pjob *j)
 		    (r = krx_kafka_records_prefix(&fields[i], flex,
 		    enc[i].len)) != KRX_OK)
 			break;
+		j->records += pj_scratch.encrypted;
 		/* The new length prefix, then the records: no copy. */
 		sp[ns].off = p->field_off;
 		sp[ns].len = p->field_len;

@@ -85,6 +85,7 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	struct krx_inflight	*f = upstream_waiting(s);
 	struct evbuffer		*dst;
 	uint8_t			 raw[8];
+	uint32_t		 be;
 	int32_t			 corr;
 	int			 r;
 
@@ -94,7 +95,8 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		return -1;
 	}
 	evbuffer_copyout(in, raw, 8);
-	corr = (int32_t)ntohl(*(uint32_t *)(void *)(raw + 4));
+	memcpy(&be, raw + 4, 4);
+	corr = (int32_t)ntohl(be);
 	if (f == NULL || f->upstream_corr != corr) {
 		krx_session_close(s, KRX_LOG_WARN, "broker sent a response "
 		    "(correlation id %d) to no waiting request", corr);

@@ -229,9 +229,10 @@ worker_free(struct krx_worker *w)
 static void
 worker_malloc_tune(void)
 {
+	/* Only a hint: sanitizers' allocators refuse it. */
 	if (mallopt(M_MMAP_THRESHOLD, WORKER_MMAP_ABOVE) != 1 ||
 	    mallopt(M_TRIM_THRESHOLD, WORKER_TRIM_KEEP) != 1)
-		log_warnx("mallopt failed: large buffers are mapped anew");
+		log_debug("mallopt refused: large buffers are mapped anew");
 }
 
 /*

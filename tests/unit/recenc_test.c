@@ -761,18 +761,25 @@ roundtrip(const uint8_t *in, size_t len, uint64_t values)
 	krx_buf_init(&enc, 0);
 	krx_buf_init(&dec, 0);
 
+	/* The bound counts tombstones too; the encryption counts values. */
 	cr_assert_eq(krx_recenc_count(in, len, &s, &n), KRX_OK);
-	cr_assert_eq(n, values);
+	cr_assert_geq(n, values);
 	cr_assert_eq(krx_recenc_encrypt(in, len, kms_next, &k, &s, &enc),
 	    KRX_OK);
+	cr_assert_eq(s.encrypted, values);
 	cr_assert_eq(k.n, 1, "one DEK is enough");
 	cr_assert_eq(check_encrypted(&k, in, len, enc.data, enc.len),
 	    (int)values);
 	cr_assert_eq(k.nivs, (int)values);
 	check_ivs_unique(&k);
-	/* Encrypting again gives the same count (the output is valid). */
-	cr_assert_eq(krx_recenc_count(enc.data, enc.len, &s, &n), KRX_OK);
-	cr_assert_eq(n, values);
+	/* The output is valid to count again, to the same bound. */
+	{
+		uint64_t	 n2;
+
+		cr_assert_eq(krx_recenc_count(enc.data, enc.len, &s, &n2),
+		    KRX_OK);
+		cr_assert_eq(n2, n);
+	}
 
 	cr_assert_eq(krx_recdec_scan(enc.data, enc.len, kms_scan, &k, &s, &n),
 	    KRX_OK);
