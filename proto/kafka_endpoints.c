@@ -604,18 +604,6 @@ out:
 	return r;
 }
 
-static size_t
-ep_uvarint_len(uint64_t v)
-{
-	size_t	 n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /*
  * Rebuild the top-level tag section at body + off (len - off bytes) with
  * tag 0 (NodeEndpoints) emptied and an unknown tag padding it to the
@@ -658,7 +646,7 @@ ep_fetch_pad_tags(uint8_t *body, size_t len, size_t off)
 	/* The pad tag's length and bytes fill the rest: uvarint(pad) + pad. */
 	r = KRX_E_RANGE;
 	for (k = 1, pad = SIZE_MAX; k <= 5 && sec.len + k <= want; k++)
-		if (ep_uvarint_len(want - sec.len - k) == k) {
+		if (krx_uvarint_len(want - sec.len - k) == k) {
 			pad = want - sec.len - k;
 			break;
 		}

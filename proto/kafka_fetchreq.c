@@ -46,6 +46,10 @@ fr_partitions(struct krx_cur *c, int16_t v, bool flex, krx_fetch_limit_fn fn,
 	return KRX_OK;
 }
 
+/*
+ * topics, or with fn NULL forgotten_topics_data (v7+): name or id, then
+ * the partitions (full, or []int32 partition indexes), tags if flexible.
+ */
 static int
 fr_topics(struct krx_cur *c, int16_t v, bool flex, krx_fetch_limit_fn fn,
     void *arg)
@@ -58,29 +62,10 @@ fr_topics(struct krx_cur *c, int16_t v, bool flex, krx_fetch_limit_fn fn,
 	for (i = 0; i < n; i++) {
 		r = v >= FR_FIRST_ID ? krx_cur_skip(c, 16) :
 		    krx_kp_skip_str(c, flex, false);
-		if (r != KRX_OK ||
-		    (r = fr_partitions(c, v, flex, fn, arg)) != KRX_OK)
-			return r;
-		if (flex && (r = krx_kp_skip_tags(c)) != KRX_OK)
-			return r;
-	}
-	return KRX_OK;
-}
-
-/* forgotten_topics_data (v7+): topic or id, then []int32 partitions. */
-static int
-fr_forgotten(struct krx_cur *c, int16_t v, bool flex)
-{
-	int32_t	 n, i;
-	int	 r;
-
-	if ((r = krx_kp_get_array(c, flex, false, 1, &n)) != KRX_OK)
-		return r;
-	for (i = 0; i < n; i++) {
-		r = v >= FR_FIRST_ID ? krx_cur_skip(c, 16) :
-		    krx_kp_skip_str(c, flex, false);
-		if (r != KRX_OK ||
-		    (r = krx_kp_skip_fixed_array(c, flex, false, 4)) != KRX_OK)
+		if (r == KRX_OK)
+			r = fn != NULL ? fr_partitions(c, v, flex, fn, arg) :
+			    krx_kp_skip_fixed_array(c, flex, false, 4);
+		if (r != KRX_OK)
 			return r;
 		if (flex && (r = krx_kp_skip_tags(c)) != KRX_OK)
 			return r;
@@ -110,7 +95,7 @@ krx_kafka_fetch_req_limits(const uint8_t *body, size_t len, int16_t v,
 	if ((r = krx_cur_skip(&c, 4 + 1 + (v >= 7 ? 8 : 0))) != KRX_OK ||
 	    (r = fr_topics(&c, v, flex, fn, arg)) != KRX_OK)
 		return r;
-	if (v >= 7 && (r = fr_forgotten(&c, v, flex)) != KRX_OK)
+	if (v >= 7 && (r = fr_topics(&c, v, flex, NULL, NULL)) != KRX_OK)
 		return r;
 	if (v >= 11 && (r = krx_kp_skip_str(&c, flex, false)) != KRX_OK)
 		return r;

@@ -589,7 +589,7 @@ krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
 		krx_session_close(s, KRX_LOG_WARN, "out of memory");
 		return;
 	}
-	bufferevent_set_max_single_write(s->client, KRX_MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(s->client, KRX_MAX_SINGLE_WRITE);
 	bufferevent_setwatermark(s->client, EV_WRITE, KRX_LOW_WATER, 0);
 	bufferevent_setcb(s->client, NULL, session_client_write,
 	    session_client_event, s);

@@ -33,7 +33,7 @@ struct sockaddr;
 /* Pause reading one side while the other side has this much queued. */
 #define KRX_HIGH_WATER		(4 * 1024 * 1024)
 #define KRX_LOW_WATER		(KRX_HIGH_WATER / 2)
-#define KRX_MAX_SINGLE_READ	(256 * 1024)
+#define KRX_MAX_SINGLE_WRITE	(256 * 1024)
 /* Bytes of a frame pulled up to parse its request header first. */
 #define KRX_HDR_PEEK		1024
 /* Fixed point of krx_session.fetch_ratio, and its largest value. */

@@ -233,7 +233,7 @@ krx_upstream_start(struct krx_session *s)
 		krx_session_close(s, KRX_LOG_WARN, "out of memory");
 		return -1;
 	}
-	bufferevent_set_max_single_write(s->upstream, KRX_MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(s->upstream, KRX_MAX_SINGLE_WRITE);
 	bufferevent_setwatermark(s->upstream, EV_WRITE, KRX_LOW_WATER, 0);
 	bufferevent_setcb(s->upstream, NULL, upstream_write, upstream_event,
 	    s);
