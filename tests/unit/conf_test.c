@@ -185,4 +185,9 @@ Test(conf, record_encryption_errors)
 	    "\"/k\"; };\n    selector = \"TemplateKekSelector\";\n"
 	    "    selectorConfig = { template = \"x\"; };\n"
 	    "    unresolvedKeyPolicy = \"DROP\";\n"), "unresolvedKeyPolicy");
+	/* issue 9, finding 14: keysvc runs from "/" */
+	load_fails(ENC("    kms = \"LocalKms\"; kmsConfig = { keystore = "
+	    "\"keks/ks\"; };\n    selector = \"TemplateKekSelector\";\n"
+	    "    selectorConfig = { template = \"x\"; };\n"),
+	    "not an absolute path");
 }
