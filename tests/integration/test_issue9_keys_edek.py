@@ -17,6 +17,7 @@ or keysvc answers INVALID, no process dies.
 
 import enctest
 import keytest
+import krxtest
 import tools
 
 
@@ -69,4 +70,54 @@ def test_oversize_edek_costs_no_worker(kafka, krxd_factory, tmp_path,
     stats = keytest.cache_stats(krxd)
     assert stats["keysvc.violations"] == 0, stats
     assert "broke the key protocol" not in krxd.log_text()
+    assert [r[4] for r in keytest.records(krxd.bootstrap, good)] == values
+
+
+def test_worker_rate_cap(kafka, krxd_factory, tmp_path, topic_name):
+    """Issue 9, findings 7 and 15: keysvc caps each worker's KMS-bound
+    requests (2000 a second, a bucket of 2000). A fetch of 3,000 records
+    with distinct bogus EDEKs sends 3,000 EDEKs to keysvc at once: the
+    ones over the cap are answered UNAVAILABLE (not a violation), a
+    warning names the worker, and the proxy keeps serving."""
+    krxd, _, _ = keytest.make_encrypting(krxd_factory, tmp_path, workers=1)
+    good, bad = f"{topic_name}-good", f"{topic_name}-many"
+    tools.create_topics(kafka.bootstrap, {good: 1, bad: 1})
+    keytest.kek_create(krxd, f"KEK-{good}")
+    n = 3000
+    direct = enctest.KafkaConn(kafka.host, kafka.port)
+    try:
+        for first in range(0, n, 500):
+            recs = []
+            for i in range(first, first + 500):
+                # A LocalKms-shaped EDEK (format 1, name "X") that no
+                # keystore holds: the KMS has to look at each one.
+                edek = b"\x01\x01X" + b"%08d" % i + b"\x00" * 56
+                value = (b"\x00" + enctest.put_uvarint(len(edek)) + edek +
+                         b"\x00" + b"\x00" * 12 + b"\x55" * 32)
+                recs.append((b"k", value, [(enctest.ENC_HEADER, b"\x02")]))
+            batch = enctest.encode_batch(recs)
+            krxtest.wait_for(lambda: direct.produce({bad: {0: batch}})[
+                (bad, 0)][0] == 0, 30, "the broker to take a batch")
+    finally:
+        direct.close()
+
+    workers = sorted(krxd.worker_pids())
+    s0 = keytest.cache_stats(krxd)
+    conn = enctest.KafkaConn(krxd.host, krxd.node_port(1))
+    try:
+        _, res = conn.fetch({bad: {0: 0}})
+        assert res[(bad, 0)]["error"] != 0
+        assert not res[(bad, 0)]["records"]
+    finally:
+        conn.close()
+    s1 = keytest.cache_stats(krxd)
+    assert s1["keysvc.refused_over_caps"] > s0["keysvc.refused_over_caps"], \
+        (s0, s1)
+    assert s1["keysvc.decrypt_edeks"] - s0["keysvc.decrypt_edeks"] <= 2100, \
+        s1
+    assert s1["keysvc.violations"] == 0, s1
+    krxd.wait_log(r"worker 0 is over its key request caps")
+    assert sorted(krxd.worker_pids()) == workers
+    values = [b"still-%d" % i for i in range(5)]
+    keytest.produce(krxd.bootstrap, good, values)
     assert [r[4] for r in keytest.records(krxd.bootstrap, good)] == values
