@@ -60,6 +60,7 @@ struct krx_conf {
 	int			 drain_timeout;	/* seconds */
 	struct krx_conf_vcluster *vclusters;
 	size_t			 n_vclusters;
+	int			 keysvc_kms_rate; /* per worker, per second */
 };
 
 struct krx_conf_errors {

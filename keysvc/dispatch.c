@@ -13,8 +13,9 @@
  *
  * DECRYPT looks each EDEK up in the sealed DEK cache before asking the
  * KMS (workers never open the cache: finding 7). Per worker caps: at
- * most KS_MAX_OUTSTANDING requests in flight and KS_RATE KMS-bound
- * requests a second (token bucket of KS_BURST); over them a request is
+ * most KS_MAX_OUTSTANDING requests in flight and keysvc_kms_rate
+ * KMS-bound requests a second (a token bucket as deep as the rate, 2000
+ * by default); over them a request is
  * answered UNAVAILABLE and a warning names the worker, at most one line
  * per KS_LOG_EVERY seconds. Buffers that held DEKs are zeroed (krx_chan
  * zeroes what it sent).
@@ -37,8 +38,6 @@
 #define KS_MAX_BATCH	64
 #define KS_DEK_TTL	3600	/* seconds a decrypted DEK stays cached */
 #define KS_MAX_OUTSTANDING 256	/* requests in flight per worker */
-#define KS_RATE		2000.0	/* KMS-bound requests per second... */
-#define KS_BURST	2000.0	/* ...and the bucket's depth */
 #define KS_LOG_EVERY	10	/* seconds between refusal lines */
 
 struct ks_req {
@@ -104,8 +103,8 @@ ks_refused(struct ks_req *r)
 	if (ks_now(&now) < l->log_after)
 		return;
 	log_warnx("worker %d is over its key request caps (%u in flight, "
-	    "%.0f KMS requests/s): %llu requests answered unavailable",
-	    r->slot, KS_MAX_OUTSTANDING, KS_RATE,
+	    "%d KMS requests/s): %llu requests answered unavailable",
+	    r->slot, KS_MAX_OUTSTANDING, r->ks->conf->keysvc_kms_rate,
 	    (unsigned long long)l->refused);
 	l->refused = 0;
 	l->log_after = now.tv_sec + KS_LOG_EVERY;
@@ -117,18 +116,18 @@ ks_take_token(struct ks_req *r)
 {
 	struct krx_ks_limit	*l = &r->ks->limits[r->slot];
 	struct timespec		 now;
-	double			 dt;
+	double			 dt, rate = r->ks->conf->keysvc_kms_rate;
 
 	ks_now(&now);
 	if (l->refill.tv_sec == 0 && l->refill.tv_nsec == 0)
-		l->tokens = KS_BURST;
+		l->tokens = rate;
 	else {
 		dt = (double)(now.tv_sec - l->refill.tv_sec) +
 		    (double)(now.tv_nsec - l->refill.tv_nsec) / 1e9;
 		if (dt > 0)
-			l->tokens += dt * KS_RATE;
-		if (l->tokens > KS_BURST)
-			l->tokens = KS_BURST;
+			l->tokens += dt * rate;
+		if (l->tokens > rate)
+			l->tokens = rate;
 	}
 	l->refill = now;
 	if (l->tokens < 1.0) {
