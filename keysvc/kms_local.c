@@ -1,8 +1,10 @@
 /*
  * kms_local.c: LocalKms, the embedded KMS. KEKs live in a keystore file
  * (crypto/localkms.c has its format and the EDEK format) that only
- * keysvc reads; the file is re-read when it changes on disk. Operations
- * complete before they return.
+ * keysvc reads; the file is re-read when it changes on disk. A keystore
+ * that is missing or unreadable makes requests UNAVAILABLE, never "no
+ * KEK" (issue 9, finding 9). Replies to krx-ctl are clamped to their
+ * buffer (finding 13). Operations complete before they return.
  */
 #include <errno.h>
 #include <stdarg.h>
