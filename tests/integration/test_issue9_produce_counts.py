@@ -17,9 +17,11 @@ import struct
 import time
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 import enctest
 import keytest
+import krxtest
 import tools
 
 CORRUPT_MESSAGE = 2
@@ -40,6 +42,15 @@ def recs(tag, n):
              (("i", str(i).encode()),)) for i in range(n)]
 
 
+def has_leaders(bootstrap, topic, n):
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(
+        topic, timeout=10)
+    t = md.topics.get(topic)
+    return t is not None and t.error is None and \
+        all(p in t.partitions and t.partitions[p].leader >= 0
+            for p in range(n))
+
+
 def test_issue9_produce_counts(kafka, krxd_factory, topic_name):
     krxd = enctest.enc_krxd(krxd_factory, workers=1)
     enc, clear = f"{topic_name}-enc", f"{topic_name}-clear"
@@ -50,6 +61,9 @@ def test_issue9_produce_counts(kafka, krxd_factory, topic_name):
     conn = enctest.KafkaConn(krxd.host, krxd.node_port(1))
     # The pool gets its DEK first (the verified endless loop needed one).
     good = enctest.encode_batch(recs("first", 3))
+    for t in (enc, clear):
+        krxtest.wait_for(lambda: has_leaders(kafka.bootstrap, t, 2), 30,
+                         f"{t} has leaders")
     assert conn.produce({enc: {1: good}}) == {(enc, 1): (0, 0)}
     gen0 = keytest.cache_stats(krxd)["keysvc.generate_requests"]
 
@@ -101,3 +115,26 @@ def test_issue9_produce_counts(kafka, krxd_factory, topic_name):
     direct = enctest.read_topics(kafka.bootstrap, [enc])[enc][0]
     for rec, (k, v, h) in zip(direct, after):
         dec.check(rec, k, v, h, what=enc)
+
+
+def test_issue9_produce_resolve_cap(kafka, krxd_factory, topic_name):
+    """Distinct topic names in one Produce each cost keysvc a RESOLVE:
+    a request resolves at most 1000 of them; past that its topics fail
+    with the retriable REQUEST_TIMED_OUT (so does the request, nothing
+    forwarded), and the connection stays usable."""
+    krxd = enctest.enc_krxd(krxd_factory, workers=1)
+    conn = enctest.KafkaConn(krxd.host, krxd.node_port(1))
+    batch = enctest.encode_batch(recs("r", 1))
+    res0 = keytest.cache_stats(krxd)["keysvc.resolve_requests"]
+    names = [f"{topic_name}-nokek-{i:04d}" for i in range(1200)]
+    res = conn.produce({t: {0: batch} for t in names})
+    assert len(res) == len(names)
+    assert set(res.values()) == {(REQUEST_TIMED_OUT, -1)}, \
+        f"answers {set(res.values())}"
+    res1 = keytest.cache_stats(krxd)["keysvc.resolve_requests"]
+    assert 0 < res1 - res0 <= 1000, f"{res1 - res0} RESOLVEs"
+    tools.create_topics(kafka.bootstrap, {topic_name: 1})
+    krxtest.wait_for(lambda: has_leaders(kafka.bootstrap, topic_name, 1),
+                     30, f"{topic_name} has a leader")
+    assert conn.produce({topic_name: {0: batch}}) == {(topic_name, 0): (0, 0)}
+    conn.close()
