@@ -56,6 +56,12 @@
 #define PJ_CORRUPT		2
 /* Topics one request may send to keysvc for resolving (issue 9, #1). */
 #define PJ_MAX_RESOLVES		1000
+/*
+ * Guards per connection: every partition of every request is compared
+ * with each, so their number is capped (beyond it a failed batch is not
+ * guarded and the broker's sequence check is the only one left).
+ */
+#define PJ_MAX_GUARDS		256
 
 enum pj_state {
 	PJ_NEW = 0,
@@ -179,8 +185,11 @@ pj_guard_set(struct krx_pjob *j)
 	size_t				 i, len;
 	int64_t				 pid;
 	int32_t				 seq;
+	unsigned			 n = 0;
 
-	for (i = 0; i < j->req.nparts; i++) {
+	LIST_FOREACH(g, &j->s->pjguards, entry)
+		n++;
+	for (i = 0; i < j->req.nparts && n < PJ_MAX_GUARDS; i++) {
 		p = &j->req.parts[i];
 		if (j->errors[i] != PJ_RETRIABLE ||
 		    !pj_idempotent(p, &pid, &seq))
@@ -189,6 +198,7 @@ pj_guard_set(struct krx_pjob *j)
 		if (len > KRX_TOPIC_NAME_MAX ||
 		    pj_guard_find(j->s, t, len, p->index, pid) != NULL)
 			continue;
+		n++;
 		g = xcalloc(1, sizeof(*g));
 		memcpy(g->topic, t, len);
 		g->topic_len = len;
@@ -214,6 +224,8 @@ pj_guard_blocks(struct krx_pjob *j)
 	int32_t				 seq;
 	int				 blocked = 0;
 
+	if (LIST_EMPTY(&j->s->pjguards))
+		return 0;
 	for (i = 0; i < j->req.nparts; i++) {
 		p = &j->req.parts[i];
 		if (!pj_idempotent(p, &pid, &seq))
@@ -331,21 +343,6 @@ pj_records_error(int r)
 	}
 }
 
-/* Mark the partitions of topic k with err; 1 when there was one. */
-static int
-pj_mark_topic(struct krx_pjob *j, size_t k, int16_t err)
-{
-	size_t	 i;
-	int	 any = 0;
-
-	for (i = 0; i < j->req.nparts; i++)
-		if (j->req.parts[i].topic == k) {
-			j->errors[i] = err;
-			any = 1;
-		}
-	return any;
-}
-
 static void
 pj_resume(struct krx_pjob *j)
 {
@@ -454,25 +451,29 @@ pj_resolve(struct krx_pjob *j, size_t i)
 	j->resolves++;
 }
 
-/* Mark the partitions of topics that fail; the reason, or NULL. */
+/*
+ * Mark the partitions of topics that fail (one pass over the partitions:
+ * a request may name very many topics); the reason, or NULL.
+ */
 static const char *
 pj_mark_topics(struct krx_pjob *j)
 {
 	const char	*why = NULL;
 	size_t		 i;
 
-	for (i = 0; i < j->req.ntopics; i++)
-		switch (j->topics[i].state) {
+	for (i = 0; i < j->req.nparts; i++)
+		switch (j->topics[j->req.parts[i].topic].state) {
 		case PJ_UNKNOWN_ID:
-			if (pj_mark_topic(j, i, KRX_KERR_UNKNOWN_TOPIC_ID))
-				why = "unknown topic id";
+			j->errors[i] = KRX_KERR_UNKNOWN_TOPIC_ID;
+			why = "unknown topic id";
 			break;
 		case PJ_INVALID:
-			if (pj_mark_topic(j, i, KRX_KERR_INVALID_RECORD))
-				why = "no KEK alias can be formed for a topic";
+			j->errors[i] = KRX_KERR_INVALID_RECORD;
+			why = "no KEK alias can be formed for a topic";
 			break;
 		case PJ_FAILED:
-			if (pj_mark_topic(j, i, PJ_RETRIABLE) && why == NULL)
+			j->errors[i] = PJ_RETRIABLE;
+			if (why == NULL)
 				why = "the key service or KMS cannot answer; "
 				    "retry";
 			break;
