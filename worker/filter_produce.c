@@ -13,12 +13,13 @@
  * the bytes that carry them before they cost a DEK (crypto/recenc.c),
  * a request resolves at most PJ_MAX_RESOLVES topics through keysvc, and
  * records carrying the encryption header are refused, passthrough
- * topics included. When a partition is refused (CORRUPT_MESSAGE for a
- * batch that lies, INVALID_RECORD for one krx must not forward,
- * UNKNOWN_TOPIC_ID for a topic id without a name) the request is
- * answered by krx: those partitions get their error, the others the
- * retriable error, so that the client sends them again; the connection
- * stays open. A topic whose KEK alias cannot be formed fails closed.
+ * topics included. When a partition is refused (what the broker would
+ * answer for a batch that lies or is corrupt, INVALID_RECORD for one krx
+ * must not forward, UNKNOWN_TOPIC_ID for a topic id without a name) the
+ * request is answered by krx: those partitions get their error, the
+ * others the retriable error, so that the client sends them again; the
+ * connection stays open. A topic whose KEK alias cannot be formed fails
+ * closed.
  *
  * While a request waits for keys the session reads no further request
  * (order is kept); the frame is copied out of the input buffer then.
@@ -52,7 +53,7 @@
  */
 #define PJ_RETRIABLE		KRX_KERR_REQUEST_TIMED_OUT
 #define PJ_MAX_DECOMPRESSED	(256 * 1024 * 1024)
-/* What Kafka answers for a corrupt batch (bad CRC, count that lies). */
+/* CORRUPT_MESSAGE: what Kafka answers for a bad CRC or a cut batch. */
 #define PJ_CORRUPT		2
 /* Topics one request may send to keysvc for resolving (issue 9, #1). */
 #define PJ_MAX_RESOLVES		1000
@@ -327,14 +328,35 @@ pj_fail(struct krx_pjob *j, int16_t err, const char *why)
 	pj_fail_parts(j, why);
 }
 
-/* The Kafka error of a partition whose records recenc refused with r. */
+/* 1 when a complete v2 batch of p fails its CRC-32C. */
+static int
+pj_crc_bad(const struct krx_produce_part *p)
+{
+	struct krx_batch_iter	 bi;
+	struct krx_batch	 b;
+
+	krx_batch_iter_init(&bi, p->records, (size_t)p->records_len);
+	while (krx_batch_next(&bi, &b) == KRX_BATCH_OK)
+		if (!b.legacy && krx_batch_verify_crc(&b) != KRX_OK)
+			return 1;
+	return 0;
+}
+
+/*
+ * The Kafka error of partition p whose records recenc refused with r,
+ * as the broker answers: CORRUPT_MESSAGE for a bad CRC or a cut batch
+ * (CorruptRecordException), INVALID_RECORD for a record count that
+ * lies or records that do not parse (InvalidRecordException), and for
+ * records krx will not forward; anything else is krx's own trouble.
+ */
 static int16_t
-pj_records_error(int r)
+pj_records_error(const struct krx_produce_part *p, int r)
 {
 	switch (r) {
-	case KRX_E_MALFORMED:
 	case KRX_E_TRUNCATED:
 		return PJ_CORRUPT;
+	case KRX_E_MALFORMED:
+		return pj_crc_bad(p) ? PJ_CORRUPT : KRX_KERR_INVALID_RECORD;
 	case KRX_E_UNSUPPORTED:
 	case KRX_E_TOO_BIG:
 		return KRX_KERR_INVALID_RECORD;
@@ -502,7 +524,7 @@ pj_check_plain(struct krx_pjob *j)
 			continue;
 		if ((r = krx_recenc_check_plain(p->records,
 		    (size_t)p->records_len, &pj_scratch)) != KRX_OK) {
-			j->errors[i] = pj_records_error(r);
+			j->errors[i] = pj_records_error(p, r);
 			why = r == KRX_E_UNSUPPORTED ? "a record carries the "
 			    "encryption header" : "records that cannot be "
 			    "parsed";
@@ -574,7 +596,7 @@ pj_count(struct krx_pjob *j)
 			continue;
 		if ((r = krx_recenc_count(p->records, (size_t)p->records_len,
 		    &pj_scratch, &n)) != KRX_OK) {
-			j->errors[i] = pj_records_error(r);
+			j->errors[i] = pj_records_error(p, r);
 			why = "records that cannot be parsed (bad batch, "
 			    "record count or CRC)";
 			continue;
@@ -646,7 +668,7 @@ pj_encrypt(struct krx_pjob *j)
 		    krx_encpool_dek, j->topics[p->topic].pool, &pj_scratch,
 		    &enc[i])) != KRX_OK) {
 			/* This partition's records, as a whole, refused. */
-			j->errors[i] = pj_records_error(r);
+			j->errors[i] = pj_records_error(p, r);
 			break;
 		}
 		if ((r = krx_kafka_records_prefix(&fields[i], flex,

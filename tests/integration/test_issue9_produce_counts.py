@@ -5,9 +5,10 @@ RecordBatches with a correct CRC-32C but a record count that lies:
 2^31-1 and -1 (alone, and as 20 batches in one partition), 2^31-1 in a
 gzip batch, one more than the records there, and -1 on a passthrough
 topic (no KEK). Each request also carries a good partition. Every lying
-partition is answered CORRUPT_MESSAGE (2) within 5 s while the good
-partition of the same request gets the retriable REQUEST_TIMED_OUT (7)
-and nothing of it is stored; keysvc's GENERATE count does not move for
+partition is answered within 5 s as the broker answers such a batch,
+INVALID_RECORD (87) (a batch with a bad CRC: CORRUPT_MESSAGE (2)), while
+the good partition of the same request gets the retriable
+REQUEST_TIMED_OUT (7) and nothing of it is stored; keysvc's GENERATE count does not move for
 them; the connection stays usable (a good Produce on it afterwards is
 stored), no worker restarted, and a normal confluent-kafka round trip
 through krxd works afterwards.
@@ -80,12 +81,17 @@ def test_issue9_produce_counts(kafka, krxd_factory, topic_name):
         "passthrough, count -1": (clear, lying(three, -1)),
         "passthrough, count 2^31-1": (clear, lying(three, 2**31 - 1)),
     }
-    for what, (topic, bad) in cases.items():
+    bad_crc = bytearray(three)
+    bad_crc[-1] ^= 1
+    for what, (topic, bad) in list(cases.items()) + [
+            ("bad CRC", (enc, bytes(bad_crc)))]:
+        want = CORRUPT_MESSAGE if what == "bad CRC" else \
+            enctest.INVALID_RECORD
         t0 = time.monotonic()
         res = conn.produce({topic: {0: bad, 1: good}})
         took = time.monotonic() - t0
         assert took < 5, f"{what}: answered after {took:.1f} s"
-        assert res == {(topic, 0): (CORRUPT_MESSAGE, -1),
+        assert res == {(topic, 0): (want, -1),
                        (topic, 1): (REQUEST_TIMED_OUT, -1)}, \
             f"{what}: answered {res}"
 
