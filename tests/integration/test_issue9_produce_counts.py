@@ -8,10 +8,10 @@ topic (no KEK). Each request also carries a good partition. Every lying
 partition is answered within 5 s as the broker answers such a batch,
 INVALID_RECORD (87) (a batch with a bad CRC: CORRUPT_MESSAGE (2)), while
 the good partition of the same request gets the retriable
-REQUEST_TIMED_OUT (7) and nothing of it is stored; keysvc's GENERATE count does not move for
-them; the connection stays usable (a good Produce on it afterwards is
-stored), no worker restarted, and a normal confluent-kafka round trip
-through krxd works afterwards.
+REQUEST_TIMED_OUT (7) and nothing of it is stored; keysvc's GENERATE
+count does not move for them; the connection stays usable (a good
+Produce on it afterwards is stored), no worker restarted, and a normal
+confluent-kafka round trip through krxd works afterwards.
 """
 
 import struct
