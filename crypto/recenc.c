@@ -184,16 +184,22 @@ recenc_record(struct krx_buf *out, const struct krx_record *rec,
 	    rec->value_len, slot, wlen);
 }
 
+/*
+ * Encrypt batch b into out. What krx_recenc_encrypt has written since
+ * out was base bytes long stays within s->max_decompressed: a small
+ * compressed batch of empty values would otherwise grow by a wrapper
+ * per 7 bytes decompressed.
+ */
 static int
 recenc_batch(const struct krx_batch *b, struct krx_recenc_dek *d,
     krx_recenc_dek_fn fn, void *arg, struct krx_recenc_scratch *s,
-    struct krx_buf *out)
+    struct krx_buf *out, size_t base)
 {
 	struct krx_batch_writer	 w;
 	struct krx_record_iter	 ri;
 	struct krx_record	 rec;
 	const uint8_t		*p;
-	size_t			 plen, nrec;
+	size_t			 plen, nrec, room;
 	int			 r;
 
 	if ((r = recenc_area(b, s, &p, &plen)) != KRX_OK)
@@ -208,8 +214,9 @@ recenc_batch(const struct krx_batch *b, struct krx_recenc_dek *d,
 	nrec = (size_t)b->records_count;
 	if (nrec > plen / KRX_RECORD_MIN_LEN)
 		return KRX_E_MALFORMED;
-	krx_buf_reserve(out, b->len + nrec *
-	    (64 + d->edek_len + KRX_WRAPPER_HDR_KEY_LEN));
+	room = b->len + nrec * (64 + d->edek_len + KRX_WRAPPER_HDR_KEY_LEN);
+	krx_buf_reserve(out, room < s->max_decompressed ? room :
+	    s->max_decompressed);
 	if ((r = krx_batch_write_header(&w, out, b, KRX_BATCH_CODEC_KEEP)) !=
 	    KRX_OK)
 		return r;
@@ -217,6 +224,8 @@ recenc_batch(const struct krx_batch *b, struct krx_recenc_dek *d,
 	while ((r = krx_record_next(&ri, &rec)) == 1) {
 		if ((r = recenc_record(out, &rec, d, fn, arg)) != KRX_OK)
 			return r;
+		if (out->len - base > s->max_decompressed)
+			return KRX_E_TOO_BIG;
 		if (rec.value_len >= 0)
 			s->encrypted++;
 	}
@@ -233,6 +242,7 @@ krx_recenc_encrypt(const uint8_t *records, size_t len, krx_recenc_dek_fn fn,
 	struct krx_recenc_dek	 d;
 	struct krx_batch_iter	 bi;
 	struct krx_batch	 b;
+	size_t			 base = out->len;
 	int			 step, r;
 
 	memset(&d, 0, sizeof(d));
@@ -244,7 +254,7 @@ krx_recenc_encrypt(const uint8_t *records, size_t len, krx_recenc_dek_fn fn,
 		if (r == 1)
 			r = krx_buf_put(out, b.data, b.len);
 		else
-			r = recenc_batch(&b, &d, fn, arg, s, out);
+			r = recenc_batch(&b, &d, fn, arg, s, out, base);
 		if (r != KRX_OK)
 			return r;
 	}

@@ -81,7 +81,8 @@ int	krx_recenc_check_plain(const uint8_t *records, size_t len,
  * (appended). Batches are recompressed with their own codec. A batch
  * whose record count is not the number of records it holds is
  * KRX_E_MALFORMED; a record (tombstones too) that carries the encryption
- * header already is KRX_E_UNSUPPORTED.
+ * header already is KRX_E_UNSUPPORTED. More than s->max_decompressed
+ * bytes of output (before recompression) is KRX_E_TOO_BIG.
  */
 int	krx_recenc_encrypt(const uint8_t *records, size_t len,
 	    krx_recenc_dek_fn fn, void *arg, struct krx_recenc_scratch *s,

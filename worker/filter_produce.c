@@ -52,9 +52,12 @@
  * retried by librdkafka and the Java client alike.
  */
 #define PJ_RETRIABLE		KRX_KERR_REQUEST_TIMED_OUT
+/* Per batch decompressed, and per request encrypted (issue 9, #1). */
 #define PJ_MAX_DECOMPRESSED	(256 * 1024 * 1024)
 /* CORRUPT_MESSAGE: what Kafka answers for a bad CRC or a cut batch. */
 #define PJ_CORRUPT		2
+/* MESSAGE_TOO_LARGE: records that would encrypt to too many bytes. */
+#define PJ_TOO_LARGE		10
 /* Topics one request may send to keysvc for resolving (issue 9, #1). */
 #define PJ_MAX_RESOLVES		1000
 /*
@@ -347,7 +350,8 @@ pj_crc_bad(const struct krx_produce_part *p)
  * as the broker answers: CORRUPT_MESSAGE for a bad CRC or a cut batch
  * (CorruptRecordException), INVALID_RECORD for a record count that
  * lies or records that do not parse (InvalidRecordException), and for
- * records krx will not forward; anything else is krx's own trouble.
+ * records krx will not forward; MESSAGE_TOO_LARGE over krx's caps;
+ * anything else is krx's own trouble.
  */
 static int16_t
 pj_records_error(const struct krx_produce_part *p, int r)
@@ -358,8 +362,9 @@ pj_records_error(const struct krx_produce_part *p, int r)
 	case KRX_E_MALFORMED:
 		return pj_crc_bad(p) ? PJ_CORRUPT : KRX_KERR_INVALID_RECORD;
 	case KRX_E_UNSUPPORTED:
-	case KRX_E_TOO_BIG:
 		return KRX_KERR_INVALID_RECORD;
+	case KRX_E_TOO_BIG:
+		return PJ_TOO_LARGE;
 	default:
 		return PJ_RETRIABLE;
 	}
@@ -653,7 +658,7 @@ pj_encrypt(struct krx_pjob *j)
 	const struct krx_produce_part	*p;
 	struct krx_splice		*sp;
 	struct krx_buf			*fields, *enc, body;
-	size_t				 i, n, ns = 0;
+	size_t				 i, n, ns = 0, total = 0;
 	int				 r = KRX_OK, flex = j->h.api_version >= 9;
 
 	n = j->req.nparts ? j->req.nparts : 1;
@@ -669,6 +674,12 @@ pj_encrypt(struct krx_pjob *j)
 		    &enc[i])) != KRX_OK) {
 			/* This partition's records, as a whole, refused. */
 			j->errors[i] = pj_records_error(p, r);
+			break;
+		}
+		/* The whole request's output, as each partition's. */
+		if ((total += enc[i].len) > PJ_MAX_DECOMPRESSED) {
+			r = KRX_E_TOO_BIG;
+			j->errors[i] = PJ_TOO_LARGE;
 			break;
 		}
 		if ((r = krx_kafka_records_prefix(&fields[i], flex,

@@ -1810,3 +1810,38 @@ Test(recenc, produce_refuses_encryption_header)
 	}
 	krx_recenc_scratch_free(&s);
 }
+
+/*
+ * Issue 9, finding 1: what one Produce field can make krx write is
+ * bounded by the scratch cap, however well its values compress.
+ */
+Test(recenc, encrypt_output_capped)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in, enc;
+	struct kms			 k;
+
+	krx_buf_init(&in, 0);
+	build_plain(&in, KRX_CODEC_NONE, 0, 100, 10, -1);
+	krx_recenc_scratch_init(&s, 8192);
+	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+	krx_buf_init(&enc, 0);
+	krx_buf_put(&enc, "before", 6);
+	/* 100 wrappers of about 110 bytes each: over 8 KiB. */
+	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
+	    &enc), KRX_E_TOO_BIG);
+	krx_recenc_scratch_free(&s);
+	krx_buf_free(&enc);
+	kms_free(&k);
+	/* The same field under a cap that fits. */
+	krx_recenc_scratch_init(&s, 64 * 1024);
+	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+	krx_buf_init(&enc, 0);
+	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
+	    &enc), KRX_OK);
+	cr_assert_gt(enc.len, 8192);
+	krx_recenc_scratch_free(&s);
+	krx_buf_free(&enc);
+	krx_buf_free(&in);
+	kms_free(&k);
+}
