@@ -54,6 +54,12 @@ enum krx_ipc_type {
 	KRX_IPC_KS_ADMIN_REPLY = 6,
 	/* keysvc -> master: u32 slot: that worker broke the key protocol. */
 	KRX_IPC_KS_VIOLATION = 7,
+	/*
+	 * worker -> master: keysvc closed my channel, broker a new one.
+	 * Empty; answered with KRX_IPC_KS_CHANNEL (rate-limited, the worker
+	 * asks again until it has one). Issue 9, finding 2.
+	 */
+	KRX_IPC_KS_RELINK = 20,
 
 	/*
 	 * worker -> keysvc (replies keysvc -> worker, same request id).
@@ -72,6 +78,14 @@ enum krx_ipc_type {
 	KRX_IPC_KEY_DECRYPT = 52,
 	KRX_IPC_KEY_STATS = 53,
 	KRX_IPC_KEY_REPLY = 54,
+	/*
+	 * keysvc -> worker, unsolicited (request id 0): a KEK was rotated
+	 * or deleted, flush what the worker caches for it.
+	 *   u32 vc | u32 op | u32 len | len bytes KEK name
+	 * len 0: every KEK of that vcluster. op 1 (rotate): drop encryption
+	 * DEKs and alias resolutions; op 2 (delete): also decrypt DEKs.
+	 */
+	KRX_IPC_KEY_FLUSH = 55,
 	/* ctl -> master: status. Empty. Reply KRX_IPC_STATUS_REPLY. */
 	KRX_IPC_CTL_STATUS = 100,
 	/*
@@ -90,6 +104,11 @@ enum krx_ipc_type {
 	 * Reply KRX_IPC_CTL_OK with text (F_ERROR: failure).
 	 */
 	KRX_IPC_CTL_KEYS = 104
+};
+
+enum krx_key_flush_op {
+	KRX_KEY_FLUSH_ROTATE = 1,
+	KRX_KEY_FLUSH_DELETE = 2
 };
 
 enum krx_keys_op {

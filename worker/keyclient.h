@@ -1,9 +1,11 @@
 /*
  * keyclient.h: the worker's side of the key service. Asynchronous
  * requests with deadlines over the keysvc channel, an alias cache
- * (found: refreshed after 8 min, expired after 10; not found: 30 s),
- * and a bounded LRU of decrypted DEKs in front of the shared LMDB cache.
- * Program grade; trusts keysvc's framing, checks every length.
+ * (found: refreshed after 8 min, expired after 10; not found: 30 s), a
+ * bounded LRU of decrypted DEKs (expired an hour after they were
+ * fetched), and a bounded minute-long memory of EDEKs keysvc called
+ * unknown or invalid. Workers never open the LMDB cache: keysvc answers
+ * from it. Program grade; trusts keysvc's framing, checks every length.
  */
 #ifndef KRX_WORKER_KEYCLIENT_H
 #define KRX_WORKER_KEYCLIENT_H
@@ -60,5 +62,13 @@ struct krx_aead *krx_keyclient_aead(struct krx_keyclient *kc, size_t vc,
 	    const uint8_t *edek, size_t len);
 /* Forget a callback's arg (its owner is gone): fn will not be called. */
 void	krx_keyclient_cancel(struct krx_keyclient *kc, void *arg);
+
+/*
+ * Drop the encryption DEK pools of KEK kek (len 0: every KEK) of vcluster
+ * vc; called on keysvc's KRX_IPC_KEY_FLUSH. Belongs to worker/encdek.[ch]
+ * (declared there too); worker/encdek_flush.c stands in until then.
+ */
+void	krx_encpool_flush(struct krx_worker *w, size_t vc, const char *kek,
+	    size_t len);
 
 #endif
