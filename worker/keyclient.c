@@ -29,6 +29,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/aead.h"
+#include "crypto/secret.h"
 #include "master/master.h"
 #include "worker/keyclient.h"
 #include "worker/session.h"
@@ -62,7 +63,7 @@ struct kc_pending {
 	struct krx_keyclient	*kc;
 	uint32_t		 id;
 	uint32_t		 hash;		/* of the question */
-	unsigned		 gen;		/* flushes since asked */
+	int			 stale;		/* a KEK flush came since */
 	uint32_t		 type;
 	size_t			 vc;
 	uint8_t			*key;	/* alias, KEK id or EDEK */
@@ -90,11 +91,19 @@ struct kc_entry {
 };
 TAILQ_HEAD(kc_lru, kc_entry);
 
+/*
+ * A table of secrets (DEKs) keeps its values in one locked, undumpable
+ * krx_secret of max slots of slot_len bytes (issue 9, finding 11): there
+ * are never more entries than slots.
+ */
 struct kc_table {
 	struct kc_entry		*buckets[KC_BUCKETS];
 	struct kc_lru		 lru;
 	size_t			 n, max;
-	int			 secret;	/* zero values on free */
+	struct krx_secret	*slab;		/* NULL: values on the heap */
+	size_t			 slot_len;
+	uint32_t		*free_slots;	/* stack of free slab slots */
+	size_t			 n_free;
 };
 
 struct krx_keyclient {
@@ -105,7 +114,6 @@ struct krx_keyclient {
 	struct kc_pending	*by_key[KC_BUCKETS];
 	struct kc_pending	*by_id[KC_BUCKETS];
 	size_t			 n_pending;
-	unsigned		 gen;		/* KEY_FLUSH messages seen */
 	struct kc_table		 aliases;
 	struct kc_table		 deks;
 	struct kc_table		 failed;	/* SHA-256 of bad EDEKs */
@@ -128,9 +136,12 @@ static void
 kc_entry_free(struct kc_table *t, struct kc_entry *e)
 {
 	krx_aead_free(e->aead);
-	if (t->secret && e->value != NULL)
+	if (t->slab != NULL) {
 		OPENSSL_cleanse(e->value, e->value_len);
-	free(e->value);
+		t->free_slots[t->n_free++] = (uint32_t)((e->value -
+		    t->slab->data) / t->slot_len);
+	} else
+		free(e->value);
 	free(e->key);
 	free(e);
 }
@@ -179,7 +190,14 @@ kc_table_put(struct kc_table *t, size_t vc, const uint8_t *k, size_t len,
 	e->key_len = len;
 	e->hash = kc_hash(vc, k, len);
 	e->status = st;
-	e->value = xmalloc(vlen);
+	if (t->slab != NULL && vlen == t->slot_len)
+		e->value = t->slab->data +
+		    t->free_slots[--t->n_free] * t->slot_len;
+	else if (t->slab != NULL)
+		fatalx("secret of %zu bytes in a table of %zu", vlen,
+		    t->slot_len);
+	else
+		e->value = xmalloc(vlen);
 	if (vlen > 0)
 		memcpy(e->value, v, vlen);
 	e->value_len = vlen;
@@ -190,6 +208,24 @@ kc_table_put(struct kc_table *t, size_t vc, const uint8_t *k, size_t len,
 	TAILQ_INSERT_HEAD(&t->lru, e, lru);
 	t->n++;
 	return e;
+}
+
+static void
+kc_table_init(struct kc_table *t, size_t max, size_t secret_len)
+{
+	size_t	 i;
+
+	TAILQ_INIT(&t->lru);
+	t->max = max;
+	if (secret_len == 0)
+		return;
+	if ((t->slab = krx_secret_new(max * secret_len)) == NULL)
+		fatalx("cannot map %zu bytes for DEKs", max * secret_len);
+	t->slot_len = secret_len;
+	t->free_slots = xcalloc(max, sizeof(*t->free_slots));
+	for (i = 0; i < max; i++)
+		t->free_slots[i] = (uint32_t)(max - 1 - i);
+	t->n_free = max;
 }
 
 static void
@@ -349,7 +385,6 @@ kc_ask(struct krx_keyclient *kc, uint32_t type, size_t vc,
 	memcpy(p->key, k, len);
 	p->key_len = len;
 	p->hash = kc_pending_hash(type, vc, k, len);
-	p->gen = kc->gen;
 	TAILQ_INIT(&p->waiters);
 	p->timer = evtimer_new(kc->w->base, kc_deadline, p);
 	evtimer_add(p->timer, &tv);
@@ -467,7 +502,7 @@ kc_remember(struct krx_keyclient *kc, struct kc_pending *p,
 	time_t	 now = time(NULL);
 
 	/* Asked before a KEK flush: the answer may be what was flushed. */
-	if (p->gen != kc->gen && a->status == KRX_KEY_OK)
+	if (p->stale && a->status == KRX_KEY_OK)
 		return;
 	if (p->type == KRX_IPC_KEY_RESOLVE && (a->status == KRX_KEY_OK ||
 	    a->status == KRX_KEY_NOT_FOUND))
@@ -507,10 +542,11 @@ kc_table_drop_vc(struct kc_table *t, size_t vc)
 static void
 kc_flush(struct krx_keyclient *kc, const uint8_t *payload, size_t len)
 {
-	struct krx_cur	 c;
-	uint32_t	 vc, op;
-	const uint8_t	*kek;
-	size_t		 kek_len;
+	struct kc_pending	*p;
+	struct krx_cur		 c;
+	uint32_t		 vc, op;
+	const uint8_t		*kek;
+	size_t			 kek_len;
 
 	krx_cur_init(&c, payload, len);
 	if (krx_cur_get_be32(&c, &vc) != KRX_OK ||
@@ -524,7 +560,9 @@ kc_flush(struct krx_keyclient *kc, const uint8_t *payload, size_t len)
 	log_info("key service: KEK %.*s%s of vcluster %u %s; flushing",
 	    (int)kek_len, (const char *)kek, kek_len == 0 ? "(all)" : "", vc,
 	    op == KRX_KEY_FLUSH_DELETE ? "deleted" : "rotated");
-	kc->gen++;
+	TAILQ_FOREACH(p, &kc->pending, entry)
+		if (p->vc == vc)
+			p->stale = 1;
 	kc_table_drop_vc(&kc->aliases, vc);
 	if (op == KRX_KEY_FLUSH_DELETE)
 		kc_table_drop_vc(&kc->deks, vc);
@@ -558,6 +596,9 @@ kc_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		return;
 	}
 	kc_remember(kc, p, &a);
+	/* A DEK made before a delete may be under the deleted KEK. */
+	if (p->stale && p->type == KRX_IPC_KEY_GENERATE)
+		a.status = KRX_KEY_UNAVAILABLE;
 	kc_finish(p, &a);
 }
 
@@ -741,13 +782,9 @@ krx_keyclient_new(struct krx_worker *w)
 
 	kc->w = w;
 	TAILQ_INIT(&kc->pending);
-	TAILQ_INIT(&kc->aliases.lru);
-	TAILQ_INIT(&kc->deks.lru);
-	TAILQ_INIT(&kc->failed.lru);
-	kc->aliases.max = KC_MAX_ALIASES;
-	kc->deks.max = KC_MAX_DEKS;
-	kc->deks.secret = 1;
-	kc->failed.max = KC_MAX_FAILED;
+	kc_table_init(&kc->aliases, KC_MAX_ALIASES, 0);
+	kc_table_init(&kc->deks, KC_MAX_DEKS, KRX_KEY_DEK_LEN);
+	kc_table_init(&kc->failed, KC_MAX_FAILED, 0);
 	kc->relink = evtimer_new(w->base, kc_relink, kc);
 	return kc;
 }
@@ -765,6 +802,8 @@ krx_keyclient_free(struct krx_keyclient *kc)
 	kc_table_clear(&kc->aliases);
 	kc_table_clear(&kc->deks);
 	kc_table_clear(&kc->failed);
+	krx_secret_free(kc->deks.slab);
+	free(kc->deks.free_slots);
 	event_free(kc->relink);
 	free(kc);
 }
