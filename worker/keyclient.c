@@ -43,7 +43,8 @@
 #define KC_ALIAS_NEGATIVE	30
 #define KC_MAX_FAILED		10000	/* EDEKs known bad, by digest */
 #define KC_FAILED_TTL		60
-#define KC_MAX_PENDING		10000	/* questions in flight */
+#define KC_MAX_PENDING		10000	/* questions sent or queued */
+#define KC_MAX_SENT		256	/* sent: keysvc's per-worker cap */
 #define KC_NAME_MAX		512	/* alias, KEK id: as keysvc */
 #define KC_EDEK_MAX		4096	/* as keysvc and the wrapper */
 #define KC_RELINK_FIRST		1	/* seconds: ask for a channel */
@@ -58,6 +59,8 @@ TAILQ_HEAD(kc_waiters, kc_waiter);
 
 struct kc_pending {
 	TAILQ_ENTRY(kc_pending)	 entry;
+	TAILQ_ENTRY(kc_pending)	 qentry;	/* not sent yet */
+	int			 sent, queued;
 	struct kc_pending	*next_key;	/* chain by question */
 	struct kc_pending	*next_id;	/* chain by request id */
 	struct krx_keyclient	*kc;
@@ -111,6 +114,8 @@ struct krx_keyclient {
 	struct krx_chan		*chan;
 	uint32_t		 next_id;
 	struct kc_pendings	 pending;
+	struct kc_pendings	 queued;	/* waiting for KC_MAX_SENT */
+	size_t			 n_sent;
 	struct kc_pending	*by_key[KC_BUCKETS];
 	struct kc_pending	*by_id[KC_BUCKETS];
 	size_t			 n_pending;
@@ -257,6 +262,10 @@ kc_pending_unlink(struct krx_keyclient *kc, struct kc_pending *p)
 		;
 	*pp = p->next_id;
 	TAILQ_REMOVE(&kc->pending, p, entry);
+	if (p->queued)
+		TAILQ_REMOVE(&kc->queued, p, qentry);
+	if (p->sent)
+		kc->n_sent--;
 	kc->n_pending--;
 }
 
@@ -295,16 +304,6 @@ kc_fail(struct kc_pending *p, enum krx_key_status st)
 	memset(&a, 0, sizeof(a));
 	a.status = st;
 	kc_finish(p, &a);
-}
-
-static void
-kc_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	struct kc_pending	*p = arg;
-
-	log_warnx("key service did not answer request %u within %d s",
-	    p->id, KRX_KEY_DEADLINE);
-	kc_fail(p, KRX_KEY_UNAVAILABLE);
 }
 
 static struct kc_pending *
@@ -346,11 +345,68 @@ kc_wait(struct kc_pending *p, krx_key_fn fn, void *arg)
 }
 
 /*
- * Ask keysvc; the payload is u32 vc | (u32 n = 1 for decrypt) | str key,
- * so with the callers' bounds (KC_NAME_MAX, KC_EDEK_MAX) a message never
- * comes near KRX_IPC_MAX_KEYS; checked again here, since keysvc drops a
- * channel that carries more. Returns NULL when there is no channel or
- * too much is in flight (the caller answers UNAVAILABLE).
+ * Send p's question; the payload is u32 vc | (u32 n = 1 for decrypt) |
+ * str key, so with the askers' bounds (KC_NAME_MAX, KC_EDEK_MAX) it
+ * never comes near KRX_IPC_MAX_KEYS (keysvc drops a channel that carries
+ * more). -1 when it cannot go.
+ */
+static int
+kc_send(struct krx_keyclient *kc, struct kc_pending *p)
+{
+	struct krx_buf	 b;
+	int		 r;
+
+	krx_buf_init(&b, 16 + p->key_len);
+	krx_buf_put_be32(&b, (uint32_t)p->vc);
+	if (p->type == KRX_IPC_KEY_DECRYPT)
+		krx_buf_put_be32(&b, 1);
+	krx_buf_put_be32(&b, (uint32_t)p->key_len);
+	krx_buf_put(&b, p->key, p->key_len);
+	r = b.err == KRX_OK && b.len + KRX_IPC_HDR_LEN <= KRX_IPC_MAX_KEYS &&
+	    kc->chan != NULL && krx_chan_send(kc->chan, p->type, p->id, 0,
+	    b.data, b.len, -1) == KRX_OK ? 0 : -1;
+	krx_buf_free(&b);
+	if (r == 0) {
+		p->sent = 1;
+		kc->n_sent++;
+		krx_stats_add(kc->w->m->stats, kc->w->slot,
+		    KRX_STAT_KEY_REQUESTS, 1);
+	}
+	return r;
+}
+
+/* Send queued questions while keysvc takes more from this worker. */
+static void
+kc_pump(struct krx_keyclient *kc)
+{
+	struct kc_pending	*p;
+
+	while (kc->n_sent < KC_MAX_SENT &&
+	    (p = TAILQ_FIRST(&kc->queued)) != NULL) {
+		TAILQ_REMOVE(&kc->queued, p, qentry);
+		p->queued = 0;
+		if (kc_send(kc, p) != 0)
+			kc_fail(p, KRX_KEY_UNAVAILABLE);
+	}
+}
+
+static void
+kc_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct kc_pending	*p = arg;
+	struct krx_keyclient	*kc = p->kc;
+
+	log_warnx("key service did not answer request %u within %d s",
+	    p->id, KRX_KEY_DEADLINE);
+	kc_fail(p, KRX_KEY_UNAVAILABLE);
+	kc_pump(kc);
+}
+
+/*
+ * A new question for keysvc: sent now, or queued while KC_MAX_SENT are
+ * in flight (keysvc answers UNAVAILABLE over its own cap). Returns NULL
+ * when there is no channel, too much is pending or it cannot be sent
+ * (the caller answers UNAVAILABLE).
  */
 static struct kc_pending *
 kc_ask(struct krx_keyclient *kc, uint32_t type, size_t vc,
@@ -358,26 +414,13 @@ kc_ask(struct krx_keyclient *kc, uint32_t type, size_t vc,
 {
 	struct timeval		 tv = { KRX_KEY_DEADLINE, 0 };
 	struct kc_pending	*p;
-	struct krx_buf		 b;
 
-	if (kc->chan == NULL || kc->n_pending >= KC_MAX_PENDING ||
-	    len > KRX_IPC_MAX_KEYS - KRX_IPC_HDR_LEN - 12)
+	if (kc->chan == NULL || kc->n_pending >= KC_MAX_PENDING)
 		return NULL;
-	krx_buf_init(&b, 16 + len);
-	krx_buf_put_be32(&b, (uint32_t)vc);
-	if (type == KRX_IPC_KEY_DECRYPT)
-		krx_buf_put_be32(&b, 1);
-	krx_buf_put_be32(&b, (uint32_t)len);
-	krx_buf_put(&b, k, len);
-	if (b.err != KRX_OK || krx_chan_send(kc->chan, type, ++kc->next_id, 0,
-	    b.data, b.len, -1) != KRX_OK) {
-		krx_buf_free(&b);
-		return NULL;
-	}
-	krx_buf_free(&b);
-	krx_stats_add(kc->w->m->stats, kc->w->slot, KRX_STAT_KEY_REQUESTS, 1);
 	p = xcalloc(1, sizeof(*p));
 	p->kc = kc;
+	if (++kc->next_id == 0)
+		++kc->next_id;		/* 0: unsolicited messages */
 	p->id = kc->next_id;
 	p->type = type;
 	p->vc = vc;
@@ -385,10 +428,19 @@ kc_ask(struct krx_keyclient *kc, uint32_t type, size_t vc,
 	memcpy(p->key, k, len);
 	p->key_len = len;
 	p->hash = kc_pending_hash(type, vc, k, len);
+	if (kc->n_sent < KC_MAX_SENT && kc_send(kc, p) != 0) {
+		free(p->key);
+		free(p);
+		return NULL;
+	}
 	TAILQ_INIT(&p->waiters);
 	p->timer = evtimer_new(kc->w->base, kc_deadline, p);
 	evtimer_add(p->timer, &tv);
 	TAILQ_INSERT_TAIL(&kc->pending, p, entry);
+	if (!p->sent) {
+		p->queued = 1;
+		TAILQ_INSERT_TAIL(&kc->queued, p, qentry);
+	}
 	p->next_key = kc->by_key[p->hash % KC_BUCKETS];
 	kc->by_key[p->hash % KC_BUCKETS] = p;
 	p->next_id = kc->by_id[p->id % KC_BUCKETS];
@@ -593,6 +645,7 @@ kc_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		log_err("malformed reply from the key service (request %u)",
 		    h->id);
 		kc_fail(p, KRX_KEY_UNAVAILABLE);
+		kc_pump(kc);
 		return;
 	}
 	kc_remember(kc, p, &a);
@@ -600,6 +653,7 @@ kc_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 	if (p->stale && p->type == KRX_IPC_KEY_GENERATE)
 		a.status = KRX_KEY_UNAVAILABLE;
 	kc_finish(p, &a);
+	kc_pump(kc);
 }
 
 /* Ask the master for a keysvc channel until one comes, backing off. */
@@ -782,6 +836,7 @@ krx_keyclient_new(struct krx_worker *w)
 
 	kc->w = w;
 	TAILQ_INIT(&kc->pending);
+	TAILQ_INIT(&kc->queued);
 	kc_table_init(&kc->aliases, KC_MAX_ALIASES, 0);
 	kc_table_init(&kc->deks, KC_MAX_DEKS, KRX_KEY_DEK_LEN);
 	kc_table_init(&kc->failed, KC_MAX_FAILED, 0);

@@ -87,6 +87,7 @@ def test_oversize_edeks_answered_by_the_worker(kafka, krxd_factory,
 def test_bogus_edeks_asked_once(kafka, krxd_factory, tmp_path, topic_name):
     n = 300
     krxd, _, _ = keytest.make_encrypting(krxd_factory, tmp_path, workers=1)
+    keytest.kek_create(krxd, "KEK-other")       # a keystore, not KEK-none
     tools.create_topics(kafka.bootstrap, {topic_name: 1})
     plant(kafka, topic_name, [wrapper(localkms_edek("KEK-none", i))
                               for i in range(n)])
