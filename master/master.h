@@ -28,7 +28,7 @@ struct krx_relay;
 #define KRX_MAX_WORKERS		256
 #define KRX_CRASH_WINDOW	60	/* seconds */
 #define KRX_CRASH_LIMIT		5	/* crashes per window: give up */
-#define KRX_KILL_BACKOFF_MAX	7	/* kills: at most 100 ms << 7 */
+#define KRX_KILL_BACKOFF_MAX	7	/* kills: backoff 100 ms << 6 at most */
 #define KRX_RELINK_INTERVAL	1	/* seconds between keysvc relinks */
 #define KRX_EXIT_CONFIG		78
 #define KRX_EXIT_IPC		76

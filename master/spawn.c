@@ -236,7 +236,7 @@ spawn_log_exit(struct krx_master *m, struct krx_slot *s, int status)
 static unsigned
 spawn_record_kill(struct krx_slot *s, time_t now)
 {
-	if (s->kill_streak == 0 || now - s->last_kill >= KRX_CRASH_WINDOW)
+	if (now - s->last_kill >= KRX_CRASH_WINDOW)
 		s->kill_streak = 0;
 	s->last_kill = now;
 	if (s->kill_streak < KRX_KILL_BACKOFF_MAX)
