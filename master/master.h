@@ -61,7 +61,7 @@ struct krx_slot {
 	time_t			 crash_times[KRX_CRASH_LIMIT];
 	unsigned		 n_crashes;	/* ring index */
 	time_t			 last_kill;	/* SIGKILLed: not crashes */
-	unsigned		 kill_streak;	/* kills, each within a window */
+	unsigned		 kill_streak;	/* kills within a window */
 	time_t			 relinked;	/* last keysvc channel asked */
 	struct timespec		 spawned;
 };
