@@ -43,7 +43,7 @@
 #define KC_ALIAS_NEGATIVE	30
 #define KC_MAX_FAILED		10000	/* EDEKs known bad, by digest */
 #define KC_FAILED_TTL		60
-#define KC_MAX_PENDING		10000	/* questions sent or queued */
+#define KC_MAX_PENDING		4096	/* sent or queued: 16 MiB of EDEKs */
 #define KC_MAX_SENT		256	/* sent: keysvc's per-worker cap */
 #define KC_NAME_MAX		512	/* alias, KEK id: as keysvc */
 #define KC_EDEK_MAX		4096	/* as keysvc and the wrapper */
