@@ -129,6 +129,8 @@ def test_issue9_produce_resolve_cap(kafka, krxd_factory, topic_name):
     with the retriable REQUEST_TIMED_OUT (so does the request, nothing
     forwarded), and the connection stays usable."""
     krxd = enctest.enc_krxd(krxd_factory, workers=1)
+    # A keystore must exist: a missing one is UNAVAILABLE, not "no KEK".
+    enctest.kek(krxd, "create", "unused")
     conn = enctest.KafkaConn(krxd.host, krxd.node_port(1))
     batch = enctest.encode_batch(recs("r", 1))
     res0 = keytest.cache_stats(krxd)["keysvc.resolve_requests"]

@@ -67,6 +67,8 @@ def test_issue9_produce_fail_closed(kafka, krxd_factory, topic_name):
     extra, vc = enctest.enc_config(f"{tmp}/keks", f"{tmp}/dekcache",
                                    template=LONG_PREFIX + "$(topicName)")
     krxd = krxd_factory.make(extra=extra, vc_extra=vc)
+    # A keystore must exist: a missing one is UNAVAILABLE, not "no KEK".
+    enctest.kek(krxd, "create", "unused")
     long = (topic_name + "-" + "L" * 249)[:240]
     short = f"{topic_name}-s"
     assert len(LONG_PREFIX) + len(long) > 512
