@@ -24,6 +24,7 @@ krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max)
 	krx_buf_init(&s->comp, 0);
 	krx_buf_init(&s->parcel, 0);
 	krx_buf_init(&s->hdrs, 0);
+	krx_buf_init(&s->dec, 0);
 	s->max_decompressed = max;
 }
 
@@ -34,6 +35,7 @@ krx_recenc_scratch_free(struct krx_recenc_scratch *s)
 	krx_buf_free(&s->comp);
 	krx_buf_free_secret(&s->parcel);
 	krx_buf_free(&s->hdrs);
+	krx_buf_free_secret(&s->dec);
 }
 
 /* The uncompressed records area of b. */
@@ -176,6 +178,10 @@ recdec_find(const struct krx_record *rec, struct krx_wrapper *w, int *first)
 	struct krx_header	 h;
 	int			 i, r;
 
+	/* A null value has nothing encrypted: a tombstone, whatever its
+	 * headers say (issue 9, finding 6). */
+	if (rec->value_len < 0)
+		return 0;
 	krx_header_iter_init(&hi, rec);
 	for (i = 0; (r = krx_header_next(&hi, &h)) == 1; i++) {
 		if (h.key_len != KRX_WRAPPER_HDR_KEY_LEN || memcmp(h.key,
@@ -184,12 +190,10 @@ recdec_find(const struct krx_record *rec, struct krx_wrapper *w, int *first)
 		if ((r = krx_wrapper_version(h.value, h.value_len < 0 ? 0 :
 		    (size_t)h.value_len)) != KRX_WRAPPER_VERSION)
 			return r < 0 ? r : KRX_E_UNSUPPORTED;
-		if (rec->value_len < 0)
-			return KRX_E_MALFORMED;
 		*first = i == 0;
 		r = krx_wrapper_parse(rec->value, (size_t)rec->value_len, w);
-		if (r == KRX_E_UNSUPPORTED)
-			return r;	/* another cipher or AAD */
+		if (r == KRX_E_UNSUPPORTED || r == KRX_E_TOO_BIG)
+			return r;	/* other cipher or AAD; EDEK too big */
 		return r == KRX_OK ? 1 : KRX_E_MALFORMED;
 	}
 	return r;
@@ -279,8 +283,13 @@ recdec_record(struct krx_buf *out, const struct krx_record *rec,
 	struct krx_aead		*aead;
 	int			 r, first = 0;
 
-	if ((r = recdec_find(rec, &w, &first)) <= 0)
-		return r < 0 ? r : krx_buf_put(out, rec->raw, rec->raw_len);
+	if ((r = recdec_find(rec, &w, &first)) < 0)
+		return r;
+	if (r == 0) {
+		if (rec->value_len >= 0)
+			s->clear++;
+		return krx_buf_put(out, rec->raw, rec->raw_len);
+	}
 	if ((aead = fn(arg, w.edek, w.edek_len)) == NULL)
 		return KRX_E_NOTFOUND;
 	s->decrypted++;
@@ -309,6 +318,21 @@ recdec_record(struct krx_buf *out, const struct krx_record *rec,
 	return krx_record_write(out, &dec, NULL, NULL);
 }
 
+/* The offset of record rec of batch b (wrapping, as the broker's are not
+ * trusted). */
+static int64_t
+recdec_offset(const struct krx_batch *b, const struct krx_record *rec)
+{
+	return (int64_t)((uint64_t)b->base_offset +
+	    (uint64_t)(int64_t)rec->offset_delta);
+}
+
+/*
+ * One batch: copied as it is unless it holds an encrypted record; then
+ * rebuilt in s->dec, compressed with the batch's own codec (issue 9,
+ * finding 5: a batch of compressible values must not come out many
+ * times bigger than it went in), and appended to out.
+ */
 static int
 recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
     struct krx_recenc_scratch *s, struct krx_buf *out)
@@ -317,30 +341,41 @@ recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
 	struct krx_record_iter	 ri;
 	struct krx_record	 rec;
 	const uint8_t		*p;
-	size_t			 plen, start = out->len;
-	uint64_t		 before = s->decrypted;
+	size_t			 plen;
+	uint64_t		 before = s->decrypted, clear;
 	int			 r;
 
+	if (b->legacy && s->clear++ == 0)	/* magic 0, 1: no headers */
+		s->clear_offset = b->base_offset;
 	if (b->legacy || (b->attributes & KRX_BATCH_ATTR_CONTROL) ||
 	    b->records_count == 0)
 		return krx_buf_put(out, b->data, b->len);
+	s->fail_offset = b->base_offset;
 	if ((r = recenc_area(b, s, &p, &plen)) != KRX_OK)
 		return r;
-	/* One pass: rebuilt as it goes, replaced by the original bytes if
-	 * no record turned out to be encrypted. */
-	if ((r = krx_batch_write_header(&w, out, b, KRX_CODEC_NONE)) != KRX_OK)
+	krx_buf_reset(&s->dec);
+	if ((r = krx_batch_write_header(&w, &s->dec, b,
+	    KRX_BATCH_CODEC_KEEP)) != KRX_OK)
 		return r;
 	krx_record_iter_init(&ri, p, plen, b->records_count);
-	while ((r = krx_record_next(&ri, &rec)) == 1)
-		if ((r = recdec_record(out, &rec, fn, arg, s)) != KRX_OK)
+	while ((r = krx_record_next(&ri, &rec)) == 1) {
+		s->fail_offset = recdec_offset(b, &rec);
+		clear = s->clear;
+		if ((r = recdec_record(&s->dec, &rec, fn, arg, s)) != KRX_OK)
 			return r;
+		if (clear == 0 && s->clear > 0)
+			s->clear_offset = s->fail_offset;
+	}
 	if (r < 0)
 		return r;
-	if (s->decrypted == before) {
-		out->len = start;
+	s->fail_offset = -1;
+	/* No record turned out to be encrypted: the original bytes. */
+	if (s->decrypted == before)
 		return krx_buf_put(out, b->data, b->len);
-	}
-	return krx_batch_write_finish(&w, out, NULL);
+	krx_buf_reset(&s->comp);
+	if ((r = krx_batch_write_finish(&w, &s->dec, &s->comp)) != KRX_OK)
+		return r;
+	return krx_buf_put(out, s->dec.data, s->dec.len);
 }
 
 int
@@ -352,6 +387,8 @@ krx_recdec_decrypt(const uint8_t *records, size_t len, krx_recdec_dek_fn fn,
 	int			 step, r;
 
 	s->decrypted = 0;
+	s->clear = 0;
+	s->fail_offset = s->clear_offset = -1;
 	/* Clear records are smaller than the encrypted ones: grow once. */
 	if ((r = krx_buf_reserve(out, len)) != KRX_OK)
 		return r;
