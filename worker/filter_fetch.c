@@ -503,12 +503,20 @@ fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 	if (j->parts[i].bad_edek != NULL)
 		krx_localkms_edek_parse(j->parts[i].bad_edek,
 		    j->parts[i].bad_len, &kek, &klen, &version);
-	log_warnx("conn=%llu client=%s: cannot deliver records of %s-%d "
-	    "at offset %lld (KEK %.*s version %u): %s; answering error %d "
-	    "for that partition with its records removed",
-	    (unsigned long long)j->s->id, j->s->client_addr, topic, p->index,
-	    (long long)j->parts[i].fail_offset, (int)klen,
-	    kek ? (const char *)kek : "?", version, fj_why(j, i), err);
+	if (j->parts[i].refuse != 0)
+		log_warnx("conn=%llu client=%s: refusing records of %s-%d "
+		    "(offset %lld): %s; answering error %d for that partition "
+		    "with its records removed", (unsigned long long)j->s->id,
+		    j->s->client_addr, topic, p->index,
+		    (long long)j->parts[i].fail_offset, fj_why(j, i), err);
+	else
+		log_warnx("conn=%llu client=%s: cannot decrypt records of "
+		    "%s-%d (KEK %.*s version %u): %s; answering error %d for "
+		    "that partition with its records removed (offset %lld)",
+		    (unsigned long long)j->s->id, j->s->client_addr, topic,
+		    p->index, (int)klen, kek ? (const char *)kek : "?",
+		    version, fj_why(j, i), err,
+		    (long long)j->parts[i].fail_offset);
 }
 
 static int16_t
