@@ -53,6 +53,9 @@
 #define FJ_SCRATCH_KEEP		(8 * 1024 * 1024)	/* kept between */
 #define FJ_LOG_PER_SEC		5
 #define FJ_ALIAS_MAX		512	/* as filter_produce.c's PJ_KEK_MAX */
+/* DEKs asked of the key service at once by one response; the rest are
+ * asked on the next pass (fewer than the key client's LRU holds). */
+#define FJ_MAX_ASK		64
 #define KRX_KERR_CORRUPT_MESSAGE	2
 #define KRX_KERR_KAFKA_STORAGE_ERROR	56
 
@@ -213,6 +216,13 @@ fj_edek(void *arg, const uint8_t *edek, size_t len)
 	struct krx_key_answer	 a;
 	enum krx_key_status	 st;
 
+	/*
+	 * A partition that fails anyway needs no more keys (issue 9: many
+	 * distinct bogus EDEKs must not cost a lookup and a key service
+	 * round trip each); the scan stops.
+	 */
+	if (j->parts[j->cur].status != KRX_KEY_OK)
+		return KRX_E_NOTFOUND;
 	if (j->last_edek != NULL && j->last_len == len &&
 	    memcmp(j->last_edek, edek, len) == 0)
 		return KRX_OK;
@@ -224,6 +234,8 @@ fj_edek(void *arg, const uint8_t *edek, size_t len)
 	}
 	if (krx_keyclient_aead(j->s->w->kc, j->s->vc, edek, len) != NULL)
 		return KRX_OK;
+	if (j->pending >= FJ_MAX_ASK)
+		return KRX_E_NOTFOUND;	/* the next pass asks the rest */
 	if (krx_keyclient_decrypt(j->s->w->kc, j->s->vc, edek, len, fj_dek_cb,
 	    j, &a) == 0)
 		j->pending++;
