@@ -461,6 +461,23 @@ fj_log_allow(void)
 	return 0;
 }
 
+/*
+ * Broker bytes (topic and KEK names) for a log line: at most dlen - 1 of
+ * them, anything but printable ASCII as '?', so that no record can
+ * write lines of its own into the log.
+ */
+static void
+fj_printable(char *dst, size_t dlen, const uint8_t *src, size_t len)
+{
+	size_t	 i;
+
+	if (len > dlen - 1)
+		len = dlen - 1;
+	for (i = 0; i < len; i++)
+		dst[i] = src[i] > 0x20 && src[i] < 0x7f ? (char)src[i] : '?';
+	dst[len] = '\0';
+}
+
 /* Why partition i failed, for its log line. */
 static const char *
 fj_why(struct krx_fjob *j, size_t i)
@@ -505,16 +522,27 @@ fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 	const struct krx_fetch_part	*p = &j->resp.parts[i];
 	const uint8_t			*kek = NULL;
 	char				 topic[KRX_TOPIC_NAME_MAX + 1];
+	char				 tname[KRX_TOPIC_NAME_MAX + 1];
+	char				 kname[FJ_ALIAS_MAX + 1];
 	size_t				 klen = 0, tlen;
 	uint32_t			 version = 0;
 
 	if (!fj_log_allow())
 		return;
-	if (fj_topic_name(j, &j->resp.topics[p->topic], topic, &tlen) != 0)
+	if (fj_topic_name(j, &j->resp.topics[p->topic], tname, &tlen) != 0)
 		snprintf(topic, sizeof(topic), "(topic unknown to krx)");
-	if (j->parts[i].bad_edek != NULL)
-		krx_localkms_edek_parse(j->parts[i].bad_edek,
-		    j->parts[i].bad_len, &kek, &klen, &version);
+	else
+		fj_printable(topic, sizeof(topic), (const uint8_t *)tname,
+		    tlen);
+	if (j->parts[i].bad_edek == NULL ||
+	    krx_localkms_edek_parse(j->parts[i].bad_edek,
+	    j->parts[i].bad_len, &kek, &klen, &version) != KRX_OK ||
+	    klen == 0) {
+		kek = (const uint8_t *)"?";
+		klen = 1;
+		version = 0;
+	}
+	fj_printable(kname, sizeof(kname), kek, klen);
 	if (j->parts[i].refuse != 0)
 		log_warnx("conn=%llu client=%s: refusing records of %s-%d "
 		    "(offset %lld): %s; answering error %d for that partition "
@@ -523,11 +551,10 @@ fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 		    (long long)j->parts[i].fail_offset, fj_why(j, i), err);
 	else
 		log_warnx("conn=%llu client=%s: cannot decrypt records of "
-		    "%s-%d (KEK %.*s version %u): %s; answering error %d for "
+		    "%s-%d (KEK %s version %u): %s; answering error %d for "
 		    "that partition with its records removed (offset %lld)",
 		    (unsigned long long)j->s->id, j->s->client_addr, topic,
-		    p->index, (int)klen, kek ? (const char *)kek : "?",
-		    version, fj_why(j, i), err,
+		    p->index, kname, version, fj_why(j, i), err,
 		    (long long)j->parts[i].fail_offset);
 }
 

@@ -1,13 +1,15 @@
 """Issue 9, finding 2: a record whose wrapper carries an oversize EDEK
 fails only its partition's fetch, never krxd.
 
-An encrypted topic with three partitions gets records produced through
+An encrypted topic with four partitions gets records produced through
 krxd on each; then, straight at the broker (not through krxd), one
 record with the encryption header and a wrapper whose EDEK is 5,000
-bytes is appended to partition 0, and one with a 70,000-byte EDEK to
-partition 1. Through krxd, ten raw Fetches of all three partitions each
-answer CORRUPT_MESSAGE (2) with no records for partitions 0 and 1 and
-the decrypted records of partition 2; a confluent-kafka consumer of
+bytes is appended to partition 0, one with a 70,000-byte EDEK to
+partition 1, and one with a 100-byte EDEK of garbage (which the key
+service answers INVALID) to partition 2. Through krxd, ten raw Fetches
+of all four partitions each answer CORRUPT_MESSAGE (2) with no records
+for partitions 0 to 2 and the decrypted records of partition 3; a
+confluent-kafka consumer of
 partition 0 gets a consumer error and no record of it. Afterwards the
 workers and the key service have the pids they had before (before the
 fix, keysvc flagged the worker, the master killed it on every fetch and
@@ -36,10 +38,10 @@ def bogus_wrapper(edek_len):
 def test_issue9_fetch_edek(kafka, krxd_factory, topic_name):
     krxd = enctest.enc_krxd(krxd_factory)
     topic = f"{topic_name}-enc"
-    tools.create_topics(kafka.bootstrap, {topic: 3})
+    tools.create_topics(kafka.bootstrap, {topic: 4})
     enctest.kek(krxd, "create", f"KEK-{topic}")
     p = Producer({"bootstrap.servers": krxd.bootstrap, "log_level": 3})
-    for part in range(3):
+    for part in range(4):
         for i in range(5):
             p.produce(topic, key=b"k", value=f"v{part}-{i}".encode(),
                       partition=part)
@@ -52,10 +54,12 @@ def test_issue9_fetch_edek(kafka, krxd_factory, topic_name):
     res = dconn.produce({topic: {
         0: enctest.encode_batch([(b"bad", bogus_wrapper(5000), hdr)]),
         1: enctest.encode_batch([(b"bad", bogus_wrapper(70000), hdr)]),
+        2: enctest.encode_batch([(b"bad", bogus_wrapper(100), hdr)]),
     }})
     dconn.close()
     assert res[(topic, 0)] == (0, 5), res
     assert res[(topic, 1)] == (0, 5), res
+    assert res[(topic, 2)] == (0, 5), res
 
     workers = sorted(krxd.worker_pids())
     keysvc = enctest.keysvc_pid(krxd)
@@ -64,17 +68,17 @@ def test_issue9_fetch_edek(kafka, krxd_factory, topic_name):
     conn = enctest.KafkaConn(krxd.host, krxd.node_port(1))
     try:
         for attempt in range(10):
-            _, res = conn.fetch({topic: {0: 0, 1: 0, 2: 0}})
-            for part in (0, 1):
+            _, res = conn.fetch({topic: {0: 0, 1: 0, 2: 0, 3: 0}})
+            for part in (0, 1, 2):
                 r = res[(topic, part)]
                 assert r["error"] == CORRUPT_MESSAGE, \
                     f"attempt {attempt}: {topic}-{part}: {r}"
                 assert not r["records"], "records of a failed partition"
-            r = res[(topic, 2)]
+            r = res[(topic, 3)]
             assert r["error"] == 0, f"attempt {attempt}: {r}"
             vals = [rec["value"] for b in enctest.decode_batches(
                 r["records"]) for rec in b["records"]]
-            assert vals == [f"v2-{i}".encode() for i in range(5)]
+            assert vals == [f"v3-{i}".encode() for i in range(5)]
             err, _ = conn.api_versions()
             assert err == 0
     finally:
@@ -112,3 +116,7 @@ def test_issue9_fetch_edek(kafka, krxd_factory, topic_name):
             r"EDEK over 4096 bytes.*answering error 2 .*\(offset 5\)",
             log[start:]), f"no log line for {topic}-{part}:\n" \
             f"{log[start:][-3000:]}"
+    assert re.search(
+        rf"cannot decrypt records of {re.escape(topic)}-2 .*the key "
+        r"service found the EDEK invalid; answering error 2 .*\(offset 5\)",
+        log[start:]), f"no log line for {topic}-2:\n{log[start:][-3000:]}"
