@@ -26,6 +26,7 @@ krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max)
 	krx_buf_init(&s->hdrs, 0);
 	krx_buf_init(&s->dec, 0);
 	s->max_decompressed = max;
+	s->budget = UINT64_MAX;
 }
 
 void
@@ -166,6 +167,18 @@ krx_recenc_encrypt(const uint8_t *records, size_t len, krx_recenc_dek_fn fn,
 	return step;
 }
 
+/* The records area of a fetched batch, paid for from s->budget. */
+static int
+recdec_area(const struct krx_batch *b, struct krx_recenc_scratch *s,
+    const uint8_t **p, size_t *n)
+{
+	int	 r;
+
+	if ((r = recenc_area(b, s, p, n)) == KRX_OK)
+		s->budget -= *n < s->budget ? *n : s->budget;
+	return r;
+}
+
 /*
  * Is rec encrypted? Returns 1 with *w parsed and *first set when the
  * encryption header is the record's first, 0 when the record carries
@@ -215,10 +228,12 @@ krx_recdec_scan(const uint8_t *records, size_t len, krx_recdec_edek_fn fn,
 	*n = 0;
 	krx_batch_iter_init(&bi, records, len);
 	while ((step = krx_batch_next(&bi, &b)) == KRX_BATCH_OK) {
+		if (s->budget == 0)
+			return KRX_OK;
 		if (b.legacy || (b.attributes & KRX_BATCH_ATTR_CONTROL) ||
 		    b.records_count == 0)
 			continue;
-		if ((r = recenc_area(&b, s, &p, &plen)) != KRX_OK)
+		if ((r = recdec_area(&b, s, &p, &plen)) != KRX_OK)
 			return r;
 		krx_record_iter_init(&ri, p, plen, b.records_count);
 		while ((r = krx_record_next(&ri, &rec)) == 1) {
@@ -351,7 +366,7 @@ recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
 	    b->records_count == 0)
 		return krx_buf_put(out, b->data, b->len);
 	s->fail_offset = b->base_offset;
-	if ((r = recenc_area(b, s, &p, &plen)) != KRX_OK)
+	if ((r = recdec_area(b, s, &p, &plen)) != KRX_OK)
 		return r;
 	krx_buf_reset(&s->dec);
 	if ((r = krx_batch_write_header(&w, &s->dec, b,
@@ -389,13 +404,19 @@ krx_recdec_decrypt(const uint8_t *records, size_t len, krx_recdec_dek_fn fn,
 	s->decrypted = 0;
 	s->clear = 0;
 	s->fail_offset = s->clear_offset = -1;
+	s->truncated = 0;
 	/* Clear records are smaller than the encrypted ones: grow once. */
 	if ((r = krx_buf_reserve(out, len)) != KRX_OK)
 		return r;
 	krx_batch_iter_init(&bi, records, len);
-	while ((step = krx_batch_next(&bi, &b)) == KRX_BATCH_OK)
+	while ((step = krx_batch_next(&bi, &b)) == KRX_BATCH_OK) {
+		if (s->budget == 0) {
+			s->truncated = 1;
+			return KRX_OK;
+		}
 		if ((r = recdec_batch(&b, fn, arg, s, out)) != KRX_OK)
 			return r;
+	}
 	/* A truncated last batch is dropped: clients ignore it anyway. */
 	return step < 0 ? step : KRX_OK;
 }

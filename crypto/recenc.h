@@ -46,6 +46,10 @@ struct krx_recenc_scratch {
 	uint64_t	 clear;		/* its records sent in clear */
 	int64_t		 fail_offset;	/* its failing record's offset, or -1 */
 	int64_t		 clear_offset;	/* its first clear record's, or -1 */
+	uint64_t	 budget;	/* record bytes decrypt may still go
+					 * through (set by the caller,
+					 * UINT64_MAX at init) */
+	int		 truncated;	/* the last decrypt stopped there */
 	uint64_t	 encrypted;	/* by the last krx_recenc_encrypt */
 	size_t		 max_decompressed;
 };
@@ -103,6 +107,12 @@ typedef struct krx_aead *(*krx_recdec_dek_fn)(void *arg, const uint8_t *edek,
  * EDEK over KRX_WRAPPER_EDEK_MAX or a batch over s->max_decompressed;
  * on an error s->fail_offset is the offset of the record (or batch) at
  * fault, -1 when unknown; s->clear_offset that of the first clear record.
+ *
+ * Each batch taken subtracts its uncompressed records area from
+ * s->budget; once it is spent, decrypt stops before the next batch and
+ * sets s->truncated: out then holds the batches before it, which is
+ * still a valid answer (a Fetch may return fewer records). The scan
+ * stops there too.
  */
 int	krx_recdec_decrypt(const uint8_t *records, size_t len,
 	    krx_recdec_dek_fn fn, void *arg, struct krx_recenc_scratch *s,

@@ -56,6 +56,17 @@
 /* DEKs asked of the key service at once by one response; the rest are
  * asked on the next pass (fewer than the key client's LRU holds). */
 #define FJ_MAX_ASK		64
+/*
+ * Record bytes one Fetch response may make krx decompress and go
+ * through: the larger of FJ_BUDGET_MIN and FJ_BUDGET_RATIO times the
+ * response (a batch started is finished, so at most one more batch of
+ * FJ_MAX_DECOMPRESSED). Past it the partitions left are answered with
+ * the batches done so far, maybe none: the client fetches the rest
+ * again (issue 9, finding 5: tiny batches of zeros must not cost
+ * seconds of CPU each).
+ */
+#define FJ_BUDGET_MIN		((uint64_t)256 * 1024 * 1024)
+#define FJ_BUDGET_RATIO		16
 #define KRX_KERR_CORRUPT_MESSAGE	2
 #define KRX_KERR_KAFKA_STORAGE_ERROR	56
 
@@ -76,6 +87,7 @@ struct fj_part {
 	int			 err;		/* krx_err of the pass */
 	int64_t			 fail_offset;	/* -1: unknown */
 	int16_t			 refuse;	/* requireEncryption's */
+	int			 truncated;	/* budget spent: fewer batches */
 };
 
 /* A topic's KEK, as far as requireEncryption needs to know. */
@@ -385,6 +397,20 @@ fj_require(struct krx_fjob *j, size_t i)
 }
 
 /*
+ * The budget of a pass over j. ShareFetch has none: records it acquired
+ * and krx held back would come back with one more delivery attempt.
+ */
+static uint64_t
+fj_budget(struct krx_fjob *j)
+{
+	uint64_t	 b = (uint64_t)j->size * FJ_BUDGET_RATIO;
+
+	if (j->resp.api_key != KRX_API_FETCH)
+		return UINT64_MAX;
+	return b > FJ_BUDGET_MIN ? b : FJ_BUDGET_MIN;
+}
+
+/*
  * Decrypt every partition in one pass each. 1 when done (statuses and
  * outputs set), 0 when keys were asked for: the pass is redone then.
  * A partition missing a DEK is scanned whole so that every EDEK it needs
@@ -400,6 +426,7 @@ fj_run(struct krx_fjob *j)
 	int				 r;
 
 	j->dek_aead = NULL;
+	fj_scratch.budget = fj_budget(j);
 	for (i = 0; i < j->resp.nparts; i++) {
 		p = &j->resp.parts[i];
 		fp = &j->parts[i];
@@ -409,6 +436,7 @@ fj_run(struct krx_fjob *j)
 		fp->bad_edek = NULL;
 		fp->err = KRX_OK;
 		fp->refuse = 0;
+		fp->truncated = 0;
 		if (p->records == NULL || p->records_len <= 0)
 			continue;
 		j->cur = i;
@@ -417,6 +445,7 @@ fj_run(struct krx_fjob *j)
 		fp->err = r;
 		fp->fail_offset = fj_scratch.fail_offset;
 		if (r == KRX_OK) {
+			fp->truncated = fj_scratch.truncated;
 			fp->encrypted = fp->decrypted = fj_scratch.decrypted;
 			fp->fail_offset = fj_scratch.clear_offset;
 			if (!fj_conf(j)->require_encryption ||
@@ -639,7 +668,8 @@ fj_edits_build(struct krx_fjob *j, struct fj_edits *e)
 	for (i = 0; i < j->resp.nparts; i++) {
 		p = &j->resp.parts[i];
 		fp = &j->parts[i];
-		if (fp->encrypted == 0 && fp->refuse == 0)
+		if (fp->encrypted == 0 && fp->refuse == 0 &&
+		    fp->truncated == 0)
 			continue;
 		if (fp->status == KRX_KEY_OK && fp->out.len > INT32_MAX) {
 			fp->status = KRX_KEY_INVALID;
@@ -649,6 +679,11 @@ fj_edits_build(struct krx_fjob *j, struct fj_edits *e)
 			fj_edit_failed(j, e, i, flex);
 			continue;
 		}
+		if (fp->truncated)
+			log_debug("conn=%llu: record budget of a Fetch "
+			    "response spent: partition %d answered with %zu of "
+			    "%d bytes", (unsigned long long)j->s->id, p->index,
+			    fp->out.len, p->records_len);
 		/* New length prefix, then the records, no copy. */
 		krx_kafka_records_prefix(&e->fields[i], flex, fp->out.len);
 		fj_edit(e, p->field_off, p->field_len, e->fields[i].data,
@@ -765,7 +800,7 @@ fj_note_ratio(struct krx_fjob *j)
 	size_t			 i;
 
 	for (i = 0; i < j->resp.nparts; i++) {
-		if (j->resp.parts[i].records_len <= 0)
+		if (j->resp.parts[i].records_len <= 0 || j->parts[i].truncated)
 			continue;
 		in += (uint64_t)j->resp.parts[i].records_len;
 		out += j->parts[i].encrypted > 0 && j->parts[i].status ==
@@ -898,7 +933,8 @@ fj_any_encrypted(struct krx_fjob *j)
 	size_t	 i;
 
 	for (i = 0; i < j->resp.nparts; i++)
-		if (j->parts[i].encrypted > 0 || j->parts[i].refuse != 0)
+		if (j->parts[i].encrypted > 0 || j->parts[i].refuse != 0 ||
+		    j->parts[i].truncated)
 			return 1;
 	return 0;
 }

@@ -10,7 +10,12 @@ broker's, and the worker's memory stays bounded.
    (the batch's own codec) of about the broker's size, the values are
    right, and the peak RSS (VmHWM) of every worker stays under
    HWM_BOUND.
-2. Through krxd with compression zstd: 20 records of 256 KiB of zeros,
+2. BATCHES more such batches: the 256 MiB of records a Fetch response
+   may make krxd go through (at least) are spent after BATCHES batches,
+   so a Fetch from offset 1 answers the first BATCHES batches (error 0)
+   and the next Fetch the rest: fewer records per response, no
+   partition stuck, memory still under the bound.
+3. Through krxd with compression zstd: 20 records of 256 KiB of zeros,
    read back through krxd with confluent-kafka: the values are right
    (krxd's recompressed zstd batches decode in librdkafka).
 """
@@ -80,6 +85,31 @@ def test_issue9_fetch_expand(kafka, krxd_factory, topic_name):
         vals = [rec["value"] for rec in b["records"]]
         assert vals[0] == b"the secret"
         assert vals[1:] == [zeros] * ZEROS
+
+    # The budget: 2 * BATCHES planted, BATCHES per response.
+    dconn = enctest.KafkaConn(kafka.host, kafka.port)
+    for i in range(BATCHES):
+        res = dconn.produce({topic: {0: batch}})
+        assert res[(topic, 0)][0] == 0, res
+    dconn.close()
+    conn = enctest.KafkaConn(krxd.host, krxd.node_port(1))
+    try:
+        off, seen = 1, []
+        for _ in range(2):
+            _, res = conn.fetch({topic: {0: off}}, max_bytes=50_000_000,
+                                part_max=50_000_000)
+            r = res[(topic, 0)]
+            assert r["error"] == 0, r
+            bs = enctest.decode_batches(r["records"])
+            assert len(bs) == BATCHES, [b["base_offset"] for b in bs]
+            seen += [b["base_offset"] for b in bs]
+            off = bs[-1]["base_offset"] + bs[-1]["last_offset_delta"] + 1
+    finally:
+        conn.close()
+    assert seen == [1 + i * (ZEROS + 1) for i in range(2 * BATCHES)]
+    for pid in krxd.worker_pids():
+        hwm = vm_hwm(pid)
+        assert hwm < HWM_BOUND, f"worker {pid} VmHWM {hwm >> 20} MiB"
 
     # zstd through krxd, back through krxd.
     p = Producer({"bootstrap.servers": krxd.bootstrap, "log_level": 3,

@@ -1750,3 +1750,55 @@ Test(recenc, decrypt_keeps_batch_codec)
 	krx_recenc_scratch_free(&s);
 	kms_free(&k);
 }
+
+/*
+ * Issue 9, finding 5: the record budget. Three zstd batches of 1 MiB of
+ * records each: with a budget of 1 byte, decrypt takes the first batch
+ * only and says it stopped; the output is that batch, complete. The
+ * scan stops there too. Without a budget (init), all three.
+ */
+Test(recenc, decrypt_budget)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_batch_iter		 bi;
+	struct krx_batch		 b;
+	struct krx_buf			 in, dec;
+	struct kms			 k;
+	uint64_t			 n;
+	int				 i;
+
+	krx_buf_init(&in, 0);
+	for (i = 0; i < 3; i++)
+		build_plain(&in, KRX_CODEC_ZSTD, 100 * i, 16, 64 << 10, -1);
+	kms_init(&k, 0);
+	krx_recenc_scratch_init(&s, CAP);
+	cr_assert_eq(s.budget, UINT64_MAX);
+	krx_buf_init(&dec, 0);
+	s.budget = 1;
+	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
+	    &dec), KRX_OK);
+	cr_assert_eq(s.truncated, 1);
+	cr_assert_eq(s.budget, 0);
+	cr_assert_eq(s.clear, 16);
+	krx_batch_iter_init(&bi, dec.data, dec.len);
+	cr_assert_eq(krx_batch_next(&bi, &b), KRX_BATCH_OK);
+	cr_assert_eq(b.base_offset, 0);
+	cr_assert_eq(krx_batch_next(&bi, &b), KRX_BATCH_END);
+	cr_assert_eq(krx_recdec_scan(in.data, in.len, kms_scan, &k, &s, &n),
+	    KRX_OK);
+
+	s.budget = UINT64_MAX;
+	krx_buf_reset(&dec);
+	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
+	    &dec), KRX_OK);
+	cr_assert_eq(s.truncated, 0);
+	cr_assert_eq(s.clear, 48);
+	cr_assert_eq(dec.len, in.len);
+	/* Every uncompressed records area paid for. */
+	cr_assert_leq(s.budget, UINT64_MAX - 3 * 16 * (64 << 10));
+	cr_assert_geq(s.budget, UINT64_MAX - 3 * 16 * ((64 << 10) + 64));
+	krx_buf_free(&in);
+	krx_buf_free(&dec);
+	krx_recenc_scratch_free(&s);
+	kms_free(&k);
+}
