@@ -87,7 +87,7 @@ struct fj_part {
 	int			 err;		/* krx_err of the pass */
 	int64_t			 fail_offset;	/* -1: unknown */
 	int16_t			 refuse;	/* requireEncryption's */
-	int			 truncated;	/* budget spent: fewer batches */
+	int			 truncated;	/* budget spent: fewer */
 };
 
 /* A topic's KEK, as far as requireEncryption needs to know. */
