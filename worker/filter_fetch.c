@@ -21,7 +21,12 @@
  *
  * Decrypted batches are compressed again with their own codec, so the
  * response stays about as big as the broker's; scratch space grown by a
- * big batch is given back after the response.
+ * big batch is given back after the response. A Fetch response may make
+ * krx go through so many record bytes (FJ_BUDGET_*); past them the
+ * partitions left carry the batches done so far (maybe none, error 0)
+ * and the client fetches the rest again. A partition stops asking for
+ * DEKs at its first failure, and one response asks keysvc for at most
+ * FJ_MAX_ASK DEKs at a time.
  *
  * While a response waits for keys, the session reads no further
  * response from the broker (later ones queue behind it anyway).
