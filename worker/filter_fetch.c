@@ -294,6 +294,8 @@ fj_dek(void *arg, const uint8_t *edek, size_t len)
 		fj_answer(j, j->cur, st, edek, len);
 		return NULL;
 	}
+	if (j->pending >= FJ_MAX_ASK)
+		return NULL;	/* asked on the next pass */
 	if (krx_keyclient_decrypt(kc, j->s->vc, edek, len, fj_dek_cb, j,
 	    &a) == 0) {
 		j->pending++;
