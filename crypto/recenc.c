@@ -10,6 +10,10 @@
 #include "proto/compress.h"
 #include "proto/record.h"
 
+/* A decrypted batch more than this many times the broker's is
+ * compressed again (recdec_emit). */
+#define RECDEC_GROWTH	2
+
 static const struct krx_header recenc_hdr = {
 	.key = (const uint8_t *)KRX_WRAPPER_HDR_KEY,
 	.key_len = KRX_WRAPPER_HDR_KEY_LEN,
@@ -343,10 +347,41 @@ recdec_offset(const struct krx_batch *b, const struct krx_record *rec)
 }
 
 /*
+ * Append the batch rebuilt uncompressed in s->dec (w) to out. When it
+ * is more than RECDEC_GROWTH times the broker's batch b, its records
+ * are compressed again with b's codec on the way (issue 9, finding 5:
+ * a small batch of compressible records must not come out many times
+ * bigger than it went in); otherwise, the usual case (ciphertext does
+ * not compress, so a decrypted batch is about as big as the encrypted
+ * one), it goes out uncompressed, which costs no compression.
+ */
+static int
+recdec_emit(struct krx_batch_writer *w, const struct krx_batch *b,
+    struct krx_recenc_scratch *s, struct krx_buf *out)
+{
+	struct krx_batch_writer	 z;
+	int			 r, codec = b->attributes & KRX_BATCH_ATTR_CODEC;
+
+	if ((r = krx_batch_write_finish(w, &s->dec, NULL)) != KRX_OK)
+		return r;
+	if (codec == KRX_CODEC_NONE || s->dec.len / RECDEC_GROWTH <= b->len)
+		return krx_buf_put(out, s->dec.data, s->dec.len);
+	if ((r = krx_batch_write_header(&z, out, b, KRX_BATCH_CODEC_KEEP)) !=
+	    KRX_OK)
+		return r;
+	/* Compressed here, straight into out: _finish only seals it. */
+	z.codec = KRX_CODEC_NONE;
+	if ((r = krx_compress(codec, s->dec.data + w->records,
+	    s->dec.len - w->records, out)) == KRX_OK)
+		r = krx_batch_write_finish(&z, out, NULL);
+	if (r != KRX_OK && out->err == KRX_OK)
+		out->len = z.start;
+	return r;
+}
+
+/*
  * One batch: copied as it is unless it holds an encrypted record; then
- * rebuilt in s->dec, compressed with the batch's own codec (issue 9,
- * finding 5: a batch of compressible values must not come out many
- * times bigger than it went in), and appended to out.
+ * rebuilt in s->dec and appended to out by recdec_emit.
  */
 static int
 recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
@@ -369,8 +404,8 @@ recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
 	if ((r = recdec_area(b, s, &p, &plen)) != KRX_OK)
 		return r;
 	krx_buf_reset(&s->dec);
-	if ((r = krx_batch_write_header(&w, &s->dec, b,
-	    KRX_BATCH_CODEC_KEEP)) != KRX_OK)
+	if ((r = krx_batch_write_header(&w, &s->dec, b, KRX_CODEC_NONE)) !=
+	    KRX_OK)
 		return r;
 	krx_record_iter_init(&ri, p, plen, b->records_count);
 	while ((r = krx_record_next(&ri, &rec)) == 1) {
@@ -387,10 +422,7 @@ recdec_batch(const struct krx_batch *b, krx_recdec_dek_fn fn, void *arg,
 	/* No record turned out to be encrypted: the original bytes. */
 	if (s->decrypted == before)
 		return krx_buf_put(out, b->data, b->len);
-	krx_buf_reset(&s->comp);
-	if ((r = krx_batch_write_finish(&w, &s->dec, &s->comp)) != KRX_OK)
-		return r;
-	return krx_buf_put(out, s->dec.data, s->dec.len);
+	return recdec_emit(&w, b, s, out);
 }
 
 int
