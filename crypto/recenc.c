@@ -360,8 +360,9 @@ recdec_emit(struct krx_batch_writer *w, const struct krx_batch *b,
     struct krx_recenc_scratch *s, struct krx_buf *out)
 {
 	struct krx_batch_writer	 z;
-	int			 r, codec = b->attributes & KRX_BATCH_ATTR_CODEC;
+	int			 r, codec;
 
+	codec = b->attributes & KRX_BATCH_ATTR_CODEC;
 	if ((r = krx_batch_write_finish(w, &s->dec, NULL)) != KRX_OK)
 		return r;
 	if (codec == KRX_CODEC_NONE || s->dec.len / RECDEC_GROWTH <= b->len)
