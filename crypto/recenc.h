@@ -94,9 +94,10 @@ typedef struct krx_aead *(*krx_recdec_dek_fn)(void *arg, const uint8_t *edek,
 /*
  * Decrypt a Fetch records field into out (appended) in one pass:
  * batches without an encrypted record are copied byte for byte; the
- * others are rebuilt with values and headers restored and compressed
- * again with their own codec (the clear output is about as small as the
- * input: a batch of compressible values stays compressed). A null value
+ * others are rebuilt with values and headers restored, uncompressed
+ * unless that is more than twice the broker's batch, then compressed
+ * again with their own codec (a small batch of compressible records
+ * must not come out many times bigger). A null value
  * is never encrypted: a tombstone carrying the encryption header is
  * passed on as it is. A truncated last batch is dropped (clients ignore
  * it). s->decrypted counts the records decrypted (0: out equals the

@@ -19,8 +19,9 @@
  * name gets UNKNOWN_TOPIC_ID (100), a KEK that cannot be resolved now
  * KAFKA_STORAGE_ERROR (both retriable): it fails closed.
  *
- * Decrypted batches are compressed again with their own codec, so the
- * response stays about as big as the broker's; scratch space grown by a
+ * A decrypted batch over twice the broker's is compressed again with its
+ * own codec, so the response stays about as big as the broker's
+ * (recenc.c); scratch space grown by a
  * big batch is given back after the response. A Fetch response may make
  * krx go through so many record bytes (FJ_BUDGET_*); past them the
  * partitions left carry the batches done so far (maybe none, error 0)
