@@ -21,8 +21,8 @@
  *
  * A decrypted batch over twice the broker's is compressed again with its
  * own codec, so the response stays about as big as the broker's
- * (recenc.c); scratch space grown by a
- * big batch is given back after the response. A Fetch response may make
+ * (recenc.c); scratch space grown by a big batch is given back after
+ * the response. A Fetch response may make
  * krx go through so many record bytes (FJ_BUDGET_*); past them the
  * partitions left carry the batches done so far (maybe none, error 0)
  * and the client fetches the rest again. A partition stops asking for
