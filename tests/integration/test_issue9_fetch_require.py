@@ -13,19 +13,88 @@ gets clear records through krxd.
   confluent-kafka consumer an error, with a log line naming the
   partition and the offset; partition 1 (encrypted records and a
   tombstone) and the topic without a KEK read as usual.
+- Fails closed: a raw Fetch v13 naming the topic by its id, sent before
+  any Metadata response taught the new krxd that id, answers
+  UNKNOWN_TOPIC_ID (100) for partition 0 (clear records, topic unknown)
+  while partition 1 (nothing in clear) is decrypted.
 """
 
 import os
 import re
+import struct
 import time
 
 from confluent_kafka import Consumer, OFFSET_BEGINNING, Producer, \
-    TopicPartition
+    TopicCollection, TopicPartition
 
 import enctest
 import tools
 
 CORRUPT_MESSAGE = 2
+UNKNOWN_TOPIC_ID = 100
+
+
+def topic_id(bootstrap, topic):
+    """The topic's id (16 bytes), asked of bootstrap."""
+    a = tools.admin(bootstrap)
+    fs = a.describe_topics(TopicCollection([topic]))
+    u = fs[topic].result(30).topic_id
+    del a
+    return struct.pack(">qq", u.get_most_significant_bits(),
+                       u.get_least_significant_bits())
+
+
+def fetch_v13(krxd, tid, parts):
+    """Fetch v13 (topics by id) of partitions {p: offset} of topic id
+    tid through krxd: {p: (error, values)}."""
+    body = struct.pack(">iiiibii", -1, 500, 1, 50_000_000, 0, 0, -1)
+    body += enctest.put_uvarint(2) + tid + enctest.put_uvarint(len(parts) + 1)
+    for p, off in parts.items():
+        body += struct.pack(">iiqiqi", p, -1, off, -1, -1, 10_000_000)
+        body += b"\x00"                             # partition tags
+    body += b"\x00"                                 # topic tags
+    body += enctest.put_uvarint(1)                  # no forgotten topics
+    body += enctest.put_uvarint(1)                  # rack id ""
+    body += b"\x00"                                 # request tags
+    conn = enctest.KafkaConn(krxd.host, krxd.node_port(1))
+    try:
+        conn.corr += 1
+        hdr = struct.pack(">hhih", 1, 13, conn.corr, 4) + b"krxt" + b"\x00"
+        msg = hdr + body
+        conn.sock.sendall(struct.pack(">i", len(msg)) + msg)
+        (n,) = struct.unpack(">i", conn._recv(4))
+        raw = conn._recv(n)
+    finally:
+        conn.close()
+    (corr,) = struct.unpack_from(">i", raw)
+    assert corr == conn.corr
+    pos = 4 + 1                                     # header tags
+    _thr, err, _sess = struct.unpack_from(">ihi", raw, pos)
+    assert err == 0, f"Fetch v13 error {err}"
+    pos += 10
+    out = {}
+    nt, pos = enctest.uvarint(raw, pos)
+    for _ in range(nt - 1):
+        assert raw[pos:pos + 16] == tid
+        pos += 16
+        np_, pos = enctest.uvarint(raw, pos)
+        for _ in range(np_ - 1):
+            p, perr = struct.unpack_from(">ih", raw, pos)
+            pos += 4 + 2 + 8 + 8 + 8
+            na, pos = enctest.uvarint(raw, pos)
+            for _ in range(max(na - 1, 0)):
+                pos += 16 + 1
+            pos += 4                                # preferred replica
+            rl, pos = enctest.uvarint(raw, pos)
+            recs = raw[pos:pos + rl - 1] if rl > 0 else b""
+            pos += max(rl - 1, 0)
+            ntag, pos = enctest.uvarint(raw, pos)
+            assert ntag == 0
+            out[p] = (perr, [r["value"] for b in enctest.decode_batches(
+                recs) for r in b["records"]])
+        ntag, pos = enctest.uvarint(raw, pos)
+        assert ntag == 0
+    return out
 
 
 def require_krxd(factory):
@@ -90,6 +159,10 @@ def test_issue9_fetch_require(kafka, krxd_factory, topic_name):
 
     krxd = require_krxd(krxd_factory)
     start = krxd.log_size()
+    # Nothing has asked this krxd for Metadata yet: the id is unknown.
+    got = fetch_v13(krxd, topic_id(kafka.bootstrap, enc), {0: 0, 1: 0})
+    assert got[0] == (UNKNOWN_TOPIC_ID, []), got
+    assert got[1] == want_p1, got
     for _ in range(3):
         got = fetch_values(krxd, parts)
         assert got[(enc, 0)] == (CORRUPT_MESSAGE, []), got
