@@ -32,6 +32,9 @@ struct krx_conf_encryption {
 	int64_t			 dek_expire_after;	/* seconds */
 	int64_t			 max_encryptions_per_dek;
 	int			 line;
+	int			 require_encryption;	/* fetch refuses clear
+							 * records of topics
+							 * with a KEK */
 };
 
 struct krx_conf_vcluster {

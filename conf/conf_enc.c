@@ -2,7 +2,7 @@
  * conf_enc.c: the record_encryption group of a virtual cluster, with
  * Kroxylicious' key names (kms, kmsConfig, selector, selectorConfig,
  * unresolvedKeyPolicy, experimental.*) so its users can carry their
- * settings over. Library grade.
+ * settings over, and krx's own requireEncryption. Library grade.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@
 
 static const char *const enc_keys[] = {
 	"kms", "kmsConfig", "selector", "selectorConfig",
-	"unresolvedKeyPolicy", "experimental", NULL
+	"unresolvedKeyPolicy", "experimental", "requireEncryption", NULL
 };
 static const char *const local_keys[] = { "keystore", NULL };
 static const char *const selector_keys[] = { "template", NULL };
@@ -181,6 +181,29 @@ enc_experimental(struct conf_ctx *c, const config_setting_t *g,
 		    "AfterWriteSeconds");
 }
 
+/*
+ * requireEncryption (default false): on fetch, a partition of a topic
+ * whose KEK resolves that holds a record with a value and without the
+ * encryption header is refused (issue 9, finding 15).
+ */
+static void
+enc_require(struct conf_ctx *c, const config_setting_t *g,
+    struct krx_conf_encryption *e)
+{
+	const config_setting_t	*s = config_setting_get_member(g,
+	    "requireEncryption");
+
+	e->require_encryption = 0;
+	if (s == NULL)
+		return;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		krx_conf_error(c->errs, c->file, config_setting_source_line(s),
+		    "\"requireEncryption\" must be true or false");
+		return;
+	}
+	e->require_encryption = config_setting_get_bool(s) != 0;
+}
+
 void
 krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
     struct krx_conf_encryption *e)
@@ -202,6 +225,7 @@ krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
 	enc_kms(c, g, e);
 	enc_selector(c, g, e);
 	enc_experimental(c, g, e);
+	enc_require(c, g, e);
 	if ((pol = krx_conf_string(c, g, "unresolvedKeyPolicy", 0,
 	    e->line)) == NULL)
 		return;

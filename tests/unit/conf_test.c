@@ -202,3 +202,29 @@ Test(conf, record_encryption_errors)
 	    "    selectorConfig = { template = \"x\"; };\n"),
 	    "not an absolute path");
 }
+
+/* Issue 9: requireEncryption, a boolean, false by default. */
+Test(conf, record_encryption_require)
+{
+#define ENC_BASE							\
+	"    kms = \"LocalKms\";\n"						\
+	"    kmsConfig = { keystore = \"/k\"; };\n"			\
+	"    selector = \"TemplateKekSelector\";\n"				\
+	"    selectorConfig = { template = \"KEK-$(topicName)\"; };\n"
+	struct krx_conf	*c;
+
+	c = load_ok(ENC(ENC_BASE));
+	cr_assert_eq(c->vclusters[0].enc.require_encryption, 0);
+	krx_conf_free(c);
+	c = load_ok(ENC(ENC_BASE "    requireEncryption = true;\n"));
+	cr_assert_eq(c->vclusters[0].enc.require_encryption, 1);
+	krx_conf_free(c);
+	c = load_ok(ENC(ENC_BASE "    requireEncryption = false;\n"));
+	cr_assert_eq(c->vclusters[0].enc.require_encryption, 0);
+	krx_conf_free(c);
+	load_fails(ENC(ENC_BASE "    requireEncryption = 1;\n"),
+	    "true or false");
+	load_fails(ENC(ENC_BASE "    requireEncryption = \"yes\";\n"),
+	    "true or false");
+#undef ENC_BASE
+}
