@@ -270,7 +270,7 @@ Test(dekcache, tampered_value_does_not_open)
 {
 	struct krx_dekcache	*c;
 	uint8_t			 seal[32], key[32], dek[32], out[32], *file;
-	uint8_t			*hit;
+	uint8_t			*hit, flip;
 	char			*dir = tmpdir();
 	size_t			 n, off;
 	int			 fd;
@@ -285,9 +285,10 @@ Test(dekcache, tampered_value_does_not_open)
 	file = slurp(path_in(dir, "data.mdb"), &n);
 	cr_assert_not_null(hit = memmem(file, n, key, 32));
 	off = (size_t)(hit - file) + 32 + KRX_DEKCACHE_VALUE_LEN - 1;
+	flip = file[off] ^ 0x01;	/* always a change */
 	free(file);
 	cr_assert_neq(fd = open(path_in(dir, "data.mdb"), O_RDWR), -1);
-	cr_assert_eq(pwrite(fd, "\x00", 1, (off_t)off), 1);
+	cr_assert_eq(pwrite(fd, &flip, 1, (off_t)off), 1);
 	close(fd);
 	cr_assert_eq(krx_dekcache_open(dir, 0, 0, &c), KRX_OK);
 	cr_assert_eq(krx_dekcache_get(c, seal, key, 0, out), KRX_E_CRYPTO);
