@@ -22,6 +22,7 @@ struct krx_nodemap;
 struct krx_topicmap;
 struct krx_stats;
 struct krx_relay;
+struct krx_secret;
 
 #define KRX_MAX_WORKERS		256
 #define KRX_CRASH_WINDOW	60	/* seconds */
@@ -71,8 +72,9 @@ struct krx_master {
 	int			 n_workers;
 	struct krx_slot		 keysvc;
 	int			 use_keysvc;	/* some vcluster encrypts */
-	uint8_t			 cache_key[32];	/* DEK cache seal, memory only */
+	struct krx_secret	*cache_key;	/* DEK cache seal; NULL in workers */
 	struct krx_stats	*stats;		/* shared with workers */
+	int			 pid_fd;	/* locked pid file; -1 in workers */
 	struct krx_relay	*relays;	/* ctl requests at keysvc */
 	uint32_t		 generation;
 	time_t			 started;

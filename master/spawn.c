@@ -17,6 +17,8 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "master/master.h"
+#include "worker/nodemap.h"
+#include "worker/topicmap.h"
 #include "worker/worker.h"
 
 static const char *
@@ -274,6 +276,11 @@ krx_spawn_reap(struct krx_master *m)
 			log_debug("reaped unknown child %d", (int)pid);
 			continue;
 		}
+		if (s->kind == KRX_KIND_WORKER &&
+		    krx_nodemap_repair(m->nodemap, pid) +
+		    krx_topicmap_repair(m->topicmap, pid) > 0)
+			log_warnx("worker %d (pid %d) died while writing the "
+			    "shared maps: entries released", s->slot, (int)pid);
 		spawn_exited(m, s, status);
 	}
 }

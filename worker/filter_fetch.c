@@ -281,8 +281,8 @@ fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 	if (t->name != NULL)
 		snprintf(topic, sizeof(topic), "%.*s", (int)t->name_len,
 		    (const char *)t->name);
-	else if (krx_topicmap_get(j->s->w->m->topicmap, t->topic_id, topic,
-	    &tlen) != KRX_OK)
+	else if (krx_topicmap_get(j->s->w->m->topicmap, j->s->vc, t->topic_id,
+	    topic, &tlen) != KRX_OK)
 		snprintf(topic, sizeof(topic), "(topic id unknown to krx)");
 	if (j->parts[i].bad_edek != NULL)
 		krx_localkms_edek_parse(j->parts[i].bad_edek,

@@ -21,6 +21,7 @@
 #include "conf/conf.h"
 #include "crypto/aead.h"
 #include "crypto/dekcache.h"
+#include "crypto/secret.h"
 #include "master/master.h"
 #include "worker/keyclient.h"
 #include "worker/session.h"
@@ -486,6 +487,8 @@ kc_lmdb_get(struct krx_keyclient *kc, size_t vc, const uint8_t *edek,
 	uint8_t			 key[32];
 	time_t			 now = time(NULL);
 
+	if (kc->w->m->cache_key == NULL)
+		return -1;	/* dropped after fork (issue 9, finding 11) */
 	if (kc->lmdb != NULL && krx_dekcache_stale(kc->lmdb)) {
 		/* keysvc restarted and made a new file. */
 		krx_dekcache_close(kc->lmdb);
@@ -502,7 +505,7 @@ kc_lmdb_get(struct krx_keyclient *kc, size_t vc, const uint8_t *edek,
 		}
 	}
 	if (krx_dekcache_key(kc->kms_ids[vc], edek, len, key) != KRX_OK ||
-	    krx_dekcache_get(kc->lmdb, kc->w->m->cache_key, key, now, dek) !=
+	    krx_dekcache_get(kc->lmdb, kc->w->m->cache_key->data, key, now, dek) !=
 	    KRX_OK) {
 		krx_stats_add(kc->w->m->stats, kc->w->slot,
 		    KRX_STAT_LMDB_MISSES, 1);

@@ -20,6 +20,31 @@
 
 #define REWRITE_SCRATCH_KEEP	(64 * 1024)
 
+/*
+ * Issue 9, finding 12: brokers choose the addresses krx connects to; a
+ * virtual cluster's upstream.allowed_hosts bounds them (the endpoint's
+ * form was checked by the parser).
+ */
+static int
+rewrite_host_allowed(struct krx_session *s,
+    const struct krx_conf_vcluster *vc, const struct krx_kafka_endpoint *up)
+{
+	char	 host[KRX_KAFKA_HOST_MAX + 1];
+
+	if (vc->n_allowed_hosts == 0)
+		return 1;
+	if (up->host_len > KRX_KAFKA_HOST_MAX)
+		return 0;
+	memcpy(host, up->host, up->host_len);
+	host[up->host_len] = '\0';
+	if (krx_conf_host_allowed(vc, host))
+		return 1;
+	log_warnx("virtual cluster %s: refusing broker %d at %s:%d: host not "
+	    "in upstream allowed_hosts", vc->name, up->node_id, host,
+	    up->port);
+	return 0;
+}
+
 int
 krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
     struct krx_kafka_endpoint *adv)
@@ -33,8 +58,12 @@ krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
 		return KRX_OK;	/* "no coordinator": nothing to reach */
 	if (up->node_id > vc->max_node_id)
 		return KRX_E_RANGE;
+	if (!rewrite_host_allowed(s, vc, up))
+		return KRX_E_NOTFOUND;
 	r = krx_nodemap_set(s->w->nodemap, s->vc, up->node_id, up->host,
 	    up->host_len, up->port);
+	if (r == KRX_E_NOTFOUND)
+		r = 0;	/* entry stays locked: learned another time */
 	if (r < 0)
 		return r;
 	if (r == 1)
@@ -55,8 +84,8 @@ rewrite_topic(void *arg, const uint8_t *name, int32_t name_len,
 	struct krx_session	*s = arg;
 
 	if (name != NULL && name_len > 0 && error_code == 0)
-		krx_topicmap_put(s->w->m->topicmap, id, (const char *)name,
-		    (size_t)name_len);
+		krx_topicmap_put(s->w->m->topicmap, s->vc, id,
+		    (const char *)name, (size_t)name_len);
 	return KRX_OK;
 }
 
@@ -150,6 +179,12 @@ krx_rewrite_response(struct krx_session *s, struct krx_inflight *f,
 		    "whose node id is over max_node_id %d",
 		    krx_kafka_api_name(f->api_key),
 		    s->w->conf->vclusters[s->vc].max_node_id);
+		return -1;
+	}
+	if (r == KRX_E_NOTFOUND) {
+		krx_session_close(s, KRX_LOG_WARN, "%s response names a broker "
+		    "outside upstream allowed_hosts",
+		    krx_kafka_api_name(f->api_key));
 		return -1;
 	}
 	if (r < 0) {
