@@ -1,0 +1,242 @@
+"""Issue 9 (hardening), master and worker process rules.
+
+- Finding 11: every worker sets RLIMIT_CORE to 0 (/proc/PID/limits "Max
+  core file size 0 0") and is undumpable after its privilege drop: run as
+  the unprivileged user krx (so that no uid change resets the flag), a
+  worker's /proc entries belong to root and krx cannot read its environ.
+- Finding 14: the pid file is locked (a second krxd with the same pid
+  file refuses to start and names the running pid), never followed
+  through a symlink (the link's target is not truncated); a control
+  socket path that names another kind of file is not removed; as root,
+  `krxd -t` and start-up refuse a configuration without "user" (and
+  "keysvc_user" when a cluster encrypts) unless allow_root is set.
+- Finding 12: with upstream.allowed_hosts, brokers the cluster's
+  metadata names outside the list are refused and logged, never learned
+  into the node map, and the client gets no broker address; a list that
+  matches lets the same client through.
+"""
+
+import os
+import pwd
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+
+import pytest
+
+import keytest
+import krxtest
+import tools
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root (users, root-only checks)")
+
+
+def krxd_run(k, *args):
+    """krxd ARGS -c k's config, output (stdout and stderr) captured."""
+    return subprocess.run([krxtest.KRXD, *args, "-c", k.config_path],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=30,
+                          env=krxtest._sanitizer_env())
+
+
+def without_allow_root(k, extra=""):
+    """Rewrite k's config without the test suite's allow_root."""
+    text = k.config_text().replace(krxtest.ALLOW_ROOT, extra, 1)
+    with open(k.config_path, "w") as f:
+        f.write(text)
+
+
+@pytest.fixture(scope="module")
+def krx_user():
+    made = False
+    try:
+        pwd.getpwnam("krx")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home",
+                        "--shell", "/usr/sbin/nologin", "krx"], check=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        made = True
+    yield pwd.getpwnam("krx")
+    if made:
+        subprocess.run(["userdel", "krx"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def open_dir(tmp_path):
+    """A directory user krx can reach; the log is kept in tmp_path."""
+    d = tempfile.mkdtemp(prefix="krx-issue9-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    log = os.path.join(d, "krxd", "krxd.log")
+    if os.path.exists(log):
+        shutil.copy(log, str(tmp_path))
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def core_limit(pid):
+    with open(f"/proc/{pid}/limits") as f:
+        for ln in f:
+            if ln.startswith("Max core file size"):
+                return ln.split()[4:6]
+    raise AssertionError(f"no core limit in /proc/{pid}/limits")
+
+
+# -- finding 11 -------------------------------------------------------------
+@needs_root
+def test_workers_undumpable_no_core(kafka, krx_user, open_dir,
+                                    krxd_factory):
+    workdir = os.path.join(open_dir, "krxd")
+    os.mkdir(workdir)
+    os.chown(workdir, krx_user.pw_uid, krx_user.pw_gid)
+    k = krxtest.Krxd(workdir, kafka.bootstrap, workers=2)
+    krxd_factory.instances.append(k)
+    k.popen_kwargs = {"user": krx_user.pw_uid, "group": krx_user.pw_gid,
+                      "extra_groups": []}
+    k.start()
+    workers = k.worker_pids()
+    assert len(workers) == 2
+    # The master itself is dumpable: krx owns its /proc entries.
+    assert os.stat(f"/proc/{k.pid}/status").st_uid == krx_user.pw_uid
+    for w in workers:
+        assert core_limit(w) == ["0", "0"], w
+        assert os.stat(f"/proc/{w}/status").st_uid == 0, \
+            f"worker {w} is dumpable"
+        r = keytest.run_as("krx", ["cat", f"/proc/{w}/environ"])
+        assert r.returncode != 0 and "Permission denied" in r.stderr, r
+
+
+# -- finding 14 -------------------------------------------------------------
+def test_pid_file_locked(krxd_factory):
+    first = krxd_factory.make(workers=1)
+    second = krxd_factory.make(start=False, workers=1)
+    second.pid_file = first.pid_file
+    second.write_config()
+    r = krxd_run(second, "-g")
+    assert r.returncode != 0, r.stdout
+    assert re.search(rf"pid file {re.escape(first.pid_file)} is locked by "
+                     rf"a running krxd \(pid {first.pid}\)", r.stdout), \
+        r.stdout
+    with open(first.pid_file) as f:
+        assert f.read() == f"{first.pid}\n"
+    first.assert_running()
+    # The first one's ports were not touched: it still serves.
+    assert krxtest.tcp_accepts(first.host, first.bootstrap_port)
+
+
+def test_pid_file_symlink_refused(krxd_factory, tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    k = krxd_factory.make(start=False, workers=1)
+    os.symlink(str(target), k.pid_file)
+    k.write_config()
+    r = krxd_run(k, "-g")
+    assert r.returncode != 0, r.stdout
+    assert "is a symbolic link: refusing" in r.stdout, r.stdout
+    assert target.read_text() == "keep me\n"
+    assert not krxtest.tcp_accepts(k.host, k.bootstrap_port)
+
+
+def test_control_socket_not_a_socket(krxd_factory):
+    k = krxd_factory.make(start=False, workers=1)
+    os.makedirs(k.dir, exist_ok=True)
+    with open(k.control_socket, "w") as f:
+        f.write("not a socket\n")
+    k.write_config()
+    r = krxd_run(k, "-g")
+    assert r.returncode != 0, r.stdout
+    assert "exists and is not a socket: refusing to remove it" in r.stdout, \
+        r.stdout
+    with open(k.control_socket) as f:
+        assert f.read() == "not a socket\n"
+
+
+@needs_root
+def test_root_without_users_refused(krxd_factory, tmp_path):
+    k = krxd_factory.make(start=False, workers=1,
+                          vc_extra=keytest.encryption_conf(
+                              str(tmp_path / "keks")))
+    k.write_config()
+    without_allow_root(k)
+    r = krxd_run(k, "-t")
+    assert r.returncode == 78, r.stdout
+    assert re.search(r':0: running as root needs "user" for the workers',
+                     r.stdout), r.stdout
+    assert 'needs "keysvc_user" for the key service' in r.stdout, r.stdout
+    r = krxd_run(k, "-g")
+    assert r.returncode == 78, r.stdout
+    assert "running as root needs" in r.stdout, r.stdout
+    assert not krxtest.tcp_accepts(k.host, k.bootstrap_port)
+
+    without_allow_root(k, 'user = "nobody";\nkeysvc_user = "daemon";\n')
+    r = krxd_run(k, "-t")
+    assert r.returncode == 0, r.stdout
+    without_allow_root(k, "allow_root = true;\n")
+    r = krxd_run(k, "-t")
+    assert r.returncode == 0, r.stdout
+
+
+# -- finding 12 -------------------------------------------------------------
+class AllowListKrxd(krxtest.Krxd):
+    def __init__(self, *a, allowed=(), **kw):
+        super().__init__(*a, **kw)
+        self.allowed = allowed
+
+    def config_text(self):
+        up = f'upstream = {{ bootstrap = "{self.upstream}"; }}'
+        lst = ", ".join(f'"{h}"' for h in self.allowed)
+        text = super().config_text()
+        assert up in text
+        return text.replace(up, f'upstream = {{ bootstrap = '
+                            f'"{self.upstream}"; allowed_hosts = ( {lst} ); }}')
+
+
+def allow_list_krxd(krxd_factory, kafka, allowed):
+    d = os.path.join(str(krxd_factory.tmp_path),
+                     f"krxd{len(krxd_factory.instances)}")
+    k = AllowListKrxd(d, kafka.bootstrap, workers=1, allowed=allowed)
+    krxd_factory.instances.append(k)
+    return k.start()
+
+
+def test_upstream_allowed_hosts_refuses(kafka, krxd_factory, topic_name):
+    broker_host, broker_port = kafka.bootstrap.rsplit(":", 1)
+    k = allow_list_krxd(krxd_factory, kafka, ("nothing.invalid",))
+    start = k.log_size()
+    r = subprocess.run(["kcat", "-L", "-b", k.bootstrap, "-m", "5"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    assert f"{k.host}:{k.node_port(1)}" not in r.stdout, r.stdout
+    assert broker_port not in r.stdout, r.stdout
+    k.wait_log(rf"refusing broker 1 at {re.escape(broker_host)}:"
+               rf"{broker_port}: host not in upstream allowed_hosts",
+               start=start)
+    k.wait_log(r"response names a broker outside upstream allowed_hosts",
+               start=start)
+    # Never learned: the node map stays empty.
+    assert "broker 1 is at" not in k.log_text()
+    # A client that goes straight to the node port is not relayed either
+    # (the probe meets the same refusal).
+    s = krxtest.raw_connect(k.node_port(1))
+    cid = b"krx-test"
+    body = struct.pack(">hhih", 3, 4, 7, len(cid)) + cid + \
+        struct.pack(">ib", -1, 0)           # Metadata v4: all topics
+    s.sendall(struct.pack(">i", len(body)) + body)
+    assert krxtest.wait_closed(s, timeout=20), "node port relayed"
+    s.close()
+    assert "broker 1 is at" not in k.log_text()
+
+
+def test_upstream_allowed_hosts_matches(kafka, krxd_factory, topic_name):
+    broker_host = kafka.bootstrap.rsplit(":", 1)[0]
+    glob = broker_host.rsplit(".", 1)[0] + ".*"
+    k = allow_list_krxd(krxd_factory, kafka, ("nothing.invalid", glob))
+    tools.create_topics(kafka.bootstrap, {topic_name: 1})
+    md = tools.admin(k.bootstrap).list_topics(timeout=20)
+    assert {i: (b.host, b.port) for i, b in md.brokers.items()} == \
+        {1: (k.host, k.node_port(1))}
+    k.wait_log(r"broker 1 is at ")
+    assert "refusing broker" not in k.log_text()
