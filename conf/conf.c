@@ -200,11 +200,11 @@ static void
 conf_allowed_hosts(struct conf_ctx *c, const config_setting_t *u,
     struct krx_conf_vcluster *vc)
 {
-	const config_setting_t	*a = config_setting_get_member(u, "allowed_hosts");
+	const config_setting_t	*a;
 	const char		*v;
 	int			 i, n, line;
 
-	if (a == NULL)
+	if ((a = config_setting_get_member(u, "allowed_hosts")) == NULL)
 		return;
 	line = config_setting_source_line(a);
 	n = config_setting_length(a);
@@ -222,9 +222,9 @@ conf_allowed_hosts(struct conf_ctx *c, const config_setting_t *u,
 	for (i = 0; i < n; i++) {
 		v = config_setting_get_string_elem(a, i);
 		if (v == NULL || *v == '\0' || strlen(v) > 255) {
-			krx_conf_error(c->errs, c->file, line, "\"allowed_hosts\""
-			    " entry %d must be a host pattern of 1 to 255 "
-			    "characters", i + 1);
+			krx_conf_error(c->errs, c->file, line,
+			    "\"allowed_hosts\" entry %d must be a host "
+			    "pattern of 1 to 255 characters", i + 1);
 			continue;
 		}
 		if ((vc->allowed_hosts[vc->n_allowed_hosts] = strdup(v)) ==

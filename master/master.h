@@ -72,9 +72,9 @@ struct krx_master {
 	int			 n_workers;
 	struct krx_slot		 keysvc;
 	int			 use_keysvc;	/* some vcluster encrypts */
-	struct krx_secret	*cache_key;	/* DEK cache seal; NULL in workers */
+	struct krx_secret	*cache_key;	/* DEK cache seal; no worker */
 	struct krx_stats	*stats;		/* shared with workers */
-	int			 pid_fd;	/* locked pid file; -1 in workers */
+	int			 pid_fd;	/* pid file lock; no worker */
 	struct krx_relay	*relays;	/* ctl requests at keysvc */
 	uint32_t		 generation;
 	time_t			 started;

@@ -505,8 +505,8 @@ kc_lmdb_get(struct krx_keyclient *kc, size_t vc, const uint8_t *edek,
 		}
 	}
 	if (krx_dekcache_key(kc->kms_ids[vc], edek, len, key) != KRX_OK ||
-	    krx_dekcache_get(kc->lmdb, kc->w->m->cache_key->data, key, now, dek) !=
-	    KRX_OK) {
+	    krx_dekcache_get(kc->lmdb, kc->w->m->cache_key->data, key, now,
+	    dek) != KRX_OK) {
 		krx_stats_add(kc->w->m->stats, kc->w->slot,
 		    KRX_STAT_LMDB_MISSES, 1);
 		return -1;
