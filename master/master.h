@@ -131,6 +131,14 @@ void	krx_control_relay_done(struct krx_master *m, uint32_t id,
 /* keysvc went away: answer every waiting ctl request with why. */
 void	krx_control_relay_fail_all(struct krx_master *m, const char *why);
 
+/*
+ * maps.c: a worker's NODE_LEARNED or TOPIC_LEARNED, checked and written
+ * into the shared maps. 0 when handled, -1 for another type or a
+ * message that breaks the contract (the caller kills the worker).
+ */
+int	krx_maps_message(struct krx_master *m, struct krx_slot *s,
+	    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len);
+
 /* notify.c: sd_notify without libsystemd; no-op without NOTIFY_SOCKET */
 void	krx_notify(const char *state);
 

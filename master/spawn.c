@@ -17,8 +17,6 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "master/master.h"
-#include "worker/nodemap.h"
-#include "worker/topicmap.h"
 #include "worker/worker.h"
 
 static const char *
@@ -39,6 +37,9 @@ spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		krx_master_child_ready(s->master, s);
 		return;
 	}
+	if (s->kind == KRX_KIND_WORKER && krx_maps_message(s->master, s, h, p,
+	    len) == 0)
+		return;
 	if (s->kind == KRX_KIND_KEYSVC && (h->type == KRX_IPC_KS_ADMIN_REPLY ||
 	    h->type == KRX_IPC_KS_VIOLATION)) {
 		krx_keysvc_message(s->master, h, p, len);
@@ -276,11 +277,6 @@ krx_spawn_reap(struct krx_master *m)
 			log_debug("reaped unknown child %d", (int)pid);
 			continue;
 		}
-		if (s->kind == KRX_KIND_WORKER &&
-		    krx_nodemap_repair(m->nodemap, pid) +
-		    krx_topicmap_repair(m->topicmap, pid) > 0)
-			log_warnx("worker %d (pid %d) died while writing the "
-			    "shared maps: entries released", s->slot, (int)pid);
 		spawn_exited(m, s, status);
 	}
 }

@@ -22,13 +22,16 @@
 #include <event2/listener.h>
 
 #include "common/chan.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/secret.h"
 #include "master/master.h"
 #include "worker/keyclient.h"
+#include "worker/nodemap.h"
 #include "worker/session.h"
+#include "worker/topicmap.h"
 #include "worker/worker.h"
 
 static void
@@ -53,6 +56,7 @@ worker_drop_privileges(const char *user)
  * uid. The kernel resets the dumpable flag when the uid changes, so this
  * runs after worker_drop_privileges. The DEK cache key stays with the
  * master and keysvc: the worker's inherited copy is zeroed and unmapped.
+ * Finding 12: the shared maps become read-only (the master writes them).
  */
 static void
 worker_harden(struct krx_master *m)
@@ -68,6 +72,9 @@ worker_harden(struct krx_master *m)
 	if (m->pid_fd != -1)
 		close(m->pid_fd);	/* the lock is the master's */
 	m->pid_fd = -1;
+	krx_nodemap_readonly(m->nodemap);
+	if (krx_topicmap_readonly(m->topicmap) != KRX_OK)
+		fatal("cannot map the topic map read-only");
 }
 
 static void

@@ -10,7 +10,9 @@
   socket path that names another kind of file is not removed; as root,
   `krxd -t` and start-up refuse a configuration without "user" (and
   "keysvc_user" when a cluster encrypts) unless allow_root is set.
-- Finding 12: with upstream.allowed_hosts, brokers the cluster's
+- Finding 12: the master alone writes the node and topic maps; workers
+  map them read-only (/proc/PID/maps: r--s) and report what they learn.
+  With upstream.allowed_hosts, brokers the cluster's
   metadata names outside the list are refused and logged, never learned
   into the node map, and the client gets no broker address; a list that
   matches lets the same client through.
@@ -180,6 +182,44 @@ def test_root_without_users_refused(krxd_factory, tmp_path):
 
 
 # -- finding 12 -------------------------------------------------------------
+def shared_maps(pid):
+    """{name: permissions} of pid's krx-nodemap and krx-topicmap
+    mappings, from /proc/PID/maps ("/memfd:krx-nodemap (deleted)")."""
+    out = {}
+    with open(f"/proc/{pid}/maps") as f:
+        for ln in f:
+            m = re.search(r"/memfd:(krx-\w+)", ln)
+            if m:
+                out.setdefault(m.group(1), set()).add(ln.split()[1])
+    return out
+
+
+def test_workers_map_shared_maps_read_only(kafka, krxd_factory, topic_name):
+    """Only the master writes the node and topic maps: each worker maps
+    them read-only, and what a worker learns (Metadata through krxd)
+    reaches every worker through the master."""
+    k = krxd_factory.make(workers=2)
+    assert shared_maps(k.pid) == {"krx-nodemap": {"rw-s"},
+                                  "krx-topicmap": {"rw-s"}}
+    for w in k.worker_pids():
+        assert shared_maps(w) == {"krx-nodemap": {"r--s"},
+                                  "krx-topicmap": {"r--s"}}, w
+    tools.create_topics(kafka.bootstrap, {topic_name: 1})
+    md = tools.admin(k.bootstrap).list_topics(timeout=20)
+    assert md.brokers[1].port == k.node_port(1)
+    # Connections to node 1 (on either worker) reach the broker.
+    for _ in range(6):
+        s = krxtest.raw_connect(k.node_port(1))
+        cid = b"krx-test"
+        body = struct.pack(">hhih", 18, 0, 5, len(cid)) + cid
+        s.sendall(struct.pack(">i", len(body)) + body)  # ApiVersions v0
+        s.settimeout(10)
+        hdr = s.recv(8)
+        assert len(hdr) == 8 and struct.unpack(">ii", hdr)[1] == 5
+        s.close()
+    assert "broke the channel contract" not in k.log_text()
+
+
 class AllowListKrxd(krxtest.Krxd):
     def __init__(self, *a, allowed=(), **kw):
         super().__init__(*a, **kw)
