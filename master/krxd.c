@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -90,26 +91,33 @@ krxd_load(const char *path, int test_only)
 
 /*
  * Issue 9, finding 14: the pid file is opened without following a
- * symlink and locked for the master's lifetime, so that a second krxd
- * with the same pid file refuses to start; it is truncated only once
- * locked. Called before the listeners are opened; the pid is written
- * after daemon(3) (the lock belongs to the open file, which daemon's
- * fork keeps).
+ * symlink (nor blocking on a FIFO), must be a regular file with one link
+ * (no hard link to another file), and is locked for the master's
+ * lifetime, so that a second krxd with the same pid file refuses to
+ * start; it is truncated only once locked. Called before the listeners
+ * are opened; the pid is written after daemon(3) (the lock belongs to
+ * the open file, which daemon's fork keeps).
  */
 static int
 krxd_pidfile_lock(const char *path)
 {
-	char	 buf[32];
-	ssize_t	 n;
-	int	 fd;
+	struct stat	 st;
+	char		 buf[32];
+	ssize_t		 n;
+	int		 fd;
 
-	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0644)) == -1) {
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0644)) == -1) {
 		if (errno == ELOOP)
 			fatalx("pid file %s is a symbolic link: refusing to "
 			    "use it", path);
 		fatal("cannot open pid file %s", path);
 	}
+	if (fstat(fd, &st) == -1)
+		fatal("pid file %s", path);
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		fatalx("pid file %s is not a plain file with one link: "
+		    "refusing to use it", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno != EWOULDBLOCK)
 			fatal("cannot lock pid file %s", path);

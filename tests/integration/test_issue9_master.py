@@ -142,6 +142,20 @@ def test_pid_file_symlink_refused(krxd_factory, tmp_path):
     assert not krxtest.tcp_accepts(k.host, k.bootstrap_port)
 
 
+def test_pid_file_hard_link_refused(krxd_factory, tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    k = krxd_factory.make(start=False, workers=1)
+    os.makedirs(k.dir, exist_ok=True)
+    os.link(str(target), k.pid_file)
+    k.write_config()
+    r = krxd_run(k, "-g")
+    assert r.returncode != 0, r.stdout
+    assert "is not a plain file with one link: refusing" in r.stdout, \
+        r.stdout
+    assert target.read_text() == "keep me\n"
+
+
 def test_control_socket_not_a_socket(krxd_factory):
     k = krxd_factory.make(start=False, workers=1)
     os.makedirs(k.dir, exist_ok=True)
