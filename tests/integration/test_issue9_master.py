@@ -4,6 +4,8 @@
   core file size 0 0") and is undumpable after its privilege drop: run as
   the unprivileged user krx (so that no uid change resets the flag), a
   worker's /proc entries belong to root and krx cannot read its environ.
+  The DEK cache key lives in the master's krx_secret (a MADV_DONTDUMP
+  page in /proc/PID/smaps); workers free their inherited copy.
 - Finding 14: the pid file is locked (a second krxd with the same pid
   file refuses to start and names the running pid), never followed
   through a symlink (the link's target is not truncated); a control
@@ -109,6 +111,33 @@ def test_workers_undumpable_no_core(kafka, krx_user, open_dir,
             f"worker {w} is dumpable"
         r = keytest.run_as("krx", ["cat", f"/proc/{w}/environ"])
         assert r.returncode != 0 and "Permission denied" in r.stderr, r
+
+
+def dontdump_pages(pid):
+    """Sizes (kB) of pid's small writable mappings marked MADV_DONTDUMP
+    ("dd" in /proc/PID/smaps VmFlags): krx_secret pages. Sanitizer
+    shadows are left out by size, the kernel's [vvar] as read-only."""
+    out, size, writable = [], None, False
+    with open(f"/proc/{pid}/smaps") as f:
+        for ln in f:
+            if re.match(r"[0-9a-f]+-[0-9a-f]+ ", ln):
+                writable = "w" in ln.split()[1]     # not [vvar]
+            elif ln.startswith("Size:"):
+                size = int(ln.split()[1])
+            elif ln.startswith("VmFlags:") and " dd" in ln and \
+                    writable and size is not None and size <= 64:
+                out.append(size)
+    return out
+
+
+def test_cache_key_only_in_master(krxd_factory):
+    """The master keeps the DEK cache key in a krx_secret (a page left
+    out of core dumps); each worker erases and frees its inherited copy
+    (the page is no longer marked)."""
+    k = krxd_factory.make(workers=2)
+    assert dontdump_pages(k.pid), "the master's cache key is not a secret"
+    for w in k.worker_pids():
+        assert dontdump_pages(w) == [], f"worker {w} keeps the cache key"
 
 
 # -- finding 14 -------------------------------------------------------------
