@@ -229,7 +229,7 @@ main(int argc, char *argv[])
 	m.pid_fd = krxd_pidfile_lock(m.conf->pid_file);
 	krx_sockets_open(&m);
 	m.nodemap = krx_nodemap_create(m.conf);
-	if ((m.topicmap = krx_topicmap_create()) == NULL)
+	if ((m.topicmap = krx_topicmap_create(m.conf->n_vclusters)) == NULL)
 		fatal("mmap topic map");
 	if (!m.foreground) {
 		krxd_daemonize();

@@ -58,10 +58,11 @@ maps_topic(struct krx_master *m, const uint8_t *p, size_t len)
 		return -1;
 	if (!krx_topicmap_valid(id, name, nlen))
 		return -1;
-	/* A full map is not the worker's fault. */
+	/* A full share of the map is not the worker's fault. */
 	if (krx_topicmap_put(m->topicmap, v, id, name, nlen) < 0)
-		log_debug("topic map full: %.*s not recorded", (int)nlen,
-		    name);
+		log_debug("virtual cluster %s: its share of the topic map is "
+		    "full: %.*s not recorded", m->conf->vclusters[v].name,
+		    (int)nlen, name);
 	return 0;
 }
 

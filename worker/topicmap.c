@@ -8,7 +8,8 @@
  *
  * Open addressing; entries are seqlocked and reads retry a bounded
  * number of times (TOPIC_TRIES), so an entry that stays odd costs a
- * miss, never a spinning worker.
+ * miss, never a spinning worker. Each virtual cluster has an equal
+ * share of the slots, so one cluster's broker cannot fill the map.
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -22,6 +23,9 @@
 #include "worker/topicmap.h"
 
 #define TOPIC_TRIES	1000	/* sched_yield rounds, then a miss */
+/* At most 3/4 of the slots are used (short probes), shared equally by
+ * the virtual clusters: one cluster's broker cannot fill the map. */
+#define TOPIC_QUOTA_ALL	(KRX_TOPICMAP_SLOTS / 4 * 3)
 
 enum topic_state {
 	TOPIC_EMPTY = 0,
@@ -42,19 +46,27 @@ struct krx_topicmap {
 	struct topic_entry	*e;		/* shared, SLOTS entries */
 	struct topic_entry	*own;		/* workers: private */
 	int			 fd;		/* memfd; -1 in workers */
+	size_t			 n_vc;
+	uint32_t		*count;		/* entries written, per vc */
+	uint32_t		 quota;		/* per vc */
 };
 
 #define TOPIC_MAP_LEN	(KRX_TOPICMAP_SLOTS * sizeof(struct topic_entry))
 
 struct krx_topicmap *
-krx_topicmap_create(void)
+krx_topicmap_create(size_t n_vc)
 {
 	struct krx_topicmap	*tm;
 
-	if ((tm = calloc(1, sizeof(*tm))) == NULL)
+	if (n_vc == 0 || n_vc > TOPIC_QUOTA_ALL ||
+	    (tm = calloc(1, sizeof(*tm))) == NULL)
 		return NULL;
-	if ((tm->e = krx_region_create("krx-topicmap", TOPIC_MAP_LEN,
+	tm->n_vc = n_vc;
+	tm->quota = (uint32_t)(TOPIC_QUOTA_ALL / n_vc);
+	if ((tm->count = calloc(n_vc, sizeof(*tm->count))) == NULL ||
+	    (tm->e = krx_region_create("krx-topicmap", TOPIC_MAP_LEN,
 	    &tm->fd)) == NULL) {
+		free(tm->count);
 		free(tm);
 		return NULL;
 	}
@@ -78,6 +90,7 @@ krx_topicmap_readonly(struct krx_topicmap *tm)
 	tm->e = ro;
 	tm->own = own;
 	tm->fd = -1;
+	memset(tm->count, 0, tm->n_vc * sizeof(*tm->count));
 	return KRX_OK;
 }
 
@@ -91,6 +104,7 @@ krx_topicmap_free(struct krx_topicmap *tm)
 		munmap(tm->own, TOPIC_MAP_LEN);
 	if (tm->fd != -1)
 		close(tm->fd);
+	free(tm->count);
 	free(tm);
 }
 
@@ -217,10 +231,13 @@ topic_write(struct topic_entry *e, size_t vc, const uint8_t id[16],
 	atomic_store_explicit(&e->seq, s + 1, memory_order_release);
 }
 
-/* Write (vc, id) -> name into table t, whose only writer we are. */
+/*
+ * Write (vc, id) -> name into table t, whose only writer we are; a new
+ * entry counts against vc's quota.
+ */
 static int
-topic_store(struct topic_entry *t, size_t vc, const uint8_t id[16],
-    const char *name, size_t len)
+topic_store(struct krx_topicmap *tm, struct topic_entry *t, size_t vc,
+    const uint8_t id[16], const char *name, size_t len)
 {
 	struct topic_entry	*e;
 	uint32_t		 i, s = topic_slot(vc, id);
@@ -229,6 +246,11 @@ topic_store(struct topic_entry *t, size_t vc, const uint8_t id[16],
 		e = &t[(s + i) % KRX_TOPICMAP_SLOTS];
 		if (e->used && !topic_is(e, vc, id))
 			continue;
+		if (!e->used) {
+			if (tm->count[vc] >= tm->quota)
+				return KRX_E_RANGE;
+			tm->count[vc]++;
+		}
 		topic_write(e, vc, id, name, len);
 		return 1;
 	}
@@ -242,13 +264,13 @@ krx_topicmap_put(struct krx_topicmap *tm, size_t vc, const uint8_t id[16],
 	char	 old[KRX_TOPIC_NAME_MAX + 1];
 	size_t	 old_len;
 
-	if (!krx_topicmap_valid(id, name, len) || vc > UINT32_MAX)
+	if (!krx_topicmap_valid(id, name, len) || vc >= tm->n_vc)
 		return KRX_E_RANGE;
 	if (krx_topicmap_get(tm, vc, id, old, &old_len) == KRX_OK &&
 	    old_len == len && memcmp(old, name, len) == 0)
 		return 0;
-	return topic_store(tm->own != NULL ? tm->own : tm->e, vc, id, name,
-	    len);
+	return topic_store(tm, tm->own != NULL ? tm->own : tm->e, vc, id,
+	    name, len);
 }
 
 /* u32 vc | id[16] | u16 len | name, big-endian. */

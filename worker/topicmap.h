@@ -18,8 +18,11 @@
 
 struct krx_topicmap;
 
-/* Master, before fork; NULL on failure. */
-struct krx_topicmap *krx_topicmap_create(void);
+/*
+ * Master, before fork, for n_vc virtual clusters, each of which may
+ * hold an equal share of 3/4 of the slots; NULL on failure.
+ */
+struct krx_topicmap *krx_topicmap_create(size_t n_vc);
 void	krx_topicmap_free(struct krx_topicmap *tm);
 /*
  * Worker, as it starts: map the shared region read-only and start a
@@ -33,7 +36,8 @@ int	krx_topicmap_readonly(struct krx_topicmap *tm);
  * named the topic (issue 9, finding 12: another cluster's broker cannot
  * rename this cluster's topics); in a worker, into its private table.
  * Returns 1 when recorded, 0 when already known; KRX_E_RANGE for a name
- * that is not a Kafka topic name, a zero id or a full table.
+ * that is not a Kafka topic name, a zero id, a vc out of range or vc's
+ * share of the table full.
  */
 int	krx_topicmap_put(struct krx_topicmap *tm, size_t vc,
 	    const uint8_t id[16], const char *name, size_t len);

@@ -40,7 +40,7 @@ setup(void)
 	    KRX_OK);
 	krx_conf_errors_free(&errs);
 	m.nodemap = krx_nodemap_create(m.conf);
-	m.topicmap = krx_topicmap_create();
+	m.topicmap = krx_topicmap_create(m.conf->n_vclusters);
 	slot.master = &m;
 	slot.kind = KRX_KIND_WORKER;
 }

@@ -55,7 +55,7 @@ unknown(struct krx_topicmap *tm, size_t vc, const uint8_t id[16])
 /* Another cluster's broker cannot rename this cluster's topic. */
 Test(topicmap, keyed_by_virtual_cluster)
 {
-	struct krx_topicmap	*tm = krx_topicmap_create();
+	struct krx_topicmap	*tm = krx_topicmap_create(8);
 
 	cr_assert_not_null(tm);
 	cr_assert_eq(krx_topicmap_put(tm, 0, ID1, "secret", 6), 1);
@@ -73,7 +73,7 @@ Test(topicmap, keyed_by_virtual_cluster)
 
 Test(topicmap, bad_input)
 {
-	struct krx_topicmap	*tm = krx_topicmap_create();
+	struct krx_topicmap	*tm = krx_topicmap_create(8);
 	static const uint8_t	 zero[16];
 	char			 big[KRX_TOPIC_NAME_MAX + 2];
 
@@ -93,7 +93,7 @@ Test(topicmap, bad_input)
 /* An entry left odd costs a bounded wait and a miss, not a spin. */
 Test(topicmap, odd_entry_bounded)
 {
-	struct krx_topicmap	*tm = krx_topicmap_create();
+	struct krx_topicmap	*tm = krx_topicmap_create(8);
 	double			 t0;
 
 	cr_assert_eq(krx_topicmap_put(tm, 0, ID1, "secret", 6), 1);
@@ -130,7 +130,7 @@ worker_side(struct krx_topicmap *tm, int go)
 
 Test(topicmap, worker_mapping_read_only)
 {
-	struct krx_topicmap	*tm = krx_topicmap_create();
+	struct krx_topicmap	*tm = krx_topicmap_create(8);
 	pid_t			 pid;
 	int			 go[2], st;
 
@@ -173,4 +173,32 @@ Test(topicmap, message)
 	    KRX_E_TOO_BIG);
 	cr_assert(krx_topicmap_valid(ID1, "a.b_c-D9", 8));
 	cr_assert_not(krx_topicmap_valid(ID1, "a/b", 3));
+}
+
+/* One cluster's broker naming topics without end cannot fill the map. */
+Test(topicmap, quota_per_virtual_cluster)
+{
+	struct krx_topicmap	*tm = krx_topicmap_create(2);
+	uint8_t			 id[16];
+	uint32_t		 i, quota = KRX_TOPICMAP_SLOTS / 4 * 3 / 2;
+
+	cr_assert_eq(krx_topicmap_put(tm, 2, ID1, "t", 1), KRX_E_RANGE);
+	memset(id, 0x5a, sizeof(id));
+	for (i = 0; i < quota; i++) {
+		memcpy(id, &i, sizeof(i));
+		memcpy(id + 4, &i, sizeof(i));
+		cr_assert_eq(krx_topicmap_put(tm, 1, id, "flood", 5), 1,
+		    "topic %u", i);
+	}
+	memcpy(id, &i, sizeof(i));
+	memcpy(id + 4, &i, sizeof(i));
+	cr_assert_eq(krx_topicmap_put(tm, 1, id, "flood", 5), KRX_E_RANGE);
+	/* A known id may still be renamed; the other cluster is not full. */
+	i = 0;
+	memcpy(id, &i, sizeof(i));
+	memcpy(id + 4, &i, sizeof(i));
+	cr_assert_eq(krx_topicmap_put(tm, 1, id, "renamed", 7), 1);
+	cr_assert_eq(krx_topicmap_put(tm, 0, ID1, "secret", 6), 1);
+	cr_assert(name_is(tm, 0, ID1, "secret"));
+	krx_topicmap_free(tm);
 }
