@@ -19,7 +19,7 @@
 static const char *const top_keys[] = {
 	"workers", "user", "keysvc_user", "pid_file", "control_socket",
 	"log", "cache", "max_frame_bytes", "drain_timeout",
-	"virtual_clusters", "allow_root", NULL
+	"virtual_clusters", "keysvc_kms_rate", "allow_root", NULL
 };
 static const char *const log_keys[] = { "level", NULL };
 static const char *const cache_keys[] = { "path", "max_bytes", NULL };
@@ -430,6 +430,8 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	    1024, INT32_MAX, 100 * 1024 * 1024, 0, 0);
 	conf->drain_timeout = (int)krx_conf_int(c, root, "drain_timeout", 0, 3600,
 	    30, 0, 0);
+	conf->keysvc_kms_rate = (int)krx_conf_int(c, root, "keysvc_kms_rate",
+	    1, 1000000, 2000, 0, 0);
 	conf_vclusters(c, root);
 }
 

@@ -7,6 +7,7 @@
 #define KRX_CONF_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -61,6 +62,7 @@ struct krx_conf {
 	int			 drain_timeout;	/* seconds */
 	struct krx_conf_vcluster *vclusters;
 	size_t			 n_vclusters;
+	int			 keysvc_kms_rate; /* per worker, per second */
 	int			 allow_root;	/* children may stay root */
 };
 
@@ -99,6 +101,11 @@ int	krx_conf_kek_alias(const char *template, const char *topic,
  * in DEK cache keys ("LocalKms:/var/lib/krx/keks"). */
 int	krx_conf_kms_id(const struct krx_conf_encryption *e, char *out,
 	    size_t len);
+/*
+ * krxd -t: a warning line on out for each enabled LocalKms keystore
+ * that does not exist or is not a regular file (issue 9, finding 9).
+ */
+void	krx_conf_keystore_report(const struct krx_conf *conf, FILE *out);
 /* Cross-field checks shared by -t and reload (conf_check.c). */
 void	krx_conf_check(const struct krx_conf *conf,
 	    struct krx_conf_errors *errs);

@@ -4,9 +4,11 @@
  * unresolvedKeyPolicy, experimental.*) so its users can carry their
  * settings over. Library grade.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -96,6 +98,34 @@ enc_kms(struct conf_ctx *c, const config_setting_t *g,
 	krx_conf_check_keys(c, k, local_keys, "kmsConfig");
 	e->keystore = krx_conf_string(c, k, "keystore", 1,
 	    config_setting_source_line(k));
+	/* keysvc runs from "/" after daemonising (issue 9, finding 14). */
+	if (e->keystore != NULL && e->keystore[0] != '/')
+		krx_conf_error(c->errs, c->file, config_setting_source_line(k),
+		    "keystore \"%s\" is not an absolute path", e->keystore);
+}
+
+void
+krx_conf_keystore_report(const struct krx_conf *conf, FILE *out)
+{
+	const struct krx_conf_encryption	*e;
+	struct stat				 st;
+	size_t					 i;
+
+	for (i = 0; i < conf->n_vclusters; i++) {
+		e = &conf->vclusters[i].enc;
+		if (!e->enabled || e->keystore == NULL)
+			continue;
+		if (stat(e->keystore, &st) == -1)
+			fprintf(out, "krxd: warning: virtual cluster %s: "
+			    "keystore %s: %s (key requests fail until "
+			    "it exists; kek create makes it)\n",
+			    conf->vclusters[i].name, e->keystore,
+			    strerror(errno));
+		else if (!S_ISREG(st.st_mode))
+			fprintf(out, "krxd: warning: virtual cluster %s: "
+			    "keystore %s is not a regular file\n",
+			    conf->vclusters[i].name, e->keystore);
+	}
 }
 
 static void

@@ -61,6 +61,32 @@ recenc_check_produce(int step, const struct krx_batch *b)
 	    b->records_count == 0;
 }
 
+/*
+ * Is the declared record count of b possible? Never negative, and at
+ * most one record per KRX_RECORD_MIN_LEN bytes of the records area. A
+ * compressed area is decompressed (up to the scratch cap) only when the
+ * count is more than its compressed bytes could carry: such a count is
+ * checked against the decompressed size. Issue 9, finding 1.
+ */
+static int
+recenc_count_ok(const struct krx_batch *b, struct krx_recenc_scratch *s)
+{
+	const uint8_t	*p;
+	size_t		 plen;
+	int		 r;
+
+	if (b->records_count < 0)
+		return KRX_E_MALFORMED;
+	if ((size_t)b->records_count <= b->records_len / KRX_RECORD_MIN_LEN)
+		return KRX_OK;
+	if ((b->attributes & KRX_BATCH_ATTR_CODEC) == KRX_CODEC_NONE)
+		return KRX_E_MALFORMED;
+	if ((r = recenc_area(b, s, &p, &plen)) != KRX_OK)
+		return r;
+	return (size_t)b->records_count <= plen / KRX_RECORD_MIN_LEN ?
+	    KRX_OK : KRX_E_MALFORMED;
+}
+
 int
 krx_recenc_count(const uint8_t *records, size_t len,
     struct krx_recenc_scratch *s, uint64_t *n)
@@ -69,14 +95,64 @@ krx_recenc_count(const uint8_t *records, size_t len,
 	struct krx_batch	 b;
 	int			 step, r;
 
-	(void)s;
 	*n = 0;
 	krx_batch_iter_init(&bi, records, len);
 	while ((step = krx_batch_next(&bi, &b)) > 0) {
 		if ((r = recenc_check_produce(step, &b)) < 0)
 			return r;
-		if (r == 0)
-			*n += (uint64_t)b.records_count;
+		if (r == 1)
+			continue;
+		if ((r = recenc_count_ok(&b, s)) != KRX_OK)
+			return r;
+		/* <= len / 7 each: the sum cannot wrap. */
+		*n += (uint64_t)b.records_count;
+	}
+	return step;
+}
+
+/* KRX_E_UNSUPPORTED when rec carries the encryption header already. */
+static int
+recenc_refuse_marked(const struct krx_record *rec)
+{
+	struct krx_header_iter	 hi;
+	struct krx_header	 h;
+	int			 r;
+
+	krx_header_iter_init(&hi, rec);
+	while ((r = krx_header_next(&hi, &h)) == 1)
+		if (h.key_len == KRX_WRAPPER_HDR_KEY_LEN && memcmp(h.key,
+		    KRX_WRAPPER_HDR_KEY, KRX_WRAPPER_HDR_KEY_LEN) == 0)
+			return KRX_E_UNSUPPORTED;
+	return r;
+}
+
+int
+krx_recenc_check_plain(const uint8_t *records, size_t len,
+    struct krx_recenc_scratch *s)
+{
+	struct krx_batch_iter	 bi;
+	struct krx_batch	 b;
+	struct krx_record_iter	 ri;
+	struct krx_record	 rec;
+	const uint8_t		*p;
+	size_t			 plen;
+	int			 step, r;
+
+	krx_batch_iter_init(&bi, records, len);
+	while ((step = krx_batch_next(&bi, &b)) > 0) {
+		if (step == KRX_BATCH_TAIL)
+			return KRX_E_TRUNCATED;
+		if (b.legacy || (b.records_count == 0 && b.records_len == 0))
+			continue;	/* no headers below magic 2, or empty */
+		if ((r = recenc_count_ok(&b, s)) != KRX_OK ||
+		    (r = recenc_area(&b, s, &p, &plen)) != KRX_OK)
+			return r;
+		krx_record_iter_init(&ri, p, plen, b.records_count);
+		while ((r = krx_record_next(&ri, &rec)) == 1)
+			if ((r = recenc_refuse_marked(&rec)) != KRX_OK)
+				return r;
+		if (r < 0)
+			return r;
 	}
 	return step;
 }
@@ -90,6 +166,8 @@ recenc_record(struct krx_buf *out, const struct krx_record *rec,
 	size_t			 wlen;
 	int			 r;
 
+	if ((r = recenc_refuse_marked(rec)) != KRX_OK)
+		return r;
 	if (rec->value_len < 0)
 		return krx_buf_put(out, rec->raw, rec->raw_len);
 	while (d->aead == NULL || krx_ivgen_next(d->iv, iv) == KRX_E_RANGE)
@@ -106,23 +184,39 @@ recenc_record(struct krx_buf *out, const struct krx_record *rec,
 	    rec->value_len, slot, wlen);
 }
 
+/*
+ * Encrypt batch b into out. What krx_recenc_encrypt has written since
+ * out was base bytes long stays within s->max_decompressed: a small
+ * compressed batch of empty values would otherwise grow by a wrapper
+ * per 7 bytes decompressed.
+ */
 static int
 recenc_batch(const struct krx_batch *b, struct krx_recenc_dek *d,
     krx_recenc_dek_fn fn, void *arg, struct krx_recenc_scratch *s,
-    struct krx_buf *out)
+    struct krx_buf *out, size_t base)
 {
 	struct krx_batch_writer	 w;
 	struct krx_record_iter	 ri;
 	struct krx_record	 rec;
 	const uint8_t		*p;
-	size_t			 plen;
+	size_t			 plen, nrec, room;
 	int			 r;
 
 	if ((r = recenc_area(b, s, &p, &plen)) != KRX_OK)
 		return r;
-	/* Room for the usual case: every value wrapped once. */
-	krx_buf_reserve(out, b->len + (size_t)b->records_count *
-	    (64 + d->edek_len + KRX_WRAPPER_HDR_KEY_LEN));
+	/*
+	 * Room for the usual case: every value wrapped once. The count is
+	 * the client's: no more records than the area can hold (the
+	 * iterator fails the batch unless the count is exact).
+	 */
+	if (b->records_count < 0)
+		return KRX_E_MALFORMED;
+	nrec = (size_t)b->records_count;
+	if (nrec > plen / KRX_RECORD_MIN_LEN)
+		return KRX_E_MALFORMED;
+	room = b->len + nrec * (64 + d->edek_len + KRX_WRAPPER_HDR_KEY_LEN);
+	krx_buf_reserve(out, room < s->max_decompressed ? room :
+	    s->max_decompressed);
 	if ((r = krx_batch_write_header(&w, out, b, KRX_BATCH_CODEC_KEEP)) !=
 	    KRX_OK)
 		return r;
@@ -130,6 +224,8 @@ recenc_batch(const struct krx_batch *b, struct krx_recenc_dek *d,
 	while ((r = krx_record_next(&ri, &rec)) == 1) {
 		if ((r = recenc_record(out, &rec, d, fn, arg)) != KRX_OK)
 			return r;
+		if (out->len - base > s->max_decompressed)
+			return KRX_E_TOO_BIG;
 		if (rec.value_len >= 0)
 			s->encrypted++;
 	}
@@ -146,6 +242,7 @@ krx_recenc_encrypt(const uint8_t *records, size_t len, krx_recenc_dek_fn fn,
 	struct krx_recenc_dek	 d;
 	struct krx_batch_iter	 bi;
 	struct krx_batch	 b;
+	size_t			 base = out->len;
 	int			 step, r;
 
 	memset(&d, 0, sizeof(d));
@@ -157,7 +254,7 @@ krx_recenc_encrypt(const uint8_t *records, size_t len, krx_recenc_dek_fn fn,
 		if (r == 1)
 			r = krx_buf_put(out, b.data, b.len);
 		else
-			r = recenc_batch(&b, &d, fn, arg, s, out);
+			r = recenc_batch(&b, &d, fn, arg, s, out, base);
 		if (r != KRX_OK)
 			return r;
 	}

@@ -8,7 +8,9 @@
  * batch with every header field kept (base offset, deltas, producer
  * id/epoch, sequence, flags) but length and CRC; control, empty and
  * legacy batches copied as they are; null values (tombstones) untouched
- * and unmarked; the encryption header inserted first.
+ * and unmarked; the encryption header inserted first. A Produce record
+ * that carries the encryption header already is refused, never passed
+ * on (issue 9, finding 6).
  */
 #ifndef KRX_CRYPTO_RECENC_H
 #define KRX_CRYPTO_RECENC_H
@@ -52,16 +54,35 @@ void	krx_recenc_scratch_free(struct krx_recenc_scratch *s);
 /*
  * At most how many records encrypting a Produce records field will take
  * from the DEK budget: the record counts of the batches to encrypt
- * (tombstones included), read from their headers without decompressing.
- * Checks the batch structure and every CRC: KRX_E_MALFORMED,
- * KRX_E_UNSUPPORTED (magic < 2).
+ * (tombstones included), read from their headers. Checks the batch
+ * structure and every CRC: KRX_E_MALFORMED, KRX_E_UNSUPPORTED (magic <
+ * 2). A count below 0 or above the records area's bytes divided by
+ * KRX_RECORD_MIN_LEN is KRX_E_MALFORMED; a compressed area is
+ * decompressed (errors of krx_batch_records) only when its count is
+ * above its compressed bytes / KRX_RECORD_MIN_LEN. *n is at most
+ * len / KRX_RECORD_MIN_LEN.
  */
 int	krx_recenc_count(const uint8_t *records, size_t len,
 	    struct krx_recenc_scratch *s, uint64_t *n);
 
 /*
+ * A Produce records field that goes upstream unencrypted: KRX_OK, or
+ * KRX_E_UNSUPPORTED when a record carries the encryption header (a
+ * client must not plant what consumers would take for a krx wrapper),
+ * KRX_E_MALFORMED / KRX_E_TRUNCATED for batches or records krx cannot
+ * walk (the header could hide there), errors of krx_batch_records.
+ * CRCs are left to the broker.
+ */
+int	krx_recenc_check_plain(const uint8_t *records, size_t len,
+	    struct krx_recenc_scratch *s);
+
+/*
  * Encrypt every non-null value of a Produce records field into out
- * (appended). Batches are recompressed with their own codec.
+ * (appended). Batches are recompressed with their own codec. A batch
+ * whose record count is not the number of records it holds is
+ * KRX_E_MALFORMED; a record (tombstones too) that carries the encryption
+ * header already is KRX_E_UNSUPPORTED. More than s->max_decompressed
+ * bytes of output (before recompression) is KRX_E_TOO_BIG.
  */
 int	krx_recenc_encrypt(const uint8_t *records, size_t len,
 	    krx_recenc_dek_fn fn, void *arg, struct krx_recenc_scratch *s,

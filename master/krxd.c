@@ -82,6 +82,7 @@ krxd_load(const char *path, int test_only)
 		exit(KRX_EXIT_CONFIG);
 	}
 	if (test_only) {
+		krx_conf_keystore_report(conf, stderr);
 		printf("krxd: configuration %s is valid\n", path);
 		krx_conf_free(conf);
 		exit(0);

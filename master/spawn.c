@@ -41,7 +41,7 @@ spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 	    len) == 0)
 		return;
 	if (s->kind == KRX_KIND_KEYSVC && (h->type == KRX_IPC_KS_ADMIN_REPLY ||
-	    h->type == KRX_IPC_KS_VIOLATION)) {
+	    h->type == KRX_IPC_KS_VIOLATION || h->type == KRX_IPC_KS_PONG)) {
 		krx_keysvc_message(s->master, h, p, len);
 		return;
 	}

@@ -1591,3 +1591,257 @@ Test(recenc, legacy_batches)
 	krx_recenc_scratch_free(&s);
 	kms_free(&k);
 }
+
+/*
+ * Issue 9, finding 1: the record count of a Produce batch is the
+ * client's. A batch of `nrec` tombstones with null keys (7 bytes each,
+ * the smallest v2 record) whose header says `declared`.
+ */
+static void
+build_counted(struct krx_buf *out, int codec, int nrec, int32_t declared)
+{
+	struct krx_batch_writer	 w;
+	struct bspec		 s = {
+		.attributes = (int16_t)codec,
+		.last_offset_delta = nrec > 0 ? nrec - 1 : 0,
+		.base_ts = 1, .max_ts = 1, .producer_id = -1,
+		.producer_epoch = -1, .base_sequence = -1, .count = declared,
+	};
+	int			 i;
+
+	batch_begin(&w, out, &s);
+	for (i = 0; i < nrec; i++)
+		put_record(out, 0, 0, 0, NULL, NULL, -1, NULL, 0);
+	batch_end(&w, out);
+	cr_assert_eq(out->err, KRX_OK);
+}
+
+/* count, encrypt and check_plain all give want; no DEK asked for. */
+static void
+count_refused(const struct krx_buf *in, int want)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 enc;
+	struct kms			 k;
+	uint64_t			 n = 1;
+
+	krx_recenc_scratch_init(&s, CAP);
+	cr_assert_eq(krx_recenc_count(in->data, in->len, &s, &n), want);
+	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+	krx_buf_init(&enc, 0);
+	cr_assert_eq(krx_recenc_encrypt(in->data, in->len, kms_next, &k, &s,
+	    &enc), want);
+	cr_assert_eq(k.calls, 0, "a DEK was asked for");
+	cr_assert_eq(krx_recenc_check_plain(in->data, in->len, &s), want);
+	krx_buf_free(&enc);
+	krx_recenc_scratch_free(&s);
+	kms_free(&k);
+}
+
+Test(recenc, count_negative_refused)
+{
+	static const int codecs[] = { KRX_CODEC_NONE, KRX_CODEC_ZSTD };
+	struct krx_buf	 in;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
+		krx_buf_init(&in, 0);
+		build_counted(&in, codecs[i], 3, -1);
+		count_refused(&in, KRX_E_MALFORMED);
+		krx_buf_reset(&in);
+		build_counted(&in, codecs[i], 3, INT32_MIN);
+		count_refused(&in, KRX_E_MALFORMED);
+		krx_buf_free(&in);
+	}
+}
+
+Test(recenc, count_above_bytes_refused)
+{
+	static const int codecs[] = { KRX_CODEC_NONE, KRX_CODEC_GZIP,
+	    KRX_CODEC_ZSTD };
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in;
+	uint64_t			 n;
+	size_t				 i;
+
+	krx_recenc_scratch_init(&s, CAP);
+	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
+		/* 10 records of 7 bytes: 10 is possible, 11 is not. */
+		krx_buf_init(&in, 0);
+		build_counted(&in, codecs[i], 10, 10);
+		cr_assert_eq(krx_recenc_count(in.data, in.len, &s, &n),
+		    KRX_OK);
+		cr_assert_eq(n, 10);
+		cr_assert_eq(krx_recenc_check_plain(in.data, in.len, &s),
+		    KRX_OK);
+		krx_buf_reset(&in);
+		build_counted(&in, codecs[i], 10, 11);
+		count_refused(&in, KRX_E_MALFORMED);
+		/* The verified attack: 2^31 - 1 in a small batch. */
+		krx_buf_reset(&in);
+		build_counted(&in, codecs[i], 2, INT32_MAX);
+		count_refused(&in, KRX_E_MALFORMED);
+		krx_buf_free(&in);
+	}
+	krx_recenc_scratch_free(&s);
+}
+
+/* Many small records compress well: still counted, from decompression. */
+Test(recenc, count_compressed_many_records)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in;
+	struct krx_batch_iter		 bi;
+	struct krx_batch		 b;
+	uint64_t			 n;
+
+	krx_recenc_scratch_init(&s, CAP);
+	krx_buf_init(&in, 0);
+	build_counted(&in, KRX_CODEC_ZSTD, 5000, 5000);
+	krx_batch_iter_init(&bi, in.data, in.len);
+	cr_assert_eq(krx_batch_next(&bi, &b), KRX_BATCH_OK);
+	cr_assert_lt(b.records_len, 5000 / KRX_RECORD_MIN_LEN,
+	    "the test needs a count above the compressed bytes / 7");
+	cr_assert_eq(krx_recenc_count(in.data, in.len, &s, &n), KRX_OK);
+	cr_assert_eq(n, 5000);
+	krx_buf_reset(&in);
+	build_counted(&in, KRX_CODEC_ZSTD, 5000, 5001);
+	count_refused(&in, KRX_E_MALFORMED);
+	krx_buf_free(&in);
+	krx_recenc_scratch_free(&s);
+}
+
+/* A count within the bound but not the records there: the batch fails. */
+Test(recenc, count_not_records_refused)
+{
+	static const int codecs[] = { KRX_CODEC_NONE, KRX_CODEC_LZ4 };
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in, enc;
+	struct kms			 k;
+	uint64_t			 n;
+	size_t				 i;
+	int32_t				 declared;
+
+	krx_recenc_scratch_init(&s, CAP);
+	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		for (declared = 4; declared <= 6; declared += 2) {
+			/* 5 records, values of 20 bytes: 4 and 6 fit. */
+			krx_buf_init(&in, 0);
+			build_plain(&in, codecs[i], 0, 5, 20, -1);
+			in.data[KRX_BATCH_HDR_LEN - 1] = (uint8_t)declared;
+			fix_crc(in.data, in.len);
+			cr_assert_eq(krx_recenc_count(in.data, in.len, &s, &n),
+			    KRX_OK);
+			cr_assert_eq(n, (uint64_t)declared);
+			kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+			krx_buf_init(&enc, 0);
+			cr_assert_eq(krx_recenc_encrypt(in.data, in.len,
+			    kms_next, &k, &s, &enc), KRX_E_MALFORMED,
+			    "declared %d of 5", declared);
+			cr_assert_eq(krx_recenc_check_plain(in.data, in.len,
+			    &s), KRX_E_MALFORMED);
+			krx_buf_free(&enc);
+			krx_buf_free(&in);
+			kms_free(&k);
+		}
+	krx_recenc_scratch_free(&s);
+}
+
+/*
+ * Issue 9, finding 6: a Produce record carrying the encryption header is
+ * refused, tombstones too, in any header position; plain fields pass.
+ */
+Test(recenc, produce_refuses_encryption_header)
+{
+	static const char *const first[] = { HDR_KEY, "\x02" };
+	static const char *const later[] = { "a", "b", HDR_KEY, "\x02" };
+	static const char *const nullv[] = { HDR_KEY, NULL };
+	static const int codecs[] = { KRX_CODEC_NONE, KRX_CODEC_SNAPPY };
+	struct krx_recenc_scratch	 s;
+	struct krx_batch_writer		 w;
+	struct krx_buf			 in, enc;
+	struct kms			 k;
+	struct bspec			 b = {
+		.last_offset_delta = 1, .base_ts = 1, .max_ts = 1,
+		.producer_id = -1, .producer_epoch = -1,
+		.base_sequence = -1, .count = 2,
+	};
+	size_t				 i;
+	int				 c;
+
+	krx_recenc_scratch_init(&s, CAP);
+	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		for (c = 0; c < 3; c++) {
+			b.attributes = (int16_t)codecs[i];
+			krx_buf_init(&in, 0);
+			batch_begin(&w, &in, &b);
+			put_record(&in, 0, 0, 0, "k", (const uint8_t *)"v", 1,
+			    NULL, 0);
+			if (c == 0)	/* the poison pill: a tombstone */
+				put_record(&in, 0, 0, 1, "k", NULL, -1, first,
+				    1);
+			else if (c == 1)
+				put_record(&in, 0, 0, 1, "k", NULL, 3, later,
+				    2);
+			else
+				put_record(&in, 0, 0, 1, NULL, NULL, -1, nullv,
+				    1);
+			batch_end(&w, &in);
+			kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+			krx_buf_init(&enc, 0);
+			cr_assert_eq(krx_recenc_encrypt(in.data, in.len,
+			    kms_next, &k, &s, &enc), KRX_E_UNSUPPORTED,
+			    "case %d", c);
+			cr_assert_eq(krx_recenc_check_plain(in.data, in.len,
+			    &s), KRX_E_UNSUPPORTED, "case %d", c);
+			krx_buf_free(&enc);
+			krx_buf_free(&in);
+			kms_free(&k);
+		}
+	/* Without the header: fine, every codec and batch kind. */
+	for (c = KRX_CODEC_NONE; c <= KRX_CODEC_ZSTD; c++) {
+		krx_buf_init(&in, 0);
+		build_mixed(&in, c);
+		cr_assert_eq(krx_recenc_check_plain(in.data, in.len, &s),
+		    KRX_OK);
+		cr_assert_eq(krx_recenc_check_plain(in.data, in.len - 1, &s),
+		    KRX_E_TRUNCATED);
+		krx_buf_free(&in);
+	}
+	krx_recenc_scratch_free(&s);
+}
+
+/*
+ * Issue 9, finding 1: what one Produce field can make krx write is
+ * bounded by the scratch cap, however well its values compress.
+ */
+Test(recenc, encrypt_output_capped)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in, enc;
+	struct kms			 k;
+
+	krx_buf_init(&in, 0);
+	build_plain(&in, KRX_CODEC_NONE, 0, 100, 10, -1);
+	krx_recenc_scratch_init(&s, 8192);
+	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+	krx_buf_init(&enc, 0);
+	krx_buf_put(&enc, "before", 6);
+	/* 100 wrappers of about 110 bytes each: over 8 KiB. */
+	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
+	    &enc), KRX_E_TOO_BIG);
+	krx_recenc_scratch_free(&s);
+	krx_buf_free(&enc);
+	kms_free(&k);
+	/* The same field under a cap that fits. */
+	krx_recenc_scratch_init(&s, 64 * 1024);
+	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+	krx_buf_init(&enc, 0);
+	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
+	    &enc), KRX_OK);
+	cr_assert_gt(enc.len, 8192);
+	krx_recenc_scratch_free(&s);
+	krx_buf_free(&enc);
+	krx_buf_free(&in);
+	kms_free(&k);
+}
