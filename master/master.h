@@ -7,8 +7,10 @@
 #ifndef KRX_MASTER_MASTER_H
 #define KRX_MASTER_MASTER_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "proto/ipc.h"
@@ -27,6 +29,8 @@ struct krx_secret;
 #define KRX_MAX_WORKERS		256
 #define KRX_CRASH_WINDOW	60	/* seconds */
 #define KRX_CRASH_LIMIT		5	/* crashes per window: give up */
+#define KRX_KILL_BACKOFF_MAX	7	/* kills: backoff 100 ms << 6 at most */
+#define KRX_RELINK_INTERVAL	1	/* seconds between keysvc relinks */
 #define KRX_EXIT_CONFIG		78
 #define KRX_EXIT_IPC		76
 #define KRX_EXIT_SOFTWARE	70
@@ -57,6 +61,9 @@ struct krx_slot {
 	unsigned		 restarts;
 	time_t			 crash_times[KRX_CRASH_LIMIT];
 	unsigned		 n_crashes;	/* ring index */
+	time_t			 last_kill;	/* SIGKILLed: not crashes */
+	unsigned		 kill_streak;	/* kills within a window */
+	time_t			 relinked;	/* last keysvc channel asked */
 	struct timespec		 spawned;
 };
 
@@ -89,6 +96,21 @@ struct krx_master {
 	struct event		*sig_ev;
 	struct event		*stop_timer;
 };
+
+/*
+ * Whether a child's exit counts toward the crash loop (KRX_CRASH_LIMIT
+ * in KRX_CRASH_WINDOW ends the master). SIGKILL does not: the master
+ * sends it to a worker keysvc reports (issue 9, finding 2), the kernel's
+ * OOM killer sends it, and so does an operator; none of them says the
+ * binary or its configuration is broken, and counting them would let one
+ * bad record or client take the whole proxy down. Such children are
+ * respawned with their own backoff.
+ */
+static inline int
+krx_spawn_exit_is_crash(int status)
+{
+	return !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
 
 /* master.c */
 int	krx_master_run(struct krx_master *m);

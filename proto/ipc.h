@@ -62,6 +62,12 @@ enum krx_ipc_type {
 	KRX_IPC_KS_PING = 8,
 	KRX_IPC_KS_PONG = 9,
 	/*
+	 * worker -> master: keysvc closed my channel, broker a new one.
+	 * Empty; answered with KRX_IPC_KS_CHANNEL (rate-limited, the worker
+	 * asks again until it has one). Issue 9, finding 2.
+	 */
+	KRX_IPC_KS_RELINK = 20,
+	/*
 	 * worker -> master: a broker address or topic name the worker
 	 * learned, for the master to write into the shared maps that
 	 * workers only read (issue 9, finding 12). No reply; a message the
@@ -118,6 +124,11 @@ enum krx_ipc_type {
 	KRX_IPC_CTL_KEYS = 104
 };
 
+enum krx_key_flush_op {
+	KRX_KEY_FLUSH_ROTATE = 1,
+	KRX_KEY_FLUSH_DELETE = 2
+};
+
 enum krx_keys_op {
 	KRX_KEYS_KEK_CREATE = 1,
 	KRX_KEYS_KEK_ROTATE = 2,
@@ -125,11 +136,6 @@ enum krx_keys_op {
 	KRX_KEYS_KEK_DELETE = 4,
 	KRX_KEYS_KMS_CHECK = 5,
 	KRX_KEYS_STATS = 6
-};
-
-enum krx_key_flush_op {
-	KRX_KEY_FLUSH_ROTATE = 1,
-	KRX_KEY_FLUSH_DELETE = 2
 };
 
 /* The longest EDEK any process handles (keysvc, wrapper parser). */
