@@ -5,7 +5,8 @@
   the unprivileged user krx (so that no uid change resets the flag), a
   worker's /proc entries belong to root and krx cannot read its environ.
   The DEK cache key lives in the master's krx_secret (a MADV_DONTDUMP
-  page in /proc/PID/smaps); workers free their inherited copy.
+  page in /proc/PID/smaps); its bytes occur nowhere in a worker's
+  memory (/proc/PID/mem).
 - Finding 14: the pid file is locked (a second krxd with the same pid
   file refuses to start and names the running pid), never followed
   through a symlink (the link's target is not truncated); a control
@@ -113,31 +114,56 @@ def test_workers_undumpable_no_core(kafka, krx_user, open_dir,
         assert r.returncode != 0 and "Permission denied" in r.stderr, r
 
 
-def dontdump_pages(pid):
-    """Sizes (kB) of pid's small writable mappings marked MADV_DONTDUMP
-    ("dd" in /proc/PID/smaps VmFlags): krx_secret pages. Sanitizer
+def writable_maps(pid, dontdump_only=False, max_kb=256 * 1024):
+    """(start, end) of pid's writable mappings (only those marked
+    MADV_DONTDUMP, "dd", if asked), from /proc/PID/smaps; sanitizer
     shadows are left out by size, the kernel's [vvar] as read-only."""
-    out, size, writable = [], None, False
+    out, cur = [], None
     with open(f"/proc/{pid}/smaps") as f:
         for ln in f:
-            if re.match(r"[0-9a-f]+-[0-9a-f]+ ", ln):
-                writable = "w" in ln.split()[1]     # not [vvar]
-            elif ln.startswith("Size:"):
-                size = int(ln.split()[1])
-            elif ln.startswith("VmFlags:") and " dd" in ln and \
-                    writable and size is not None and size <= 64:
-                out.append(size)
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", ln)
+            if m:
+                cur = (int(m.group(1), 16), int(m.group(2), 16)) \
+                    if "w" in m.group(3) else None
+            elif ln.startswith("VmFlags:") and cur is not None:
+                size_kb = (cur[1] - cur[0]) // 1024
+                if size_kb <= max_kb and (" dd" in ln or
+                                          not dontdump_only):
+                    out.append(cur)
     return out
+
+
+def memory_holds(pid, needle):
+    """Whether needle occurs in pid's writable memory."""
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for start, end in writable_maps(pid):
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except OSError:
+                continue
+            if data and needle in data:
+                return True
+    return False
 
 
 def test_cache_key_only_in_master(krxd_factory):
     """The master keeps the DEK cache key in a krx_secret (a page left
-    out of core dumps); each worker erases and frees its inherited copy
-    (the page is no longer marked)."""
+    out of core dumps, the key at its start); its bytes occur nowhere in
+    a worker's memory: each worker erases its inherited copy."""
     k = krxd_factory.make(workers=2)
-    assert dontdump_pages(k.pid), "the master's cache key is not a secret"
+    pages = [p for p in writable_maps(k.pid, dontdump_only=True)
+             if p[1] - p[0] == 4096]
+    assert len(pages) == 1, pages
+    with open(f"/proc/{k.pid}/mem", "rb", buffering=0) as mem:
+        mem.seek(pages[0][0])
+        key = mem.read(32)
+    assert len(key) == 32 and key != bytes(32)
+    found = memory_holds(k.pid, key)    # the scan finds what is there
+    assert found
     for w in k.worker_pids():
-        assert dontdump_pages(w) == [], f"worker {w} keeps the cache key"
+        found = memory_holds(w, key)    # (no key bytes in the report)
+        assert not found, f"worker {w} has the cache key"
 
 
 # -- finding 14 -------------------------------------------------------------
