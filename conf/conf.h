@@ -47,6 +47,8 @@ struct krx_conf_vcluster {
 	size_t			 n_upstream;
 	struct krx_conf_encryption enc;
 	int			 line;
+	char			**allowed_hosts;	/* upstream globs */
+	size_t			 n_allowed_hosts;	/* 0: any host */
 };
 
 struct krx_conf {
@@ -64,6 +66,7 @@ struct krx_conf {
 	struct krx_conf_vcluster *vclusters;
 	size_t			 n_vclusters;
 	int			 keysvc_kms_rate; /* per worker, per second */
+	int			 allow_root;	/* children may stay root */
 };
 
 struct krx_conf_errors {
@@ -108,6 +111,21 @@ int	krx_conf_kms_id(const struct krx_conf_encryption *e, char *out,
 void	krx_conf_keystore_report(const struct krx_conf *conf, FILE *out);
 /* Cross-field checks shared by -t and reload (conf_check.c). */
 void	krx_conf_check(const struct krx_conf *conf,
+	    struct krx_conf_errors *errs);
+/*
+ * Issue 9, finding 14: started by euid 0, workers need "user" and, when
+ * a virtual cluster encrypts, keysvc needs "keysvc_user", unless
+ * "allow_root = true;" says that staying root is meant. Reports each
+ * missing one into errs.
+ */
+/*
+ * Issue 9, finding 12: whether a broker-advertised host (NUL-terminated)
+ * may be connected to: 1 when vc has no allowed_hosts or one of its
+ * fnmatch(3) globs matches, case-insensitively; 0 otherwise.
+ */
+int	krx_conf_host_allowed(const struct krx_conf_vcluster *vc,
+	    const char *host);
+void	krx_conf_check_root(const struct krx_conf *conf, unsigned euid,
 	    struct krx_conf_errors *errs);
 
 #endif

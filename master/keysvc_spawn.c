@@ -24,6 +24,7 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "crypto/secret.h"
 #include "master/master.h"
 
 #define KEYSVC_FD	3
@@ -185,8 +186,8 @@ krx_keysvc_spawn(struct krx_master *m)
 	close(sv[1]);
 	krx_spawn_attach(m, &m->keysvc, sv[0], pid, KRX_IPC_MAX_KEYS);
 	keysvc_ping_start(m);
-	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0, m->cache_key,
-	    sizeof(m->cache_key), -1);
+	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0, m->cache_key->data,
+	    m->cache_key->len, -1);
 	for (i = 0; i < m->n_workers; i++) {
 		if (m->slots[i].pid <= 0 || m->slots[i].chan == NULL)
 			continue;

@@ -24,6 +24,7 @@ struct krx_nodemap;
 struct krx_topicmap;
 struct krx_stats;
 struct krx_relay;
+struct krx_secret;
 
 #define KRX_MAX_WORKERS		256
 #define KRX_CRASH_WINDOW	60	/* seconds */
@@ -78,8 +79,9 @@ struct krx_master {
 	int			 n_workers;
 	struct krx_slot		 keysvc;
 	int			 use_keysvc;	/* some vcluster encrypts */
-	uint8_t			 cache_key[32];	/* DEK cache seal, memory only */
+	struct krx_secret	*cache_key;	/* DEK cache seal; no worker */
 	struct krx_stats	*stats;		/* shared with workers */
+	int			 pid_fd;	/* pid file lock; no worker */
 	struct krx_relay	*relays;	/* ctl requests at keysvc */
 	uint32_t		 generation;
 	time_t			 started;
@@ -150,6 +152,14 @@ void	krx_control_relay_done(struct krx_master *m, uint32_t id,
 	    uint16_t flags, const uint8_t *p, size_t len);
 /* keysvc went away: answer every waiting ctl request with why. */
 void	krx_control_relay_fail_all(struct krx_master *m, const char *why);
+
+/*
+ * maps.c: a worker's NODE_LEARNED or TOPIC_LEARNED, checked and written
+ * into the shared maps. 0 when handled, -1 for another type or a
+ * message that breaks the contract (the caller kills the worker).
+ */
+int	krx_maps_message(struct krx_master *m, struct krx_slot *s,
+	    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len);
 
 /* notify.c: sd_notify without libsystemd; no-op without NOTIFY_SOCKET */
 void	krx_notify(const char *state);

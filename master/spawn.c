@@ -67,6 +67,9 @@ spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		spawn_relink(s->master, s);
 		return;
 	}
+	if (s->kind == KRX_KIND_WORKER && krx_maps_message(s->master, s, h, p,
+	    len) == 0)
+		return;
 	if (s->kind == KRX_KIND_KEYSVC && (h->type == KRX_IPC_KS_ADMIN_REPLY ||
 	    h->type == KRX_IPC_KS_VIOLATION || h->type == KRX_IPC_KS_PONG)) {
 		krx_keysvc_message(s->master, h, p, len);

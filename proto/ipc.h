@@ -67,6 +67,17 @@ enum krx_ipc_type {
 	 * asks again until it has one). Issue 9, finding 2.
 	 */
 	KRX_IPC_KS_RELINK = 20,
+	/*
+	 * worker -> master: a broker address or topic name the worker
+	 * learned, for the master to write into the shared maps that
+	 * workers only read (issue 9, finding 12). No reply; a message the
+	 * worker should not have sent (checks as in the worker fail) kills
+	 * it. Payloads: worker/nodemap.h and worker/topicmap.h.
+	 *   NODE_LEARNED:  u32 vc | i32 node | i32 port | u16 len | host
+	 *   TOPIC_LEARNED: u32 vc | id[16] | u16 len | name
+	 */
+	KRX_IPC_NODE_LEARNED = 30,
+	KRX_IPC_TOPIC_LEARNED = 31,
 
 	/*
 	 * worker -> keysvc (replies keysvc -> worker, same request id).

@@ -330,8 +330,8 @@ fj_topic_name(struct krx_fjob *j, const struct krx_fetch_topic *t,
 		name[*len] = '\0';
 		return 0;
 	}
-	if (krx_topicmap_get(j->s->w->m->topicmap, t->topic_id, name,
-	    len) != KRX_OK)
+	if (krx_topicmap_get(j->s->w->m->topicmap, j->s->vc, t->topic_id,
+	    name, len) != KRX_OK)
 		return -1;
 	return 0;
 }

@@ -431,8 +431,8 @@ pj_name(struct krx_pjob *j, struct pj_topic *t,
 		t->name_len = rt->name_len;
 		return 0;
 	}
-	return krx_topicmap_get(j->s->w->m->topicmap, rt->topic_id, t->name,
-	    &t->name_len) == KRX_OK ? 0 : -1;
+	return krx_topicmap_get(j->s->w->m->topicmap, j->s->vc, rt->topic_id,
+	    t->name, &t->name_len) == KRX_OK ? 0 : -1;
 }
 
 static void
