@@ -49,6 +49,7 @@
 #include "conf/conf.h"
 #include "crypto/localkms.h"
 #include "crypto/recenc.h"
+#include "crypto/wrapper.h"
 #include "master/master.h"
 #include "proto/kafka_msg.h"
 #include "worker/keyclient.h"
@@ -120,9 +121,15 @@ struct krx_fjob {
 	struct krx_fetch_resp	 resp;
 	struct fj_part		*parts;
 	size_t			 cur;		/* partition being scanned */
-	const uint8_t		*last_edek;	/* skip repeats */
-	size_t			 last_len;
-	const uint8_t		*dek_edek;	/* the DEK of the last record */
+	/*
+	 * The EDEKs of the last record scanned and decrypted, copied: a
+	 * record's EDEK may sit in the decompression scratch, which the
+	 * next batch overwrites in place (the same address then holds
+	 * another EDEK).
+	 */
+	uint8_t			 last_edek[KRX_WRAPPER_EDEK_MAX];
+	size_t			 last_len;	/* 0: none */
+	uint8_t			 dek_edek[KRX_WRAPPER_EDEK_MAX];
 	size_t			 dek_len;
 	struct krx_aead		*dek_aead;
 	unsigned		 pending;
@@ -241,11 +248,13 @@ fj_edek(void *arg, const uint8_t *edek, size_t len)
 	 */
 	if (j->parts[j->cur].status != KRX_KEY_OK)
 		return KRX_E_NOTFOUND;
-	if (j->last_edek != NULL && j->last_len == len &&
-	    memcmp(j->last_edek, edek, len) == 0)
+	if (j->last_len == len && memcmp(j->last_edek, edek, len) == 0)
 		return KRX_OK;
-	j->last_edek = edek;
-	j->last_len = len;
+	j->last_len = 0;
+	if (len <= sizeof(j->last_edek)) {	/* the wrapper's bound */
+		memcpy(j->last_edek, edek, len);
+		j->last_len = len;
+	}
 	if ((st = fj_failed(j, edek, len)) != KRX_KEY_OK) {
 		fj_answer(j, j->cur, st, edek, len);
 		return KRX_OK;
@@ -284,7 +293,9 @@ fj_dek(void *arg, const uint8_t *edek, size_t len)
 	    memcmp(j->dek_edek, edek, len) == 0)
 		return j->dek_aead;
 	if ((aead = krx_keyclient_aead(kc, j->s->vc, edek, len)) != NULL) {
-		j->dek_edek = edek;
+		if (len > sizeof(j->dek_edek))
+			return aead;	/* the wrapper's bound: never */
+		memcpy(j->dek_edek, edek, len);
 		j->dek_len = len;
 		j->dek_aead = aead;
 		return aead;
@@ -466,7 +477,7 @@ fj_run(struct krx_fjob *j)
 		}
 		fp->encrypted = 1;
 		if (r == KRX_E_NOTFOUND && fp->status == KRX_KEY_OK) {
-			j->last_edek = NULL;
+			j->last_len = 0;
 			krx_recdec_scan(p->records, (size_t)p->records_len,
 			    fj_edek, j, &fj_scratch, &n);
 		} else if (r != KRX_E_NOTFOUND)
