@@ -318,6 +318,32 @@ def read_topics(bootstrap, topics, isolation="read_uncommitted", timeout=90,
 
 # -- CRC-32C and RecordBatch v2 --------------------------------------------
 
+
+def consume_until_error(bootstrap, topic, partition=0, timeout=30,
+                        log_level=0):
+    """A confluent-kafka consumer assigned to topic-partition from the
+    beginning, polled until it reports an error or timeout seconds pass;
+    returns (errors, messages delivered before)."""
+    from confluent_kafka import Consumer, OFFSET_BEGINNING, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "g",
+                  "enable.auto.commit": False, "log_level": log_level})
+    errors, got = [], []
+    try:
+        c.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not errors:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                errors.append(m.error())
+            else:
+                got.append(m)
+    finally:
+        c.close()
+    return errors, got
+
+
 def _crc32c_table():
     t = []
     for i in range(256):

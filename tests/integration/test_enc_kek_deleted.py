@@ -15,10 +15,8 @@ in memory any more). Through the new krxd:
 """
 
 import re
-import time
 
-from confluent_kafka import (Consumer, OFFSET_BEGINNING, Producer,
-                             TopicPartition)
+from confluent_kafka import Producer
 
 import enctest
 import tools
@@ -44,22 +42,9 @@ def test_enc_kek_deleted(kafka, krxd_factory, topic_name):
     krxd = enctest.enc_krxd(krxd_factory)           # the restart
 
     # confluent-kafka: consumer error 91, no records
-    c = Consumer({"bootstrap.servers": krxd.bootstrap, "group.id": "g",
-                  "enable.auto.commit": False, "log_level": 3})
-    errors, got = [], []
-    try:
-        c.assign([TopicPartition(enc, 0, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not errors:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                errors.append(m.error())
-            else:
-                got.append(m.value())
-    finally:
-        c.close()
+    errors, msgs = enctest.consume_until_error(krxd.bootstrap, enc,
+                                               log_level=3)
+    got = [m.value() for m in msgs]
     assert not got, f"records of a deleted KEK were delivered: {got[:3]}"
     assert errors, "no consumer error within 30 s"
     assert errors[0].code() == enctest.RESOURCE_NOT_FOUND, \

@@ -18,10 +18,8 @@ names the partitions, the offsets and why.
 """
 
 import re
-import time
 
-from confluent_kafka import Consumer, OFFSET_BEGINNING, Producer, \
-    TopicPartition
+from confluent_kafka import Producer
 
 import enctest
 import tools
@@ -85,22 +83,9 @@ def test_issue9_fetch_edek(kafka, krxd_factory, topic_name):
         conn.close()
 
     # A real client: an error for partition 0, never a record of it.
-    c = Consumer({"bootstrap.servers": krxd.bootstrap, "group.id": "g",
-                  "enable.auto.commit": False, "log_level": 0})
-    errors, got = [], []
-    try:
-        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not errors:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                errors.append(m.error())
-            else:
-                got.append(m.offset())
-    finally:
-        c.close()
+    errors, msgs = enctest.consume_until_error(krxd.bootstrap, topic,
+                                               log_level=0)
+    got = [m.offset() for m in msgs]
     assert errors, "the consumer saw no error within 30 s"
     assert not [o for o in got if o >= 5], f"records past 5: {got}"
 

@@ -22,10 +22,8 @@ gets clear records through krxd.
 import os
 import re
 import struct
-import time
 
-from confluent_kafka import Consumer, OFFSET_BEGINNING, Producer, \
-    TopicCollection, TopicPartition
+from confluent_kafka import Producer, TopicCollection
 
 import enctest
 import tools
@@ -173,22 +171,9 @@ def test_issue9_fetch_require(kafka, krxd_factory, topic_name):
                   r"topic with a KEK; answering error 2", start=start)
 
     # A real client (its Fetch version may name topics by id).
-    c = Consumer({"bootstrap.servers": krxd.bootstrap, "group.id": "g",
-                  "enable.auto.commit": False, "log_level": 0})
-    errors, got = [], []
-    try:
-        c.assign([TopicPartition(enc, 0, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not errors:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                errors.append(m.error())
-            else:
-                got.append(m.value())
-    finally:
-        c.close()
+    errors, msgs = enctest.consume_until_error(krxd.bootstrap, enc,
+                                               log_level=0)
+    got = [m.value() for m in msgs]
     assert errors, "the consumer saw no error within 30 s"
     assert b"planted in clear" not in got
     via = enctest.read_topics(krxd.bootstrap, [plain])[plain][0]

@@ -22,18 +22,16 @@
 """
 
 import os
-import pwd
 import re
-import shutil
 import struct
 import subprocess
-import tempfile
 
 import pytest
 
 import keytest
 import krxtest
 import tools
+from test_keysvc_privsep import open_dir, users  # noqa: F401
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root (users, root-only checks)")
@@ -54,32 +52,9 @@ def without_allow_root(k, extra=""):
         f.write(text)
 
 
-@pytest.fixture(scope="module")
-def krx_user():
-    made = False
-    try:
-        pwd.getpwnam("krx")
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home",
-                        "--shell", "/usr/sbin/nologin", "krx"], check=True,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        made = True
-    yield pwd.getpwnam("krx")
-    if made:
-        subprocess.run(["userdel", "krx"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-
-
 @pytest.fixture
-def open_dir(tmp_path):
-    """A directory user krx can reach; the log is kept in tmp_path."""
-    d = tempfile.mkdtemp(prefix="krx-issue9-", dir="/tmp")
-    os.chmod(d, 0o755)
-    yield d
-    log = os.path.join(d, "krxd", "krxd.log")
-    if os.path.exists(log):
-        shutil.copy(log, str(tmp_path))
-    shutil.rmtree(d, ignore_errors=True)
+def krx_user(users):
+    return users["krx"]
 
 
 def core_limit(pid):
