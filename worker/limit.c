@@ -104,14 +104,26 @@ limit_budget(const struct krx_worker *w)
 	return (size_t)w->conf->worker_buffer_bytes;
 }
 
+/* Wait for want bytes of room (0: for the worker to be under budget). */
+static void
+limit_wait(struct krx_session *s, size_t want)
+{
+	struct krx_worker	*w = s->w;
+
+	if (!s->budget_wait) {
+		s->budget_wait = 1;
+		LIST_INSERT_HEAD(&w->budget_waiters, s, budget_entry);
+	}
+	s->want = want;
+	if (want < w->min_want)
+		w->min_want = want;
+	krx_session_pause(s);
+}
+
 void
 krx_limit_wait(struct krx_session *s)
 {
-	if (!s->budget_wait) {
-		s->budget_wait = 1;
-		LIST_INSERT_HEAD(&s->w->budget_waiters, s, budget_entry);
-	}
-	krx_session_pause(s);
+	limit_wait(s, 0);
 }
 
 static void
@@ -127,8 +139,13 @@ limit_over(struct krx_worker *w)
 			krx_limit_wait(s);
 }
 
+/*
+ * After a change of w->buffered (freed: it went down). The waiters are
+ * woken only when bytes were given back and the least of them fits, so
+ * that a wake-up leads to a reservation, never to a loop of wake-ups.
+ */
 static void
-limit_check(struct krx_worker *w)
+limit_check(struct krx_worker *w, int freed)
 {
 	size_t	 budget = limit_budget(w);
 
@@ -137,10 +154,10 @@ limit_check(struct krx_worker *w)
 			limit_over(w);
 		return;
 	}
-	if (w->buffered > budget - budget / 8)
-		return;
-	w->over_budget = 0;
-	if (!LIST_EMPTY(&w->budget_waiters) && w->budget_ev != NULL)
+	if (w->over_budget && w->buffered <= budget - budget / 8)
+		w->over_budget = 0;
+	if (freed && !w->over_budget && !LIST_EMPTY(&w->budget_waiters) &&
+	    w->buffered + w->min_want <= budget && w->budget_ev != NULL)
 		event_active(w->budget_ev, EV_TIMEOUT, 0);
 }
 
@@ -149,13 +166,15 @@ krx_limit_charge(struct krx_session *s)
 {
 	struct krx_worker	*w = s->w;
 	size_t			 now;
+	int			 freed;
 
 	now = evbuffer_get_length(bufferevent_get_input(s->client));
 	if (s->reserved > now)
 		now = s->reserved;
 	w->buffered = w->buffered - s->charged + now;
+	freed = now < s->charged;
 	s->charged = now;
-	limit_check(w);
+	limit_check(w, freed);
 }
 
 int
@@ -164,7 +183,7 @@ krx_limit_reserve(struct krx_session *s, size_t n)
 	struct krx_worker	*w = s->w;
 
 	if (w->over_budget || w->buffered - s->charged + n > limit_budget(w)) {
-		krx_limit_wait(s);
+		limit_wait(s, n);
 		return -1;
 	}
 	s->reserved = n;
@@ -181,7 +200,7 @@ krx_limit_gone(struct krx_session *s)
 	s->w->buffered -= s->charged;
 	s->charged = 0;
 	s->reserved = 0;
-	limit_check(s->w);
+	limit_check(s->w, 1);
 }
 
 /* Let the waiting sessions read again, while the worker has room. */
@@ -197,6 +216,7 @@ limit_wake(evutil_socket_t fd, short what, void *arg)
 		LIST_REMOVE(s, budget_entry);
 		LIST_INSERT_HEAD(&todo, s, budget_entry);
 	}
+	w->min_want = SIZE_MAX;
 	/* A session that must wait again goes back on budget_waiters. */
 	while (!w->over_budget && (s = LIST_FIRST(&todo)) != NULL) {
 		LIST_REMOVE(s, budget_entry);
@@ -206,6 +226,8 @@ limit_wake(evutil_socket_t fd, short what, void *arg)
 	while ((s = LIST_FIRST(&todo)) != NULL) {
 		LIST_REMOVE(s, budget_entry);
 		LIST_INSERT_HEAD(&w->budget_waiters, s, budget_entry);
+		if (s->want < w->min_want)
+			w->min_want = s->want;
 	}
 }
 
@@ -256,6 +278,7 @@ krx_limit_init(struct krx_worker *w)
 	struct timeval	 tv = { 1, 0 };
 
 	LIST_INIT(&w->budget_waiters);
+	w->min_want = SIZE_MAX;
 	w->budget_ev = event_new(w->base, -1, 0, limit_wake, w);
 	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, limit_sweep, w);
 	if (w->budget_ev == NULL || w->sweep_ev == NULL)

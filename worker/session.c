@@ -121,6 +121,22 @@ krx_session_close_after_flush(struct krx_session *s)
 	    BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/*
+ * Small responses are copied, not moved: each has a chain of its own of
+ * at least a kilobyte, and a client that does not read would make
+ * KRX_HIGH_WATER bytes of 20-byte answers cost 50 times that.
+ */
+static void
+session_move(struct evbuffer *out, struct evbuffer *resp)
+{
+	size_t	 n = evbuffer_get_length(resp);
+
+	if (n > 4096)
+		evbuffer_add_buffer(out, resp);
+	else if (n > 0)
+		evbuffer_add(out, evbuffer_pullup(resp, -1), n);
+}
+
 void
 krx_session_flush(struct krx_session *s)
 {
@@ -133,7 +149,7 @@ krx_session_flush(struct krx_session *s)
 		TAILQ_REMOVE(&s->inflight, f, entry);
 		s->n_inflight--;
 		if (f->resp != NULL) {
-			evbuffer_add_buffer(out, f->resp);
+			session_move(out, f->resp);
 			evbuffer_free(f->resp);
 		}
 		close_after |= f->close_after;

@@ -94,6 +94,7 @@ struct krx_session {
 	unsigned		 budget_wait:1;	/* on w->budget_waiters */
 	size_t			 charged;	/* in w->buffered */
 	size_t			 reserved;	/* for the frame coming in */
+	size_t			 want;		/* waiting to reserve this */
 	int64_t			 t_handshake;	/* seconds, monotonic */
 	int64_t			 t_active;	/* last client read */
 	int64_t			 t_frame;	/* partial frame seen since */
@@ -125,6 +126,7 @@ struct krx_worker {
 	size_t			 buffered;	/* client bytes held, charged */
 	int			 over_budget;
 	struct krx_session_list	 budget_waiters;
+	size_t			 min_want;	/* least want of the waiters */
 	struct event		*budget_ev;	/* wakes the waiters */
 	struct event		*sweep_ev;	/* timeouts, once a second */
 	uint64_t		 refused;	/* over a connection limit */
