@@ -14,6 +14,7 @@ a request. One krxd with one worker and small limits:
   first request opens one.
 """
 
+import os
 import socket
 import struct
 import time
@@ -57,7 +58,34 @@ def recv_exact(s, n):
 
 @pytest.fixture
 def limited(krxd_factory):
-    return krxd_factory.make(workers=1, extra=LIMITS)
+    k = krxd_factory.make(workers=1, extra=LIMITS)
+    # The readiness probes' connections must be gone: they count.
+    w = k.worker_pids()[0]
+    krxtest.wait_for(lambda: client_sockets(w, k.ports) == 0, 10,
+                     "krxd to drop the readiness probes' connections")
+    return k
+
+
+def client_sockets(pid, ports):
+    """pid's TCP sockets on one of ports in any state but LISTEN (a
+    client that closed first leaves CLOSE_WAIT until krxd closes)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            t = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if t.startswith("socket:["):
+            inodes.add(t[8:-1])
+    n = 0
+    for tbl in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(tbl) as f:
+            for r in f.read().splitlines()[1:]:
+                c = r.split()
+                if c[3] != "0A" and c[9] in inodes and \
+                        int(c[1].rsplit(":", 1)[1], 16) in ports:
+                    n += 1
+    return n
 
 
 def broker_sockets(krxd, kafka):
