@@ -610,10 +610,13 @@ session_client_run(struct krx_session *s)
 	krx_limit_charge(s);
 	if (s->closing)
 		return 0;
-	/* A frame started: it must be complete within request_timeout. */
+	/*
+	 * A frame started: it must be complete within request_timeout,
+	 * unless krx itself holds the client back (whole frames wait then).
+	 */
 	if (evbuffer_get_length(bufferevent_get_input(s->client)) == 0)
 		s->t_frame = 0;
-	else if (s->t_frame == 0)
+	else if (s->t_frame == 0 && (!s->client_paused || s->budget_wait))
 		s->t_frame = now;
 	/* Paused, the write event must stay: it resumes the client. */
 	if (s->upstream_ready && !s->client_paused)
