@@ -224,6 +224,7 @@ class Krxd:
             f'pid_file = "{self.dir}/krxd.pid";\n'
             f'control_socket = "{self.sock}";\n'
             f'log = {{ level = "{self.log_level}"; }};\n'
+            + ("allow_root = true;\n" if os.geteuid() == 0 else "")
             + (f'cache = {{ path = "{self.dir}/dekcache"; }};\n'
                if self.encrypt else "") +
             "virtual_clusters = (\n"

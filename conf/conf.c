@@ -3,6 +3,7 @@
  * problem is collected with its file and line; unknown keys are errors
  * (a typo must not silently change behaviour).
  */
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +19,10 @@
 static const char *const top_keys[] = {
 	"workers", "user", "keysvc_user", "pid_file", "control_socket",
 	"log", "cache", "max_frame_bytes", "drain_timeout",
-	"virtual_clusters", "max_frame_bytes_unauthenticated",
-	"worker_buffer_bytes", "max_connections",
-	"max_connections_per_client_address", "handshake_timeout",
-	"idle_timeout", "request_timeout", NULL
+	"virtual_clusters", "keysvc_kms_rate", "allow_root",
+	"max_frame_bytes_unauthenticated", "worker_buffer_bytes",
+	"max_connections", "max_connections_per_client_address",
+	"handshake_timeout", "idle_timeout", "request_timeout", NULL
 };
 static const char *const log_keys[] = { "level", NULL };
 static const char *const cache_keys[] = { "path", "max_bytes", NULL };
@@ -29,7 +30,8 @@ static const char *const vc_keys[] = {
 	"name", "bootstrap", "advertised_host", "node_start_port",
 	"max_node_id", "upstream", "record_encryption", NULL
 };
-static const char *const upstream_keys[] = { "bootstrap", NULL };
+static const char *const upstream_keys[] = { "bootstrap", "allowed_hosts",
+	NULL };
 
 void
 krx_conf_error(struct krx_conf_errors *errs, const char *file, int line,
@@ -194,6 +196,49 @@ conf_hostport(struct conf_ctx *c, const config_setting_t *g,
 	free(s);
 }
 
+#define CONF_ALLOWED_MAX	256
+
+/* upstream.allowed_hosts: a list of host globs (issue 9, finding 12). */
+static void
+conf_allowed_hosts(struct conf_ctx *c, const config_setting_t *u,
+    struct krx_conf_vcluster *vc)
+{
+	const config_setting_t	*a;
+	const char		*v;
+	int			 i, n, line;
+
+	if ((a = config_setting_get_member(u, "allowed_hosts")) == NULL)
+		return;
+	line = config_setting_source_line(a);
+	n = config_setting_length(a);
+	if ((!config_setting_is_list(a) && !config_setting_is_array(a)) ||
+	    n < 1 || n > CONF_ALLOWED_MAX) {
+		krx_conf_error(c->errs, c->file, line, "\"allowed_hosts\" "
+		    "must be a list of 1 to %d host patterns",
+		    CONF_ALLOWED_MAX);
+		return;
+	}
+	if ((vc->allowed_hosts = calloc((size_t)n, sizeof(char *))) == NULL) {
+		krx_conf_error(c->errs, c->file, line, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		v = config_setting_get_string_elem(a, i);
+		if (v == NULL || *v == '\0' || strlen(v) > 255) {
+			krx_conf_error(c->errs, c->file, line,
+			    "\"allowed_hosts\" entry %d must be a host "
+			    "pattern of 1 to 255 characters", i + 1);
+			continue;
+		}
+		if ((vc->allowed_hosts[vc->n_allowed_hosts] = strdup(v)) ==
+		    NULL) {
+			krx_conf_error(c->errs, c->file, line, "out of memory");
+			return;
+		}
+		vc->n_allowed_hosts++;
+	}
+}
+
 static void
 conf_upstream(struct conf_ctx *c, const config_setting_t *vcs,
     struct krx_conf_vcluster *vc)
@@ -230,6 +275,7 @@ conf_upstream(struct conf_ctx *c, const config_setting_t *vcs,
 	if (vc->n_upstream == 0)
 		krx_conf_error(c->errs, c->file, line,
 		    "upstream bootstrap lists no broker");
+	conf_allowed_hosts(c, u, vc);
 }
 
 static void
@@ -399,6 +445,22 @@ conf_limits(struct conf_ctx *c, const config_setting_t *root)
 }
 
 static void
+conf_allow_root(struct conf_ctx *c, const config_setting_t *root)
+{
+	const config_setting_t	*s;
+
+	if ((s = config_setting_get_member(root, "allow_root")) == NULL)
+		return;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		krx_conf_error(c->errs, c->file,
+		    config_setting_source_line(s),
+		    "\"allow_root\" must be true or false");
+		return;
+	}
+	c->conf->allow_root = config_setting_get_bool(s);
+}
+
+static void
 conf_root(struct conf_ctx *c, const config_setting_t *root)
 {
 	struct krx_conf	*conf = c->conf;
@@ -408,6 +470,7 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	conf_log(c, root);
 	conf->user = krx_conf_string(c, root, "user", 0, 0);
 	conf->keysvc_user = krx_conf_string(c, root, "keysvc_user", 0, 0);
+	conf_allow_root(c, root);
 	conf_cache(c, root);
 	conf->pid_file = krx_conf_string(c, root, "pid_file", 0, 0);
 	if (conf->pid_file == NULL)
@@ -419,6 +482,8 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	    1024, INT32_MAX, 100 * 1024 * 1024, 0, 0);
 	conf->drain_timeout = (int)krx_conf_int(c, root, "drain_timeout", 0, 3600,
 	    30, 0, 0);
+	conf->keysvc_kms_rate = (int)krx_conf_int(c, root, "keysvc_kms_rate",
+	    1, 1000000, 2000, 0, 0);
 	conf_limits(c, root);
 	conf_vclusters(c, root);
 }
@@ -503,6 +568,9 @@ krx_conf_free(struct krx_conf *conf)
 			krx_hostport_free(&vc->upstream[j]);
 		free(vc->upstream);
 		krx_conf_encryption_free(&vc->enc);
+		for (j = 0; j < vc->n_allowed_hosts; j++)
+			free(vc->allowed_hosts[j]);
+		free(vc->allowed_hosts);
 	}
 	free(conf->vclusters);
 	free(conf->path);
@@ -512,4 +580,17 @@ krx_conf_free(struct krx_conf *conf)
 	free(conf->pid_file);
 	free(conf->control_socket);
 	free(conf);
+}
+
+int
+krx_conf_host_allowed(const struct krx_conf_vcluster *vc, const char *host)
+{
+	size_t	 i;
+
+	if (vc->n_allowed_hosts == 0)
+		return 1;
+	for (i = 0; i < vc->n_allowed_hosts; i++)
+		if (fnmatch(vc->allowed_hosts[i], host, FNM_CASEFOLD) == 0)
+			return 1;
+	return 0;
 }

@@ -7,6 +7,7 @@
 #define KRX_CONF_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -31,6 +32,9 @@ struct krx_conf_encryption {
 	int64_t			 dek_expire_after;	/* seconds */
 	int64_t			 max_encryptions_per_dek;
 	int			 line;
+	int			 require_encryption;	/* fetch refuses clear
+							 * records of topics
+							 * with a KEK */
 };
 
 struct krx_conf_vcluster {
@@ -43,6 +47,8 @@ struct krx_conf_vcluster {
 	size_t			 n_upstream;
 	struct krx_conf_encryption enc;
 	int			 line;
+	char			**allowed_hosts;	/* upstream globs */
+	size_t			 n_allowed_hosts;	/* 0: any host */
 };
 
 struct krx_conf {
@@ -59,6 +65,8 @@ struct krx_conf {
 	int			 drain_timeout;	/* seconds */
 	struct krx_conf_vcluster *vclusters;
 	size_t			 n_vclusters;
+	int			 keysvc_kms_rate; /* per worker, per second */
+	int			 allow_root;	/* children may stay root */
 	/* Limits per worker process (issue 9, finding 4). */
 	uint32_t		 max_frame_bytes_unauth;	/* before
 							   ApiVersions/SASL */
@@ -105,8 +113,28 @@ int	krx_conf_kek_alias(const char *template, const char *topic,
  * in DEK cache keys ("LocalKms:/var/lib/krx/keks"). */
 int	krx_conf_kms_id(const struct krx_conf_encryption *e, char *out,
 	    size_t len);
+/*
+ * krxd -t: a warning line on out for each enabled LocalKms keystore
+ * that does not exist or is not a regular file (issue 9, finding 9).
+ */
+void	krx_conf_keystore_report(const struct krx_conf *conf, FILE *out);
 /* Cross-field checks shared by -t and reload (conf_check.c). */
 void	krx_conf_check(const struct krx_conf *conf,
+	    struct krx_conf_errors *errs);
+/*
+ * Issue 9, finding 14: started by euid 0, workers need "user" and, when
+ * a virtual cluster encrypts, keysvc needs "keysvc_user", unless
+ * "allow_root = true;" says that staying root is meant. Reports each
+ * missing one into errs.
+ */
+/*
+ * Issue 9, finding 12: whether a broker-advertised host (NUL-terminated)
+ * may be connected to: 1 when vc has no allowed_hosts or one of its
+ * fnmatch(3) globs matches, case-insensitively; 0 otherwise.
+ */
+int	krx_conf_host_allowed(const struct krx_conf_vcluster *vc,
+	    const char *host);
+void	krx_conf_check_root(const struct krx_conf *conf, unsigned euid,
 	    struct krx_conf_errors *errs);
 
 #endif

@@ -63,3 +63,25 @@ krx_conf_check(const struct krx_conf *conf, struct krx_conf_errors *errs)
 			    errs);
 	}
 }
+
+void
+krx_conf_check_root(const struct krx_conf *conf, unsigned euid,
+    struct krx_conf_errors *errs)
+{
+	size_t	 i;
+	int	 enc = 0;
+
+	if (euid != 0 || conf->allow_root)
+		return;
+	for (i = 0; i < conf->n_vclusters; i++)
+		if (conf->vclusters[i].enc.enabled)
+			enc = 1;
+	if (conf->user == NULL)
+		krx_conf_error(errs, conf->path, 0, "running as root needs "
+		    "\"user\" for the workers (or \"allow_root = true;\" "
+		    "to run them as root)");
+	if (enc && conf->keysvc_user == NULL)
+		krx_conf_error(errs, conf->path, 0, "running as root needs "
+		    "\"keysvc_user\" for the key service (or "
+		    "\"allow_root = true;\" to run it as root)");
+}

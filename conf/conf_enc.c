@@ -2,11 +2,13 @@
  * conf_enc.c: the record_encryption group of a virtual cluster, with
  * Kroxylicious' key names (kms, kmsConfig, selector, selectorConfig,
  * unresolvedKeyPolicy, experimental.*) so its users can carry their
- * settings over. Library grade.
+ * settings over, and krx's own requireEncryption. Library grade.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -17,7 +19,7 @@
 
 static const char *const enc_keys[] = {
 	"kms", "kmsConfig", "selector", "selectorConfig",
-	"unresolvedKeyPolicy", "experimental", NULL
+	"unresolvedKeyPolicy", "experimental", "requireEncryption", NULL
 };
 static const char *const local_keys[] = { "keystore", NULL };
 static const char *const selector_keys[] = { "template", NULL };
@@ -96,6 +98,34 @@ enc_kms(struct conf_ctx *c, const config_setting_t *g,
 	krx_conf_check_keys(c, k, local_keys, "kmsConfig");
 	e->keystore = krx_conf_string(c, k, "keystore", 1,
 	    config_setting_source_line(k));
+	/* keysvc runs from "/" after daemonising (issue 9, finding 14). */
+	if (e->keystore != NULL && e->keystore[0] != '/')
+		krx_conf_error(c->errs, c->file, config_setting_source_line(k),
+		    "keystore \"%s\" is not an absolute path", e->keystore);
+}
+
+void
+krx_conf_keystore_report(const struct krx_conf *conf, FILE *out)
+{
+	const struct krx_conf_encryption	*e;
+	struct stat				 st;
+	size_t					 i;
+
+	for (i = 0; i < conf->n_vclusters; i++) {
+		e = &conf->vclusters[i].enc;
+		if (!e->enabled || e->keystore == NULL)
+			continue;
+		if (stat(e->keystore, &st) == -1)
+			fprintf(out, "krxd: warning: virtual cluster %s: "
+			    "keystore %s: %s (key requests fail until "
+			    "it exists; kek create makes it)\n",
+			    conf->vclusters[i].name, e->keystore,
+			    strerror(errno));
+		else if (!S_ISREG(st.st_mode))
+			fprintf(out, "krxd: warning: virtual cluster %s: "
+			    "keystore %s is not a regular file\n",
+			    conf->vclusters[i].name, e->keystore);
+	}
 }
 
 static void
@@ -151,6 +181,29 @@ enc_experimental(struct conf_ctx *c, const config_setting_t *g,
 		    "AfterWriteSeconds");
 }
 
+/*
+ * requireEncryption (default false): on fetch, a partition of a topic
+ * whose KEK resolves that holds a record with a value and without the
+ * encryption header is refused (issue 9, finding 15).
+ */
+static void
+enc_require(struct conf_ctx *c, const config_setting_t *g,
+    struct krx_conf_encryption *e)
+{
+	const config_setting_t	*s = config_setting_get_member(g,
+	    "requireEncryption");
+
+	e->require_encryption = 0;
+	if (s == NULL)
+		return;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		krx_conf_error(c->errs, c->file, config_setting_source_line(s),
+		    "\"requireEncryption\" must be true or false");
+		return;
+	}
+	e->require_encryption = config_setting_get_bool(s) != 0;
+}
+
 void
 krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
     struct krx_conf_encryption *e)
@@ -172,6 +225,7 @@ krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
 	enc_kms(c, g, e);
 	enc_selector(c, g, e);
 	enc_experimental(c, g, e);
+	enc_require(c, g, e);
 	if ((pol = krx_conf_string(c, g, "unresolvedKeyPolicy", 0,
 	    e->line)) == NULL)
 		return;

@@ -29,9 +29,10 @@
 #define DC_TAG_LEN	16
 #define DC_DATA		"/data.mdb"
 #define DC_LOCK		"/lock.mdb"
-#define DC_DIR_MODE	0750
-#define DC_DATA_MODE	0640
-#define DC_LOCK_MODE	0660
+/* keysvc's alone (issue 9, finding 7): no process of another uid maps them. */
+#define DC_DIR_MODE	0700
+#define DC_DATA_MODE	0600
+#define DC_LOCK_MODE	0600
 #define DC_EVICT_BATCH	1024	/* deletions per write transaction */
 /* Evict expired entries early once the file fills 3/4 of the map. */
 #define DC_EVICT_AT_NUM	3
@@ -414,6 +415,12 @@ dc_drop(struct krx_dekcache *c)
 	if ((rc = mdb_txn_commit(txn)) == MDB_SUCCESS)
 		c->next_evict = INT64_MAX;
 	return rc;
+}
+
+int
+krx_dekcache_clear(struct krx_dekcache *c)
+{
+	return dc_err(dc_drop(c));
 }
 
 /*

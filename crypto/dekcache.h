@@ -1,13 +1,15 @@
 /*
  * dekcache.h: the shared DEK cache, an LMDB environment in which every
  * DEK is sealed under an in-memory cache key. Library grade: no logging,
- * no globals. keysvc opens it as the writer; workers (other processes,
- * possibly another uid in the same group) open it read-only after fork.
+ * no globals. keysvc opens it as the writer and serves cache hits to
+ * workers itself; the read-only side (another process of the same uid)
+ * remains for tools and tests.
  * Trusts nothing it reads from the file: a value is used only once its
  * GCM tag verifies under the caller's cache key.
  *
- * Files: the directory path holds LMDB's data.mdb (0640) and lock.mdb
- * (0660, so that group readers can take reader slots); MDB_NOSUBDIR is
+ * Files: the directory path holds LMDB's data.mdb and lock.mdb, both
+ * 0600 (issue 9, finding 7: a process that can write lock.mdb can freeze
+ * or corrupt the writer, so no other uid may open them); MDB_NOSUBDIR is
  * not used. The writer deletes both and starts empty at every open, so
  * the cache never outlives the cache key it was sealed under (readers
  * that still map the old files keep seeing the old entries until they
@@ -63,8 +65,8 @@ struct krx_dekcache;
  * Open the cache in directory path, into *out (NULL on error; close it
  * with krx_dekcache_close).
  *
- * writer != 0: create path (0750) if missing, delete any old data.mdb and
- * lock.mdb, create fresh ones (data.mdb 0640, lock.mdb 0660) with a map
+ * writer != 0: create path (0700) if missing, delete any old data.mdb and
+ * lock.mdb, create fresh ones (both 0600) with a map
  * of max_bytes (>= KRX_DEKCACHE_MIN_BYTES, rounded up to whole pages).
  * writer == 0: open the existing files read-only (MDB_RDONLY); max_bytes
  * is ignored, the writer's map size is used. The environment must not be
@@ -120,6 +122,12 @@ int	krx_dekcache_get(struct krx_dekcache *c,
 	    const uint8_t seal_key[KRX_DEKCACHE_SEAL_LEN],
 	    const uint8_t key[KRX_DEKCACHE_KEY_LEN], int64_t now_unix,
 	    uint8_t dek[KRX_DEK_LEN]);
+
+/*
+ * Delete every entry (krx-ctl kek delete: the cache holds no KEK name,
+ * so all are dropped). Writer only. Returns 0, KRX_E_IO or KRX_E_NOMEM.
+ */
+int	krx_dekcache_clear(struct krx_dekcache *c);
 
 /*
  * Number of entries (expired ones included until a put evicts them) and

@@ -6,8 +6,11 @@
  * in an EDEK. localkms.h documents both formats.
  *
  * Key bytes live in version arrays that are never realloc'ed (grown by
- * copy, cleanse, free) and every buffer that held key material is
- * cleansed before it is freed.
+ * copy, cleanse, free), held in struct krx_secret pages (locked, left
+ * out of core dumps: issue 9, finding 11), and every buffer that held
+ * key material is cleansed before it is freed. The keystore path must be
+ * absolute and the file owned by the process's effective uid (finding
+ * 14).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 #include "common/err.h"
 #include "crypto/aead.h"
 #include "crypto/localkms.h"
+#include "crypto/secret.h"
 
 #define LK_MAGIC	"krx-keystore "
 #define LK_FILE_VERSION	1
@@ -47,6 +51,7 @@ struct lk_kek {
 	char			*name;		/* NUL-terminated */
 	size_t			 name_len;
 	struct lk_version	*v;		/* ascending versions */
+	struct krx_secret	*vmem;		/* holds v */
 	size_t			 nv;
 	size_t			 cap;
 };
@@ -109,10 +114,7 @@ lk_find_version(const struct lk_kek *k, uint32_t version)
 static void
 lk_kek_clear(struct lk_kek *k)
 {
-	if (k->v != NULL) {
-		OPENSSL_cleanse(k->v, k->cap * sizeof(*k->v));
-		free(k->v);
-	}
+	krx_secret_free(k->vmem);
 	free(k->name);
 	memset(k, 0, sizeof(*k));
 }
@@ -151,21 +153,21 @@ static int
 lk_version_add(struct lk_kek *k, uint32_t version, int64_t created,
     const uint8_t key[KRX_LOCALKMS_KEK_LEN])
 {
-	struct lk_version	*nv;
+	struct krx_secret	*nm;
 	size_t			 i, ncap;
 
 	if (lk_find_version(k, version) != NULL)
 		return KRX_E_MALFORMED;
 	if (k->nv == k->cap) {
 		ncap = k->cap == 0 ? 4 : k->cap * 2;
-		if ((nv = calloc(ncap, sizeof(*nv))) == NULL)
+		if (ncap > SIZE_MAX / sizeof(*k->v) ||
+		    (nm = krx_secret_new(ncap * sizeof(*k->v))) == NULL)
 			return KRX_E_NOMEM;
-		if (k->v != NULL) {
-			memcpy(nv, k->v, k->nv * sizeof(*nv));
-			OPENSSL_cleanse(k->v, k->cap * sizeof(*k->v));
-			free(k->v);
-		}
-		k->v = nv;
+		if (k->v != NULL)
+			memcpy(nm->data, k->v, k->nv * sizeof(*k->v));
+		krx_secret_free(k->vmem);
+		k->vmem = nm;
+		k->v = (struct lk_version *)(void *)nm->data;
 		k->cap = ncap;
 	}
 	for (i = k->nv; i > 0 && k->v[i - 1].version > version; i--)
@@ -355,9 +357,12 @@ krx_keystore_load(const char *path, struct krx_keystore **out,
 	struct stat		 st;
 	char			*p = NULL;
 	size_t			 cap = 0, len;
-	int			 fd, r, line = 0;
+	int			 fd = -1, r, line = 0;
 
 	*out = NULL;
+	r = KRX_E_RANGE;
+	if (path[0] != '/')
+		goto out;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
 		r = errno == ENOENT ? KRX_E_NOTFOUND : KRX_E_IO;
 		goto out;
@@ -366,7 +371,8 @@ krx_keystore_load(const char *path, struct krx_keystore **out,
 	if (fstat(fd, &st) == -1)
 		goto out;
 	r = KRX_E_RANGE;
-	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0 ||
+	    st.st_uid != geteuid())
 		goto out;
 	r = KRX_E_TOO_BIG;
 	if (st.st_size > LK_FILE_MAX)
@@ -491,6 +497,10 @@ krx_keystore_save(const struct krx_keystore *ks, const char *path)
 	size_t	 len = 0, plen = strlen(path);
 	int	 fd = -1, r, saved;
 
+	if (path[0] != '/') {
+		errno = EINVAL;
+		return KRX_E_IO;
+	}
 	if ((r = lk_format(ks, &text, &len)) != KRX_OK)
 		goto out;
 	r = KRX_E_NOMEM;

@@ -61,8 +61,9 @@ struct krx_keystore;
 /*
  * Read the keystore at path into a new keystore (*out, NULL on error;
  * the caller frees it). Returns 0; KRX_E_NOTFOUND when the file does not
- * exist; KRX_E_RANGE when it is not a regular file or has any group or
- * other permission bit; KRX_E_TOO_BIG over 16 MiB; KRX_E_UNSUPPORTED for
+ * exist; KRX_E_RANGE when path is not absolute, or the file is not a
+ * regular file, has any group or other permission bit or belongs to
+ * another uid than the effective one; KRX_E_TOO_BIG over 16 MiB; KRX_E_UNSUPPORTED for
  * another keystore version; KRX_E_MALFORMED for a bad line; KRX_E_IO
  * (errno set); KRX_E_NOMEM. *bad_line (may be NULL) is the 1-based line
  * number of a KRX_E_MALFORMED or KRX_E_UNSUPPORTED error, 0 otherwise.
@@ -76,8 +77,9 @@ struct krx_keystore *krx_keystore_new(void);
 /*
  * Write ks to path atomically: a temporary file (mode 0600) in the same
  * directory, fsync, rename over path, fsync of the directory. A symlink
- * at path is replaced, not followed. Returns 0, KRX_E_IO (errno set) or
- * KRX_E_NOMEM; path is untouched on error.
+ * at path is replaced, not followed. Returns 0, KRX_E_IO (errno set;
+ * EINVAL for a path that is not absolute) or KRX_E_NOMEM; path is
+ * untouched on error.
  */
 int	krx_keystore_save(const struct krx_keystore *ks, const char *path);
 

@@ -114,8 +114,12 @@ krx_wrapper_parse(const uint8_t *p, size_t len, struct krx_wrapper *w)
 	}
 	if ((r = krx_cur_get_uvarint(&c, &elen, 5)) != KRX_OK)
 		goto out;
-	if (elen == 0 || elen > KRX_WRAPPER_EDEK_MAX) {
+	if (elen == 0) {
 		r = KRX_E_MALFORMED;
+		goto out;
+	}
+	if (elen > KRX_WRAPPER_EDEK_MAX) {
+		r = KRX_E_TOO_BIG;
 		goto out;
 	}
 	w->edek_len = (size_t)elen;

@@ -28,7 +28,12 @@
 #define KRX_WRAPPER_CIPHER_AES_GCM 0x00
 #define KRX_WRAPPER_CIPHER_CHACHA 0x01	/* defined, not enabled in V2 */
 #define KRX_WRAPPER_AAD_NONE	0x00
-#define KRX_WRAPPER_EDEK_MAX	INT32_MAX
+/*
+ * The longest EDEK krx accepts, on either path: keysvc refuses longer ones
+ * (KS_MAX_EDEK), so a longer one in a fetched record is refused here,
+ * before it costs a key service round trip (issue 9, finding 2).
+ */
+#define KRX_WRAPPER_EDEK_MAX	4096
 
 /* Parcel length markers (value length and header count). */
 #define KRX_PARCEL_NULL		(-1)
@@ -97,8 +102,9 @@ int	krx_wrapper_seal(struct krx_aead *a,
 /*
  * Split a record value into its wrapper fields; *w points into p, which
  * must outlive it. Returns 0; KRX_E_UNSUPPORTED for a cipher or AAD id
- * other than 0 (ChaCha20-Poly1305 included); KRX_E_TRUNCATED or
- * KRX_E_MALFORMED for bad bytes. *w is zeroed on error.
+ * other than 0 (ChaCha20-Poly1305 included); KRX_E_TOO_BIG for an EDEK
+ * longer than KRX_WRAPPER_EDEK_MAX; KRX_E_TRUNCATED or KRX_E_MALFORMED
+ * for bad bytes. *w is zeroed on error.
  */
 int	krx_wrapper_parse(const uint8_t *p, size_t len,
 	    struct krx_wrapper *w);

@@ -133,7 +133,8 @@ admin_stats(struct krx_keysvc *ks, struct krx_buf *out)
 }
 
 static struct krx_kms *
-admin_find_kms(struct krx_keysvc *ks, const uint8_t *name, size_t len)
+admin_find_kms(struct krx_keysvc *ks, const uint8_t *name, size_t len,
+    uint32_t *vc)
 {
 	size_t	 i;
 
@@ -141,10 +142,33 @@ admin_find_kms(struct krx_keysvc *ks, const uint8_t *name, size_t len)
 		if (ks->kms[i] == NULL)
 			continue;
 		if (len == 0 || (strlen(ks->conf->vclusters[i].name) == len &&
-		    memcmp(ks->conf->vclusters[i].name, name, len) == 0))
+		    memcmp(ks->conf->vclusters[i].name, name, len) == 0)) {
+			*vc = (uint32_t)i;
 			return ks->kms[i];
+		}
 	}
 	return NULL;
+}
+
+/*
+ * A KEK rotated or deleted: no cache may keep using it (issue 9,
+ * finding 10). Every virtual cluster sharing this KMS is flushed.
+ */
+static void
+admin_flush(struct krx_keysvc *ks, const struct krx_kms *k, uint8_t op,
+    const char *kek)
+{
+	uint32_t	 flush;
+	size_t		 i;
+
+	if (op != KRX_KEYS_KEK_ROTATE && op != KRX_KEYS_KEK_DELETE)
+		return;
+	flush = op == KRX_KEYS_KEK_ROTATE ? KRX_KEY_FLUSH_ROTATE :
+	    KRX_KEY_FLUSH_DELETE;
+	for (i = 0; i < ks->conf->n_vclusters; i++)
+		if (ks->kms[i] != NULL && (ks->kms[i] == k ||
+		    strcmp(ks->kms[i]->id, k->id) == 0))
+			krx_keysvc_flush(ks, (uint32_t)i, flush, kek);
 }
 
 static int
@@ -167,6 +191,7 @@ admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
 	const uint8_t	*vc, *arg;
 	size_t		 vclen, arglen;
 	char		 name[256];
+	uint32_t	 vci = 0;
 	uint8_t		 op;
 
 	krx_cur_init(&c, p, len);
@@ -183,7 +208,7 @@ admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
 		admin_stats(ks, out);
 		return ADMIN_OK;
 	}
-	if ((k = admin_find_kms(ks, vc, vclen)) == NULL) {
+	if ((k = admin_find_kms(ks, vc, vclen, &vci)) == NULL) {
 		krx_buf_put(out, "no such virtual cluster with "
 		    "record_encryption\n", 47);
 		return ADMIN_FAILED;
@@ -194,8 +219,10 @@ admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
 		krx_buf_put(out, "this KMS has no kek commands\n", 29);
 		return ADMIN_FAILED;
 	}
-	return k->ops->admin(k, op, name, out) == 0 ? ADMIN_OK :
-	    ADMIN_FAILED;
+	if (k->ops->admin(k, op, name, out) != 0)
+		return ADMIN_FAILED;
+	admin_flush(ks, k, op, name);
+	return ADMIN_OK;
 }
 
 void

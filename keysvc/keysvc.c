@@ -3,6 +3,9 @@
  * becomes the keysvc user, turns undumpable, opens every virtual
  * cluster's KMS, then serves workers over the channels the master hands
  * it. Trusts the master; checks every byte a worker sends (dispatch.c).
+ * Answers the master's liveness PING with PONG. After krx-ctl kek
+ * rotate or delete it flushes the DEK cache (delete) and tells every
+ * worker with KRX_IPC_KEY_FLUSH (issue 9, finding 10).
  */
 #include <arpa/inet.h>
 #include <grp.h>
@@ -11,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +27,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/dekcache.h"
+#include "crypto/secret.h"
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
 
@@ -36,6 +40,7 @@ static struct krx_keysvc	 keysvc;
 static const char *const ks_stat_names[KRX_KS_N] = {
 	"resolve_requests", "generate_requests", "decrypt_edeks",
 	"kms_errors", "kms_not_found", "cache_writes", "violations",
+	"cache_hits", "refused_over_caps", "invalid_requests",
 };
 
 const char *
@@ -54,12 +59,55 @@ krx_keysvc_cache_put(struct krx_keysvc *ks, const struct krx_kms *k,
 	if (ks->cache == NULL)
 		return;
 	if ((r = krx_dekcache_key(k->id, edek, edek_len, key)) == KRX_OK)
-		r = krx_dekcache_put(ks->cache, ks->cache_key, key, dek,
+		r = krx_dekcache_put(ks->cache, ks->cache_key->data, key, dek,
 		    (int64_t)time(NULL) + ttl);
 	if (r != KRX_OK)
 		log_warnx("cannot write the DEK cache: %s", krx_strerror(r));
 	else
 		ks->stats[KRX_KS_CACHE_WRITES]++;
+}
+
+int
+krx_keysvc_cache_get(struct krx_keysvc *ks, const struct krx_kms *k,
+    const uint8_t *edek, size_t edek_len, uint8_t *dek)
+{
+	uint8_t	 key[32];
+
+	if (ks->cache == NULL ||
+	    krx_dekcache_key(k->id, edek, edek_len, key) != KRX_OK)
+		return -1;
+	return krx_dekcache_get(ks->cache, ks->cache_key->data, key,
+	    (int64_t)time(NULL), dek) == KRX_OK ? 0 : -1;
+}
+
+/*
+ * The cache holds no KEK name (its key is a hash of the EDEK), so a
+ * delete drops every entry: a cache, refilled from the KMS on demand.
+ * keysvc keeps no other DEK or alias in memory. Every worker is told.
+ */
+void
+krx_keysvc_flush(struct krx_keysvc *ks, uint32_t vc, uint32_t op,
+    const char *kek)
+{
+	struct krx_buf	 b;
+	size_t		 i, len = strlen(kek);
+	int		 r;
+
+	if (op == KRX_KEY_FLUSH_DELETE && ks->cache != NULL &&
+	    (r = krx_dekcache_clear(ks->cache)) != KRX_OK)
+		log_warnx("cannot empty the DEK cache: %s", krx_strerror(r));
+	krx_buf_init(&b, 12 + len);
+	krx_buf_put_be32(&b, vc);
+	krx_buf_put_be32(&b, op);
+	krx_buf_put_be32(&b, (uint32_t)len);
+	krx_buf_put(&b, kek, len);
+	for (i = 0; i < KRX_KEYSVC_MAX_WORKERS && b.err == KRX_OK; i++)
+		if (ks->workers[i] != NULL)
+			krx_chan_send(ks->workers[i], KRX_IPC_KEY_FLUSH, 0, 0,
+			    b.data, b.len, -1);
+	if (b.err != KRX_OK)
+		log_warnx("cannot tell the workers to flush KEK %s", kek);
+	krx_buf_free(&b);
 }
 
 static void
@@ -96,9 +144,10 @@ keysvc_init(const uint8_t *p, size_t len)
 {
 	int	 r;
 
-	if (len != sizeof(keysvc.cache_key) || keysvc.ready)
+	if (len != KRX_DEKCACHE_SEAL_LEN || keysvc.ready)
 		fatalx("bad INIT from master");
-	memcpy(keysvc.cache_key, p, len);
+	if ((keysvc.cache_key = krx_secret_new_copy(p, len)) == NULL)
+		fatalx("out of memory for the cache key");
 	r = krx_dekcache_open(keysvc.conf->cache_path,
 	    (size_t)keysvc.conf->cache_max_bytes, 1, &keysvc.cache);
 	if (r != KRX_OK) {
@@ -145,6 +194,10 @@ keysvc_master_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 	case KRX_IPC_KS_ADMIN:
 		krx_keysvc_admin(&keysvc, h->id, p, len);
 		break;
+	case KRX_IPC_KS_PING:
+		krx_chan_send(keysvc.master, KRX_IPC_KS_PONG, h->id, 0, NULL,
+		    0, -1);
+		break;
 	default:
 		fatalx("unexpected message %u from master", h->type);
 	}
@@ -178,6 +231,24 @@ keysvc_drop_privileges(const char *user)
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
 		fatal("cannot switch to user %s", user);
+}
+
+/*
+ * After the uid change (which resets the dumpable flag to
+ * fs.suid_dumpable): no core file, no ptrace by our own uid, no gain of
+ * privileges through exec (issue 9, finding 11).
+ */
+static void
+keysvc_harden(void)
+{
+	struct rlimit	 rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		fatal("setrlimit core");
+	if (prctl(PR_SET_DUMPABLE, 0) == -1)
+		fatal("prctl dumpable");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl no_new_privs");
 }
 
 static void
@@ -231,7 +302,7 @@ keysvc_free(void)
 		krx_kms_close(keysvc.kms[i]);
 	free(keysvc.kms);
 	krx_dekcache_close(keysvc.cache);
-	OPENSSL_cleanse(keysvc.cache_key, sizeof(keysvc.cache_key));
+	krx_secret_free(keysvc.cache_key);
 	event_base_free(keysvc.base);
 	krx_conf_free(keysvc.conf);
 }
@@ -244,13 +315,12 @@ krx_keysvc_main(const char *conf_path, int foreground)
 	log_procname("keysvc");
 	log_init(foreground, KRX_LOG_INFO);
 	log_fatal_status(70);
-	if (prctl(PR_SET_DUMPABLE, 0) == -1)
-		fatal("prctl dumpable");
+	keysvc_harden();	/* before the configuration is read... */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);	/* the master stops us */
 	keysvc_load(conf_path);
 	keysvc_drop_privileges(keysvc.conf->keysvc_user);
-	mlock(keysvc.cache_key, sizeof(keysvc.cache_key));
+	keysvc_harden();	/* ...and again: setresuid reset it */
 	if ((keysvc.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	keysvc_open_kms();

@@ -1,10 +1,13 @@
 /*
  * kms_local.c: LocalKms, the embedded KMS. KEKs live in a keystore file
  * (crypto/localkms.c has its format and the EDEK format) that only
- * keysvc reads; the file is re-read when it changes on disk. Operations
- * complete before they return.
+ * keysvc reads; the file is re-read when it changes on disk. A keystore
+ * that is missing or unreadable makes requests UNAVAILABLE, never "no
+ * KEK" (issue 9, finding 9). Replies to krx-ctl are clamped to their
+ * buffer (finding 13). Operations complete before they return.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,50 +21,112 @@
 #include "crypto/localkms.h"
 #include "keysvc/kms.h"
 
+/*
+ * The keystore's state, logged once per change (issue 9, finding 9): a
+ * keystore that is missing or unreadable is never an empty one, since
+ * "no KEK" lets topics pass in clear; requests get UNAVAILABLE until it
+ * is back. The one exception: kek commands before any keystore was ever
+ * read by this process, so that the first `kek create` can make it.
+ */
+enum local_state {
+	LS_OK = 0,
+	LS_MISSING,		/* no file */
+	LS_UNREADABLE,		/* stat or load failed, nothing loaded */
+	LS_STALE		/* changed file unreadable: old KEKs kept */
+};
+
 struct local_kms {
 	struct krx_keystore	*ks;
-	int			 broken;	/* keystore unreadable now */
+	enum local_state	 state;
+	int			 loaded;	/* a keystore was read once */
 	struct stat		 st;	/* of the file we loaded */
 };
 
+/* Append at most sizeof(msg) - 1 bytes of a formatted line (finding 13). */
+static void __attribute__((format(printf, 2, 3)))
+local_printf(struct krx_buf *out, const char *fmt, ...)
+{
+	char	 msg[512];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	krx_buf_put(out, msg, (size_t)n);
+}
+
+static void
+local_set_state(struct krx_kms *k, struct local_kms *l, enum local_state s,
+    const char *why)
+{
+	if (s == l->state)
+		return;
+	l->state = s;
+	switch (s) {
+	case LS_OK:
+		log_info("keystore %s is readable again", k->conf->keystore);
+		break;
+	case LS_MISSING:
+		log_err("keystore %s does not exist: key requests fail "
+		    "(unavailable) until it does", k->conf->keystore);
+		break;
+	case LS_UNREADABLE:
+		log_err("keystore %s cannot be read (%s): key requests fail "
+		    "(unavailable) until it can", k->conf->keystore, why);
+		break;
+	case LS_STALE:
+		log_err("keystore %s changed and cannot be read (%s); using "
+		    "the KEKs read before", k->conf->keystore, why);
+		break;
+	}
+}
+
+/* 0: l->ks is the keystore to use; -1: UNAVAILABLE. */
 static int
 local_load(struct krx_kms *k, struct local_kms *l)
 {
 	struct krx_keystore	*ks;
 	struct stat		 st;
+	char			 why[128];
 	int			 r, line = 0;
 
 	if (stat(k->conf->keystore, &st) == -1) {
-		if (errno != ENOENT) {
-			/* Never "no KEK": that would let topics pass in clear. */
-			log_warn("keystore %s", k->conf->keystore);
-			l->broken = 1;
-			return -1;
-		}
-		/* No file yet: an empty keystore, created by kek create. */
-		l->broken = 0;
-		if (l->ks == NULL)
-			l->ks = krx_keystore_new();
-		memset(&l->st, 0, sizeof(l->st));
-		return l->ks == NULL ? -1 : 0;
+		if (errno == ENOENT)
+			local_set_state(k, l, LS_MISSING, NULL);
+		else
+			local_set_state(k, l, LS_UNREADABLE, strerror(errno));
+		return -1;
 	}
-	l->broken = 0;
-	if (l->ks != NULL && st.st_ino == l->st.st_ino &&
+	if (l->ks != NULL && l->state == LS_OK &&
+	    st.st_ino == l->st.st_ino &&
 	    st.st_mtim.tv_sec == l->st.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec == l->st.st_mtim.tv_nsec &&
 	    st.st_size == l->st.st_size)
 		return 0;
 	if ((r = krx_keystore_load(k->conf->keystore, &ks, &line)) != KRX_OK) {
-		log_warnx("keystore %s: %s%s%d", k->conf->keystore,
-		    krx_strerror(r), line ? " at line " : "", line);
-		l->broken = l->ks == NULL;	/* else keep the old one */
-		return l->broken ? -1 : 0;
+		snprintf(why, sizeof(why), "%s%s%d", r == KRX_E_RANGE ?
+		    "not a regular file of keysvc's user, or group or world "
+		    "accessible" : krx_strerror(r), line ? " at line " : "",
+		    line);
+		if (l->ks != NULL && l->loaded) {
+			local_set_state(k, l, LS_STALE, why);
+			return 0;
+		}
+		local_set_state(k, l, LS_UNREADABLE, why);
+		return -1;
 	}
 	krx_keystore_free(l->ks);
 	l->ks = ks;
 	l->st = st;
+	l->loaded = 1;
 	log_info("loaded keystore %s (%zu KEKs)", k->conf->keystore,
 	    krx_keystore_count(ks));
+	local_set_state(k, l, LS_OK, NULL);
 	return 0;
 }
 
@@ -71,7 +136,12 @@ local_open(struct krx_kms *k)
 	struct local_kms	*l = xcalloc(1, sizeof(*l));
 
 	k->priv = l;
-	/* An unreadable keystore fails each request until it is readable. */
+	if (k->conf->keystore[0] != '/') {
+		log_err("keystore %s: not an absolute path", k->conf->keystore);
+		return -1;
+	}
+	/* A missing or unreadable keystore fails requests until it is fine. */
+	l->state = LS_OK;
 	local_load(k, l);
 	return 0;
 }
@@ -169,16 +239,16 @@ local_decrypt(struct krx_kms *k, const uint8_t *edek, size_t len,
 static int
 local_save(struct krx_kms *k, struct local_kms *l, struct krx_buf *out)
 {
-	char	 msg[256];
-	int	 r, n;
+	int	 r;
 
 	if ((r = krx_keystore_save(l->ks, k->conf->keystore)) != KRX_OK) {
-		n = snprintf(msg, sizeof(msg), "cannot write keystore %s: %s\n",
+		local_printf(out, "cannot write keystore %s: %s\n",
 		    k->conf->keystore, krx_strerror(r));
-		krx_buf_put(out, msg, (size_t)n);
 		return -1;
 	}
 	stat(k->conf->keystore, &l->st);
+	l->loaded = 1;
+	local_set_state(k, l, LS_OK, NULL);
 	return 0;
 }
 
@@ -188,17 +258,14 @@ local_list(struct local_kms *l, struct krx_buf *out)
 	const char	*name;
 	uint32_t	 version;
 	int64_t		 created;
-	char		 line[512];
 	size_t		 i;
-	int		 n;
 
 	for (i = 0; i < krx_keystore_count(l->ks); i++) {
 		if (krx_keystore_info(l->ks, i, &name, &version, &created) !=
 		    KRX_OK)
 			continue;
-		n = snprintf(line, sizeof(line), "%s version %u created %lld\n",
-		    name, version, (long long)created);
-		krx_buf_put(out, line, (size_t)n);
+		local_printf(out, "%s version %u created %lld\n", name,
+		    version, (long long)created);
 	}
 }
 
@@ -206,15 +273,22 @@ static int
 local_admin(struct krx_kms *k, int op, const char *arg, struct krx_buf *out)
 {
 	struct local_kms	*l = k->priv;
-	char			 msg[512];
 	const char		*verb;
-	int			 r, n;
+	int			 r;
 
 	if (local_load(k, l) != 0) {
-		n = snprintf(msg, sizeof(msg), "keystore %s cannot be read\n",
-		    k->conf->keystore);
-		krx_buf_put(out, msg, (size_t)n);
-		return -1;
+		if (l->state != LS_MISSING || l->loaded) {
+			local_printf(out, "keystore %s %s\n", k->conf->keystore,
+			    l->state == LS_MISSING ? "has gone missing; "
+			    "restore it (no new keystore is started in its "
+			    "place)" : "cannot be read");
+			return -1;
+		}
+		/* First use: kek commands start an empty keystore. */
+		if (l->ks == NULL && (l->ks = krx_keystore_new()) == NULL) {
+			local_printf(out, "out of memory\n");
+			return -1;
+		}
 	}
 	switch (op) {
 	case KRX_KEYS_KEK_LIST:
@@ -237,19 +311,20 @@ local_admin(struct krx_kms *k, int op, const char *arg, struct krx_buf *out)
 		return -1;
 	}
 	if (r != KRX_OK) {
-		n = snprintf(msg, sizeof(msg), "cannot %s KEK %s: %s\n", verb,
-		    arg, r == KRX_E_NOTFOUND ? "no such KEK" : r ==
-		    KRX_E_RANGE ? "it exists already or the name is invalid" :
+		local_printf(out, "cannot %s KEK %s: %s\n", verb, arg,
+		    r == KRX_E_NOTFOUND ? "no such KEK" : r == KRX_E_RANGE ?
+		    "it exists already or the name is invalid" :
 		    krx_strerror(r));
-		krx_buf_put(out, msg, (size_t)n);
-		local_load(k, l);
 		return -1;
 	}
-	if (local_save(k, l, out) != 0)
+	if (local_save(k, l, out) != 0) {
+		/* Forget the unsaved change: re-read the file next time. */
+		krx_keystore_free(l->ks);
+		l->ks = NULL;
 		return -1;
+	}
 	log_info("KEK %s: %s done", arg, verb);
-	n = snprintf(msg, sizeof(msg), "KEK %s: %s done\n", arg, verb);
-	krx_buf_put(out, msg, (size_t)n);
+	local_printf(out, "KEK %s: %s done\n", arg, verb);
 	return 0;
 }
 

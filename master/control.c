@@ -324,6 +324,28 @@ control_in_use(const struct sockaddr_un *sun)
 	return r;
 }
 
+/*
+ * Remove a stale socket left by a previous run, and nothing else: the
+ * master is root, and the configured path may name any file (issue 9,
+ * finding 14). Fatal (pre-READY) when the path is not a socket.
+ */
+static void
+control_unlink_stale(const char *path)
+{
+	struct stat	 st;
+
+	if (lstat(path, &st) == -1) {
+		if (errno != ENOENT)
+			fatal("control socket %s", path);
+		return;
+	}
+	if (!S_ISSOCK(st.st_mode))
+		fatalx("control socket %s exists and is not a socket: "
+		    "refusing to remove it", path);
+	if (unlink(path) == -1 && errno != ENOENT)
+		fatal("unlink %s", path);
+}
+
 void
 krx_control_open(struct krx_master *m)
 {
@@ -339,8 +361,7 @@ krx_control_open(struct krx_master *m)
 	if (control_in_use(&sun))
 		fatalx("control socket %s is in use: is krxd already "
 		    "running?", path);
-	if (unlink(path) == -1 && errno != ENOENT)
-		fatal("unlink %s", path);
+	control_unlink_stale(path);
 	old = umask(0117);
 	m->ctl_listener = evconnlistener_new_bind(m->base, control_accept, m,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
@@ -353,11 +374,14 @@ krx_control_open(struct krx_master *m)
 void
 krx_control_close(struct krx_master *m)
 {
+	struct stat	 st;
+
 	while (m->n_stop_waiters > 0)
 		bufferevent_free(m->stop_waiters[--m->n_stop_waiters]);
 	if (m->ctl_listener == NULL)
 		return;
 	evconnlistener_free(m->ctl_listener);
 	m->ctl_listener = NULL;
-	unlink(m->conf->control_socket);
+	if (lstat(m->conf->control_socket, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(m->conf->control_socket);
 }

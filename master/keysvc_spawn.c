@@ -4,6 +4,9 @@
  * the DEK cache key as its first message, and one socketpair per
  * worker, brokered here: keysvc gets one end, the worker the other
  * (inherited at fork, or sent over its channel when keysvc respawns).
+ * A liveness timer pings keysvc every KS_PING_EVERY seconds; without a
+ * PONG within KRX_KS_PING_TIMEOUT it is killed, and the reaper respawns
+ * it (issue 9, finding 7: a frozen keysvc must not look "running").
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,27 +16,41 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "common/chan.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "crypto/secret.h"
 #include "master/master.h"
 
 #define KEYSVC_FD	3
+#define KS_PING_EVERY	3	/* seconds */
+
+/* The liveness check: one keysvc per master. */
+static struct event	*ks_ping_ev;
+static time_t		 ks_ping_sent;	/* monotonic; 0: none outstanding */
+static uint32_t		 ks_ping_id;
 
 /*
  * As root with both users set, the DEK cache directory belongs to the
- * keysvc user (who writes it) with the workers' group, setgid so the
- * files keysvc makes there are readable by workers (sealed entries: the
- * key to open them never touches the disk).
+ * keysvc user and its group, mode 0700: only keysvc maps the LMDB files
+ * (workers ask keysvc for cache hits; issue 9, finding 7). The directory
+ * is opened without following a symlink and changed through its fd
+ * (finding 14).
  */
 void
 krx_keysvc_prepare(struct krx_master *m)
 {
 	const char	*dir = m->conf->cache_path;
 	struct passwd	*ks, *wk;
+	struct stat	 st;
 	uid_t		 ks_uid;
+	gid_t		 ks_gid;
+	int		 fd;
 
 	if (geteuid() != 0 || m->conf->keysvc_user == NULL ||
 	    m->conf->user == NULL)
@@ -41,14 +58,67 @@ krx_keysvc_prepare(struct krx_master *m)
 	if ((ks = getpwnam(m->conf->keysvc_user)) == NULL)
 		fatalx("keysvc_user %s does not exist", m->conf->keysvc_user);
 	ks_uid = ks->pw_uid;
+	ks_gid = ks->pw_gid;
 	if ((wk = getpwnam(m->conf->user)) == NULL)
 		fatalx("user %s does not exist", m->conf->user);
 	if (ks_uid == wk->pw_uid)
 		fatalx("user and keysvc_user must differ");
-	if (mkdir(dir, 02750) == -1 && errno != EEXIST)
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", dir);
-	if (chown(dir, ks_uid, wk->pw_gid) == -1 || chmod(dir, 02750) == -1)
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		fatal("DEK cache directory %s (a symlink is refused)", dir);
+	if (fstat(fd, &st) == -1 || fchown(fd, ks_uid, ks_gid) == -1 ||
+	    fchmod(fd, 0700) == -1)
 		fatal("cannot prepare the DEK cache directory %s", dir);
+	close(fd);
+}
+
+static time_t
+keysvc_mono(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void
+keysvc_ping(evutil_socket_t fd, short what, void *arg)
+{
+	struct krx_master	*m = arg;
+	time_t			 now = keysvc_mono();
+
+	if (m->keysvc.pid <= 0 || m->keysvc.chan == NULL) {
+		ks_ping_sent = 0;
+		return;
+	}
+	if (ks_ping_sent != 0) {
+		if (now - ks_ping_sent < KRX_KS_PING_TIMEOUT)
+			return;
+		log_warnx("keysvc (pid %d) did not answer a ping for %d "
+		    "seconds; killing it", (int)m->keysvc.pid,
+		    (int)(now - ks_ping_sent));
+		kill(m->keysvc.pid, SIGKILL);
+		ks_ping_sent = 0;
+		return;
+	}
+	if (krx_chan_send(m->keysvc.chan, KRX_IPC_KS_PING, ++ks_ping_id, 0,
+	    NULL, 0, -1) == KRX_OK)
+		ks_ping_sent = now;
+}
+
+static void
+keysvc_ping_start(struct krx_master *m)
+{
+	struct timeval	 tv = { KS_PING_EVERY, 0 };
+
+	ks_ping_sent = 0;
+	if (ks_ping_ev != NULL)
+		return;
+	if ((ks_ping_ev = event_new(m->base, -1, EV_PERSIST, keysvc_ping,
+	    m)) == NULL || event_add(ks_ping_ev, &tv) == -1)
+		log_warnx("cannot start the keysvc liveness check");
 }
 
 int
@@ -115,8 +185,9 @@ krx_keysvc_spawn(struct krx_master *m)
 		keysvc_exec(m, sv[1]);
 	close(sv[1]);
 	krx_spawn_attach(m, &m->keysvc, sv[0], pid, KRX_IPC_MAX_KEYS);
-	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0, m->cache_key,
-	    sizeof(m->cache_key), -1);
+	keysvc_ping_start(m);
+	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0, m->cache_key->data,
+	    m->cache_key->len, -1);
 	for (i = 0; i < m->n_workers; i++) {
 		if (m->slots[i].pid <= 0 || m->slots[i].chan == NULL)
 			continue;
@@ -134,6 +205,11 @@ krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
 
 	if (h->type == KRX_IPC_KS_ADMIN_REPLY) {
 		krx_control_relay_done(m, h->id, h->flags, p, len);
+		return;
+	}
+	if (h->type == KRX_IPC_KS_PONG) {
+		if (h->id == ks_ping_id)
+			ks_ping_sent = 0;
 		return;
 	}
 	/* KRX_IPC_KS_VIOLATION: replace that worker. */

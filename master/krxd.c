@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -21,17 +23,38 @@
 #include "common/stats.h"
 #include "keysvc/keysvc.h"
 #include "conf/conf.h"
+#include "crypto/secret.h"
 #include "master/master.h"
 #include "worker/nodemap.h"
 #include "worker/topicmap.h"
 
 #define KRX_VERSION	"0.1.0"
+#define KRXD_CACHE_KEY_LEN	32
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: krxd [-gtV] [-c config]\n");
 	exit(2);
+}
+
+/*
+ * Issue 9, finding 14: as root, workers and keysvc must not silently
+ * stay root. `krxd -t` and start-up refuse such a configuration.
+ */
+static int
+krxd_check_root(const struct krx_conf *conf)
+{
+	struct krx_conf_errors	 errs;
+	size_t			 i;
+
+	memset(&errs, 0, sizeof(errs));
+	krx_conf_check_root(conf, geteuid(), &errs);
+	for (i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msg[i]);
+	i = errs.n;
+	krx_conf_errors_free(&errs);
+	return i == 0 ? 0 : -1;
 }
 
 static struct krx_conf *
@@ -53,7 +76,13 @@ krxd_load(const char *path, int test_only)
 		exit(KRX_EXIT_CONFIG);
 	}
 	krx_conf_errors_free(&errs);
+	if (krxd_check_root(conf) == -1) {
+		fprintf(stderr, "krxd: configuration %s is not valid\n", path);
+		krx_conf_free(conf);
+		exit(KRX_EXIT_CONFIG);
+	}
 	if (test_only) {
+		krx_conf_keystore_report(conf, stderr);
 		printf("krxd: configuration %s is valid\n", path);
 		krx_conf_free(conf);
 		exit(0);
@@ -61,19 +90,56 @@ krxd_load(const char *path, int test_only)
 	return conf;
 }
 
+/*
+ * Issue 9, finding 14: the pid file is opened without following a
+ * symlink (nor blocking on a FIFO), must be a regular file with one link
+ * (no hard link to another file), and is locked for the master's
+ * lifetime, so that a second krxd with the same pid file refuses to
+ * start; it is truncated only once locked. Called before the listeners
+ * are opened; the pid is written after daemon(3) (the lock belongs to
+ * the open file, which daemon's fork keeps).
+ */
+static int
+krxd_pidfile_lock(const char *path)
+{
+	struct stat	 st;
+	char		 buf[32];
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0644)) == -1) {
+		if (errno == ELOOP)
+			fatalx("pid file %s is a symbolic link: refusing to "
+			    "use it", path);
+		fatal("cannot open pid file %s", path);
+	}
+	if (fstat(fd, &st) == -1)
+		fatal("pid file %s", path);
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		fatalx("pid file %s is not a plain file with one link: "
+		    "refusing to use it", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK)
+			fatal("cannot lock pid file %s", path);
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		fatalx("pid file %s is locked by a running krxd (pid %s)",
+		    path, buf[0] != '\0' ? buf : "?");
+	}
+	return fd;
+}
+
 static void
-krxd_pidfile(const char *path)
+krxd_pidfile_write(int fd, const char *path)
 {
 	char	 buf[32];
-	int	 fd, n;
+	int	 n;
 
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1)
-		fatal("cannot write pid file %s", path);
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, n) != n)
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, n, 0) != n)
 		fatal("cannot write pid file %s", path);
-	close(fd);
 }
 
 /* Absolute config path (keysvc is exec'd after daemon's chdir), the
@@ -93,7 +159,9 @@ krxd_setup(struct krx_master *m)
 			m->use_keysvc = 1;
 	if ((m->stats = krx_stats_create()) == NULL)
 		fatal("mmap stats");
-	if (RAND_bytes(m->cache_key, sizeof(m->cache_key)) != 1)
+	if ((m->cache_key = krx_secret_new(KRXD_CACHE_KEY_LEN)) == NULL)
+		fatal("cannot allocate the DEK cache key");
+	if (RAND_bytes(m->cache_key->data, (int)m->cache_key->len) != 1)
 		fatalx("cannot make the DEK cache key");
 }
 
@@ -159,25 +227,27 @@ main(int argc, char *argv[])
 		m.n_workers = KRX_MAX_WORKERS;
 	m.generation = 1;
 	m.started = time(NULL);
+	m.pid_fd = krxd_pidfile_lock(m.conf->pid_file);
 	krx_sockets_open(&m);
 	m.nodemap = krx_nodemap_create(m.conf);
-	if ((m.topicmap = krx_topicmap_create()) == NULL)
+	if ((m.topicmap = krx_topicmap_create(m.conf->n_vclusters)) == NULL)
 		fatal("mmap topic map");
 	if (!m.foreground) {
 		krxd_daemonize();
 		log_init(0, m.conf->log_level);
 	}
-	krxd_pidfile(m.conf->pid_file);
+	krxd_pidfile_write(m.pid_fd, m.conf->pid_file);
 	if (m.use_keysvc)
 		krx_keysvc_prepare(&m);
 	log_info("krxd %s starting with %d workers", KRX_VERSION, m.n_workers);
 	status = krx_master_run(&m);
 	unlink(m.conf->pid_file);
+	close(m.pid_fd);
 	krx_sockets_close(&m);
 	krx_nodemap_free(m.nodemap);
 	krx_topicmap_free(m.topicmap);
 	krx_stats_free(m.stats);
-	OPENSSL_cleanse(m.cache_key, sizeof(m.cache_key));
+	krx_secret_free(m.cache_key);
 	krx_conf_free(m.conf);
 	return status;
 }

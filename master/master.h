@@ -7,8 +7,10 @@
 #ifndef KRX_MASTER_MASTER_H
 #define KRX_MASTER_MASTER_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "proto/ipc.h"
@@ -22,10 +24,13 @@ struct krx_nodemap;
 struct krx_topicmap;
 struct krx_stats;
 struct krx_relay;
+struct krx_secret;
 
 #define KRX_MAX_WORKERS		256
 #define KRX_CRASH_WINDOW	60	/* seconds */
 #define KRX_CRASH_LIMIT		5	/* crashes per window: give up */
+#define KRX_KILL_BACKOFF_MAX	7	/* kills: backoff 100 ms << 6 at most */
+#define KRX_RELINK_INTERVAL	1	/* seconds between keysvc relinks */
 #define KRX_EXIT_CONFIG		78
 #define KRX_EXIT_IPC		76
 #define KRX_EXIT_SOFTWARE	70
@@ -56,6 +61,9 @@ struct krx_slot {
 	unsigned		 restarts;
 	time_t			 crash_times[KRX_CRASH_LIMIT];
 	unsigned		 n_crashes;	/* ring index */
+	time_t			 last_kill;	/* SIGKILLed: not crashes */
+	unsigned		 kill_streak;	/* kills within a window */
+	time_t			 relinked;	/* last keysvc channel asked */
 	struct timespec		 spawned;
 };
 
@@ -71,8 +79,9 @@ struct krx_master {
 	int			 n_workers;
 	struct krx_slot		 keysvc;
 	int			 use_keysvc;	/* some vcluster encrypts */
-	uint8_t			 cache_key[32];	/* DEK cache seal, memory only */
+	struct krx_secret	*cache_key;	/* DEK cache seal; no worker */
 	struct krx_stats	*stats;		/* shared with workers */
+	int			 pid_fd;	/* pid file lock; no worker */
 	struct krx_relay	*relays;	/* ctl requests at keysvc */
 	uint32_t		 generation;
 	time_t			 started;
@@ -87,6 +96,21 @@ struct krx_master {
 	struct event		*sig_ev;
 	struct event		*stop_timer;
 };
+
+/*
+ * Whether a child's exit counts toward the crash loop (KRX_CRASH_LIMIT
+ * in KRX_CRASH_WINDOW ends the master). SIGKILL does not: the master
+ * sends it to a worker keysvc reports (issue 9, finding 2), the kernel's
+ * OOM killer sends it, and so does an operator; none of them says the
+ * binary or its configuration is broken, and counting them would let one
+ * bad record or client take the whole proxy down. Such children are
+ * respawned with their own backoff.
+ */
+static inline int
+krx_spawn_exit_is_crash(int status)
+{
+	return !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
 
 /* master.c */
 int	krx_master_run(struct krx_master *m);
@@ -128,6 +152,14 @@ void	krx_control_relay_done(struct krx_master *m, uint32_t id,
 	    uint16_t flags, const uint8_t *p, size_t len);
 /* keysvc went away: answer every waiting ctl request with why. */
 void	krx_control_relay_fail_all(struct krx_master *m, const char *why);
+
+/*
+ * maps.c: a worker's NODE_LEARNED or TOPIC_LEARNED, checked and written
+ * into the shared maps. 0 when handled, -1 for another type or a
+ * message that breaks the contract (the caller kills the worker).
+ */
+int	krx_maps_message(struct krx_master *m, struct krx_slot *s,
+	    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len);
 
 /* notify.c: sd_notify without libsystemd; no-op without NOTIFY_SOCKET */
 void	krx_notify(const char *state);

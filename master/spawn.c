@@ -2,7 +2,9 @@
  * spawn.c: the slot table. Forks workers (and, through keysvc_spawn.c,
  * the key service), reaps them, classifies each exit and respawns with
  * exponential backoff; a crash loop ends the master with a non-zero
- * status so systemd's Restart= takes over.
+ * status so systemd's Restart= takes over (kills do not count, see
+ * krx_spawn_exit_is_crash). Workers that lost their keysvc channel ask
+ * for a new one here.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,6 +27,29 @@ spawn_name(const struct krx_slot *s)
 	return s->kind == KRX_KIND_KEYSVC ? "keysvc" : "worker";
 }
 
+/*
+ * A worker lost its keysvc channel (keysvc closed it): broker a new one,
+ * at most one per KRX_RELINK_INTERVAL per worker (the worker asks again
+ * until it has one). Without keysvc nothing happens: its respawn hands
+ * every worker a channel.
+ */
+static void
+spawn_relink(struct krx_master *m, struct krx_slot *s)
+{
+	time_t	 now = time(NULL);
+	int	 kfd;
+
+	if (now - s->relinked < KRX_RELINK_INTERVAL ||
+	    m->keysvc.state != KRX_CHILD_RUNNING)
+		return;
+	s->relinked = now;
+	if ((kfd = krx_keysvc_link(m, s)) == -1)
+		return;
+	log_info("worker %d (pid %d) lost its key service channel; "
+	    "handing it a new one", s->slot, (int)s->pid);
+	krx_chan_send(s->chan, KRX_IPC_KS_CHANNEL, 0, 0, NULL, 0, kfd);
+}
+
 static void
 spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
     const uint8_t *p, size_t len, int fd, void *arg)
@@ -37,8 +62,16 @@ spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		krx_master_child_ready(s->master, s);
 		return;
 	}
+	if (s->kind == KRX_KIND_WORKER && h->type == KRX_IPC_KS_RELINK &&
+	    len == 0 && fd == -1) {
+		spawn_relink(s->master, s);
+		return;
+	}
+	if (s->kind == KRX_KIND_WORKER && krx_maps_message(s->master, s, h, p,
+	    len) == 0)
+		return;
 	if (s->kind == KRX_KIND_KEYSVC && (h->type == KRX_IPC_KS_ADMIN_REPLY ||
-	    h->type == KRX_IPC_KS_VIOLATION)) {
+	    h->type == KRX_IPC_KS_VIOLATION || h->type == KRX_IPC_KS_PONG)) {
 		krx_keysvc_message(s->master, h, p, len);
 		return;
 	}
@@ -202,6 +235,18 @@ spawn_log_exit(struct krx_master *m, struct krx_slot *s, int status)
 		    (int)s->pid);
 }
 
+/* Backoff after a kill: doubles while kills come within the window. */
+static unsigned
+spawn_record_kill(struct krx_slot *s, time_t now)
+{
+	if (now - s->last_kill >= KRX_CRASH_WINDOW)
+		s->kill_streak = 0;
+	s->last_kill = now;
+	if (s->kill_streak < KRX_KILL_BACKOFF_MAX)
+		s->kill_streak++;
+	return s->kill_streak;
+}
+
 static void
 spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 {
@@ -224,8 +269,10 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 		    spawn_name(s), s->slot);
 		return;
 	}
-	recent = spawn_record_crash(s, time(NULL));
-	if (recent >= KRX_CRASH_LIMIT) {
+	if (!krx_spawn_exit_is_crash(status))
+		recent = spawn_record_kill(s, time(NULL));
+	else if ((recent = spawn_record_crash(s, time(NULL))) >=
+	    KRX_CRASH_LIMIT) {
 		log_err("%s %d crashed %u times in %d seconds; giving up",
 		    spawn_name(s), s->slot, recent, KRX_CRASH_WINDOW);
 		m->exit_status = 1;

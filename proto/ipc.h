@@ -54,6 +54,30 @@ enum krx_ipc_type {
 	KRX_IPC_KS_ADMIN_REPLY = 6,
 	/* keysvc -> master: u32 slot: that worker broke the key protocol. */
 	KRX_IPC_KS_VIOLATION = 7,
+	/*
+	 * master -> keysvc: liveness ping, empty, every few seconds; keysvc
+	 * answers KRX_IPC_KS_PONG (empty, same id). No answer within
+	 * KRX_KS_PING_TIMEOUT seconds: the master kills keysvc (respawned).
+	 */
+	KRX_IPC_KS_PING = 8,
+	KRX_IPC_KS_PONG = 9,
+	/*
+	 * worker -> master: keysvc closed my channel, broker a new one.
+	 * Empty; answered with KRX_IPC_KS_CHANNEL (rate-limited, the worker
+	 * asks again until it has one). Issue 9, finding 2.
+	 */
+	KRX_IPC_KS_RELINK = 20,
+	/*
+	 * worker -> master: a broker address or topic name the worker
+	 * learned, for the master to write into the shared maps that
+	 * workers only read (issue 9, finding 12). No reply; a message the
+	 * worker should not have sent (checks as in the worker fail) kills
+	 * it. Payloads: worker/nodemap.h and worker/topicmap.h.
+	 *   NODE_LEARNED:  u32 vc | i32 node | i32 port | u16 len | host
+	 *   TOPIC_LEARNED: u32 vc | id[16] | u16 len | name
+	 */
+	KRX_IPC_NODE_LEARNED = 30,
+	KRX_IPC_TOPIC_LEARNED = 31,
 
 	/*
 	 * worker -> keysvc (replies keysvc -> worker, same request id).
@@ -72,6 +96,14 @@ enum krx_ipc_type {
 	KRX_IPC_KEY_DECRYPT = 52,
 	KRX_IPC_KEY_STATS = 53,
 	KRX_IPC_KEY_REPLY = 54,
+	/*
+	 * keysvc -> worker, unsolicited (request id 0), after krx-ctl kek
+	 * rotate or delete: u32 vc | u32 op | u32 len | len bytes kek name
+	 * (len 0: every KEK of that vc). op KRX_KEY_FLUSH_ROTATE: drop the
+	 * encryption DEKs and alias resolutions of that KEK;
+	 * KRX_KEY_FLUSH_DELETE: also drop its decryption DEKs. No reply.
+	 */
+	KRX_IPC_KEY_FLUSH = 55,
 	/* ctl -> master: status. Empty. Reply KRX_IPC_STATUS_REPLY. */
 	KRX_IPC_CTL_STATUS = 100,
 	/*
@@ -92,6 +124,11 @@ enum krx_ipc_type {
 	KRX_IPC_CTL_KEYS = 104
 };
 
+enum krx_key_flush_op {
+	KRX_KEY_FLUSH_ROTATE = 1,
+	KRX_KEY_FLUSH_DELETE = 2
+};
+
 enum krx_keys_op {
 	KRX_KEYS_KEK_CREATE = 1,
 	KRX_KEYS_KEK_ROTATE = 2,
@@ -100,6 +137,11 @@ enum krx_keys_op {
 	KRX_KEYS_KMS_CHECK = 5,
 	KRX_KEYS_STATS = 6
 };
+
+/* The longest EDEK any process handles (keysvc, wrapper parser). */
+#define KRX_EDEK_MAX		4096
+/* Seconds the master waits for keysvc's PONG before killing it. */
+#define KRX_KS_PING_TIMEOUT	10
 
 enum krx_key_status {
 	KRX_KEY_OK = 0,

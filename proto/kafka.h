@@ -168,6 +168,15 @@ int	krx_kafka_rewrite_endpoints(int16_t api_key, int16_t version,
 	    const uint8_t *body, size_t len, krx_kafka_endpoint_fn fn,
 	    void *arg, struct krx_buf *out);
 
+#define KRX_KAFKA_HOST_MAX	255
+/*
+ * Whether a broker-sent endpoint is one krx may learn: port 1..65535,
+ * host 1..KRX_KAFKA_HOST_MAX characters of [A-Za-z0-9.:_-], not starting
+ * with '-' or '.'. Both rewrites refuse other endpoints of nodes >= 0
+ * with KRX_E_MALFORMED (issue 9, finding 12).
+ */
+bool	krx_kafka_endpoint_valid(const char *host, size_t len, int32_t port);
+
 /*
  * Encode a whole Metadata request frame (with size prefix) asking for
  * no topics' details but the brokers: used by krx to learn broker

@@ -89,6 +89,31 @@ ep_each(struct ep_rw *rw, bool nullable, size_t min_elem, int16_t v,
 }
 
 /*
+ * Issue 9, finding 12: a broker address is a port in 1..65535 and a host
+ * name or IP literal of 1..255 characters from [A-Za-z0-9.:_-] (IPv6
+ * literals come without brackets); anything else never reaches the node
+ * map, let alone connect(2).
+ */
+bool
+krx_kafka_endpoint_valid(const char *host, size_t len, int32_t port)
+{
+	size_t	 i;
+	char	 ch;
+
+	if (port < 1 || port > 65535 || len == 0 ||
+	    len > KRX_KAFKA_HOST_MAX || host == NULL)
+		return false;
+	for (i = 0; i < len; i++) {
+		ch = host[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		    ch == '_' || ch == ':'))
+			return false;
+	}
+	return host[0] != '-' && host[0] != '.';
+}
+
+/*
  * One endpoint: node id, host, port. Calls fn (unless skip_neg and the
  * node id is negative: "no coordinator") and writes what it returns.
  */
@@ -111,6 +136,9 @@ ep_endpoint(struct ep_rw *rw, bool skip_neg)
 		return KRX_OK;
 	up.host = (const char *)host;
 	up.host_len = (size_t)hlen;
+	if (up.node_id >= 0 && !krx_kafka_endpoint_valid(up.host, up.host_len,
+	    up.port))
+		return KRX_E_MALFORMED;
 	adv = up;
 	if ((r = rw->fn(rw->arg, &up, &adv)) < 0)
 		return r;

@@ -44,6 +44,11 @@
 #define KRX_BATCH_CRC_OFF	17
 #define KRX_BATCH_ATTR_OFF	21	/* also where the CRC starts */
 #define KRX_BATCH_LEGACY_MIN	14	/* smallest magic 0 message size */
+/*
+ * Smallest v2 record: length, attributes, timestamp delta, offset delta,
+ * key length, value length and header count, one byte each.
+ */
+#define KRX_RECORD_MIN_LEN	7
 
 /* attributes */
 #define KRX_BATCH_ATTR_CODEC		0x0007	/* enum krx_codec */

@@ -49,6 +49,7 @@ workers = 2;
 pid_file = "$work/krxd.pid";
 control_socket = "$work/control.sock";
 log = { level = "info"; };
+$( [ "$(id -u)" = 0 ] && echo 'allow_root = true;' )
 cache = { path = "$work/dekcache"; };
 virtual_clusters = (
   { name = "demo";

@@ -1,5 +1,9 @@
 /*
- * encdek.c: per-KEK pools of encryption DEKs (see encdek.h).
+ * encdek.c: per-KEK pools of encryption DEKs (see encdek.h). Runs in
+ * the worker. The record counts it is asked to cover come from clients
+ * (bounded by recenc to the bytes that carry them): every sum saturates
+ * and the DEKs one call may ask keysvc for are capped (issue 9, finding
+ * 1).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,7 @@ struct krx_encpool {
 	unsigned		 generating;
 	enum krx_key_status	 failure;	/* of this round */
 	unsigned		 round;		/* of generation requests */
+	unsigned		 discard;	/* in-flight answers to drop */
 	TAILQ_HEAD(, encpool_waiter) waiters;
 };
 
@@ -77,13 +82,19 @@ encpool_prune(struct krx_encpool *p)
 }
 
 static uint64_t
+encpool_add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t
 encpool_budget(struct krx_encpool *p)
 {
 	struct encdek	*d;
 	uint64_t	 n = 0;
 
 	TAILQ_FOREACH(d, &p->deks, entry)
-		n += krx_ivgen_remaining(&d->iv);
+		n = encpool_add_sat(n, krx_ivgen_remaining(&d->iv));
 	return n;
 }
 
@@ -156,14 +167,15 @@ encpool_generated(void *arg, const struct krx_key_answer *a)
 	enum krx_key_status	 st;
 
 	p->generating--;
-	if (a->status != KRX_KEY_OK)
+	if (p->discard > 0)
+		p->discard--;	/* asked for before a flush: not used */
+	else if (a->status != KRX_KEY_OK) {
 		p->failure = a->status;
-	else if (encpool_add(p, a) != 0)
-		p->failure = KRX_KEY_UNAVAILABLE;
-	if (a->status != KRX_KEY_OK)
 		log_warnx("cannot get a DEK for KEK %s: %s", p->kek,
 		    a->status == KRX_KEY_NOT_FOUND ? "KEK not found" :
 		    "key service or KMS unavailable");
+	} else if (encpool_add(p, a) != 0)
+		p->failure = KRX_KEY_UNAVAILABLE;
 	if (p->generating > 0)
 		return;
 	st = p->failure;
@@ -186,18 +198,29 @@ encpool_request(struct krx_encpool *p, uint64_t n)
 	return 0;
 }
 
+/* How many DEKs of max records each cover need - have (need > have). */
+static uint64_t
+encpool_deficit(uint64_t need, uint64_t have, uint64_t max)
+{
+	uint64_t	 miss = need - have;
+
+	return miss / max + (miss % max != 0);
+}
+
 int
 krx_encpool_ensure(struct krx_encpool *p, uint64_t need, krx_encpool_fn fn,
     void *arg, enum krx_key_status *st)
 {
 	struct encpool_waiter	*wt;
 	struct encdek		*last;
-	uint64_t		 have, max;
+	uint64_t		 have, max, deks;
 
 	*st = KRX_KEY_OK;
 	encpool_prune(p);
 	have = encpool_budget(p);
 	max = (uint64_t)p->conf->max_encryptions_per_dek;
+	if (max == 0)
+		max = 1;
 	last = TAILQ_LAST(&p->deks, encdek_q);
 	/* Refresh in the background: the current DEK keeps working. */
 	if (have >= need && p->generating == 0 && last != NULL &&
@@ -205,8 +228,17 @@ krx_encpool_ensure(struct krx_encpool *p, uint64_t need, krx_encpool_fn fn,
 		encpool_request(p, 1);
 	if (have >= need)
 		return 1;
-	if (p->generating == 0 &&
-	    encpool_request(p, (need - have + max - 1) / max) != 0) {
+	deks = encpool_deficit(need, have, max);
+	if (deks > KRX_ENCPOOL_REQ_DEKS) {
+		log_warnx("KEK %s: a request needs %llu DEKs (at most %d, "
+		    "maxEncryptionsPerDek %llu); refused", p->kek,
+		    (unsigned long long)deks, KRX_ENCPOOL_REQ_DEKS,
+		    (unsigned long long)max);
+		*st = KRX_KEY_UNAVAILABLE;
+		return 1;
+	}
+	if (p->generating == 0 && encpool_request(p, deks <
+	    KRX_ENCPOOL_GEN_MAX ? deks : KRX_ENCPOOL_GEN_MAX) != 0) {
 		*st = KRX_KEY_UNAVAILABLE;
 		return 1;
 	}
@@ -250,17 +282,43 @@ krx_encpool_cancel(struct krx_worker *w, void *arg)
 		}
 }
 
+/*
+ * Drop p's DEKs (zeroed); answers to generation requests in flight are
+ * discarded when they come, so no waiter gets a DEK of the old round.
+ */
+static void
+encpool_flush(struct krx_encpool *p)
+{
+	struct encdek	*d;
+
+	while ((d = TAILQ_FIRST(&p->deks)) != NULL) {
+		TAILQ_REMOVE(&p->deks, d, entry);
+		encdek_free(d);
+	}
+	p->discard = p->generating;
+}
+
+void
+krx_encpool_flush(struct krx_worker *w, size_t vc, const char *kek,
+    size_t len)
+{
+	struct krx_encpool	*p;
+
+	(void)w;
+	LIST_FOREACH(p, &encpools, entry)
+		if (p->vc == vc && (len == 0 || (p->kek_len == len &&
+		    memcmp(p->kek, kek, len) == 0)))
+			encpool_flush(p);
+}
+
 void
 krx_encpool_flush_all(struct krx_worker *w)
 {
 	struct krx_encpool	*p;
-	struct encdek		*d;
 
+	(void)w;
 	LIST_FOREACH(p, &encpools, entry)
-		while ((d = TAILQ_FIRST(&p->deks)) != NULL) {
-			TAILQ_REMOVE(&p->deks, d, entry);
-			encdek_free(d);
-		}
+		encpool_flush(p);
 }
 
 void

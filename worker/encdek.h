@@ -19,6 +19,18 @@
 struct krx_worker;
 struct krx_encpool;
 
+/*
+ * DEKs one krx_encpool_ensure may find missing (beyond: refused with
+ * KRX_KEY_UNAVAILABLE, the request fails retriably), and generation
+ * requests in flight per pool at once. The record counts behind need
+ * are bounded by recenc to the bytes that carry them; these caps keep
+ * what one Produce request can cost keysvc and the KMS small (issue 9,
+ * finding 1). 64 DEKs cover 320 million records with the default
+ * maxEncryptionsPerDek.
+ */
+#define KRX_ENCPOOL_REQ_DEKS	64
+#define KRX_ENCPOOL_GEN_MAX	2
+
 /* Called once budget is there (status OK) or cannot be had. */
 typedef void (*krx_encpool_fn)(void *arg, enum krx_key_status st);
 
@@ -27,8 +39,10 @@ struct krx_encpool *krx_encpool_get(struct krx_worker *w, size_t vc,
 	    const char *kek, size_t len);
 /*
  * Make sure the pool can encrypt `need` records: 1 when it can now, 0
- * when DEKs were requested (fn is called later exactly once), or 1 with
- * *st set to a failure when keysvc cannot be asked.
+ * when DEKs were requested (fn is called later exactly once; at most
+ * KRX_ENCPOOL_GEN_MAX at a time, so the budget may still be short then
+ * and the caller asks again), or 1 with *st set to a failure when keysvc
+ * cannot be asked or more than KRX_ENCPOOL_REQ_DEKS DEKs are missing.
  */
 int	krx_encpool_ensure(struct krx_encpool *p, uint64_t need,
 	    krx_encpool_fn fn, void *arg, enum krx_key_status *st);
@@ -36,7 +50,16 @@ int	krx_encpool_ensure(struct krx_encpool *p, uint64_t need,
 int	krx_encpool_dek(void *arg, struct krx_recenc_dek *d);
 /* Forget waiters with this arg (their owner is gone). */
 void	krx_encpool_cancel(struct krx_worker *w, void *arg);
-/* Drop every DEK (key rotation). */
+/*
+ * Drop every DEK of the pool of (vc, kek), or of every pool of vc when
+ * len is 0 (KEK deleted or rotated). Key bytes are zeroed; DEKs asked
+ * for before the flush and still in flight are discarded when they come,
+ * and their waiters are told to ask again (they never get a DEK of the
+ * flushed round).
+ */
+void	krx_encpool_flush(struct krx_worker *w, size_t vc, const char *kek,
+	    size_t len);
+/* Drop every DEK of every pool, as krx_encpool_flush. */
 void	krx_encpool_flush_all(struct krx_worker *w);
 void	krx_encpool_free_all(struct krx_worker *w);
 

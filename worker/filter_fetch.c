@@ -8,7 +8,26 @@
  * gets RESOURCE_NOT_FOUND (91) and no records, with a log line naming
  * topic-partition and KEK; one whose keys cannot be had now gets the
  * retriable KAFKA_STORAGE_ERROR (56); values that do not authenticate
- * give CORRUPT_MESSAGE (2). The connection stays open.
+ * give CORRUPT_MESSAGE (2), and so do malformed ones, an EDEK over
+ * KRX_WRAPPER_EDEK_MAX (refused here, never sent to keysvc) and one
+ * keysvc calls invalid; each such line names topic-partition, offset and
+ * why, at most FJ_LOG_PER_SEC a second. The connection stays open.
+ *
+ * requireEncryption: a partition of a topic whose KEK resolves that
+ * holds a record with a value and without the encryption header gets
+ * CORRUPT_MESSAGE and no records; a topic named by an id krx cannot
+ * name gets UNKNOWN_TOPIC_ID (100), a KEK that cannot be resolved now
+ * KAFKA_STORAGE_ERROR (both retriable): it fails closed.
+ *
+ * A decrypted batch over twice the broker's is compressed again with its
+ * own codec, so the response stays about as big as the broker's
+ * (recenc.c); scratch space grown by a big batch is given back after
+ * the response. A Fetch response may make
+ * krx go through so many record bytes (FJ_BUDGET_*); past them the
+ * partitions left carry the batches done so far (maybe none, error 0)
+ * and the client fetches the rest again. A partition stops asking for
+ * DEKs at its first failure, and one response asks keysvc for at most
+ * FJ_MAX_ASK DEKs at a time.
  *
  * While a response waits for keys, the session reads no further
  * response from the broker (later ones queue behind it anyway).
@@ -18,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -36,6 +56,23 @@
 #include "worker/topicmap.h"
 
 #define FJ_MAX_DECOMPRESSED	(256 * 1024 * 1024)
+#define FJ_SCRATCH_KEEP		(8 * 1024 * 1024)	/* kept between */
+#define FJ_LOG_PER_SEC		5
+#define FJ_ALIAS_MAX		512	/* as filter_produce.c's PJ_KEK_MAX */
+/* DEKs asked of the key service at once by one response; the rest are
+ * asked on the next pass (fewer than the key client's LRU holds). */
+#define FJ_MAX_ASK		64
+/*
+ * Record bytes one Fetch response may make krx decompress and go
+ * through: the larger of FJ_BUDGET_MIN and FJ_BUDGET_RATIO times the
+ * response (a batch started is finished, so at most one more batch of
+ * FJ_MAX_DECOMPRESSED). Past it the partitions left are answered with
+ * the batches done so far, maybe none: the client fetches the rest
+ * again (issue 9, finding 5: tiny batches of zeros must not cost
+ * seconds of CPU each).
+ */
+#define FJ_BUDGET_MIN		((uint64_t)256 * 1024 * 1024)
+#define FJ_BUDGET_RATIO		16
 #define KRX_KERR_CORRUPT_MESSAGE	2
 #define KRX_KERR_KAFKA_STORAGE_ERROR	56
 
@@ -53,6 +90,24 @@ struct fj_part {
 	enum krx_key_status	 status;
 	const uint8_t		*bad_edek;	/* for the log line */
 	size_t			 bad_len;
+	int			 err;		/* krx_err of the pass */
+	int64_t			 fail_offset;	/* -1: unknown */
+	int16_t			 refuse;	/* requireEncryption's */
+	int			 truncated;	/* budget spent: fewer */
+};
+
+/* A topic's KEK, as far as requireEncryption needs to know. */
+enum fj_topic_state {
+	FJT_UNASKED = 0,
+	FJT_WAIT,
+	FJT_DONE
+};
+
+struct fj_topic {
+	struct krx_fjob		*j;
+	enum fj_topic_state	 state;
+	enum krx_key_status	 status;	/* when done */
+	int			 unknown;	/* id krx cannot name */
 };
 
 struct krx_fjob {
@@ -74,10 +129,25 @@ struct krx_fjob {
 	uint64_t		 records;
 	struct fj_fail		*fails;
 	size_t			 nfails;
+	struct fj_topic		*topics;	/* resp.ntopics */
 };
 
 static struct krx_recenc_scratch	fj_scratch;
 static int				fj_scratch_ready;
+
+/* Give back scratch space a big batch grew (issue 9, finding 5). */
+static void
+fj_scratch_trim(void)
+{
+	if (fj_scratch.plain.cap > FJ_SCRATCH_KEEP ||
+	    fj_scratch.comp.cap > FJ_SCRATCH_KEEP ||
+	    fj_scratch.dec.cap > FJ_SCRATCH_KEEP ||
+	    fj_scratch.parcel.cap > FJ_SCRATCH_KEEP ||
+	    fj_scratch.hdrs.cap > FJ_SCRATCH_KEEP) {
+		krx_recenc_scratch_free(&fj_scratch);
+		krx_recenc_scratch_init(&fj_scratch, FJ_MAX_DECOMPRESSED);
+	}
+}
 
 void
 krx_filter_fetch_free(struct krx_fjob *j)
@@ -87,6 +157,9 @@ krx_filter_fetch_free(struct krx_fjob *j)
 	if (j == NULL)
 		return;
 	krx_keyclient_cancel(j->s->w->kc, j);
+	for (i = 0; j->topics != NULL && i < j->resp.ntopics; i++)
+		krx_keyclient_cancel(j->s->w->kc, &j->topics[i]);
+	free(j->topics);
 	while (j->nfails > 0)
 		free(j->fails[--j->nfails].edek);
 	free(j->fails);
@@ -161,6 +234,13 @@ fj_edek(void *arg, const uint8_t *edek, size_t len)
 	struct krx_key_answer	 a;
 	enum krx_key_status	 st;
 
+	/*
+	 * A partition that fails anyway needs no more keys (issue 9: many
+	 * distinct bogus EDEKs must not cost a lookup and a key service
+	 * round trip each); the scan stops.
+	 */
+	if (j->parts[j->cur].status != KRX_KEY_OK)
+		return KRX_E_NOTFOUND;
 	if (j->last_edek != NULL && j->last_len == len &&
 	    memcmp(j->last_edek, edek, len) == 0)
 		return KRX_OK;
@@ -172,6 +252,8 @@ fj_edek(void *arg, const uint8_t *edek, size_t len)
 	}
 	if (krx_keyclient_aead(j->s->w->kc, j->s->vc, edek, len) != NULL)
 		return KRX_OK;
+	if (j->pending >= FJ_MAX_ASK)
+		return KRX_E_NOTFOUND;	/* the next pass asks the rest */
 	if (krx_keyclient_decrypt(j->s->w->kc, j->s->vc, edek, len, fj_dek_cb,
 	    j, &a) == 0)
 		j->pending++;
@@ -213,6 +295,8 @@ fj_dek(void *arg, const uint8_t *edek, size_t len)
 		fj_answer(j, j->cur, st, edek, len);
 		return NULL;
 	}
+	if (j->pending >= FJ_MAX_ASK)
+		return NULL;	/* asked on the next pass */
 	if (krx_keyclient_decrypt(kc, j->s->vc, edek, len, fj_dek_cb, j,
 	    &a) == 0) {
 		j->pending++;
@@ -223,6 +307,115 @@ fj_dek(void *arg, const uint8_t *edek, size_t len)
 	fj_fail_add(j, edek, len, a.status);
 	fj_answer(j, j->cur, a.status, edek, len);
 	return NULL;
+}
+
+static const struct krx_conf_encryption *
+fj_conf(struct krx_fjob *j)
+{
+	return &j->s->w->conf->vclusters[j->s->vc].enc;
+}
+
+/* The name of topic t, NUL-ended: 0, or -1 when krx cannot name it. */
+static int
+fj_topic_name(struct krx_fjob *j, const struct krx_fetch_topic *t,
+    char name[KRX_TOPIC_NAME_MAX + 1], size_t *len)
+{
+	*len = 0;
+	name[0] = '\0';
+	if (t->name != NULL) {
+		if (t->name_len < 0 || t->name_len > KRX_TOPIC_NAME_MAX)
+			return -1;
+		*len = (size_t)t->name_len;
+		memcpy(name, t->name, *len);
+		name[*len] = '\0';
+		return 0;
+	}
+	if (krx_topicmap_get(j->s->w->m->topicmap, j->s->vc, t->topic_id,
+	    name, len) != KRX_OK)
+		return -1;
+	return 0;
+}
+
+static void
+fj_resolved(void *arg, const struct krx_key_answer *a)
+{
+	struct fj_topic	*t = arg;
+
+	t->state = FJT_DONE;
+	t->status = a->status;
+	if (--t->j->pending == 0)
+		fj_resume(t->j);
+}
+
+/* Ask whether topic ti has a KEK (once per response). */
+static void
+fj_topic_ask(struct krx_fjob *j, size_t ti)
+{
+	struct fj_topic		*t = &j->topics[ti];
+	struct krx_key_answer	 a;
+	char			 name[KRX_TOPIC_NAME_MAX + 1];
+	char			 alias[FJ_ALIAS_MAX + 1];
+	size_t			 len;
+
+	t->j = j;
+	t->state = FJT_DONE;
+	if (fj_topic_name(j, &j->resp.topics[ti], name, &len) != 0) {
+		t->unknown = 1;
+		return;
+	}
+	/* As on produce: an alias that cannot be formed resolves to none. */
+	if (krx_conf_kek_alias(fj_conf(j)->template, name, len, alias,
+	    sizeof(alias)) != KRX_OK) {
+		t->status = KRX_KEY_NOT_FOUND;
+		return;
+	}
+	if (krx_keyclient_resolve(j->s->w->kc, j->s->vc, alias,
+	    strlen(alias), fj_resolved, t, &a) == 1) {
+		t->status = a.status;
+		return;
+	}
+	t->state = FJT_WAIT;
+	j->pending++;
+}
+
+/*
+ * requireEncryption for partition i, which holds clear records: 0 when
+ * its topic has no KEK (clear is fine), a Kafka error code to refuse it
+ * with, or -1 while the KEK is being resolved. Fails closed.
+ */
+static int
+fj_require(struct krx_fjob *j, size_t i)
+{
+	struct fj_topic	*t = &j->topics[j->resp.parts[i].topic];
+
+	if (t->state == FJT_UNASKED)
+		fj_topic_ask(j, j->resp.parts[i].topic);
+	if (t->state == FJT_WAIT)
+		return -1;
+	if (t->unknown)
+		return KRX_KERR_UNKNOWN_TOPIC_ID;
+	switch (t->status) {
+	case KRX_KEY_OK:
+		return KRX_KERR_CORRUPT_MESSAGE;
+	case KRX_KEY_NOT_FOUND:
+		return 0;
+	default:
+		return KRX_KERR_KAFKA_STORAGE_ERROR;
+	}
+}
+
+/*
+ * The budget of a pass over j. ShareFetch has none: records it acquired
+ * and krx held back would come back with one more delivery attempt.
+ */
+static uint64_t
+fj_budget(struct krx_fjob *j)
+{
+	uint64_t	 b = (uint64_t)j->size * FJ_BUDGET_RATIO;
+
+	if (j->resp.api_key != KRX_API_FETCH)
+		return UINT64_MAX;
+	return b > FJ_BUDGET_MIN ? b : FJ_BUDGET_MIN;
 }
 
 /*
@@ -241,6 +434,7 @@ fj_run(struct krx_fjob *j)
 	int				 r;
 
 	j->dek_aead = NULL;
+	fj_scratch.budget = fj_budget(j);
 	for (i = 0; i < j->resp.nparts; i++) {
 		p = &j->resp.parts[i];
 		fp = &j->parts[i];
@@ -248,13 +442,26 @@ fj_run(struct krx_fjob *j)
 		fp->encrypted = fp->decrypted = 0;
 		fp->status = KRX_KEY_OK;
 		fp->bad_edek = NULL;
+		fp->err = KRX_OK;
+		fp->refuse = 0;
+		fp->truncated = 0;
 		if (p->records == NULL || p->records_len <= 0)
 			continue;
 		j->cur = i;
 		r = krx_recdec_decrypt(p->records, (size_t)p->records_len,
 		    fj_dek, j, &fj_scratch, &fp->out);
+		fp->err = r;
+		fp->fail_offset = fj_scratch.fail_offset;
 		if (r == KRX_OK) {
+			fp->truncated = fj_scratch.truncated;
 			fp->encrypted = fp->decrypted = fj_scratch.decrypted;
+			fp->fail_offset = fj_scratch.clear_offset;
+			if (!fj_conf(j)->require_encryption ||
+			    fj_scratch.clear == 0)
+				continue;
+			if ((r = fj_require(j, i)) > 0)
+				fp->refuse = (int16_t)r;
+			j->dek_aead = NULL;	/* keyclient called */
 			continue;
 		}
 		fp->encrypted = 1;
@@ -268,34 +475,124 @@ fj_run(struct krx_fjob *j)
 	return j->pending == 0;
 }
 
+/* At most FJ_LOG_PER_SEC partition error lines a second per worker. */
+static int
+fj_log_allow(void)
+{
+	static time_t	 sec;
+	static unsigned	 n, dropped;
+	time_t		 now = time(NULL);
+
+	if (now != sec) {
+		if (dropped > 0)
+			log_warnx("%u more lines about Fetch partitions krx "
+			    "refused were not logged", dropped);
+		sec = now;
+		n = dropped = 0;
+	}
+	if (n < FJ_LOG_PER_SEC) {
+		n++;
+		return 1;
+	}
+	dropped++;
+	return 0;
+}
+
+/*
+ * Broker bytes (topic and KEK names) for a log line: at most dlen - 1 of
+ * them, anything but printable ASCII as '?', so that no record can
+ * write lines of its own into the log.
+ */
+static void
+fj_printable(char *dst, size_t dlen, const uint8_t *src, size_t len)
+{
+	size_t	 i;
+
+	if (len > dlen - 1)
+		len = dlen - 1;
+	for (i = 0; i < len; i++)
+		dst[i] = src[i] > 0x20 && src[i] < 0x7f ? (char)src[i] : '?';
+	dst[len] = '\0';
+}
+
+/* Why partition i failed, for its log line. */
+static const char *
+fj_why(struct krx_fjob *j, size_t i)
+{
+	const struct fj_part	*fp = &j->parts[i];
+
+	if (fp->refuse == KRX_KERR_UNKNOWN_TOPIC_ID)
+		return "requireEncryption is on and the topic id is unknown "
+		    "to krx";
+	if (fp->refuse == KRX_KERR_KAFKA_STORAGE_ERROR)
+		return "requireEncryption is on and the topic's KEK cannot "
+		    "be resolved now";
+	if (fp->refuse != 0)
+		return "requireEncryption: a record without encryption on a "
+		    "topic with a KEK";
+	if (fp->status == KRX_KEY_NOT_FOUND)
+		return "KEK not found";
+	if (fp->status == KRX_KEY_UNAVAILABLE)
+		return "key service or KMS unavailable";
+	if (fp->status == KRX_KEY_DENIED)
+		return "the key service refused the EDEK";
+	switch (fp->err) {
+	case KRX_OK:
+	case KRX_E_NOTFOUND:
+		return "the key service found the EDEK invalid";
+	case KRX_E_TOO_BIG:
+		return "an EDEK over 4096 bytes, or a batch over 256 MiB "
+		    "decompressed";
+	case KRX_E_CRYPTO:
+		return "a value does not authenticate";
+	case KRX_E_UNSUPPORTED:
+		return "an unsupported encryption version, cipher, AAD or "
+		    "codec";
+	default:
+		return "malformed records";
+	}
+}
+
 static void
 fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 {
 	const struct krx_fetch_part	*p = &j->resp.parts[i];
-	const struct krx_fetch_topic	*t = &j->resp.topics[p->topic];
 	const uint8_t			*kek = NULL;
 	char				 topic[KRX_TOPIC_NAME_MAX + 1];
+	char				 tname[KRX_TOPIC_NAME_MAX + 1];
+	char				 kname[FJ_ALIAS_MAX + 1];
 	size_t				 klen = 0, tlen;
 	uint32_t			 version = 0;
 
-	if (t->name != NULL)
-		snprintf(topic, sizeof(topic), "%.*s", (int)t->name_len,
-		    (const char *)t->name);
-	else if (krx_topicmap_get(j->s->w->m->topicmap, t->topic_id, topic,
-	    &tlen) != KRX_OK)
-		snprintf(topic, sizeof(topic), "(topic id unknown to krx)");
-	if (j->parts[i].bad_edek != NULL)
-		krx_localkms_edek_parse(j->parts[i].bad_edek,
-		    j->parts[i].bad_len, &kek, &klen, &version);
-	log_warnx("conn=%llu client=%s: cannot decrypt records of %s-%d "
-	    "(KEK %.*s version %u): %s; answering error %d for that "
-	    "partition with its records removed", (unsigned long long)j->s->id,
-	    j->s->client_addr, topic, p->index, (int)klen,
-	    kek ? (const char *)kek : "?", version,
-	    j->parts[i].status == KRX_KEY_NOT_FOUND ? "KEK not found" :
-	    j->parts[i].status == KRX_KEY_UNAVAILABLE ? "key service or KMS "
-	    "unavailable" : "records do not authenticate or are malformed",
-	    err);
+	if (!fj_log_allow())
+		return;
+	if (fj_topic_name(j, &j->resp.topics[p->topic], tname, &tlen) != 0)
+		snprintf(topic, sizeof(topic), "(topic unknown to krx)");
+	else
+		fj_printable(topic, sizeof(topic), (const uint8_t *)tname,
+		    tlen);
+	if (j->parts[i].bad_edek == NULL ||
+	    krx_localkms_edek_parse(j->parts[i].bad_edek,
+	    j->parts[i].bad_len, &kek, &klen, &version) != KRX_OK ||
+	    klen == 0) {
+		kek = (const uint8_t *)"?";
+		klen = 1;
+		version = 0;
+	}
+	fj_printable(kname, sizeof(kname), kek, klen);
+	if (j->parts[i].refuse != 0)
+		log_warnx("conn=%llu client=%s: refusing records of %s-%d "
+		    "(offset %lld): %s; answering error %d for that partition "
+		    "with its records removed", (unsigned long long)j->s->id,
+		    j->s->client_addr, topic, p->index,
+		    (long long)j->parts[i].fail_offset, fj_why(j, i), err);
+	else
+		log_warnx("conn=%llu client=%s: cannot decrypt records of "
+		    "%s-%d (KEK %s version %u): %s; answering error %d for "
+		    "that partition with its records removed (offset %lld)",
+		    (unsigned long long)j->s->id, j->s->client_addr, topic,
+		    p->index, kname, version, fj_why(j, i), err,
+		    (long long)j->parts[i].fail_offset);
 }
 
 static int16_t
@@ -349,7 +646,9 @@ static void
 fj_edit_failed(struct krx_fjob *j, struct fj_edits *e, size_t i, int flex)
 {
 	const struct krx_fetch_part	*p = &j->resp.parts[i];
-	int16_t				 err = fj_error_code(j->parts[i].status);
+	int16_t				 err = j->parts[i].refuse != 0 ?
+					    j->parts[i].refuse :
+					    fj_error_code(j->parts[i].status);
 
 	e->errs[i] = (int16_t)htons((uint16_t)err);
 	fj_log_error(j, i, err);
@@ -377,14 +676,22 @@ fj_edits_build(struct krx_fjob *j, struct fj_edits *e)
 	for (i = 0; i < j->resp.nparts; i++) {
 		p = &j->resp.parts[i];
 		fp = &j->parts[i];
-		if (fp->encrypted == 0)
+		if (fp->encrypted == 0 && fp->refuse == 0 &&
+		    fp->truncated == 0)
 			continue;
-		if (fp->status == KRX_KEY_OK && fp->out.len > INT32_MAX)
+		if (fp->status == KRX_KEY_OK && fp->out.len > INT32_MAX) {
 			fp->status = KRX_KEY_INVALID;
-		if (fp->status != KRX_KEY_OK) {
+			fp->err = KRX_E_TOO_BIG;
+		}
+		if (fp->status != KRX_KEY_OK || fp->refuse != 0) {
 			fj_edit_failed(j, e, i, flex);
 			continue;
 		}
+		if (fp->truncated)
+			log_debug("conn=%llu: record budget of a Fetch "
+			    "response spent: partition %d answered with %zu of "
+			    "%d bytes", (unsigned long long)j->s->id, p->index,
+			    fp->out.len, p->records_len);
 		/* New length prefix, then the records, no copy. */
 		krx_kafka_records_prefix(&e->fields[i], flex, fp->out.len);
 		fj_edit(e, p->field_off, p->field_len, e->fields[i].data,
@@ -501,11 +808,12 @@ fj_note_ratio(struct krx_fjob *j)
 	size_t			 i;
 
 	for (i = 0; i < j->resp.nparts; i++) {
-		if (j->resp.parts[i].records_len <= 0)
+		if (j->resp.parts[i].records_len <= 0 || j->parts[i].truncated)
 			continue;
 		in += (uint64_t)j->resp.parts[i].records_len;
 		out += j->parts[i].encrypted > 0 && j->parts[i].status ==
-		    KRX_KEY_OK ? j->parts[i].out.len :
+		    KRX_KEY_OK && j->parts[i].refuse == 0 ?
+		    j->parts[i].out.len :
 		    (uint64_t)j->resp.parts[i].records_len;
 	}
 	if (in == 0 || out == 0)
@@ -599,8 +907,11 @@ fj_resume(struct krx_fjob *j)
 	struct krx_session	*s = j->s;
 	struct krx_inflight	*f = j->f;
 	struct evbuffer		*dst;
+	int			 r;
 
-	if (!fj_run(j))
+	r = fj_run(j);
+	fj_scratch_trim();
+	if (!r)
 		return;		/* new EDEKs asked for: wait again */
 	s->held_resp = NULL;
 	if (f->resp != NULL)
@@ -630,7 +941,8 @@ fj_any_encrypted(struct krx_fjob *j)
 	size_t	 i;
 
 	for (i = 0; i < j->resp.nparts; i++)
-		if (j->parts[i].encrypted > 0)
+		if (j->parts[i].encrypted > 0 || j->parts[i].refuse != 0 ||
+		    j->parts[i].truncated)
 			return 1;
 	return 0;
 }
@@ -661,7 +973,10 @@ krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 		return -1;
 	}
 	j->parts = xcalloc(j->resp.nparts + 1, sizeof(*j->parts));
-	if (fj_run(j)) {
+	j->topics = xcalloc(j->resp.ntopics + 1, sizeof(*j->topics));
+	r = fj_run(j);
+	fj_scratch_trim();
+	if (r) {
 		if (!fj_any_encrypted(j)) {
 			fj_note_ratio(j);
 			krx_filter_fetch_free(j);

@@ -9,6 +9,18 @@
  * encrypted topic ever leaves in clear; acks=0 requests that cannot be
  * encrypted are dropped and logged.
  *
+ * Trusts nothing of the request (issue 9). Record counts are bounded by
+ * the bytes that carry them before they cost a DEK (crypto/recenc.c),
+ * a request resolves at most PJ_MAX_RESOLVES topics through keysvc, and
+ * records carrying the encryption header are refused, passthrough
+ * topics included. When a partition is refused (what the broker would
+ * answer for a batch that lies or is corrupt, INVALID_RECORD for one krx
+ * must not forward, UNKNOWN_TOPIC_ID for a topic id without a name) the
+ * request is answered by krx: those partitions get their error, the
+ * others the retriable error, so that the client sends them again; the
+ * connection stays open. A topic whose KEK alias cannot be formed fails
+ * closed.
+ *
  * While a request waits for keys the session reads no further request
  * (order is kept); the frame is copied out of the input buffer then.
  */
@@ -40,7 +52,20 @@
  * retried by librdkafka and the Java client alike.
  */
 #define PJ_RETRIABLE		KRX_KERR_REQUEST_TIMED_OUT
+/* Per batch decompressed, and per request encrypted (issue 9, #1). */
 #define PJ_MAX_DECOMPRESSED	(256 * 1024 * 1024)
+/* CORRUPT_MESSAGE: what Kafka answers for a bad CRC or a cut batch. */
+#define PJ_CORRUPT		2
+/* MESSAGE_TOO_LARGE: records that would encrypt to too many bytes. */
+#define PJ_TOO_LARGE		10
+/* Topics one request may send to keysvc for resolving (issue 9, #1). */
+#define PJ_MAX_RESOLVES		1000
+/*
+ * Guards per connection: every partition of every request is compared
+ * with each, so their number is capped (beyond it a failed batch is not
+ * guarded and the broker's sequence check is the only one left).
+ */
+#define PJ_MAX_GUARDS		256
 
 enum pj_state {
 	PJ_NEW = 0,
@@ -49,6 +74,7 @@ enum pj_state {
 	PJ_ENC,
 	PJ_UNKNOWN_ID,
 	PJ_REJECT,
+	PJ_INVALID,	/* no KEK alias can be formed: fails closed */
 	PJ_FAILED
 };
 
@@ -74,10 +100,14 @@ struct krx_pjob {
 	uint32_t		 size;
 	struct krx_produce_req	 req;
 	struct pj_topic		*topics;
+	int16_t			*errors;	/* per partition, 0: none */
+	uint64_t		*need;		/* per pool, NULL: not counted */
 	unsigned		 pending;
+	unsigned		 resolves;	/* sent to keysvc */
 	enum krx_key_status	 failure;
 	uint64_t		 records;	/* to encrypt */
 	int			 guard_checked;
+	int			 plain_checked;
 };
 
 /*
@@ -149,7 +179,7 @@ pj_guard_find(struct krx_session *s, const uint8_t *t, size_t len,
 	return NULL;
 }
 
-/* Remember the failed batches of idempotent producers in j. */
+/* Remember the retriably failed batches of idempotent producers in j. */
 static void
 pj_guard_set(struct krx_pjob *j)
 {
@@ -159,15 +189,20 @@ pj_guard_set(struct krx_pjob *j)
 	size_t				 i, len;
 	int64_t				 pid;
 	int32_t				 seq;
+	unsigned			 n = 0;
 
-	for (i = 0; i < j->req.nparts; i++) {
+	LIST_FOREACH(g, &j->s->pjguards, entry)
+		n++;
+	for (i = 0; i < j->req.nparts && n < PJ_MAX_GUARDS; i++) {
 		p = &j->req.parts[i];
-		if (!pj_idempotent(p, &pid, &seq))
+		if (j->errors[i] != PJ_RETRIABLE ||
+		    !pj_idempotent(p, &pid, &seq))
 			continue;
 		pj_guard_topic(j, p, &t, &len);
 		if (len > KRX_TOPIC_NAME_MAX ||
 		    pj_guard_find(j->s, t, len, p->index, pid) != NULL)
 			continue;
+		n++;
 		g = xcalloc(1, sizeof(*g));
 		memcpy(g->topic, t, len);
 		g->topic_len = len;
@@ -193,6 +228,8 @@ pj_guard_blocks(struct krx_pjob *j)
 	int32_t				 seq;
 	int				 blocked = 0;
 
+	if (LIST_EMPTY(&j->s->pjguards))
+		return 0;
 	for (i = 0; i < j->req.nparts; i++) {
 		p = &j->req.parts[i];
 		if (!pj_idempotent(p, &pid, &seq))
@@ -236,6 +273,8 @@ pj_free(struct krx_pjob *j)
 	krx_encpool_cancel(j->s->w, j);
 	krx_produce_req_free(&j->req);
 	free(j->topics);
+	free(j->errors);
+	free(j->need);
 	free(j->copy);
 	free(j);
 }
@@ -252,32 +291,83 @@ pj_done(struct krx_pjob *j)
 		krx_session_release(s);
 }
 
+/*
+ * Answer the request: partitions with an error set get it, the others
+ * the retriable error (they were not sent; the client sends them again).
+ */
 static void
-pj_fail(struct krx_pjob *j, int16_t err, const char *why)
+pj_fail_parts(struct krx_pjob *j, const char *why)
 {
 	struct krx_buf	 out;
-	int16_t		*errors;
 	size_t		 i;
 
+	for (i = 0; i < j->req.nparts; i++)
+		if (j->errors[i] == KRX_KERR_NONE)
+			j->errors[i] = PJ_RETRIABLE;
 	log_warnx("conn=%llu client=%s: failed to encrypt records, Produce "
 	    "answered with error %d: %s", (unsigned long long)j->s->id,
-	    j->s->client_addr, err, why);
-	if (err == PJ_RETRIABLE)
-		pj_guard_set(j);
+	    j->s->client_addr, j->req.nparts ? j->errors[0] : PJ_RETRIABLE,
+	    why);
+	pj_guard_set(j);
 	if (j->req.acks == 0) {
 		log_warnx("conn=%llu: acks=0 Produce dropped, never sent in "
 		    "clear", (unsigned long long)j->s->id);
 		return;
 	}
-	errors = xcalloc(j->req.nparts ? j->req.nparts : 1, sizeof(*errors));
-	for (i = 0; i < j->req.nparts; i++)
-		errors[i] = err;
 	krx_buf_init(&out, 256);
 	if (krx_kafka_produce_error_response(&j->req, j->h.api_version,
-	    errors, why, &out) == KRX_OK)
+	    j->errors, why, &out) == KRX_OK)
 		krx_session_reply(j->s, &j->h, out.data, out.len, 0);
 	krx_buf_free(&out);
-	free(errors);
+}
+
+static void
+pj_fail(struct krx_pjob *j, int16_t err, const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < j->req.nparts; i++)
+		j->errors[i] = err;
+	pj_fail_parts(j, why);
+}
+
+/* 1 when a complete v2 batch of p fails its CRC-32C. */
+static int
+pj_crc_bad(const struct krx_produce_part *p)
+{
+	struct krx_batch_iter	 bi;
+	struct krx_batch	 b;
+
+	krx_batch_iter_init(&bi, p->records, (size_t)p->records_len);
+	while (krx_batch_next(&bi, &b) == KRX_BATCH_OK)
+		if (!b.legacy && krx_batch_verify_crc(&b) != KRX_OK)
+			return 1;
+	return 0;
+}
+
+/*
+ * The Kafka error of partition p whose records recenc refused with r,
+ * as the broker answers: CORRUPT_MESSAGE for a bad CRC or a cut batch
+ * (CorruptRecordException), INVALID_RECORD for a record count that
+ * lies or records that do not parse (InvalidRecordException), and for
+ * records krx will not forward; MESSAGE_TOO_LARGE over krx's caps;
+ * anything else is krx's own trouble.
+ */
+static int16_t
+pj_records_error(const struct krx_produce_part *p, int r)
+{
+	switch (r) {
+	case KRX_E_TRUNCATED:
+		return PJ_CORRUPT;
+	case KRX_E_MALFORMED:
+		return pj_crc_bad(p) ? PJ_CORRUPT : KRX_KERR_INVALID_RECORD;
+	case KRX_E_UNSUPPORTED:
+		return KRX_KERR_INVALID_RECORD;
+	case KRX_E_TOO_BIG:
+		return PJ_TOO_LARGE;
+	default:
+		return PJ_RETRIABLE;
+	}
 }
 
 static void
@@ -341,8 +431,8 @@ pj_name(struct krx_pjob *j, struct pj_topic *t,
 		t->name_len = rt->name_len;
 		return 0;
 	}
-	return krx_topicmap_get(j->s->w->m->topicmap, rt->topic_id, t->name,
-	    &t->name_len) == KRX_OK ? 0 : -1;
+	return krx_topicmap_get(j->s->w->m->topicmap, j->s->vc, rt->topic_id,
+	    t->name, &t->name_len) == KRX_OK ? 0 : -1;
 }
 
 static void
@@ -358,13 +448,22 @@ pj_resolve(struct krx_pjob *j, size_t i)
 	}
 	if (t->state != PJ_NEW)
 		return;
+	/* Produce v13: an id without a name fails closed, never in clear. */
 	if (pj_name(j, t, &j->req.topics[i]) != 0) {
 		t->state = PJ_UNKNOWN_ID;
 		return;
 	}
 	if (krx_conf_kek_alias(pj_conf(j)->template, t->name, t->name_len,
 	    alias, sizeof(alias)) != KRX_OK) {
-		pj_decide(t, KRX_KEY_NOT_FOUND, NULL, 0);
+		/* Issue 9, finding 9: not "no KEK", so not PASSTHROUGH. */
+		log_warnx("conn=%llu: topic %s: the KEK alias from the "
+		    "selector template is over %d bytes; records refused",
+		    (unsigned long long)j->s->id, t->name, PJ_KEK_MAX);
+		t->state = PJ_INVALID;
+		return;
+	}
+	if (j->resolves >= PJ_MAX_RESOLVES) {
+		t->state = PJ_FAILED;
 		return;
 	}
 	if (krx_keyclient_resolve(j->s->w->kc, j->s->vc, alias, strlen(alias),
@@ -376,39 +475,94 @@ pj_resolve(struct krx_pjob *j, size_t i)
 	}
 	t->state = PJ_WAIT;
 	j->pending++;
+	j->resolves++;
+}
+
+/*
+ * Mark the partitions of topics that fail (one pass over the partitions:
+ * a request may name very many topics); the reason, or NULL.
+ */
+static const char *
+pj_mark_topics(struct krx_pjob *j)
+{
+	const char	*why = NULL;
+	size_t		 i;
+
+	for (i = 0; i < j->req.nparts; i++)
+		switch (j->topics[j->req.parts[i].topic].state) {
+		case PJ_UNKNOWN_ID:
+			j->errors[i] = KRX_KERR_UNKNOWN_TOPIC_ID;
+			why = "unknown topic id";
+			break;
+		case PJ_INVALID:
+			j->errors[i] = KRX_KERR_INVALID_RECORD;
+			why = "no KEK alias can be formed for a topic";
+			break;
+		case PJ_FAILED:
+			j->errors[i] = PJ_RETRIABLE;
+			if (why == NULL)
+				why = "the key service or KMS cannot answer; "
+				    "retry";
+			break;
+		default:
+			break;
+		}
+	return why;
+}
+
+/*
+ * Records of passthrough topics go up as they are, but none may carry
+ * the encryption header (issue 9, finding 6). The reason, or NULL.
+ */
+static const char *
+pj_check_plain(struct krx_pjob *j)
+{
+	const struct krx_produce_part	*p;
+	const char			*why = NULL;
+	size_t				 i;
+	int				 r;
+
+	for (i = 0; i < j->req.nparts; i++) {
+		p = &j->req.parts[i];
+		if (j->topics[p->topic].state != PJ_PLAIN ||
+		    p->records == NULL || p->records_len <= 0)
+			continue;
+		if ((r = krx_recenc_check_plain(p->records,
+		    (size_t)p->records_len, &pj_scratch)) != KRX_OK) {
+			j->errors[i] = pj_records_error(p, r);
+			why = r == KRX_E_UNSUPPORTED ? "a record carries the "
+			    "encryption header" : "records that cannot be "
+			    "parsed";
+		}
+	}
+	return why;
 }
 
 /* 1 when every topic is decided; -1 when the request was answered. */
 static int
 pj_check_topics(struct krx_pjob *j)
 {
-	size_t	 i;
-	int	 enc = 0;
+	const char	*why;
+	size_t		 i;
+	int		 enc = 0;
 
 	for (i = 0; i < j->req.ntopics; i++)
 		pj_resolve(j, i);
 	if (j->pending > 0)
 		return 0;
-	for (i = 0; i < j->req.ntopics; i++) {
-		switch (j->topics[i].state) {
-		case PJ_UNKNOWN_ID:
-			pj_fail(j, KRX_KERR_UNKNOWN_TOPIC_ID, "unknown topic id");
-			return -1;
-		case PJ_FAILED:
-			pj_fail(j, PJ_RETRIABLE, "the key service or KMS "
-			    "cannot answer; retry");
-			return -1;
-		case PJ_REJECT:
+	for (i = 0; i < j->req.ntopics; i++)
+		if (j->topics[i].state == PJ_REJECT) {
 			pj_fail(j, KRX_KERR_INVALID_RECORD, "failed to resolve "
 			    "key for a topic (unresolvedKeyPolicy REJECT)");
 			return -1;
-		case PJ_ENC:
+		} else if (j->topics[i].state == PJ_ENC)
 			enc = 1;
-			break;
-		default:
-			break;
-		}
+	if ((why = pj_mark_topics(j)) != NULL ||
+	    (!j->plain_checked && (why = pj_check_plain(j)) != NULL)) {
+		pj_fail_parts(j, why);
+		return -1;
 	}
+	j->plain_checked = 1;
 	return enc ? 1 : 2;
 }
 
@@ -424,52 +578,70 @@ pj_budget_cb(void *arg, enum krx_key_status st)
 }
 
 /*
+ * Count the records to encrypt, per pool (topics sharing a KEK share a
+ * pool: the first of them holds the sum), once per request. Partitions
+ * whose batches recenc refuses are marked. The reason, or NULL.
+ */
+static const char *
+pj_count(struct krx_pjob *j)
+{
+	const struct krx_produce_part	*p;
+	struct pj_topic			*t;
+	const char			*why = NULL;
+	uint64_t			 n;
+	size_t				 i, k;
+	int				 r;
+
+	j->need = xcalloc(j->req.ntopics ? j->req.ntopics : 1,
+	    sizeof(*j->need));
+	for (i = 0; i < j->req.nparts; i++) {
+		p = &j->req.parts[i];
+		t = &j->topics[p->topic];
+		if (t->state != PJ_ENC || p->records == NULL)
+			continue;
+		if ((r = krx_recenc_count(p->records, (size_t)p->records_len,
+		    &pj_scratch, &n)) != KRX_OK) {
+			j->errors[i] = pj_records_error(p, r);
+			why = "records that cannot be parsed (bad batch, "
+			    "record count or CRC)";
+			continue;
+		}
+		/* n <= records_len / 7: the sums cannot wrap. */
+		for (k = 0; k <= p->topic; k++)
+			if (j->topics[k].pool == t->pool) {
+				j->need[k] += n;
+				break;
+			}
+	}
+	return why;
+}
+
+/*
  * Make sure every pool can encrypt what this request needs. 1 ready,
  * 0 waiting, -1 answered with an error.
  */
 static int
 pj_check_budget(struct krx_pjob *j)
 {
-	const struct krx_produce_part	*p;
-	struct pj_topic			*t;
-	enum krx_key_status		 st;
-	uint64_t			 n, *need;
-	size_t				 i, k;
-	int				 r = 1;
+	enum krx_key_status	 st;
+	const char		*why;
+	size_t			 i;
 
-	need = xcalloc(j->req.ntopics ? j->req.ntopics : 1, sizeof(*need));
-	j->records = 0;
-	for (i = 0; i < j->req.nparts && r == 1; i++) {
-		p = &j->req.parts[i];
-		t = &j->topics[p->topic];
-		if (t->state != PJ_ENC || p->records == NULL)
-			continue;
-		if (krx_recenc_count(p->records, (size_t)p->records_len,
-		    &pj_scratch, &n) != KRX_OK) {
-			pj_fail(j, KRX_KERR_INVALID_RECORD, "records that "
-			    "cannot be parsed (bad batch or CRC)");
-			r = -1;
-			break;
-		}
-		/* Topics sharing a KEK share a pool: add up per pool. */
-		for (k = 0; k <= p->topic; k++)
-			if (j->topics[k].pool == t->pool) {
-				need[k] += n;
-				break;
-			}
+	if (j->need == NULL && (why = pj_count(j)) != NULL) {
+		pj_fail_parts(j, why);
+		return -1;
 	}
-	for (i = 0; i < j->req.ntopics && r == 1; i++) {
-		if (need[i] == 0)
+	for (i = 0; i < j->req.ntopics; i++) {
+		if (j->need[i] == 0)
 			continue;
-		if (krx_encpool_ensure(j->topics[i].pool, need[i],
+		if (krx_encpool_ensure(j->topics[i].pool, j->need[i],
 		    pj_budget_cb, j, &st) == 0)
 			j->pending++;
 		else if (st != KRX_KEY_OK)
 			j->failure = st;
 	}
-	free(need);
-	if (r != 1 || j->pending > 0)
-		return r == 1 ? 0 : r;
+	if (j->pending > 0)
+		return 0;
 	if (j->failure != KRX_KEY_OK) {
 		pj_fail(j, PJ_RETRIABLE, j->failure == KRX_KEY_NOT_FOUND ?
 		    "KEK not found when making a DEK" : "no DEK could be had "
@@ -486,7 +658,7 @@ pj_encrypt(struct krx_pjob *j)
 	const struct krx_produce_part	*p;
 	struct krx_splice		*sp;
 	struct krx_buf			*fields, *enc, body;
-	size_t				 i, n, ns = 0;
+	size_t				 i, n, ns = 0, total = 0;
 	int				 r = KRX_OK, flex = j->h.api_version >= 9;
 
 	n = j->req.nparts ? j->req.nparts : 1;
@@ -499,8 +671,18 @@ pj_encrypt(struct krx_pjob *j)
 			continue;
 		if ((r = krx_recenc_encrypt(p->records, (size_t)p->records_len,
 		    krx_encpool_dek, j->topics[p->topic].pool, &pj_scratch,
-		    &enc[i])) != KRX_OK ||
-		    (r = krx_kafka_records_prefix(&fields[i], flex,
+		    &enc[i])) != KRX_OK) {
+			/* This partition's records, as a whole, refused. */
+			j->errors[i] = pj_records_error(p, r);
+			break;
+		}
+		/* The whole request's output, as each partition's. */
+		if ((total += enc[i].len) > PJ_MAX_DECOMPRESSED) {
+			r = KRX_E_TOO_BIG;
+			j->errors[i] = PJ_TOO_LARGE;
+			break;
+		}
+		if ((r = krx_kafka_records_prefix(&fields[i], flex,
 		    enc[i].len)) != KRX_OK)
 			break;
 		j->records += pj_scratch.encrypted;
@@ -523,7 +705,8 @@ pj_encrypt(struct krx_pjob *j)
 		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_ENCRYPTED, (int64_t)j->records);
 	} else
-		pj_fail(j, PJ_RETRIABLE, krx_strerror(r));
+		pj_fail_parts(j, r == KRX_E_UNSUPPORTED ? "a record carries "
+		    "the encryption header" : krx_strerror(r));
 	for (i = 0; i < n; i++) {
 		krx_buf_free(&fields[i]);
 		krx_buf_free(&enc[i]);
@@ -591,6 +774,8 @@ pj_parse(struct krx_pjob *j)
 		    sizeof(*j->topics));
 		for (i = 0; i < j->req.ntopics; i++)
 			j->topics[i].job = j;
+		j->errors = xcalloc(j->req.nparts ? j->req.nparts : 1,
+		    sizeof(*j->errors));
 	}
 	return KRX_OK;
 }

@@ -1,9 +1,11 @@
 /*
  * keyclient.h: the worker's side of the key service. Asynchronous
  * requests with deadlines over the keysvc channel, an alias cache
- * (found: refreshed after 8 min, expired after 10; not found: 30 s),
- * and a bounded LRU of decrypted DEKs in front of the shared LMDB cache.
- * Program grade; trusts keysvc's framing, checks every length.
+ * (found: refreshed after 8 min, expired after 10; not found: 30 s), a
+ * bounded LRU of decrypted DEKs (expired an hour after they were
+ * fetched), and a bounded minute-long memory of EDEKs keysvc called
+ * unknown or invalid. Workers never open the LMDB cache: keysvc answers
+ * from it. Program grade; trusts keysvc's framing, checks every length.
  */
 #ifndef KRX_WORKER_KEYCLIENT_H
 #define KRX_WORKER_KEYCLIENT_H

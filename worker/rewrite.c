@@ -11,14 +11,54 @@
 
 #include <event2/buffer.h>
 
+#include "common/chan.h"
 #include "common/log.h"
 #include "conf/conf.h"
 #include "master/master.h"
 #include "proto/kafka_msg.h"
+#include "worker/nodemap.h"
 #include "worker/session.h"
 #include "worker/topicmap.h"
 
 #define REWRITE_SCRATCH_KEEP	(64 * 1024)
+
+/*
+ * Issue 9, finding 12: brokers choose the addresses krx connects to; a
+ * virtual cluster's upstream.allowed_hosts bounds them (the endpoint's
+ * form was checked by the parser).
+ */
+static int
+rewrite_host_allowed(const struct krx_conf_vcluster *vc,
+    const struct krx_kafka_endpoint *up)
+{
+	char	 host[KRX_KAFKA_HOST_MAX + 1];
+
+	if (vc->n_allowed_hosts == 0)
+		return 1;
+	if (up->host_len > KRX_KAFKA_HOST_MAX)
+		return 0;
+	memcpy(host, up->host, up->host_len);
+	host[up->host_len] = '\0';
+	if (krx_conf_host_allowed(vc, host))
+		return 1;
+	log_warnx("virtual cluster %s: refusing broker %d at %s:%d: host not "
+	    "in upstream allowed_hosts", vc->name, up->node_id, host,
+	    up->port);
+	return 0;
+}
+
+/* Issue 9, finding 12: the master writes the shared node map. */
+static void
+rewrite_tell_node(struct krx_session *s, const struct krx_kafka_endpoint *up)
+{
+	uint8_t	 msg[KRX_NODEMAP_MSG_MAX];
+	size_t	 n;
+
+	if ((n = krx_nodemap_msg_encode(msg, s->vc, up->node_id, up->host,
+	    up->host_len, up->port)) > 0)
+		krx_chan_send(s->w->chan, KRX_IPC_NODE_LEARNED, 0, 0, msg, n,
+		    -1);
+}
 
 int
 krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
@@ -33,15 +73,19 @@ krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
 		return KRX_OK;	/* "no coordinator": nothing to reach */
 	if (up->node_id > vc->max_node_id)
 		return KRX_E_RANGE;
+	if (!rewrite_host_allowed(vc, up))
+		return KRX_E_NOTFOUND;
 	r = krx_nodemap_set(s->w->nodemap, s->vc, up->node_id, up->host,
 	    up->host_len, up->port);
 	if (r < 0)
 		return r;
-	if (r == 1)
+	if (r == 1) {
+		rewrite_tell_node(s, up);
 		log_info("virtual cluster %s: broker %d is at %.*s:%d, "
 		    "advertised as %s:%d", vc->name, up->node_id,
 		    (int)up->host_len, up->host, up->port, vc->advertised_host,
 		    vc->node_start_port + up->node_id);
+	}
 	adv->host = vc->advertised_host;
 	adv->host_len = strlen(vc->advertised_host);
 	adv->port = vc->node_start_port + up->node_id;
@@ -53,10 +97,18 @@ rewrite_topic(void *arg, const uint8_t *name, int32_t name_len,
     const uint8_t *id, int16_t error_code)
 {
 	struct krx_session	*s = arg;
+	uint8_t			 msg[KRX_TOPICMAP_MSG_MAX];
+	size_t			 n;
 
-	if (name != NULL && name_len > 0 && error_code == 0)
-		krx_topicmap_put(s->w->m->topicmap, id, (const char *)name,
-		    (size_t)name_len);
+	if (name == NULL || name_len <= 0 || error_code != 0)
+		return KRX_OK;
+	if (krx_topicmap_put(s->w->m->topicmap, s->vc, id, (const char *)name,
+	    (size_t)name_len) != 1)
+		return KRX_OK;
+	if ((n = krx_topicmap_msg_encode(msg, s->vc, id, (const char *)name,
+	    (size_t)name_len)) > 0)
+		krx_chan_send(s->w->chan, KRX_IPC_TOPIC_LEARNED, 0, 0, msg, n,
+		    -1);
 	return KRX_OK;
 }
 
@@ -150,6 +202,12 @@ krx_rewrite_response(struct krx_session *s, struct krx_inflight *f,
 		    "whose node id is over max_node_id %d",
 		    krx_kafka_api_name(f->api_key),
 		    s->w->conf->vclusters[s->vc].max_node_id);
+		return -1;
+	}
+	if (r == KRX_E_NOTFOUND) {
+		krx_session_close(s, KRX_LOG_WARN, "%s response names a broker "
+		    "outside upstream allowed_hosts",
+		    krx_kafka_api_name(f->api_key));
 		return -1;
 	}
 	if (r < 0) {

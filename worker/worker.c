@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -21,12 +22,16 @@
 #include <event2/listener.h>
 
 #include "common/chan.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "crypto/secret.h"
 #include "master/master.h"
 #include "worker/keyclient.h"
+#include "worker/nodemap.h"
 #include "worker/session.h"
+#include "worker/topicmap.h"
 #include "worker/worker.h"
 
 static void
@@ -44,6 +49,32 @@ worker_drop_privileges(const char *user)
 		fatal("cannot switch to user %s", user);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl no_new_privs");
+}
+
+/*
+ * Issue 9, finding 11: no core dumps and no ptrace by the worker's own
+ * uid. The kernel resets the dumpable flag when the uid changes, so this
+ * runs after worker_drop_privileges. The DEK cache key stays with the
+ * master and keysvc: the worker's inherited copy is zeroed and unmapped.
+ * Finding 12: the shared maps become read-only (the master writes them).
+ */
+static void
+worker_harden(struct krx_master *m)
+{
+	struct rlimit	 rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		fatal("setrlimit core");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("prctl dumpable");
+	krx_secret_free(m->cache_key);
+	m->cache_key = NULL;
+	if (m->pid_fd != -1)
+		close(m->pid_fd);	/* the lock is the master's */
+	m->pid_fd = -1;
+	krx_nodemap_readonly(m->nodemap);
+	if (krx_topicmap_readonly(m->topicmap) != KRX_OK)
+		fatal("cannot map the topic map read-only");
 }
 
 static void
@@ -270,6 +301,7 @@ krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
 	signal(SIGPIPE, SIG_IGN);
 	worker_malloc_tune();
 	worker_drop_privileges(m->conf->user);
+	worker_harden(m);
 	w.m = m;
 	w.conf = m->conf;
 	w.nodemap = m->nodemap;

@@ -4,8 +4,10 @@ krxd runs two workers. Records produced through krxd make keysvc generate
 a DEK, which it also writes (sealed) into the LMDB cache. Both workers are
 then killed with kill -9, so no worker holds the DEK in memory; keysvc and
 the cache survive. Consuming through krxd decrypts every record, and
-krx-ctl cache stats shows workers.dek_lmdb_hits grown and
-keysvc.decrypt_edeks still 0: no key request reached keysvc.
+krx-ctl cache stats shows a cache hit (keysvc answers hits itself since
+issue 9, finding 7: keysvc.cache_hits; before that the workers read the
+cache: workers.dek_lmdb_hits) and keysvc.decrypt_edeks still 0: no
+EDEK reached the KMS.
 
 Then the other way round: keysvc is killed (its replacement starts an
 empty cache) and the workers again, so the DEK is nowhere but in the
@@ -20,6 +22,12 @@ import signal
 import keytest
 
 N = 200
+
+
+def hits(stats):
+    """Cache hits wherever they are served."""
+    return stats.get("keysvc.cache_hits", 0) + \
+        stats.get("workers.dek_lmdb_hits", 0)
 
 
 def test_lmdb_sharing(kafka, krxd_factory, tmp_path, topic_name):
@@ -48,12 +56,9 @@ def test_lmdb_sharing(kafka, krxd_factory, tmp_path, topic_name):
     got = keytest.records(krxd.bootstrap, topic)
     assert [r[4] for r in got] == values
     s1 = keytest.cache_stats(krxd)
-    assert s1["workers.dek_lmdb_hits"] - s0["workers.dek_lmdb_hits"] >= 1, \
-        (s0, s1)
+    assert hits(s1) - hits(s0) >= 1, (s0, s1)
     assert s1["keysvc.decrypt_edeks"] == 0, \
-        f"a worker asked keysvc to decrypt: {s1}"
-    assert s1["workers.keysvc_requests"] == s0["workers.keysvc_requests"], \
-        (s0, s1)
+        f"an EDEK went to the KMS: {s1}"
     assert s1["workers.records_decrypted"] - \
         s0["workers.records_decrypted"] >= N
 
@@ -71,7 +76,6 @@ def test_lmdb_sharing(kafka, krxd_factory, tmp_path, topic_name):
     s3 = keytest.cache_stats(krxd)
     assert 1 <= s3["keysvc.decrypt_edeks"] <= len(edeks), s3
     assert s3["keysvc.cache_writes"] >= s3["keysvc.decrypt_edeks"], s3
-    assert s3["workers.dek_lmdb_misses"] > s2["workers.dek_lmdb_misses"]
 
     keytest.kill_workers(krxd)
     got = keytest.records(krxd.bootstrap, topic)
@@ -79,4 +83,4 @@ def test_lmdb_sharing(kafka, krxd_factory, tmp_path, topic_name):
     s4 = keytest.cache_stats(krxd)
     assert s4["keysvc.decrypt_edeks"] == s3["keysvc.decrypt_edeks"], \
         f"{s3}\n{s4}"
-    assert s4["workers.dek_lmdb_hits"] > s3["workers.dek_lmdb_hits"]
+    assert hits(s4) > hits(s3), f"{s3}\n{s4}"

@@ -74,7 +74,18 @@ Test(conf, defaults)
 	cr_assert_eq(c->vclusters[0].n_upstream, 2);
 	cr_assert_str_eq(c->vclusters[0].upstream[1].host, "::1");
 	cr_assert_eq(c->vclusters[0].upstream[1].port, 9093);
+	cr_assert_eq(c->keysvc_kms_rate, 2000);
 	krx_conf_free(c);
+}
+
+/* issue 9, finding 7: the per-worker KMS request rate in keysvc. */
+Test(conf, keysvc_kms_rate)
+{
+	struct krx_conf	*c = load_ok("keysvc_kms_rate = 50;\n" VC(""));
+
+	cr_assert_eq(c->keysvc_kms_rate, 50);
+	krx_conf_free(c);
+	load_fails("keysvc_kms_rate = 0;\n" VC(""), "keysvc_kms_rate");
 }
 
 Test(conf, explicit_values)
@@ -185,6 +196,37 @@ Test(conf, record_encryption_errors)
 	    "\"/k\"; };\n    selector = \"TemplateKekSelector\";\n"
 	    "    selectorConfig = { template = \"x\"; };\n"
 	    "    unresolvedKeyPolicy = \"DROP\";\n"), "unresolvedKeyPolicy");
+	/* issue 9, finding 14: keysvc runs from "/" */
+	load_fails(ENC("    kms = \"LocalKms\"; kmsConfig = { keystore = "
+	    "\"keks/ks\"; };\n    selector = \"TemplateKekSelector\";\n"
+	    "    selectorConfig = { template = \"x\"; };\n"),
+	    "not an absolute path");
+}
+
+/* Issue 9: requireEncryption, a boolean, false by default. */
+Test(conf, record_encryption_require)
+{
+#define ENC_BASE							\
+	"    kms = \"LocalKms\";\n"						\
+	"    kmsConfig = { keystore = \"/k\"; };\n"			\
+	"    selector = \"TemplateKekSelector\";\n"				\
+	"    selectorConfig = { template = \"KEK-$(topicName)\"; };\n"
+	struct krx_conf	*c;
+
+	c = load_ok(ENC(ENC_BASE));
+	cr_assert_eq(c->vclusters[0].enc.require_encryption, 0);
+	krx_conf_free(c);
+	c = load_ok(ENC(ENC_BASE "    requireEncryption = true;\n"));
+	cr_assert_eq(c->vclusters[0].enc.require_encryption, 1);
+	krx_conf_free(c);
+	c = load_ok(ENC(ENC_BASE "    requireEncryption = false;\n"));
+	cr_assert_eq(c->vclusters[0].enc.require_encryption, 0);
+	krx_conf_free(c);
+	load_fails(ENC(ENC_BASE "    requireEncryption = 1;\n"),
+	    "true or false");
+	load_fails(ENC(ENC_BASE "    requireEncryption = \"yes\";\n"),
+	    "true or false");
+#undef ENC_BASE
 }
 
 /* Issue 9, finding 4: connection, buffer and time limits. */

@@ -105,11 +105,11 @@ Test(dekcache, round_trip_and_modes)
 	umask(022);
 	cr_assert_eq(krx_dekcache_open(sub, MAP, 1, &c), KRX_OK);
 	cr_assert_eq(stat(sub, &st), 0);
-	cr_assert_eq(st.st_mode & 07777, 0750);
+	cr_assert_eq(st.st_mode & 07777, 0700);
 	cr_assert_eq(stat(path_in(sub, "data.mdb"), &st), 0);
-	cr_assert_eq(st.st_mode & 07777, 0640, "data %o", st.st_mode);
+	cr_assert_eq(st.st_mode & 07777, 0600, "data %o", st.st_mode);
 	cr_assert_eq(stat(path_in(sub, "lock.mdb"), &st), 0);
-	cr_assert_eq(st.st_mode & 07777, 0660, "lock %o", st.st_mode);
+	cr_assert_eq(st.st_mode & 07777, 0600, "lock %o", st.st_mode);
 
 	cr_assert_eq(krx_dekcache_key("kms-a", (const uint8_t *)"E", 1, key),
 	    KRX_OK);
@@ -270,7 +270,7 @@ Test(dekcache, tampered_value_does_not_open)
 {
 	struct krx_dekcache	*c;
 	uint8_t			 seal[32], key[32], dek[32], out[32], *file;
-	uint8_t			*hit;
+	uint8_t			*hit, flip;
 	char			*dir = tmpdir();
 	size_t			 n, off;
 	int			 fd;
@@ -285,9 +285,10 @@ Test(dekcache, tampered_value_does_not_open)
 	file = slurp(path_in(dir, "data.mdb"), &n);
 	cr_assert_not_null(hit = memmem(file, n, key, 32));
 	off = (size_t)(hit - file) + 32 + KRX_DEKCACHE_VALUE_LEN - 1;
+	flip = file[off] ^ 0x01;	/* always a change */
 	free(file);
 	cr_assert_neq(fd = open(path_in(dir, "data.mdb"), O_RDWR), -1);
-	cr_assert_eq(pwrite(fd, "\x00", 1, (off_t)off), 1);
+	cr_assert_eq(pwrite(fd, &flip, 1, (off_t)off), 1);
 	close(fd);
 	cr_assert_eq(krx_dekcache_open(dir, 0, 0, &c), KRX_OK);
 	cr_assert_eq(krx_dekcache_get(c, seal, key, 0, out), KRX_E_CRYPTO);
@@ -630,4 +631,31 @@ Test(dekcache, full_map_evicts_expired_entries_first)
 	krx_dekcache_close(c);
 	rmtree(dir);
 	free(dir);
+}
+
+/* issue 9, finding 10: kek delete drops every cached DEK. */
+Test(dekcache, clear_drops_every_entry)
+{
+	struct krx_dekcache	*c;
+	uint8_t			 seal[32], key[32], dek[32], out[32];
+	uint64_t		 n, bytes;
+	char			*dir = tmpdir(), sub[256];
+
+	snprintf(sub, sizeof(sub), "%s/cache", dir);
+	rnd(seal, sizeof(seal));
+	rnd(dek, sizeof(dek));
+	cr_assert_eq(krx_dekcache_open(sub, MAP, 1, &c), KRX_OK);
+	cr_assert_eq(krx_dekcache_key("kms-a", (const uint8_t *)"E", 1, key),
+	    KRX_OK);
+	cr_assert_eq(krx_dekcache_put(c, seal, key, dek, FAR), KRX_OK);
+	cr_assert_eq(krx_dekcache_get(c, seal, key, 1000, out), KRX_OK);
+	cr_assert_eq(krx_dekcache_clear(c), KRX_OK);
+	cr_assert_eq(krx_dekcache_get(c, seal, key, 1000, out),
+	    KRX_E_NOTFOUND);
+	cr_assert_eq(krx_dekcache_stats(c, &n, &bytes), KRX_OK);
+	cr_assert_eq(n, 0);
+	/* Still usable afterwards. */
+	cr_assert_eq(krx_dekcache_put(c, seal, key, dek, FAR), KRX_OK);
+	cr_assert_eq(krx_dekcache_get(c, seal, key, 1000, out), KRX_OK);
+	krx_dekcache_close(c);
 }

@@ -597,3 +597,83 @@ Test(kafka_endpoints, fetch_inplace_refused)
 	krx_buf_free(&b);
 	free(f.data);
 }
+
+/* Metadata v9 with one broker, node 1, host host (hlen <= 32), port. */
+static size_t
+metadata_v9_one(uint8_t *b, const char *host, size_t hlen, int32_t port)
+{
+	static const uint8_t	 head[] = { 0, 0, 0, 0, 0x02, 0, 0, 0, 1 };
+	/* rack, tags, cluster id, controller, topics, cluster ops, tags */
+	static const uint8_t	 tail[] = { 0x00, 0x00, 0x01, 0, 0, 0, 1,
+	    0x01, 0, 0, 0, 0, 0x00 };
+	size_t			 n = 0;
+
+	memcpy(b, head, sizeof(head));
+	n += sizeof(head);
+	b[n++] = (uint8_t)(hlen + 1);
+	memcpy(b + n, host, hlen);
+	n += hlen;
+	b[n++] = (uint8_t)((uint32_t)port >> 24);
+	b[n++] = (uint8_t)((uint32_t)port >> 16);
+	b[n++] = (uint8_t)((uint32_t)port >> 8);
+	b[n++] = (uint8_t)port;
+	memcpy(b + n, tail, sizeof(tail));
+	return n + sizeof(tail);
+}
+
+/*
+ * Issue 9, finding 12: a broker's port outside 1..65535 or a host that
+ * is no host name or IP literal never reaches the callback (the node
+ * map, connect(2)); the whole response is refused.
+ */
+Test(kafka_endpoints, bad_broker_address_refused)
+{
+	static const struct {
+		const char	*host;
+		int32_t		 port;
+		int		 want;
+	} cases[] = {
+		{ "b-1.example", 9092, 1 },
+		{ "127.0.0.1", 1, 1 },
+		{ "fd00::1", 65535, 1 },
+		{ "b-1.example", 0, KRX_E_MALFORMED },
+		{ "b-1.example", 70000, KRX_E_MALFORMED },
+		{ "b-1.example", -1, KRX_E_MALFORMED },
+		{ "", 9092, KRX_E_MALFORMED },
+		{ "b 1", 9092, KRX_E_MALFORMED },
+		{ "b/1", 9092, KRX_E_MALFORMED },
+		{ "-oProxy", 9092, KRX_E_MALFORMED },
+		{ "b\n1", 9092, KRX_E_MALFORMED },
+	};
+	uint8_t		 b[64];
+	struct map	 m;
+	struct krx_buf	 out;
+	size_t		 i, len;
+	int		 r;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = metadata_v9_one(b, cases[i].host,
+		    strlen(cases[i].host), cases[i].port);
+		memset(&m, 0, sizeof(m));
+		krx_buf_init(&out, 0);
+		r = krx_kafka_rewrite_endpoints(KRX_API_METADATA, 9, b, len,
+		    map_fn, &m, &out);
+		cr_assert_eq(r, cases[i].want, "%s:%d: %s", cases[i].host,
+		    cases[i].port, krx_strerror(r));
+		cr_assert_eq(m.calls, r == 1 ? 1 : 0);
+		krx_buf_free(&out);
+	}
+}
+
+Test(kafka_endpoints, endpoint_valid)
+{
+	char	 long_host[300];
+
+	memset(long_host, 'a', sizeof(long_host));
+	cr_assert(krx_kafka_endpoint_valid(long_host, 255, 9092));
+	cr_assert_not(krx_kafka_endpoint_valid(long_host, 256, 9092));
+	cr_assert_not(krx_kafka_endpoint_valid(NULL, 0, 9092));
+	cr_assert_not(krx_kafka_endpoint_valid(".x", 2, 9092));
+	cr_assert_not(krx_kafka_endpoint_valid("a%b", 3, 9092));
+	cr_assert(krx_kafka_endpoint_valid("kafka_1", 7, 9092));
+}

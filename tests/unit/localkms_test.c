@@ -486,6 +486,43 @@ Test(localkms, load_checks_mode_and_existence)
 	rmtree(dir);
 }
 
+/*
+ * issue 9, finding 14: the path must be absolute and the file must
+ * belong to the effective uid (checked as root, where a chown is
+ * possible).
+ */
+Test(localkms, load_checks_owner_and_absolute_path)
+{
+	struct krx_keystore	*ks;
+	char			*dir = tmpdir(), path[256];
+	int			 bad = -1;
+
+	snprintf(path, sizeof(path), "%s/keks", dir);
+	write_file(path, "krx-keystore 1\nkek a 1 " ZERO_KEY_B64 " 5\n", 0600);
+	cr_assert_eq(krx_keystore_load(path, &ks, &bad), KRX_OK);
+	cr_assert_eq(chdir(dir), 0);
+	{
+		struct krx_keystore	*rel = NULL;
+
+		cr_assert_eq(krx_keystore_load("keks", &rel, &bad),
+		    KRX_E_RANGE);
+		cr_assert_null(rel);
+	}
+	cr_assert_eq(krx_keystore_save(ks, "keks"), KRX_E_IO);
+	cr_assert_eq(krx_keystore_save(ks, path), KRX_OK);
+	krx_keystore_free(ks);
+	if (geteuid() == 0) {
+		cr_assert_eq(chown(path, 65534, 65534), 0);
+		cr_assert_eq(krx_keystore_load(path, &ks, &bad), KRX_E_RANGE);
+		cr_assert_null(ks);
+		cr_assert_eq(chown(path, 0, 0), 0);
+		cr_assert_eq(krx_keystore_load(path, &ks, &bad), KRX_OK);
+		krx_keystore_free(ks);
+	}
+	cr_assert_eq(chdir("/"), 0);
+	rmtree(dir);
+}
+
 struct bad_case {
 	const char	*text;
 	int		 err;

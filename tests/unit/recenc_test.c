@@ -648,7 +648,9 @@ check_encrypted(struct kms *k, const uint8_t *in, size_t inlen,
 
 /*
  * dec is the decryption of the encryption of orig: same batches, same
- * records; rebuilt batches uncompressed. Control and empty batches,
+ * records; rebuilt batches uncompressed, or with their own codec when
+ * that would be much bigger (issue 9, finding 5). Control and empty
+ * batches,
  * and batches that were not compressed, must be byte for byte the
  * original.
  */
@@ -682,8 +684,9 @@ check_decrypted(const uint8_t *orig, size_t olen, const uint8_t *dec,
 			continue;
 		}
 		same_header(&a, &b, false);
-		cr_assert_eq(b.attributes & KRX_BATCH_ATTR_CODEC, 0,
-		    "decrypted batch still compressed");
+		cr_assert((b.attributes & KRX_BATCH_ATTR_CODEC) == 0 ||
+		    (b.attributes & KRX_BATCH_ATTR_CODEC) ==
+		    (a.attributes & KRX_BATCH_ATTR_CODEC), "codec changed");
 		cr_assert_eq(krx_batch_verify_crc(&b), KRX_OK, "crc");
 		area(&a, &sa, &pa, &na);
 		area(&b, &sb, &pb, &nb);
@@ -1390,8 +1393,8 @@ Test(recenc, decrypt_rejects_bad_header_value)
 	bad_case(value, vlen, two, 1, KRX_E_MALFORMED);
 	bad_case(value, vlen, null, 1, KRX_E_MALFORMED);
 	bad_case(value, vlen, empty, 1, KRX_E_MALFORMED);
-	/* A marked record with a null value, or a value too short. */
-	bad_case(NULL, (size_t)-1, ok, 1, KRX_E_MALFORMED);
+	/* A marked record with a value too short. (A null value is a
+	 * tombstone: see decrypt_marked_tombstone.) */
 	bad_case(value, 40, ok, 1, KRX_E_MALFORMED);
 }
 
@@ -1587,6 +1590,472 @@ Test(recenc, legacy_batches)
 	krx_buf_free(&field);
 	krx_buf_free(&in);
 	krx_buf_free(&enc);
+	krx_buf_free(&dec);
+	krx_recenc_scratch_free(&s);
+	kms_free(&k);
+}
+
+/*
+ * Issue 9, finding 1: the record count of a Produce batch is the
+ * client's. A batch of `nrec` tombstones with null keys (7 bytes each,
+ * the smallest v2 record) whose header says `declared`.
+ */
+static void
+build_counted(struct krx_buf *out, int codec, int nrec, int32_t declared)
+{
+	struct krx_batch_writer	 w;
+	struct bspec		 s = {
+		.attributes = (int16_t)codec,
+		.last_offset_delta = nrec > 0 ? nrec - 1 : 0,
+		.base_ts = 1, .max_ts = 1, .producer_id = -1,
+		.producer_epoch = -1, .base_sequence = -1, .count = declared,
+	};
+	int			 i;
+
+	batch_begin(&w, out, &s);
+	for (i = 0; i < nrec; i++)
+		put_record(out, 0, 0, 0, NULL, NULL, -1, NULL, 0);
+	batch_end(&w, out);
+	cr_assert_eq(out->err, KRX_OK);
+}
+
+/* count, encrypt and check_plain all give want; no DEK asked for. */
+static void
+count_refused(const struct krx_buf *in, int want)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 enc;
+	struct kms			 k;
+	uint64_t			 n = 1;
+
+	krx_recenc_scratch_init(&s, CAP);
+	cr_assert_eq(krx_recenc_count(in->data, in->len, &s, &n), want);
+	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+	krx_buf_init(&enc, 0);
+	cr_assert_eq(krx_recenc_encrypt(in->data, in->len, kms_next, &k, &s,
+	    &enc), want);
+	cr_assert_eq(k.calls, 0, "a DEK was asked for");
+	cr_assert_eq(krx_recenc_check_plain(in->data, in->len, &s), want);
+	krx_buf_free(&enc);
+	krx_recenc_scratch_free(&s);
+	kms_free(&k);
+}
+
+Test(recenc, count_negative_refused)
+{
+	static const int codecs[] = { KRX_CODEC_NONE, KRX_CODEC_ZSTD };
+	struct krx_buf	 in;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
+		krx_buf_init(&in, 0);
+		build_counted(&in, codecs[i], 3, -1);
+		count_refused(&in, KRX_E_MALFORMED);
+		krx_buf_reset(&in);
+		build_counted(&in, codecs[i], 3, INT32_MIN);
+		count_refused(&in, KRX_E_MALFORMED);
+		krx_buf_free(&in);
+	}
+}
+
+Test(recenc, count_above_bytes_refused)
+{
+	static const int codecs[] = { KRX_CODEC_NONE, KRX_CODEC_GZIP,
+	    KRX_CODEC_ZSTD };
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in;
+	uint64_t			 n;
+	size_t				 i;
+
+	krx_recenc_scratch_init(&s, CAP);
+	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
+		/* 10 records of 7 bytes: 10 is possible, 11 is not. */
+		krx_buf_init(&in, 0);
+		build_counted(&in, codecs[i], 10, 10);
+		cr_assert_eq(krx_recenc_count(in.data, in.len, &s, &n),
+		    KRX_OK);
+		cr_assert_eq(n, 10);
+		cr_assert_eq(krx_recenc_check_plain(in.data, in.len, &s),
+		    KRX_OK);
+		krx_buf_reset(&in);
+		build_counted(&in, codecs[i], 10, 11);
+		count_refused(&in, KRX_E_MALFORMED);
+		/* The verified attack: 2^31 - 1 in a small batch. */
+		krx_buf_reset(&in);
+		build_counted(&in, codecs[i], 2, INT32_MAX);
+		count_refused(&in, KRX_E_MALFORMED);
+		krx_buf_free(&in);
+	}
+	krx_recenc_scratch_free(&s);
+}
+
+/* Many small records compress well: still counted, from decompression. */
+Test(recenc, count_compressed_many_records)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in;
+	struct krx_batch_iter		 bi;
+	struct krx_batch		 b;
+	uint64_t			 n;
+
+	krx_recenc_scratch_init(&s, CAP);
+	krx_buf_init(&in, 0);
+	build_counted(&in, KRX_CODEC_ZSTD, 5000, 5000);
+	krx_batch_iter_init(&bi, in.data, in.len);
+	cr_assert_eq(krx_batch_next(&bi, &b), KRX_BATCH_OK);
+	cr_assert_lt(b.records_len, 5000 / KRX_RECORD_MIN_LEN,
+	    "the test needs a count above the compressed bytes / 7");
+	cr_assert_eq(krx_recenc_count(in.data, in.len, &s, &n), KRX_OK);
+	cr_assert_eq(n, 5000);
+	krx_buf_reset(&in);
+	build_counted(&in, KRX_CODEC_ZSTD, 5000, 5001);
+	count_refused(&in, KRX_E_MALFORMED);
+	krx_buf_free(&in);
+	krx_recenc_scratch_free(&s);
+}
+
+/* A count within the bound but not the records there: the batch fails. */
+Test(recenc, count_not_records_refused)
+{
+	static const int codecs[] = { KRX_CODEC_NONE, KRX_CODEC_LZ4 };
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in, enc;
+	struct kms			 k;
+	uint64_t			 n;
+	size_t				 i;
+	int32_t				 declared;
+
+	krx_recenc_scratch_init(&s, CAP);
+	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		for (declared = 4; declared <= 6; declared += 2) {
+			/* 5 records, values of 20 bytes: 4 and 6 fit. */
+			krx_buf_init(&in, 0);
+			build_plain(&in, codecs[i], 0, 5, 20, -1);
+			in.data[KRX_BATCH_HDR_LEN - 1] = (uint8_t)declared;
+			fix_crc(in.data, in.len);
+			cr_assert_eq(krx_recenc_count(in.data, in.len, &s, &n),
+			    KRX_OK);
+			cr_assert_eq(n, (uint64_t)declared);
+			kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+			krx_buf_init(&enc, 0);
+			cr_assert_eq(krx_recenc_encrypt(in.data, in.len,
+			    kms_next, &k, &s, &enc), KRX_E_MALFORMED,
+			    "declared %d of 5", declared);
+			cr_assert_eq(krx_recenc_check_plain(in.data, in.len,
+			    &s), KRX_E_MALFORMED);
+			krx_buf_free(&enc);
+			krx_buf_free(&in);
+			kms_free(&k);
+		}
+	krx_recenc_scratch_free(&s);
+}
+
+/*
+ * Issue 9, finding 6: a Produce record carrying the encryption header is
+ * refused, tombstones too, in any header position; plain fields pass.
+ */
+Test(recenc, produce_refuses_encryption_header)
+{
+	static const char *const first[] = { HDR_KEY, "\x02" };
+	static const char *const later[] = { "a", "b", HDR_KEY, "\x02" };
+	static const char *const nullv[] = { HDR_KEY, NULL };
+	static const int codecs[] = { KRX_CODEC_NONE, KRX_CODEC_SNAPPY };
+	struct krx_recenc_scratch	 s;
+	struct krx_batch_writer		 w;
+	struct krx_buf			 in, enc;
+	struct kms			 k;
+	struct bspec			 b = {
+		.last_offset_delta = 1, .base_ts = 1, .max_ts = 1,
+		.producer_id = -1, .producer_epoch = -1,
+		.base_sequence = -1, .count = 2,
+	};
+	size_t				 i;
+	int				 c;
+
+	krx_recenc_scratch_init(&s, CAP);
+	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		for (c = 0; c < 3; c++) {
+			b.attributes = (int16_t)codecs[i];
+			krx_buf_init(&in, 0);
+			batch_begin(&w, &in, &b);
+			put_record(&in, 0, 0, 0, "k", (const uint8_t *)"v", 1,
+			    NULL, 0);
+			if (c == 0)	/* the poison pill: a tombstone */
+				put_record(&in, 0, 0, 1, "k", NULL, -1, first,
+				    1);
+			else if (c == 1)
+				put_record(&in, 0, 0, 1, "k", NULL, 3, later,
+				    2);
+			else
+				put_record(&in, 0, 0, 1, NULL, NULL, -1, nullv,
+				    1);
+			batch_end(&w, &in);
+			kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+			krx_buf_init(&enc, 0);
+			cr_assert_eq(krx_recenc_encrypt(in.data, in.len,
+			    kms_next, &k, &s, &enc), KRX_E_UNSUPPORTED,
+			    "case %d", c);
+			cr_assert_eq(krx_recenc_check_plain(in.data, in.len,
+			    &s), KRX_E_UNSUPPORTED, "case %d", c);
+			krx_buf_free(&enc);
+			krx_buf_free(&in);
+			kms_free(&k);
+		}
+	/* Without the header: fine, every codec and batch kind. */
+	for (c = KRX_CODEC_NONE; c <= KRX_CODEC_ZSTD; c++) {
+		krx_buf_init(&in, 0);
+		build_mixed(&in, c);
+		cr_assert_eq(krx_recenc_check_plain(in.data, in.len, &s),
+		    KRX_OK);
+		cr_assert_eq(krx_recenc_check_plain(in.data, in.len - 1, &s),
+		    KRX_E_TRUNCATED);
+		krx_buf_free(&in);
+	}
+	krx_recenc_scratch_free(&s);
+}
+
+/*
+ * Issue 9, finding 1: what one Produce field can make krx write is
+ * bounded by the scratch cap, however well its values compress.
+ */
+Test(recenc, encrypt_output_capped)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in, enc;
+	struct kms			 k;
+
+	krx_buf_init(&in, 0);
+	build_plain(&in, KRX_CODEC_NONE, 0, 100, 10, -1);
+	krx_recenc_scratch_init(&s, 8192);
+	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+	krx_buf_init(&enc, 0);
+	krx_buf_put(&enc, "before", 6);
+	/* 100 wrappers of about 110 bytes each: over 8 KiB. */
+	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
+	    &enc), KRX_E_TOO_BIG);
+	krx_recenc_scratch_free(&s);
+	krx_buf_free(&enc);
+	kms_free(&k);
+	/* The same field under a cap that fits. */
+	krx_recenc_scratch_init(&s, 64 * 1024);
+	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
+	krx_buf_init(&enc, 0);
+	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
+	    &enc), KRX_OK);
+	cr_assert_gt(enc.len, 8192);
+	krx_recenc_scratch_free(&s);
+	krx_buf_free(&enc);
+	krx_buf_free(&in);
+	kms_free(&k);
+}
+
+/*
+ * Issue 9, finding 6: a tombstone carrying the encryption header is a
+ * tombstone (nothing is encrypted in a null value): passed on byte for
+ * byte, header included, no DEK looked up, nothing counted as clear; a
+ * marked record with a value after it is still decrypted.
+ */
+Test(recenc, decrypt_marked_tombstone)
+{
+	static const char *const ok[] = { HDR_KEY, "\x02" };
+	static const char *const bad[] = { HDR_KEY, "\x07" };
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 in, dec, exp;
+	struct kms			 k;
+	uint64_t			 n;
+	uint8_t				 w[256];
+	size_t				 wlen;
+
+	kms_init(&k, 10);
+	krx_recenc_scratch_init(&s, CAP);
+	krx_buf_init(&in, 0);
+	build_one(&in, KRX_CODEC_NONE, NULL, -1, ok, 1);
+	build_one(&in, KRX_CODEC_LZ4, NULL, -1, bad, 1);
+	cr_assert_eq(krx_recdec_scan(in.data, in.len, kms_scan, &k, &s, &n),
+	    KRX_OK);
+	cr_assert_eq(n, 0);
+	krx_buf_init(&dec, 0);
+	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
+	    &dec), KRX_OK);
+	cr_assert_eq(s.decrypted, 0);
+	cr_assert_eq(s.clear, 0, "a tombstone is not a clear record");
+	cr_assert_eq(dec.len, in.len);
+	cr_assert_eq(memcmp(dec.data, in.data, in.len), 0);
+
+	/* Then an encrypted record: decrypted as usual. */
+	wlen = seal_parcel(&k, "0a 68656c6c6f 03", w);
+	build_one(&in, KRX_CODEC_ZSTD, w, (int32_t)wlen, ok, 1);
+	krx_buf_reset(&dec);
+	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
+	    &dec), KRX_OK);
+	cr_assert_eq(s.decrypted, 1);
+	krx_buf_init(&exp, 0);
+	build_one(&exp, KRX_CODEC_NONE, NULL, -1, ok, 1);
+	build_one(&exp, KRX_CODEC_LZ4, NULL, -1, bad, 1);
+	build_one(&exp, KRX_CODEC_NONE, (const uint8_t *)"hello", 5, NULL,
+	    0);
+	cr_assert_eq(dec.len, exp.len);
+	cr_assert_eq(memcmp(dec.data, exp.data, exp.len), 0);
+	krx_buf_free(&in);
+	krx_buf_free(&dec);
+	krx_buf_free(&exp);
+	krx_recenc_scratch_free(&s);
+	kms_free(&k);
+}
+
+/*
+ * Issue 9, finding 2: a wrapper whose EDEK is over KRX_WRAPPER_EDEK_MAX
+ * (5,000 and 70,000 bytes) fails the decryption with KRX_E_TOO_BIG, its
+ * record's offset in fail_offset, and never reaches the DEK lookup.
+ */
+static void
+edek_case(size_t elen)
+{
+	static const char *const ok[] = { HDR_KEY, "\x02" };
+	struct krx_recenc_scratch	 s;
+	struct krx_buf			 v, in, dec;
+	struct kms			 k;
+	uint64_t			 n;
+
+	krx_buf_init(&v, 0);
+	krx_buf_put_u8(&v, 0x00);
+	krx_buf_put_uvarint(&v, elen);
+	memset(krx_buf_extend(&v, elen), 0xab, elen);
+	krx_buf_put_u8(&v, 0x00);
+	memset(krx_buf_extend(&v, KRX_AEAD_IV_LEN + KRX_AEAD_TAG_LEN + 8), 1,
+	    KRX_AEAD_IV_LEN + KRX_AEAD_TAG_LEN + 8);
+	cr_assert_eq(v.err, KRX_OK);
+	krx_buf_init(&in, 0);
+	build_one(&in, KRX_CODEC_GZIP, v.data, (int32_t)v.len, ok, 1);
+	kms_init(&k, 10);
+	krx_recenc_scratch_init(&s, CAP);
+	cr_assert_eq(krx_recdec_scan(in.data, in.len, kms_scan, &k, &s, &n),
+	    KRX_E_TOO_BIG);
+	krx_buf_init(&dec, 0);
+	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
+	    &dec), KRX_E_TOO_BIG);
+	cr_assert_eq(s.fail_offset, 42, "offset %lld",
+	    (long long)s.fail_offset);
+	cr_assert_eq(k.nscanned, 0, "an EDEK was asked for");
+	krx_buf_free(&v);
+	krx_buf_free(&in);
+	krx_buf_free(&dec);
+	krx_recenc_scratch_free(&s);
+	kms_free(&k);
+}
+
+Test(recenc, decrypt_refuses_long_edek)
+{
+	edek_case(KRX_WRAPPER_EDEK_MAX + 1);
+	edek_case(5000);
+	edek_case(70000);
+}
+
+/*
+ * Issue 9, finding 5: one encrypted record and megabytes of zeros in a
+ * zstd batch of a few KiB come out as a zstd batch of about the same
+ * size, not as the megabytes. The clear records are counted.
+ */
+Test(recenc, decrypt_keeps_batch_codec)
+{
+	static const char *const ok[] = { HDR_KEY, "\x02" };
+	struct krx_batch_writer		 bw;
+	struct bspec			 sp = {
+		.base_offset = 1000, .attributes = KRX_CODEC_ZSTD,
+		.last_offset_delta = 64, .base_ts = 1, .max_ts = 1,
+		.producer_id = -1, .producer_epoch = -1,
+		.base_sequence = -1, .count = 65,
+	};
+	struct krx_recenc_scratch	 s;
+	struct krx_batch_iter		 bi;
+	struct krx_batch		 b;
+	struct krx_buf			 in, dec;
+	struct kms			 k;
+	uint8_t				 w[256], *zeros;
+	size_t				 wlen;
+	int				 i;
+
+	kms_init(&k, 10);
+	zeros = calloc(1, 64 << 10);
+	cr_assert_not_null(zeros);
+	wlen = seal_parcel(&k, "0a 68656c6c6f 03", w);
+	krx_buf_init(&in, 0);
+	batch_begin(&bw, &in, &sp);
+	put_record(&in, 0, 0, 0, "k", w, (int32_t)wlen, ok, 1);
+	for (i = 1; i <= 64; i++)
+		put_record(&in, 0, 0, i, "z", zeros, 64 << 10, NULL, 0);
+	batch_end(&bw, &in);
+	cr_assert_lt(in.len, 16 << 10, "input %zu bytes", in.len);
+	krx_recenc_scratch_init(&s, CAP);
+	krx_buf_init(&dec, 0);
+	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
+	    &dec), KRX_OK);
+	cr_assert_eq(s.decrypted, 1);
+	cr_assert_eq(s.clear, 64);
+	cr_assert_eq(s.clear_offset, 1001);
+	/* 4 MiB of records inside; out about the size of in. */
+	cr_assert_lt(dec.len, 2 * in.len, "out %zu bytes, in %zu", dec.len,
+	    in.len);
+	krx_batch_iter_init(&bi, dec.data, dec.len);
+	cr_assert_eq(krx_batch_next(&bi, &b), KRX_BATCH_OK);
+	cr_assert_eq(b.attributes & KRX_BATCH_ATTR_CODEC, KRX_CODEC_ZSTD);
+	cr_assert_eq(krx_batch_verify_crc(&b), KRX_OK);
+	cr_assert_eq(b.records_count, 65);
+	cr_assert_eq(krx_batch_next(&bi, &b), KRX_BATCH_END);
+	free(zeros);
+	krx_buf_free(&in);
+	krx_buf_free(&dec);
+	krx_recenc_scratch_free(&s);
+	kms_free(&k);
+}
+
+/*
+ * Issue 9, finding 5: the record budget. Three zstd batches of 1 MiB of
+ * records each: with a budget of 1 byte, decrypt takes the first batch
+ * only and says it stopped; the output is that batch, complete. The
+ * scan stops there too. Without a budget (init), all three.
+ */
+Test(recenc, decrypt_budget)
+{
+	struct krx_recenc_scratch	 s;
+	struct krx_batch_iter		 bi;
+	struct krx_batch		 b;
+	struct krx_buf			 in, dec;
+	struct kms			 k;
+	uint64_t			 n;
+	int				 i;
+
+	krx_buf_init(&in, 0);
+	for (i = 0; i < 3; i++)
+		build_plain(&in, KRX_CODEC_ZSTD, 100 * i, 16, 64 << 10, -1);
+	kms_init(&k, 0);
+	krx_recenc_scratch_init(&s, CAP);
+	cr_assert_eq(s.budget, UINT64_MAX);
+	krx_buf_init(&dec, 0);
+	s.budget = 1;
+	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
+	    &dec), KRX_OK);
+	cr_assert_eq(s.truncated, 1);
+	cr_assert_eq(s.budget, 0);
+	cr_assert_eq(s.clear, 16);
+	krx_batch_iter_init(&bi, dec.data, dec.len);
+	cr_assert_eq(krx_batch_next(&bi, &b), KRX_BATCH_OK);
+	cr_assert_eq(b.base_offset, 0);
+	cr_assert_eq(krx_batch_next(&bi, &b), KRX_BATCH_END);
+	cr_assert_eq(krx_recdec_scan(in.data, in.len, kms_scan, &k, &s, &n),
+	    KRX_OK);
+
+	s.budget = UINT64_MAX;
+	krx_buf_reset(&dec);
+	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
+	    &dec), KRX_OK);
+	cr_assert_eq(s.truncated, 0);
+	cr_assert_eq(s.clear, 48);
+	cr_assert_eq(dec.len, in.len);
+	/* Every uncompressed records area paid for. */
+	cr_assert_leq(s.budget, UINT64_MAX - 3 * 16 * (64 << 10));
+	cr_assert_geq(s.budget, UINT64_MAX - 3 * 16 * ((64 << 10) + 64));
+	krx_buf_free(&in);
 	krx_buf_free(&dec);
 	krx_recenc_scratch_free(&s);
 	kms_free(&k);

@@ -479,8 +479,49 @@ Test(wrapper, parse_rejects)
 	cr_assert_eq(krx_wrapper_parse(elong, sizeof(elong), &w),
 	    KRX_E_MALFORMED);
 	cr_assert_eq(krx_wrapper_parse(ebig, sizeof(ebig), &w),
-	    KRX_E_MALFORMED);
+	    KRX_E_TOO_BIG);
 	cr_assert_eq(krx_wrapper_parse(eshort, sizeof(eshort), &w),
 	    KRX_E_TRUNCATED);
 	cr_assert_eq(krx_wrapper_parse(NULL, 0, &w), KRX_E_TRUNCATED);
+}
+
+/*
+ * Issue 9, finding 2: an EDEK is at most KRX_WRAPPER_EDEK_MAX (4096)
+ * bytes, as keysvc allows; a longer one is KRX_E_TOO_BIG, on parse and
+ * on seal.
+ */
+static int
+edek_parse(size_t elen)
+{
+	struct krx_wrapper	 w;
+	struct krx_buf		 v;
+	int			 r;
+
+	krx_buf_init(&v, 0);
+	krx_buf_put_u8(&v, 0x00);
+	krx_buf_put_uvarint(&v, elen);
+	memset(krx_buf_extend(&v, elen), 0x5a, elen);
+	krx_buf_put_u8(&v, 0x00);
+	memset(krx_buf_extend(&v, KRX_AEAD_IV_LEN + KRX_AEAD_TAG_LEN + 2), 7,
+	    KRX_AEAD_IV_LEN + KRX_AEAD_TAG_LEN + 2);
+	cr_assert_eq(v.err, KRX_OK);
+	r = krx_wrapper_parse(v.data, v.len, &w);
+	if (r == KRX_OK)
+		cr_assert_eq(w.edek_len, elen);
+	else
+		cr_assert_eq(w.edek, NULL);
+	krx_buf_free(&v);
+	return r;
+}
+
+Test(wrapper, edek_bounded)
+{
+	cr_assert_eq(KRX_WRAPPER_EDEK_MAX, 4096);
+	cr_assert_eq(edek_parse(1), KRX_OK);
+	cr_assert_eq(edek_parse(4096), KRX_OK);
+	cr_assert_eq(edek_parse(4097), KRX_E_TOO_BIG);
+	cr_assert_eq(edek_parse(5000), KRX_E_TOO_BIG);
+	cr_assert_eq(edek_parse(70000), KRX_E_TOO_BIG);
+	cr_assert_neq(krx_wrapper_size(4096, 1), 0);
+	cr_assert_eq(krx_wrapper_size(4097, 1), 0);
 }
