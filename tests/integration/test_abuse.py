@@ -214,7 +214,6 @@ class Abused:
         p.produce(self.topic, key=tag.encode(), value=v, partition=0,
                   on_delivery=delivered)
         assert p.flush(40) == 0, f"{tag}: round trip record not delivered"
-        print(f"[abuse] {tag}: produced")
         assert got.get("err") is None, f"{tag}: {got}"
         c = Consumer({"bootstrap.servers": self.krxd.bootstrap,
                       "group.id": f"abuse-{tag}", "log_level": 3,
