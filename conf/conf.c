@@ -19,7 +19,10 @@
 static const char *const top_keys[] = {
 	"workers", "user", "keysvc_user", "pid_file", "control_socket",
 	"log", "cache", "max_frame_bytes", "drain_timeout",
-	"virtual_clusters", "keysvc_kms_rate", "allow_root", NULL
+	"virtual_clusters", "keysvc_kms_rate", "allow_root",
+	"max_frame_bytes_unauthenticated", "worker_buffer_bytes",
+	"max_connections", "max_connections_per_client_address",
+	"handshake_timeout", "idle_timeout", "request_timeout", NULL
 };
 static const char *const log_keys[] = { "level", NULL };
 static const char *const cache_keys[] = { "path", "max_bytes", NULL };
@@ -392,6 +395,55 @@ conf_cache(struct conf_ctx *c, const config_setting_t *root)
 		c->conf->cache_path = strdup("/run/krx/dekcache");
 }
 
+/* The line of a top-level setting, for errors across settings. */
+static int
+conf_line(const config_setting_t *root, const char *name)
+{
+	const config_setting_t	*s = config_setting_get_member(root, name);
+
+	return s != NULL ? config_setting_source_line(s) : 0;
+}
+
+/*
+ * Per-worker bounds on connections, buffered bytes and time. The
+ * defaults of the two byte limits follow max_frame_bytes when it is set
+ * beyond them; set explicitly, they must fit it.
+ */
+static void
+conf_limits(struct conf_ctx *c, const config_setting_t *root)
+{
+	struct krx_conf	*conf = c->conf;
+	long long	 mfb = conf->max_frame_bytes;
+
+	conf->max_frame_bytes_unauth = (uint32_t)krx_conf_int(c, root,
+	    "max_frame_bytes_unauthenticated", 1024, INT32_MAX,
+	    mfb < 512 * 1024 ? mfb : 512 * 1024, 0, 0);
+	conf->worker_buffer_bytes = krx_conf_int(c, root,
+	    "worker_buffer_bytes", 1024 * 1024, (long long)1 << 40,
+	    mfb + 4 > 128 * 1024 * 1024 ? mfb + 4 : 128 * 1024 * 1024, 0, 0);
+	conf->max_connections = (int)krx_conf_int(c, root, "max_connections",
+	    1, 1000000, 10000, 0, 0);
+	conf->max_connections_per_addr = (int)krx_conf_int(c, root,
+	    "max_connections_per_client_address", 1, 1000000, 1000, 0, 0);
+	conf->handshake_timeout = (int)krx_conf_int(c, root,
+	    "handshake_timeout", 1, 3600, 30, 0, 0);
+	conf->idle_timeout = (int)krx_conf_int(c, root, "idle_timeout", 1,
+	    7 * 86400, 600, 0, 0);
+	conf->request_timeout = (int)krx_conf_int(c, root, "request_timeout",
+	    1, 3600, 30, 0, 0);
+	if (conf->max_frame_bytes_unauth > conf->max_frame_bytes)
+		krx_conf_error(c->errs, c->file, conf_line(root,
+		    "max_frame_bytes_unauthenticated"),
+		    "max_frame_bytes_unauthenticated %u is larger than "
+		    "max_frame_bytes %u", conf->max_frame_bytes_unauth,
+		    conf->max_frame_bytes);
+	if (conf->worker_buffer_bytes < mfb + 4)
+		krx_conf_error(c->errs, c->file, conf_line(root,
+		    "worker_buffer_bytes"), "worker_buffer_bytes %lld cannot "
+		    "hold one frame of max_frame_bytes %lld",
+		    (long long)conf->worker_buffer_bytes, mfb);
+}
+
 static void
 conf_allow_root(struct conf_ctx *c, const config_setting_t *root)
 {
@@ -432,6 +484,7 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	    30, 0, 0);
 	conf->keysvc_kms_rate = (int)krx_conf_int(c, root, "keysvc_kms_rate",
 	    1, 1000000, 2000, 0, 0);
+	conf_limits(c, root);
 	conf_vclusters(c, root);
 }
 

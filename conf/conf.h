@@ -67,6 +67,15 @@ struct krx_conf {
 	size_t			 n_vclusters;
 	int			 keysvc_kms_rate; /* per worker, per second */
 	int			 allow_root;	/* children may stay root */
+	/* Limits per worker process (issue 9, finding 4). */
+	uint32_t		 max_frame_bytes_unauth;	/* before
+							   ApiVersions/SASL */
+	int64_t			 worker_buffer_bytes;
+	int			 max_connections;
+	int			 max_connections_per_addr;
+	int			 handshake_timeout;	/* seconds */
+	int			 idle_timeout;		/* seconds */
+	int			 request_timeout;	/* seconds */
 };
 
 struct krx_conf_errors {

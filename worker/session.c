@@ -4,6 +4,14 @@
  * broker with a correlation id of krx's own, and keeps an in-flight
  * queue so responses go back in request order. Malformed input closes
  * this connection only, with a log line naming the client.
+ *
+ * Bounds (issue 9, findings 3 and 4): the client is not read while it
+ * has KRX_MAX_INFLIGHT requests waiting, or more than KRX_HIGH_WATER
+ * queued towards it or towards the broker, or while a request waits for
+ * keys; frames come in under the worker's budget (limit.c); until a
+ * broker has answered it (and SASL succeeded, where the client started
+ * it) a frame may not exceed max_frame_bytes_unauthenticated; the broker
+ * connection is opened with the first request krx forwards.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -82,6 +90,7 @@ krx_session_free(struct krx_session *s)
 			evbuffer_free(f->resp);
 		free(f);
 	}
+	krx_limit_gone(s);
 	if (s->probe != NULL)
 		krx_probe_free(s->probe);
 	krx_filter_session_gone(s);
@@ -112,26 +121,52 @@ krx_session_close_after_flush(struct krx_session *s)
 	    BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/*
+ * Small responses are copied, not moved: each has a chain of its own of
+ * at least a kilobyte, and a client that does not read would make
+ * KRX_HIGH_WATER bytes of 20-byte answers cost 50 times that.
+ */
+static void
+session_move(struct evbuffer *out, struct evbuffer *resp)
+{
+	size_t	 n = evbuffer_get_length(resp);
+
+	if (n > 4096)
+		evbuffer_add_buffer(out, resp);
+	else if (n > 0)
+		evbuffer_add(out, evbuffer_pullup(resp, -1), n);
+}
+
 void
 krx_session_flush(struct krx_session *s)
 {
 	struct evbuffer		*out = bufferevent_get_output(s->client);
 	struct krx_inflight	*f;
+	uint32_t		 before = s->n_inflight;
 	int			 close_after = 0;
 
 	while ((f = TAILQ_FIRST(&s->inflight)) != NULL && f->done) {
 		TAILQ_REMOVE(&s->inflight, f, entry);
 		s->n_inflight--;
 		if (f->resp != NULL) {
-			evbuffer_add_buffer(out, f->resp);
+			session_move(out, f->resp);
 			evbuffer_free(f->resp);
 		}
 		close_after |= f->close_after;
 		free(f);
 	}
+	if (s->n_inflight == 0)
+		s->t_active = krx_limit_now();
 	/* A draining worker closes at a request boundary. */
-	if (close_after || (s->w->draining && s->n_inflight == 0))
+	if (close_after || (s->w->draining && s->n_inflight == 0)) {
 		krx_session_close_after_flush(s);
+		return;
+	}
+	/* Held back by KRX_MAX_INFLIGHT: retry from the loop. */
+	if (s->client_paused && before >= KRX_MAX_INFLIGHT &&
+	    s->n_inflight < KRX_MAX_INFLIGHT)
+		bufferevent_trigger(s->client, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static struct krx_inflight *
@@ -244,6 +279,47 @@ krx_frame_peek(struct bufferevent *bev, uint32_t max, uint32_t *expanded,
 	if (evbuffer_get_length(in) - 4 < (uint32_t)*size)
 		return 0;
 	*expanded = 0;
+	return 1;
+}
+
+/*
+ * The frame at the front of the client's input, as krx_frame_peek, with
+ * the pre-authentication cap, and KRX_FRAME_WAIT when the worker has no
+ * room for the rest of it (s is paused until it has). The frame's buffer
+ * is made as large as the frame only once the budget has reserved it.
+ */
+#define KRX_FRAME_WAIT		(-3)
+static int
+session_frame(struct krx_session *s, int32_t *size)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->client);
+	size_t		 have = evbuffer_get_length(in);
+	uint32_t	 max = s->authed ? s->w->conf->max_frame_bytes :
+			    s->w->conf->max_frame_bytes_unauth;
+	uint8_t		 raw[4];
+
+	if (have < 4)
+		return 0;
+	evbuffer_copyout(in, raw, 4);
+	*size = (int32_t)((uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
+	    (uint32_t)raw[2] << 8 | raw[3]);
+	if (*size < 0)
+		return KRX_FRAME_NEGATIVE;
+	if ((uint32_t)*size > max)
+		return KRX_FRAME_TOO_BIG;
+	if (have - 4 >= (uint32_t)*size)
+		goto whole;
+	if (s->reserved == 0) {
+		if (krx_limit_reserve(s, 4 + (size_t)*size) != 0)
+			return KRX_FRAME_WAIT;
+		evbuffer_expand(in, 4 + (size_t)*size - have);
+	}
+	frame_fill(s->client, in, 4 + (size_t)*size - have);
+	if (evbuffer_get_length(in) - 4 < (uint32_t)*size)
+		return 0;
+whole:
+	s->reserved = 0;
+	s->t_frame = 0;
 	return 1;
 }
 
@@ -428,6 +504,16 @@ session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		evbuffer_drain(in, 4 + (size_t)size);
 		return 0;
 	}
+	/* The broker connection is opened for the first request it gets. */
+	if (s->upstream == NULL && krx_upstream_start(s) != 0)
+		return -1;
+	if (h.api_key == KRX_API_SASL_HANDSHAKE) {
+		/* Small frames again until SaslAuthenticate succeeds. */
+		if (s->authed)
+			s->t_handshake = krx_limit_now();
+		s->sasl = 1;
+		s->authed = 0;
+	}
 	if (h.api_key == KRX_API_PRODUCE &&
 	    s->w->conf->vclusters[s->vc].enc.enabled)
 		return krx_filter_produce(s, in, size, &h);
@@ -449,78 +535,133 @@ session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	return 0;
 }
 
+/* Something other than the budget holds the client back. */
+static int
+session_blocked(struct krx_session *s)
+{
+	if (s->n_inflight >= KRX_MAX_INFLIGHT)
+		return 1;
+	if (evbuffer_get_length(bufferevent_get_output(s->client)) >
+	    KRX_HIGH_WATER)
+		return 1;
+	return s->upstream != NULL && evbuffer_get_length(
+	    bufferevent_get_output(s->upstream)) > KRX_HIGH_WATER;
+}
+
+/* Refuse the frame size r stands for; always -1 (s is closed). */
+static int
+session_bad_frame(struct krx_session *s, int r, int32_t size)
+{
+	const struct krx_conf	*conf = s->w->conf;
+
+	if (r == KRX_FRAME_NEGATIVE)
+		krx_session_close(s, KRX_LOG_WARN, "negative frame size %d",
+		    size);
+	else if (r == KRX_FRAME_TOO_BIG && s->authed)
+		krx_session_close(s, KRX_LOG_WARN, "frame size %d exceeds "
+		    "max_frame_bytes %u", size, conf->max_frame_bytes);
+	else if (r == KRX_FRAME_TOO_BIG)
+		krx_session_close(s, KRX_LOG_WARN, "frame size %d exceeds "
+		    "max_frame_bytes_unauthenticated %u (before %s)", size,
+		    conf->max_frame_bytes_unauth, s->sasl ?
+		    "SASL authentication" : "the broker answered");
+	else
+		krx_session_close(s, KRX_LOG_WARN, "truncated request "
+		    "header (frame of %d bytes)", size);
+	return -1;
+}
+
 /* Forward every whole request; -1 when the session was closed. */
 static int
-session_client_frames(struct bufferevent *bev, struct krx_session *s)
+session_client_frames(struct krx_session *s)
 {
-	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer		*in = bufferevent_get_input(s->client);
 	int32_t			 size;
 	int			 r;
 
 	while (!s->closing && s->held == NULL) {
-		r = krx_frame_peek(bev, s->w->conf->max_frame_bytes,
-		    &s->expanded_c, &size);
-		if (r == 0)
+		if (session_blocked(s)) {
+			krx_session_pause(s);
 			return 0;
-		if (r == KRX_FRAME_NEGATIVE) {
-			krx_session_close(s, KRX_LOG_WARN,
-			    "negative frame size %d", size);
-			return -1;
 		}
-		if (r == KRX_FRAME_TOO_BIG) {
-			krx_session_close(s, KRX_LOG_WARN, "frame size %d "
-			    "exceeds max_frame_bytes %u", size,
-			    s->w->conf->max_frame_bytes);
-			return -1;
-		}
-		if ((uint32_t)size < KRX_KAFKA_FRAME_MIN) {
-			krx_session_close(s, KRX_LOG_WARN, "truncated request "
-			    "header (frame of %d bytes)", size);
-			return -1;
-		}
+		r = session_frame(s, &size);
+		if (r == 0 || r == KRX_FRAME_WAIT)
+			return 0;
+		if (r < 0 || (uint32_t)size < KRX_KAFKA_FRAME_MIN)
+			return session_bad_frame(s, r, size);
 		if (session_request(s, in, (uint32_t)size) != 0)
 			return -1;
-		if (s->held != NULL)
-			return 0;
-		if (evbuffer_get_length(bufferevent_get_output(s->upstream)) >
-		    KRX_HIGH_WATER) {
-			s->client_paused = 1;
-			krx_reader_enable(&s->rd_client, 0);
-			return 0;
-		}
 	}
+	/* No more reading while a request waits for keys. */
+	if (s->held != NULL)
+		krx_session_pause(s);
+	return 0;
+}
+
+/* Handle what the client sent; -1 when s was closed (freed). */
+static int
+session_client_run(struct krx_session *s)
+{
+	int64_t	 now = krx_limit_now();
+
+	s->t_active = now;
+	if (session_client_frames(s) != 0)
+		return -1;
+	krx_limit_charge(s);
+	if (s->closing)
+		return 0;
+	/*
+	 * A frame started: it must be complete within request_timeout,
+	 * unless krx itself holds the client back (whole frames wait then).
+	 */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) == 0)
+		s->t_frame = 0;
+	else if (s->t_frame == 0 && (!s->client_paused || s->budget_wait))
+		s->t_frame = now;
+	/* Paused, the write event must stay: it resumes the client. */
+	if (s->upstream_ready && !s->client_paused)
+		krx_bev_write_now(s->upstream);
 	return 0;
 }
 
 static void
 session_client_read(struct bufferevent *bev, void *arg)
 {
-	struct krx_session	*s = arg;
+	(void)session_client_run(arg);
+}
 
-	if (session_client_frames(bev, s) == 0 && !s->closing &&
-	    !s->client_paused && s->upstream_ready)
-		krx_bev_write_now(s->upstream);
+void
+krx_session_pause(struct krx_session *s)
+{
+	s->client_paused = 1;
+	krx_reader_enable(&s->rd_client, 0);
+}
+
+int
+krx_session_go(struct krx_session *s)
+{
+	if (s->closing || s->held != NULL || s->budget_wait)
+		return 0;
+	if (s->w->over_budget && s->reserved == 0) {
+		krx_limit_wait(s);
+		return 0;
+	}
+	s->client_paused = 0;
+	krx_reader_enable(&s->rd_client, 1);
+	return session_client_run(s);
 }
 
 void
 krx_session_release(struct krx_session *s)
 {
 	s->held = NULL;
-	if (s->closing)
-		return;
-	if (!s->client_paused)
-		krx_reader_enable(&s->rd_client, 1);
-	session_client_read(s->client, s);
+	(void)krx_session_go(s);
 }
 
-void
+int
 krx_session_resume_client(struct krx_session *s)
 {
-	if (!s->client_paused || s->closing || s->held != NULL)
-		return;
-	s->client_paused = 0;
-	krx_reader_enable(&s->rd_client, 1);
-	session_client_read(s->client, s);
+	return s->client_paused ? krx_session_go(s) : 0;
 }
 
 static void
@@ -534,7 +675,8 @@ session_client_write(struct bufferevent *bev, void *arg)
 			    "drained" : "done");
 		return;
 	}
-	krx_upstream_resume(s);
+	if (krx_session_resume_client(s) == 0)
+		krx_upstream_resume(s);
 }
 
 static void
@@ -565,15 +707,18 @@ krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
     int fd, const struct sockaddr *sa, int salen)
 {
 	struct krx_session	*s;
+	uint8_t			 peer[17];
 	int			 on = 1;
 
-	if (w->draining) {
+	if (w->draining || krx_limit_admit(w, sa, peer) != 0) {
 		close(fd);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	s = xcalloc(1, sizeof(*s));
 	s->w = w;
+	memcpy(s->peer, peer, sizeof(s->peer));
+	s->t_handshake = s->t_active = krx_limit_now();
 	s->id = ++w->next_id * KRX_MAX_WORKERS + (uint64_t)w->slot;
 	s->vc = l->vc;
 	s->node_id = l->node_id;
@@ -600,6 +745,9 @@ krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
 	}
 	log_debug("conn=%llu client=%s: accepted on port %d",
 	    (unsigned long long)s->id, s->client_addr, l->port);
-	if (krx_upstream_start(s) == 0)
+	/* No broker connection until the first request (krx_upstream_start). */
+	if (w->over_budget)
+		krx_limit_wait(s);
+	else
 		krx_reader_enable(&s->rd_client, 1);
 }

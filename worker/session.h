@@ -39,6 +39,8 @@ struct sockaddr;
 /* Fixed point of krx_session.fetch_ratio, and its largest value. */
 #define KRX_RATIO_ONE		1024
 #define KRX_RATIO_MAX		(4 * KRX_RATIO_ONE)
+/* Stop reading a client with this many requests waiting (finding 3). */
+#define KRX_MAX_INFLIGHT	1000
 
 /* One request waiting for its response, in client order. */
 struct krx_inflight {
@@ -85,7 +87,20 @@ struct krx_session {
 	uint32_t		 expanded_c;	/* frame size made contiguous */
 	uint32_t		 expanded_u;
 	struct krx_buf		 scratch;	/* per-response rewrite area */
+	/* Limits (issue 9, findings 3 and 4). */
+	uint8_t			 peer[17];	/* family, address */
+	unsigned		 authed:1;	/* past ApiVersions / SASL */
+	unsigned		 sasl:1;	/* SaslHandshake sent */
+	unsigned		 budget_wait:1;	/* on w->budget_waiters */
+	size_t			 charged;	/* in w->buffered */
+	size_t			 reserved;	/* for the frame coming in */
+	size_t			 want;		/* waiting to reserve this */
+	int64_t			 t_handshake;	/* seconds, monotonic */
+	int64_t			 t_active;	/* last client read */
+	int64_t			 t_frame;	/* partial frame seen since */
+	LIST_ENTRY(krx_session)	 budget_entry;
 };
+LIST_HEAD(krx_session_list, krx_session);
 TAILQ_HEAD(krx_session_q, krx_session);
 
 struct krx_worker {
@@ -107,6 +122,15 @@ struct krx_worker {
 	int			 draining;
 	struct event		*drain_timer;
 	struct event		*accept_timer;
+	/* Limits (issue 9, finding 4), session.c. */
+	size_t			 buffered;	/* client bytes held, charged */
+	int			 over_budget;
+	struct krx_session_list	 budget_waiters;
+	size_t			 min_want;	/* least want of the waiters */
+	struct event		*budget_ev;	/* wakes the waiters */
+	struct event		*sweep_ev;	/* timeouts, once a second */
+	uint64_t		 refused;	/* over a connection limit */
+	int64_t			 refused_logged;
 };
 
 /* session.c: client side */
@@ -133,7 +157,15 @@ void	krx_session_close_after_flush(struct krx_session *s);
 void	krx_session_free(struct krx_session *s);
 /* Write every ready response at the head of the in-flight queue. */
 void	krx_session_flush(struct krx_session *s);
-void	krx_session_resume_client(struct krx_session *s);
+/* Read the client again if paused; -1 when s was closed (freed). */
+int	krx_session_resume_client(struct krx_session *s);
+/* Stop reading the client until krx_session_go. */
+void	krx_session_pause(struct krx_session *s);
+/*
+ * Read the client again, and handle what it sent, unless something still
+ * holds it back; -1 when s was closed (freed).
+ */
+int	krx_session_go(struct krx_session *s);
 /* Queue a response krx makes itself (body after the header), in order. */
 void	krx_session_reply(struct krx_session *s,
 	    const struct krx_kafka_req_hdr *h, const uint8_t *body, size_t len,
@@ -201,6 +233,30 @@ int	krx_rewrite_response(struct krx_session *s, struct krx_inflight *f,
 /* Endpoint callback that records upstream addresses in the node map. */
 int	krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
 	    struct krx_kafka_endpoint *adv);
+
+/*
+ * limit.c: per-worker bounds (issue 9, finding 4): connections per
+ * worker and per client address, a budget of client bytes held in
+ * memory, and the handshake, idle and request timeouts.
+ */
+void	krx_limit_init(struct krx_worker *w);
+void	krx_limit_free(struct krx_worker *w);
+/* 0 when a connection from sa may be accepted (peer: its key). */
+int	krx_limit_admit(struct krx_worker *w, const struct sockaddr *sa,
+	    uint8_t peer[17]);
+/* Recount what s holds: its client input, or its reservation. */
+void	krx_limit_charge(struct krx_session *s);
+/*
+ * Reserve n bytes of the budget for the frame coming in on s: 0, or -1
+ * when there is no room (s is paused until there is).
+ */
+int	krx_limit_reserve(struct krx_session *s, size_t n);
+/* Pause s until the worker is under its budget. */
+void	krx_limit_wait(struct krx_session *s);
+/* s is going away: give back its charge. */
+void	krx_limit_gone(struct krx_session *s);
+/* Monotonic seconds. */
+int64_t	krx_limit_now(void);
 
 /* worker.c */
 void	krx_worker_session_gone(struct krx_worker *w);

@@ -79,6 +79,35 @@ upstream_waiting(struct krx_session *s)
 	return NULL;
 }
 
+/*
+ * The broker answers f: the client is past its pre-authentication phase
+ * (issue 9, finding 4) with any answer when it has not started SASL, else
+ * with a SaslAuthenticate answer of error code 0.
+ */
+static void
+upstream_auth(struct krx_session *s, const struct krx_inflight *f,
+    struct evbuffer *in, uint32_t size)
+{
+	uint8_t	 raw[11];
+	size_t	 off = 8;
+
+	if (s->authed || f->api_key == KRX_API_SASL_HANDSHAKE)
+		return;
+	if (f->api_key != KRX_API_SASL_AUTHENTICATE) {
+		s->authed = !s->sasl;
+		return;
+	}
+	if (krx_kafka_resp_hdr_flexible(f->api_key, f->api_version))
+		off++;		/* an empty tag section, or not understood */
+	if (4 + (size_t)size < off + 2)
+		return;
+	evbuffer_copyout(in, raw, off + 2);
+	if ((off == 8 || raw[8] == 0) && raw[off] == 0 && raw[off + 1] == 0) {
+		s->authed = 1;
+		s->sasl = 0;
+	}
+}
+
 static int
 upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 {
@@ -102,6 +131,7 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		    "(correlation id %d) to no waiting request", corr);
 		return -1;
 	}
+	upstream_auth(s, f, in, size);
 	if (f == TAILQ_FIRST(&s->inflight))
 		dst = bufferevent_get_output(s->client);
 	else
@@ -168,9 +198,14 @@ upstream_read(struct bufferevent *bev, void *arg)
 {
 	struct krx_session	*s = arg;
 
-	if (upstream_frames(bev, s) == 0 && !s->closing &&
-	    !s->upstream_paused)
-		krx_bev_write_now(s->client);
+	if (upstream_frames(bev, s) != 0 || s->closing || s->upstream_paused)
+		return;
+	krx_bev_write_now(s->client);
+	/* All written: no write event will resume a paused client. */
+	if (s->client_paused && !s->budget_wait && evbuffer_get_length(
+	    bufferevent_get_output(s->client)) <= KRX_LOW_WATER)
+		bufferevent_trigger(s->client, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void
@@ -196,7 +231,7 @@ krx_upstream_resume(struct krx_session *s)
 static void
 upstream_write(struct bufferevent *bev, void *arg)
 {
-	krx_session_resume_client(arg);
+	(void)krx_session_resume_client(arg);
 }
 
 int

@@ -213,6 +213,7 @@ worker_listen(struct krx_worker *w)
 	w->listeners = xcalloc(w->n_listeners, sizeof(*w->listeners));
 	wl = xcalloc(w->n_listeners, sizeof(*wl));
 	w->listen_ctx = wl;
+	krx_limit_init(w);
 	for (i = 0; i < w->n_listeners; i++) {
 		wl[i].w = w;
 		wl[i].l = &w->m->listeners[i];
@@ -234,6 +235,7 @@ worker_free(struct krx_worker *w)
 
 	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
 		krx_session_free(s);
+	krx_limit_free(w);
 	for (i = 0; i < w->n_listeners; i++)
 		evconnlistener_free(w->listeners[i]);
 	free(w->listeners);

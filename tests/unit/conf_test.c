@@ -228,3 +228,60 @@ Test(conf, record_encryption_require)
 	    "true or false");
 #undef ENC_BASE
 }
+
+/* Issue 9, finding 4: connection, buffer and time limits. */
+Test(conf, limits_defaults)
+{
+	struct krx_conf	*c = load_ok(VC(""));
+
+	cr_assert_eq(c->max_frame_bytes_unauth, 512 * 1024);
+	cr_assert_eq(c->worker_buffer_bytes, 128 * 1024 * 1024);
+	cr_assert_eq(c->max_connections, 10000);
+	cr_assert_eq(c->max_connections_per_addr, 1000);
+	cr_assert_eq(c->handshake_timeout, 30);
+	cr_assert_eq(c->idle_timeout, 600);
+	cr_assert_eq(c->request_timeout, 30);
+	krx_conf_free(c);
+	/* The byte limits' defaults follow max_frame_bytes. */
+	c = load_ok("max_frame_bytes = 2048;\n" VC(""));
+	cr_assert_eq(c->max_frame_bytes_unauth, 2048);
+	krx_conf_free(c);
+	c = load_ok("max_frame_bytes = 209715200;\n" VC(""));
+	cr_assert_eq(c->worker_buffer_bytes, 209715204);
+	krx_conf_free(c);
+}
+
+Test(conf, limits_explicit)
+{
+	struct krx_conf	*c = load_ok("max_frame_bytes_unauthenticated = "
+	    "65536;\nworker_buffer_bytes = 268435456;\nmax_connections = 50;\n"
+	    "max_connections_per_client_address = 5;\nhandshake_timeout = 7;\n"
+	    "idle_timeout = 60;\nrequest_timeout = 9;\n" VC(""));
+
+	cr_assert_eq(c->max_frame_bytes_unauth, 65536);
+	cr_assert_eq(c->worker_buffer_bytes, 268435456);
+	cr_assert_eq(c->max_connections, 50);
+	cr_assert_eq(c->max_connections_per_addr, 5);
+	cr_assert_eq(c->handshake_timeout, 7);
+	cr_assert_eq(c->idle_timeout, 60);
+	cr_assert_eq(c->request_timeout, 9);
+	krx_conf_free(c);
+}
+
+Test(conf, limits_errors_have_lines)
+{
+	load_fails("workers = 1;\nmax_connections = 0;\n" VC(""),
+	    "t.conf:2: \"max_connections\" = 0 is out of range");
+	load_fails("max_connections_per_client_address = -1;\n" VC(""),
+	    "t.conf:1: \"max_connections_per_client_address\" = -1 is out");
+	load_fails("\nhandshake_timeout = 0;\n" VC(""), "t.conf:2:");
+	load_fails("idle_timeout = \"long\";\n" VC(""),
+	    "t.conf:1: \"idle_timeout\" must be an integer");
+	load_fails("request_timeout = 3601;\n" VC(""), "t.conf:1:");
+	load_fails("worker_buffer_bytes = 1000;\n" VC(""), "t.conf:1:");
+	load_fails("max_frame_bytes = 2048;\n"
+	    "max_frame_bytes_unauthenticated = 4096;\n" VC(""),
+	    "t.conf:2: max_frame_bytes_unauthenticated 4096 is larger");
+	load_fails("\n\nworker_buffer_bytes = 2097152;\n" VC(""),
+	    "t.conf:3: worker_buffer_bytes 2097152 cannot hold one frame");
+}
