@@ -191,13 +191,44 @@ def gen_edek(out):
               b"\x01" + name)
 
 
+# -- keysvc requests and the worker's replies (fuzz_keysvc, fuzz_keyreply)
+
+RESOLVE, GENERATE, DECRYPT, STATS, REPLY = 50, 51, 52, 53, 54
+
+
+def ipc(mtype, payload, mid=7, flags=0):
+    """An IPC message (proto/ipc.h): header in host (little-endian) order."""
+    return struct.pack("<IIIHH", mtype, 16 + len(payload), mid, flags,
+                       1) + payload
+
+
+def string(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def gen_keysvc(out):
+    for vc in range(4):
+        for name in (b"KEK-a", b"KEK-orders", b"KEK-b"):
+            tag = "%d_%s" % (vc, name.decode())
+            write(out, "resolve_" + tag,
+                  ipc(RESOLVE, struct.pack(">I", vc) + string(name)))
+            write(out, "generate_" + tag,
+                  ipc(GENERATE, struct.pack(">I", vc) + string(name)))
+        batch = [e for _, e in edeks()]
+        write(out, "decrypt_%d_all" % vc, ipc(DECRYPT, struct.pack(
+            ">II", vc, len(batch)) + b"".join(string(e) for e in batch)))
+        write(out, "decrypt_%d_one" % vc, ipc(DECRYPT, struct.pack(
+            ">II", vc, 1) + string(batch[0])))
+    write(out, "stats", ipc(STATS, b""))
+
+
 def write(out, name, data):
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)
 
 
 GENERATORS = {"conf": gen_conf, "keystore": gen_keystore,
-              "edek": gen_edek}
+              "edek": gen_edek, "keysvc": gen_keysvc}
 
 
 def gen_targets(targets):
