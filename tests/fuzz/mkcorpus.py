@@ -222,13 +222,38 @@ def gen_keysvc(out):
     write(out, "stats", ipc(STATS, b""))
 
 
+def gen_keyreply(out):
+    dek = string(bytes(range(32)))
+    e = string(edeks()[0][1])
+    replies = {  # kind (selector bits 0-1): payloads by name
+        0: {"ok": b"\x00" + string(b"KEK-a"), "notfound": b"\x01" +
+            string(b""), "unavailable": b"\x02" + string(b"")},
+        1: {"ok": b"\x00" + e + dek, "notfound": b"\x01" + string(b"") +
+            string(b""), "denied": b"\x03" + string(b"") + string(b"")},
+        2: {"ok": struct.pack(">I", 1) + b"\x00" + dek,
+            "invalid": struct.pack(">I", 1) + b"\x04" + string(b""),
+            "two": struct.pack(">I", 2) + b"\x00" + dek + b"\x00" + dek},
+    }
+    for kind, by_name in replies.items():
+        for name, payload in by_name.items():
+            write(out, "%d_%s" % (kind, name), bytes([kind]) + payload)
+            write(out, "raw%d_%s" % (kind, name), bytes([kind | 4]) +
+                  ipc(REPLY, payload, mid=1))
+    write(out, "3_ok", bytes([3]) + replies[2]["ok"])
+    # raw: a reply to another id, then the one awaited
+    write(out, "raw0_two", bytes([4]) + ipc(REPLY, replies[0]["ok"], 9) +
+          ipc(REPLY, replies[0]["ok"], 1))
+    write(out, "raw2_fd", bytes([6]) + ipc(REPLY, replies[2]["ok"], 1, 2))
+
+
 def write(out, name, data):
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)
 
 
 GENERATORS = {"conf": gen_conf, "keystore": gen_keystore,
-              "edek": gen_edek, "keysvc": gen_keysvc}
+              "edek": gen_edek, "keysvc": gen_keysvc,
+              "keyreply": gen_keyreply}
 
 
 def gen_targets(targets):
