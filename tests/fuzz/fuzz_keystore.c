@@ -20,6 +20,7 @@
  * Seeds (tests/fuzz/corpus/keystore, made by mkcorpus.py): keystores
  * with one or more KEKs and versions, and broken ones.
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,16 +48,18 @@ fz_check(int ok)
 		abort();
 }
 
+static int
+fz_remove(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	remove(path);
+	return 0;
+}
+
+/* The scratch directory and all in it, at exit. */
 static void
 fz_cleanup(void)
 {
-	char	 tmp[400];
-
-	unlink(fz_saved);
-	/* a save interrupted by a crash leaves its temporary file */
-	snprintf(tmp, sizeof(tmp), "rm -rf '%s'", fz_dir);
-	if (fz_dir[0] != '\0' && system(tmp) != 0)
-		return;
+	nftw(fz_dir, fz_remove, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static void

@@ -36,6 +36,7 @@
  * EDEK seeds of fuzz_edek.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,14 +86,18 @@ fz_check(int ok)
 		abort();
 }
 
+static int
+fz_remove(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	remove(path);
+	return 0;
+}
+
+/* The scratch directory and all in it, at exit. */
 static void
 fz_cleanup(void)
 {
-	char	 cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fz_dir);
-	if (fz_dir[0] != '\0' && system(cmd) != 0)
-		return;
+	nftw(fz_dir, fz_remove, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static void
