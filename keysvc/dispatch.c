@@ -69,7 +69,7 @@ static const struct {
 } ks_table[] = {
 	{ KRX_IPC_KEY_RESOLVE, 8 + 1, 8 + KS_MAX_NAME, ks_resolve },
 	{ KRX_IPC_KEY_GENERATE, 8 + 1, 8 + KS_MAX_NAME, ks_generate },
-	{ KRX_IPC_KEY_DECRYPT, 8 + 5, 8 + KS_MAX_BATCH * (4 + KS_MAX_EDEK),
+	{ KRX_IPC_KEY_DECRYPT, 8 + 4, 8 + KS_MAX_BATCH * (4 + KS_MAX_EDEK),
 	    ks_decrypt },
 	{ KRX_IPC_KEY_STATS, 0, 0, ks_stats },
 };

@@ -27,10 +27,14 @@ fz_endpoint(void *arg, const struct krx_kafka_endpoint *up,
 	(void)arg;
 	if (up->node_id == 0x7ffffff0)
 		return KRX_E_NOTFOUND;
-	/* A host whose length depends on the node: lengths must change. */
+	/*
+	 * A host whose length depends on the node: lengths must change. The
+	 * rewritten endpoint stays valid (a host of 1 or more characters, a
+	 * port in 1..65535), so that rewriting the output again succeeds.
+	 */
 	adv->host = host;
-	adv->host_len = (size_t)(up->node_id & 0x1f) % sizeof(host);
-	adv->port = up->port ^ 1;
+	adv->host_len = 1 + (size_t)(up->node_id & 0x1f) % (sizeof(host) - 1);
+	adv->port = up->port == 1 ? 2 : up->port ^ 1;
 	return 0;
 }
 

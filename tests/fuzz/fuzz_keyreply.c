@@ -112,7 +112,6 @@ fz_init(void)
 	krx_conf_errors_free(&errs);
 	fz_m.conf = fz_conf;
 	fz_check((fz_m.base = event_base_new()) != NULL);
-	memset(fz_m.cache_key, 0x3c, sizeof(fz_m.cache_key));
 	fz_w.base = fz_m.base;
 	fz_w.m = &fz_m;
 	fz_w.conf = fz_conf;

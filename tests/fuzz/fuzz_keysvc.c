@@ -6,9 +6,9 @@
  *
  * Setup, once: a keysvc (struct krx_keysvc) with a configuration of four
  * virtual clusters: 0 LocalKms over the fixed keystore of fuzz_edek.c
- * (a memfd, mode 0600), 1 without record encryption, 2 LocalKms over a
- * keystore file that does not exist (empty), 3 LocalKms over a keystore
- * path that is a directory (unreadable); a writable LMDB DEK cache of
+ * (a memfd, mode 0600), 1 without record encryption (INVALID), 2
+ * LocalKms over a keystore file that does not exist and 3 over a path
+ * that is a directory (both UNAVAILABLE); a writable LMDB DEK cache of
  * 64 KiB (so that it fills up); worker slot 0 connected through a
  * krx_chan over a socketpair, whose other end the harness reads.
  *
@@ -16,8 +16,9 @@
  * id and flags are used, the length and version are set as the channel
  * guarantees) and the payload. Besides "no crash, no leak" it checks:
  *   - dispatch accepts exactly the requests that decode (fz_valid: the
- *     request formats of proto/ipc.h, dispatch.c's bounds, a virtual
- *     cluster with a KMS); a refused one gets no reply;
+ *     request formats of proto/ipc.h, dispatch.c's framing bounds, a
+ *     virtual cluster of the configuration; an EDEK's size is data,
+ *     answered INVALID); a refused one gets no reply;
  *   - an accepted one gets exactly one reply, at once (LocalKms answers
  *     synchronously), of type KEY_REPLY with the request's id, which
  *     decodes to the end and answers what the keystore says: resolve
@@ -28,8 +29,8 @@
  *     (unreadable keystore); stats gives KRX_KS_N counters;
  *   - every DEK handed out is in the DEK cache under the request's EDEK
  *     (unless the cache is full).
- * Helper KEYS may refine dispatch's answers (per-worker limits, INVALID
- * for bad EDEKs); fz_valid and fz_expect are where to follow.
+ * The per-worker token bucket is refilled before each input: the rate
+ * cap is not what this harness tests.
  *
  * Seeds (tests/fuzz/corpus/keysvc, made by mkcorpus.py): each request
  * type for each virtual cluster, with known and unknown KEKs and the
@@ -55,6 +56,7 @@
 #include "conf/conf.h"
 #include "crypto/dekcache.h"
 #include "crypto/localkms.h"
+#include "crypto/secret.h"
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
 #include "proto/ipc.h"
@@ -75,7 +77,6 @@ static const char fz_keystore_text[] =
 
 static struct krx_keysvc	 fz_ks;
 static struct krx_keystore	*fz_keys;	/* vc 0's keys */
-static struct krx_keystore	*fz_empty;	/* vc 2's */
 static int			 fz_peer = -1;	/* the worker's end */
 static char			 fz_dir[256];
 
@@ -150,6 +151,7 @@ fz_init(void)
 {
 	const char	*base = "/dev/shm", *why;
 	char		 path[64], cache[300];
+	uint8_t		 key[32];
 	size_t		 i, n = sizeof(fz_keystore_text) - 1;
 	int		 fd, sv[2];
 
@@ -163,8 +165,7 @@ fz_init(void)
 	    fchmod(fd, 0600) == 0 &&
 	    write(fd, fz_keystore_text, n) == (ssize_t)n);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	fz_check(krx_keystore_load(path, &fz_keys, NULL) == KRX_OK &&
-	    (fz_empty = krx_keystore_new()) != NULL);
+	fz_check(krx_keystore_load(path, &fz_keys, NULL) == KRX_OK);
 	fz_conf(path);
 
 	fz_check((fz_ks.base = event_base_new()) != NULL);
@@ -178,7 +179,9 @@ fz_init(void)
 	snprintf(cache, sizeof(cache), "%s/dekcache", fz_dir);
 	fz_check(krx_dekcache_open(cache, KRX_DEKCACHE_MIN_BYTES, 1,
 	    &fz_ks.cache) == KRX_OK);
-	memset(fz_ks.cache_key, 0x5c, sizeof(fz_ks.cache_key));
+	memset(key, 0x5c, sizeof(key));
+	fz_check((fz_ks.cache_key = krx_secret_new_copy(key,
+	    sizeof(key))) != NULL);
 	fz_check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	fz_ks.workers[0] = krx_chan_new(fz_ks.base, sv[0], KRX_IPC_MAX_KEYS,
 	    0, fz_chan_msg, fz_chan_eof, NULL);
@@ -210,7 +213,7 @@ fz_valid(const struct krx_ipc_hdr *h, const uint8_t *p, size_t len,
 	struct krx_cur	 c;
 	const uint8_t	*s;
 	size_t		 n;
-	uint32_t	 k, i;
+	uint32_t	 k, i, n32;
 
 	if (h->flags & KRX_IPC_F_FD)
 		return 0;
@@ -220,16 +223,17 @@ fz_valid(const struct krx_ipc_hdr *h, const uint8_t *p, size_t len,
 	if (h->type != KRX_IPC_KEY_RESOLVE && h->type != KRX_IPC_KEY_GENERATE &&
 	    h->type != KRX_IPC_KEY_DECRYPT)
 		return 0;
-	if (krx_cur_get_be32(&c, vc) != KRX_OK || *vc >= FZ_VCS ||
-	    fz_ks.kms[*vc] == NULL)
+	if (krx_cur_get_be32(&c, vc) != KRX_OK || *vc >= FZ_VCS)
 		return 0;
 	if (h->type != KRX_IPC_KEY_DECRYPT)
 		return fz_get_str(&c, FZ_MAX_NAME, &s, &n) == 0 &&
 		    krx_cur_end(&c) == KRX_OK;
 	if (krx_cur_get_be32(&c, &k) != KRX_OK || k == 0 || k > FZ_MAX_BATCH)
 		return 0;
+	/* An EDEK's size is data (answered INVALID), not framing. */
 	for (i = 0; i < k; i++)
-		if (fz_get_str(&c, FZ_MAX_EDEK, &s, &n) != 0)
+		if (krx_cur_get_be32(&c, &n32) != KRX_OK ||
+		    krx_cur_get_ref(&c, n32, &s) != KRX_OK)
 			return 0;
 	return krx_cur_end(&c) == KRX_OK;
 }
@@ -261,7 +265,8 @@ fz_cached(uint32_t vc, const uint8_t *edek, size_t len, const uint8_t *dek)
 
 	fz_check(krx_dekcache_key(fz_ks.kms[vc]->id, edek, len, key) ==
 	    KRX_OK);
-	r = krx_dekcache_get(fz_ks.cache, fz_ks.cache_key, key, time(NULL),
+	r = krx_dekcache_get(fz_ks.cache, fz_ks.cache_key->data, key,
+	    time(NULL),
 	    got);
 	/* NOTFOUND: a later put emptied the full cache. */
 	fz_check(r == KRX_E_NOTFOUND || (r == KRX_OK &&
@@ -276,10 +281,11 @@ fz_expect(uint32_t vc, const uint8_t *edek, size_t len,
 	int	 r;
 
 	memset(dek, 0, KRX_DEK_LEN);
-	if (vc == 3)
+	if (len == 0 || len > FZ_MAX_EDEK || vc == 1)
+		return KRX_KEY_INVALID;
+	if (vc != 0)	/* keystore missing or unreadable */
 		return KRX_KEY_UNAVAILABLE;
-	r = krx_localkms_decrypt(vc == 0 ? fz_keys : fz_empty, edek, len,
-	    dek);
+	r = krx_localkms_decrypt(fz_keys, edek, len, dek);
 	if (r == KRX_OK)
 		return KRX_KEY_OK;
 	if (r == KRX_E_NOTFOUND)
@@ -317,8 +323,8 @@ fz_name_reply(uint32_t type, const uint8_t *req, size_t req_len,
 	exists = vc == 0 && krx_localkms_resolve(fz_keys,
 	    (const char *)name, nlen) == KRX_OK;
 	fz_check(krx_cur_get_u8(c, &st) == KRX_OK);
-	fz_check(st == (vc == 3 ? KRX_KEY_UNAVAILABLE : exists ? KRX_KEY_OK :
-	    KRX_KEY_NOT_FOUND));
+	fz_check(st == (vc == 1 ? KRX_KEY_INVALID : vc != 0 ?
+	    KRX_KEY_UNAVAILABLE : exists ? KRX_KEY_OK : KRX_KEY_NOT_FOUND));
 	fz_get_bytes(c, FZ_MAX_EDEK, &s, &n);
 	if (type == KRX_IPC_KEY_RESOLVE) {
 		fz_check(st == KRX_KEY_OK ? n == nlen &&
@@ -356,7 +362,7 @@ fz_decrypt_reply(const uint8_t *req, size_t req_len, struct krx_cur *c)
 	    krx_cur_get_be32(&q, &n) == KRX_OK &&
 	    krx_cur_get_be32(c, &k) == KRX_OK && k == n);
 	for (i = 0; i < n; i++) {
-		fz_check(fz_get_str(&q, FZ_MAX_EDEK, &edek, &len) == 0);
+		fz_get_bytes(&q, UINT32_MAX, &edek, &len);
 		want = fz_expect(vc, edek, len, dek);
 		fz_check(krx_cur_get_u8(c, &st) == KRX_OK && st == want);
 		fz_get_bytes(c, KRX_DEK_LEN, &d, &dlen);
@@ -425,6 +431,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h.len = (uint32_t)size;
 	h.version = KRX_IPC_VERSION;
 	valid = fz_valid(&h, p, len, &vc);
+	/* A full token bucket each time: the rate cap is not under test. */
+	memset(&fz_ks.limits[0], 0, sizeof(fz_ks.limits[0]));
 	r = krx_keysvc_dispatch(&fz_ks, 0, &h, p, len);
 	fz_check(r == 0 || r == -1);
 	fz_check(valid == (r == 0));

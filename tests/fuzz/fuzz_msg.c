@@ -276,9 +276,12 @@ fz_fetch(int16_t key, int16_t v, const uint8_t *p, size_t len)
 	int			 ok;
 
 	ok = krx_kafka_fetch_parse(p, len, key, v, &r) == KRX_OK;
-	/* The rewriter reads Fetch v16+ NodeEndpoints, krx_kafka_fetch_parse
-	 * skips them; it takes null ShareFetch records. */
-	if (ok && (key == KRX_API_SHARE_FETCH || v < 16))
+	/*
+	 * The rewriter reads Fetch v16+ and ShareFetch NodeEndpoints (and
+	 * refuses broker addresses that are not ones), krx_kafka_fetch_parse
+	 * skips them; without any, what parses walks.
+	 */
+	if (ok && key == KRX_API_FETCH && v < 16)
 		fz_check(fz_walks(key, v, p, len));
 	if (!ok && key == KRX_API_FETCH && v >= 4 && v <= 18)
 		fz_check(!fz_walks(key, v, p, len));
@@ -327,9 +330,15 @@ fz_metadata(int16_t v, const uint8_t *p, size_t len)
 
 	r = krx_kafka_metadata_topics(p, len, v, fz_topic,
 	    (void *)(p + len));
-	if (v <= 13 && r != KRX_E_NOTFOUND)
-		fz_check((r == KRX_OK) == fz_walks(KRX_API_METADATA, v, p,
-		    len));
+	/*
+	 * Both walkers take the same bytes, but the endpoint walker also
+	 * refuses a broker address that is not one (a port outside
+	 * 1..65535, a host of bad characters): where it walks, so do the
+	 * topics.
+	 */
+	if (v <= 13 && r != KRX_E_NOTFOUND && fz_walks(KRX_API_METADATA, v,
+	    p, len))
+		fz_check(r == KRX_OK);
 }
 
 /* A naive splice: copy each edit's range in turn. */
