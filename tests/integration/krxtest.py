@@ -24,6 +24,21 @@ from broker import (free_port_range, pid_alive,  # noqa: E402,F401
 KRXD = os.environ.get("KRXD") or os.path.join(TOP, "build", "krxd")
 KRXCTL = os.environ.get("KRXCTL") or os.path.join(TOP, "build", "krx-ctl")
 
+
+def _sanitized():
+    """Is krxd built with ASan? Its shadow memory and quarantine make RSS
+    no measure."""
+    try:
+        with open(KRXD, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+# Memory bounds in tests are multiplied by this (4 under ASan).
+RSS_SLACK = 4 if _sanitized() else 1
+
+
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer",
                      "UndefinedBehaviorSanitizer", "runtime error")
 

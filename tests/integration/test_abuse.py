@@ -51,16 +51,7 @@ MAX_FRAME = 100 * MiB
 REQUEST_TIMEOUT = 6
 HANDSHAKE_TIMEOUT = 12
 
-def _sanitized():
-    """ASan's shadow memory and quarantine make RSS no measure."""
-    try:
-        with open(krxtest.KRXD, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
-
-
-SLACK = 4 if _sanitized() else 1
+SLACK = krxtest.RSS_SLACK
 RSS_BOUND = 300 * MiB * SLACK          # every phase but the stalled frames
 STALL_RSS_BOUND = 400 * MiB * SLACK
 WATCHDOG_RSS = 1536 * MiB * SLACK
