@@ -275,6 +275,8 @@ pj_free(struct krx_pjob *j)
 	free(j->topics);
 	free(j->errors);
 	free(j->need);
+	if (j->copy != NULL)
+		j->s->held_bytes = 0;	/* pj_done recharges */
 	free(j->copy);
 	free(j);
 }
@@ -287,6 +289,7 @@ pj_done(struct krx_pjob *j)
 	int			 held = s->held == j;
 
 	pj_free(j);
+	krx_limit_charge(s);	/* the copy's bytes are given back */
 	if (held)
 		krx_session_release(s);
 }
@@ -810,6 +813,7 @@ krx_filter_produce(struct krx_session *s, struct evbuffer *in,
 	memcpy(j->copy, frame, size);
 	j->frame = j->copy;
 	evbuffer_drain(in, 4 + (size_t)size);
+	s->held_bytes = size;	/* charged to worker_buffer_bytes */
 	if ((r = pj_parse(j)) != KRX_OK) {
 		pj_free(j);
 		krx_session_close(s, KRX_LOG_WARN, "Produce request: %s",

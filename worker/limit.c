@@ -6,8 +6,9 @@
  * the handshake, idle and request timeouts are checked once a second.
  * Program grade; runs in each worker and trusts no client.
  *
- * The budget: a session is charged the length of its client input, or
- * the size of the frame coming in when it holds a reservation for it
+ * The budget: a session is charged the length of its client input (and
+ * the copy of a Produce request waiting for keys), or the size of the
+ * frame coming in when it holds a reservation for it
  * (the frame's buffer is made that large up front, so it is charged
  * before its bytes arrive). A frame is only read on with a reservation,
  * and one is only granted within the budget. When the worker goes over
@@ -168,7 +169,8 @@ krx_limit_charge(struct krx_session *s)
 	size_t			 now;
 	int			 freed;
 
-	now = evbuffer_get_length(bufferevent_get_input(s->client));
+	now = evbuffer_get_length(bufferevent_get_input(s->client)) +
+	    s->held_bytes;
 	if (s->reserved > now)
 		now = s->reserved;
 	w->buffered = w->buffered - s->charged + now;

@@ -94,6 +94,8 @@ struct krx_session {
 	unsigned		 budget_wait:1;	/* on w->budget_waiters */
 	size_t			 charged;	/* in w->buffered */
 	size_t			 reserved;	/* for the frame coming in */
+	size_t			 held_bytes;	/* copy of the held request
+						   (filter_produce.c) */
 	size_t			 want;		/* waiting to reserve this */
 	int64_t			 t_handshake;	/* seconds, monotonic */
 	int64_t			 t_active;	/* last client read */
@@ -244,7 +246,10 @@ void	krx_limit_free(struct krx_worker *w);
 /* 0 when a connection from sa may be accepted (peer: its key). */
 int	krx_limit_admit(struct krx_worker *w, const struct sockaddr *sa,
 	    uint8_t peer[17]);
-/* Recount what s holds: its client input, or its reservation. */
+/*
+ * Recount what s holds: its client input and held request copy, or its
+ * reservation.
+ */
 void	krx_limit_charge(struct krx_session *s);
 /*
  * Reserve n bytes of the budget for the frame coming in on s: 0, or -1
