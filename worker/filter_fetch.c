@@ -2,7 +2,7 @@
  * filter_fetch.c: Fetch and ShareFetch responses on a virtual cluster
  * with record_encryption. Every partition's records are scanned for the
  * encryption header; the DEKs of their EDEKs come from the key client
- * (worker LRU, shared LMDB cache, then keysvc); batches holding
+ * (worker LRU, then keysvc and its DEK cache); batches holding
  * encrypted records are rebuilt in clear, every other byte of the
  * response is spliced through unchanged. A partition whose KEK is gone
  * gets RESOURCE_NOT_FOUND (91) and no records, with a log line naming
@@ -33,7 +33,6 @@
  * response from the broker (later ones queue behind it anyway).
  */
 #include <arpa/inet.h>
-#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -865,51 +864,6 @@ fj_finish(struct krx_fjob *j, struct evbuffer *dst)
 		return -1;
 	}
 	return 0;
-}
-
-struct fr_offs {
-	size_t	*off;
-	size_t	 n;
-};
-
-static int
-fr_collect(void *arg, size_t off, bool whole)
-{
-	struct fr_offs	*o = arg;
-
-	(void)whole;
-	o->off = xreallocarray(o->off, o->n + 1, sizeof(*o->off));
-	o->off[o->n++] = off;
-	return KRX_OK;
-}
-
-void
-krx_filter_fetch_request(struct krx_session *s, struct evbuffer *in,
-    uint32_t size, const struct krx_kafka_req_hdr *h)
-{
-	struct fr_offs	 o = { NULL, 0 };
-	uint8_t		*body;
-	uint64_t	 v, nv, cap = s->w->conf->max_frame_bytes / 4 * 3;
-	uint32_t	 be;
-	size_t		 i;
-
-	body = evbuffer_pullup(in, 4 + (size_t)size) + 4 + h->len;
-	if (krx_kafka_fetch_req_limits(body, size - h->len, h->api_version,
-	    fr_collect, &o) == KRX_OK) {
-		for (i = 0; i < o.n; i++) {
-			memcpy(&be, body + o.off[i], 4);
-			v = be32toh(be);
-			if (v == 0 || v > INT32_MAX)
-				continue;	/* zero or negative: as is */
-			nv = v * s->fetch_ratio / KRX_RATIO_ONE;
-			if (nv > (v > cap ? v : cap))
-				nv = v > cap ? v : cap;
-			be = htobe32((uint32_t)nv);
-			memcpy(body + o.off[i], &be, 4);
-		}
-	}
-	/* One that does not parse goes on unchanged: the broker judges. */
-	free(o.off);
 }
 
 static void

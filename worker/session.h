@@ -207,7 +207,7 @@ int	krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 	    struct evbuffer *in, uint32_t size, struct evbuffer *dst);
 struct krx_fjob;
 void	krx_filter_fetch_free(struct krx_fjob *j);
-/* Raise a Fetch request's size limits by the session's fetch_ratio. */
+/* fetch_request.c: raise a Fetch request's size limits by fetch_ratio. */
 void	krx_filter_fetch_request(struct krx_session *s, struct evbuffer *in,
 	    uint32_t size, const struct krx_kafka_req_hdr *h);
 void	krx_filter_guards_free(struct krx_session *s);
