@@ -249,15 +249,17 @@ frame_fill(struct bufferevent *bev, struct evbuffer *in, size_t need)
 	}
 }
 
-int
-krx_frame_peek(struct bufferevent *bev, uint32_t max, uint32_t *expanded,
-    int32_t *size)
+/*
+ * The size prefix of the frame at the front of in: 1 when it is there
+ * and within 0..max, 0 when fewer than 4 bytes are in, or
+ * KRX_FRAME_NEGATIVE / KRX_FRAME_TOO_BIG.
+ */
+static int
+frame_size(struct evbuffer *in, uint32_t max, int32_t *size)
 {
-	struct evbuffer	*in = bufferevent_get_input(bev);
 	uint8_t		 raw[4];
-	size_t		 have = evbuffer_get_length(in);
 
-	if (have < 4)
+	if (evbuffer_get_length(in) < 4)
 		return 0;
 	evbuffer_copyout(in, raw, 4);
 	*size = (int32_t)((uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
@@ -266,6 +268,19 @@ krx_frame_peek(struct bufferevent *bev, uint32_t max, uint32_t *expanded,
 		return KRX_FRAME_NEGATIVE;
 	if ((uint32_t)*size > max)
 		return KRX_FRAME_TOO_BIG;
+	return 1;
+}
+
+int
+krx_frame_peek(struct bufferevent *bev, uint32_t max, uint32_t *expanded,
+    int32_t *size)
+{
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	size_t		 have = evbuffer_get_length(in);
+	int		 r;
+
+	if ((r = frame_size(in, max, size)) != 1)
+		return r;
 	if (have - 4 >= (uint32_t)*size) {
 		*expanded = 0;
 		return 1;
@@ -296,17 +311,10 @@ session_frame(struct krx_session *s, int32_t *size)
 	size_t		 have = evbuffer_get_length(in);
 	uint32_t	 max = s->authed ? s->w->conf->max_frame_bytes :
 			    s->w->conf->max_frame_bytes_unauth;
-	uint8_t		 raw[4];
+	int		 r;
 
-	if (have < 4)
-		return 0;
-	evbuffer_copyout(in, raw, 4);
-	*size = (int32_t)((uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
-	    (uint32_t)raw[2] << 8 | raw[3]);
-	if (*size < 0)
-		return KRX_FRAME_NEGATIVE;
-	if ((uint32_t)*size > max)
-		return KRX_FRAME_TOO_BIG;
+	if ((r = frame_size(in, max, size)) != 1)
+		return r;
 	if (have - 4 >= (uint32_t)*size)
 		goto whole;
 	if (s->reserved == 0) {
