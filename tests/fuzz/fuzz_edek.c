@@ -34,25 +34,11 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "crypto/localkms.h"
+#include "tests/fuzz/fuzz_common.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-/* The fixed keystore of fuzz_edek and fuzz_keysvc (mkcorpus.py). */
-static const char fz_keystore_text[] =
-    "krx-keystore 1\n"
-    "kek KEK-a 1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= 1700000000\n"
-    "kek KEK-a 2 ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8= 1700000100\n"
-    "kek KEK-orders 1 ERERERERERERERERERERERERERERERERERERERERERE= "
-    "1700000200\n";
-
 static struct krx_keystore *fz_ks;
-
-static void
-fz_check(int ok)
-{
-	if (!ok)
-		abort();
-}
 
 static void
 fz_init(void)

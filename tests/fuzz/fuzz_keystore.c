@@ -20,7 +20,6 @@
  * Seeds (tests/fuzz/corpus/keystore, made by mkcorpus.py): keystores
  * with one or more KEKs and versions, and broken ones.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "crypto/localkms.h"
+#include "tests/fuzz/fuzz_common.h"
 
 #define FZ_MAX_KEKS	4	/* KEKs exercised per input */
 
@@ -41,25 +41,11 @@ static char	 fz_path[64];
 static char	 fz_dir[256];
 static char	 fz_saved[300];
 
-static void
-fz_check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
-static int
-fz_remove(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	remove(path);
-	return 0;
-}
-
 /* The scratch directory and all in it, at exit. */
 static void
 fz_cleanup(void)
 {
-	nftw(fz_dir, fz_remove, 8, FTW_DEPTH | FTW_PHYS);
+	fz_rmtree(fz_dir);
 }
 
 static void

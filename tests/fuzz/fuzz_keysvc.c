@@ -37,7 +37,6 @@
  * EDEK seeds of fuzz_edek.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +59,7 @@
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
 #include "proto/ipc.h"
+#include "tests/fuzz/fuzz_common.h"
 
 #define FZ_VCS		4
 #define FZ_MAX_NAME	512	/* dispatch.c's bounds */
@@ -68,37 +68,16 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static const char fz_keystore_text[] =
-    "krx-keystore 1\n"
-    "kek KEK-a 1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= 1700000000\n"
-    "kek KEK-a 2 ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8= 1700000100\n"
-    "kek KEK-orders 1 ERERERERERERERERERERERERERERERERERERERERERE= "
-    "1700000200\n";
-
 static struct krx_keysvc	 fz_ks;
 static struct krx_keystore	*fz_keys;	/* vc 0's keys */
 static int			 fz_peer = -1;	/* the worker's end */
 static char			 fz_dir[256];
 
-static void
-fz_check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
-static int
-fz_remove(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	remove(path);
-	return 0;
-}
-
 /* The scratch directory and all in it, at exit. */
 static void
 fz_cleanup(void)
 {
-	nftw(fz_dir, fz_remove, 8, FTW_DEPTH | FTW_PHYS);
+	fz_rmtree(fz_dir);
 }
 
 static void
