@@ -2,9 +2,10 @@
  * kafka_msg.h: the Kafka messages whose record sets krx changes (Produce
  * requests, Fetch and ShareFetch responses), the Metadata topics it
  * learns names and ids from, the bodies it writes itself, and the
- * requests it sends on its own (Produce) with their responses. Library
- * grade: no logging, no globals; every parser trusts none of its input
- * and must end exactly at the end of the body (else KRX_E_TRAILING).
+ * requests it sends on its own (Produce, DescribeConfigs) with their
+ * responses. Library grade: no logging, no globals; every parser trusts
+ * none of its input and must end exactly at the end of the body (else
+ * KRX_E_TRAILING).
  *
  * Design: splicing, not re-encoding. A parser returns views into the
  * body and the byte offsets of the fields krx may change (records
@@ -15,7 +16,8 @@
  *
  * Versions: Produce v3-13 (flexible from 9, topic ids from 13), Fetch
  * v4-18 (flexible from 12, topic ids from 13), ShareFetch v1-2 (always
- * flexible, topic ids), Metadata v0-13 (flexible from 9).
+ * flexible, topic ids), Metadata v0-13 (flexible from 9),
+ * DescribeConfigs v1 (not flexible).
  */
 #ifndef KRX_PROTO_KAFKA_MSG_H
 #define KRX_PROTO_KAFKA_MSG_H
@@ -292,5 +294,39 @@ int	krx_kafka_metadata_topics(const uint8_t *body, size_t len,
 int	krx_kafka_metadata_request_ids(struct krx_buf *out, int16_t version,
 	    int32_t correlation_id, const char *client_id,
 	    const uint8_t (*ids)[KRX_KAFKA_UUID_LEN], size_t n);
+
+/* DescribeConfigs (kafka_dconf.c). */
+
+#define KRX_DCONF_VERSION	1
+
+/*
+ * Append a DescribeConfigs v1 request body asking, for n TOPIC resources
+ * (type 2) names[i]/lens[i], only the config key `key`; include_synonyms
+ * false. n >= 1; names of 1..249 bytes; key of 1..32767 bytes; else
+ * KRX_E_RANGE. On error out keeps its old length.
+ */
+int	krx_kafka_dconf_request(const char *const *names, const size_t *lens,
+	    size_t n, const char *key, struct krx_buf *out);
+
+/*
+ * Called once per result of resource type 2 (TOPIC), in response order:
+ * name is a view into the body, err the result's error_code; value is
+ * the config named key (NULL with value_len -1 when its value is null),
+ * or NULL with value_len -1 when the result has an error or lacks the
+ * key. A key listed twice: the first one counts.
+ */
+typedef void (*krx_dconf_fn)(void *arg, const uint8_t *name,
+    size_t name_len, int16_t err, const uint8_t *value, int32_t value_len);
+
+/*
+ * Walk a DescribeConfigs v1 response body. The whole body is checked
+ * first (counts bounded by the bytes left, ends exactly at its end); fn
+ * is called only when it is valid (fn NULL: check only). Returns 0,
+ * KRX_E_RANGE for a NULL key, or KRX_E_TRUNCATED, KRX_E_MALFORMED,
+ * KRX_E_TRAILING. Booleans are not checked (any non-zero byte is true,
+ * as Kafka reads them).
+ */
+int	krx_kafka_dconf_parse(const uint8_t *body, size_t len,
+	    const char *key, krx_dconf_fn fn, void *arg);
 
 #endif
