@@ -1,9 +1,11 @@
 /*
  * kafka_msg.h: the Kafka messages whose record sets krx changes (Produce
  * requests, Fetch and ShareFetch responses), the Metadata topics it
- * learns names and ids from, and the bodies it writes itself. Library
- * grade: no logging, no globals; every parser trusts none of its input
- * and must end exactly at the end of the body (else KRX_E_TRAILING).
+ * learns names and ids from, the bodies it writes itself, and the
+ * requests it sends on its own (Produce, DescribeConfigs) with their
+ * responses. Library grade: no logging, no globals; every parser trusts
+ * none of its input and must end exactly at the end of the body (else
+ * KRX_E_TRAILING).
  *
  * Design: splicing, not re-encoding. A parser returns views into the
  * body and the byte offsets of the fields krx may change (records
@@ -14,7 +16,8 @@
  *
  * Versions: Produce v3-13 (flexible from 9, topic ids from 13), Fetch
  * v4-18 (flexible from 12, topic ids from 13), ShareFetch v1-2 (always
- * flexible, topic ids), Metadata v0-13 (flexible from 9).
+ * flexible, topic ids), Metadata v0-13 (flexible from 9),
+ * DescribeConfigs v1 (not flexible).
  */
 #ifndef KRX_PROTO_KAFKA_MSG_H
 #define KRX_PROTO_KAFKA_MSG_H
@@ -85,6 +88,70 @@ void	krx_produce_req_free(struct krx_produce_req *req);
 int	krx_kafka_produce_error_response(const struct krx_produce_req *req,
 	    int16_t version, const int16_t *errors, const char *error_message,
 	    struct krx_buf *out);
+
+/*
+ * One partition krx sends: req->parts[part]'s topic and index, with
+ * these records.
+ */
+struct krx_produce_piece {
+	size_t		 part;		/* index in req->parts */
+	const uint8_t	*records;
+	size_t		 records_len;
+};
+
+/*
+ * Append to out the body of a Produce request of req->version with req's
+ * transactional_id, acks and timeout, carrying the n pieces grouped
+ * under their topics (name, or topic id from v13) in req order. No
+ * tagged fields; the output size is reserved once. req is as
+ * krx_kafka_produce_parse left it: each part inside its topic's range
+ * (topics[parts[i].topic]), topics in the order of their parts.
+ * Errors: KRX_E_UNSUPPORTED for a version outside 3-13; KRX_E_RANGE when
+ * pieces[] are not sorted by part (strictly ascending), a part is
+ * outside req or its topic, req's strings do not fit, or records are
+ * NULL with records_len > 0; KRX_E_TOO_BIG for records over
+ * INT32_MAX - 1 bytes; KRX_E_NOMEM. n 0 writes a request without
+ * topics. On error out keeps its old length.
+ */
+int	krx_kafka_produce_build(const struct krx_produce_req *req,
+	    const struct krx_produce_piece *pieces, size_t n,
+	    struct krx_buf *out);
+
+/* Produce responses (kafka_produce_resp.c). */
+
+struct krx_produce_resp_part {
+	const uint8_t	*name;		/* v3-12: into the body; v13: NULL */
+	int32_t		 name_len;	/* v13: 0 */
+	uint8_t		 topic_id[KRX_KAFKA_UUID_LEN];	/* v13; else zero */
+	int32_t		 index;
+	int16_t		 error_code;
+	size_t		 error_off;	/* offset of error_code in the body */
+	int64_t		 base_offset;
+	size_t		 base_offset_off;
+};
+
+struct krx_produce_resp {
+	struct krx_produce_resp_part	*parts;	/* response order, */
+	size_t				 nparts;	/* all topics */
+	int32_t				 throttle_time_ms;
+};
+
+/*
+ * Parse a Produce response body (v3-13). Unknown tagged fields are
+ * skipped; the known ones (v10+: a partition's CurrentLeader and the
+ * top-level NodeEndpoints, both tag 0) must decode exactly to the end
+ * of their tag (else KRX_E_MALFORMED) and are not reported. A topic
+ * without partitions leaves no trace in parts. On success resp holds
+ * an array allocated here (free with krx_produce_resp_free) and views
+ * into body; on error resp is empty: KRX_E_UNSUPPORTED for another
+ * version, KRX_E_TRUNCATED, KRX_E_MALFORMED, KRX_E_TRAILING,
+ * KRX_E_NOMEM. Array counts are checked against the bytes left before
+ * anything is allocated.
+ */
+int	krx_kafka_produce_resp_parse(const uint8_t *body, size_t len,
+	    int16_t version, struct krx_produce_resp *resp);
+/* Free the array of resp and zero it; NULL is a no-op. */
+void	krx_produce_resp_free(struct krx_produce_resp *resp);
 
 /* Splicing. */
 
@@ -227,5 +294,39 @@ int	krx_kafka_metadata_topics(const uint8_t *body, size_t len,
 int	krx_kafka_metadata_request_ids(struct krx_buf *out, int16_t version,
 	    int32_t correlation_id, const char *client_id,
 	    const uint8_t (*ids)[KRX_KAFKA_UUID_LEN], size_t n);
+
+/* DescribeConfigs (kafka_dconf.c). */
+
+#define KRX_DCONF_VERSION	1
+
+/*
+ * Append a DescribeConfigs v1 request body asking, for n TOPIC resources
+ * (type 2) names[i]/lens[i], only the config key `key`; include_synonyms
+ * false. n >= 1; names of 1..249 bytes; key of 1..32767 bytes; else
+ * KRX_E_RANGE. On error out keeps its old length.
+ */
+int	krx_kafka_dconf_request(const char *const *names, const size_t *lens,
+	    size_t n, const char *key, struct krx_buf *out);
+
+/*
+ * Called once per result of resource type 2 (TOPIC), in response order:
+ * name is a view into the body, err the result's error_code; value is
+ * the config named key (NULL with value_len -1 when its value is null),
+ * or NULL with value_len -1 when the result has an error or lacks the
+ * key. A key listed twice: the first one counts.
+ */
+typedef void (*krx_dconf_fn)(void *arg, const uint8_t *name,
+    size_t name_len, int16_t err, const uint8_t *value, int32_t value_len);
+
+/*
+ * Walk a DescribeConfigs v1 response body. The whole body is checked
+ * first (counts bounded by the bytes left, ends exactly at its end); fn
+ * is called only when it is valid (fn NULL: check only). Returns 0,
+ * KRX_E_RANGE for a NULL key, or KRX_E_TRUNCATED, KRX_E_MALFORMED,
+ * KRX_E_TRAILING. Booleans are not checked (any non-zero byte is true,
+ * as Kafka reads them).
+ */
+int	krx_kafka_dconf_parse(const uint8_t *body, size_t len,
+	    const char *key, krx_dconf_fn fn, void *arg);
 
 #endif

@@ -3,7 +3,9 @@
  * parser finds every partition's records field (view and byte range) so
  * that encrypted batches can be spliced in (krx_kafka_splice); the
  * error writer answers a request krx refuses with a Produce response
- * listing every partition with an error.
+ * listing every partition with an error; the builder writes the Produce
+ * requests krx sends itself: some partitions of a parsed request, with
+ * new records.
  *
  * Library grade: runs in workers on client bytes and trusts none of
  * them; the body is walked field by field, record sets are not read,
@@ -241,6 +243,195 @@ krx_kafka_produce_error_response(const struct krx_produce_req *req,
 		pr_err_topic(out, req, i, version, errors, error_message);
 	krx_buf_put_be32(out, 0);		/* throttle_time_ms */
 	if (flex)
+		krx_buf_put_uvarint(out, 0);
+	if ((r = out->err) != KRX_OK && out->len > start)
+		out->len = start;
+	return r;
+}
+
+/* Request builder. */
+
+struct pr_build {
+	const struct krx_produce_req	*req;
+	const struct krx_produce_piece	*pieces;
+	size_t				 n;
+	bool				 flex;
+	size_t				 size;	/* of the body */
+};
+
+/* Size of a string length (wide false) or bytes or array length. */
+static size_t
+pr_len_size(bool flex, bool wide, int32_t len)
+{
+	if (flex)
+		return krx_uvarint_len((uint64_t)((int64_t)len + 1));
+	return wide ? 4 : 2;
+}
+
+static int
+pr_build_add(struct pr_build *pb, size_t n)
+{
+	if (n > SIZE_MAX - pb->size)
+		return KRX_E_TOO_BIG;
+	pb->size += n;
+	return KRX_OK;
+}
+
+/*
+ * The pieces from i on under the topic of pieces[i]: each part inside
+ * req and inside its topic's range, parts strictly ascending, topics
+ * never going back (so each is written once). *end is the first piece
+ * of the next topic.
+ */
+static int
+pr_build_group(const struct pr_build *pb, size_t i, size_t *end)
+{
+	const struct krx_produce_req	*req = pb->req;
+	const struct krx_produce_topic	*t;
+	size_t				 p, ti;
+
+	if (pb->pieces[i].part >= req->nparts ||
+	    (ti = req->parts[pb->pieces[i].part].topic) >= req->ntopics)
+		return KRX_E_RANGE;
+	t = &req->topics[ti];
+	for (; i < pb->n; i++) {
+		p = pb->pieces[i].part;
+		if (p >= req->nparts ||
+		    (i > 0 && p <= pb->pieces[i - 1].part) ||
+		    req->parts[p].topic < ti)
+			return KRX_E_RANGE;
+		if (req->parts[p].topic != ti)
+			break;
+		if (p < t->first || p - t->first >= t->count)
+			return KRX_E_RANGE;
+	}
+	*end = i;
+	return KRX_OK;
+}
+
+/* Check one topic's name (v3-12) and its pieces; count their bytes. */
+static int
+pr_build_topic(struct pr_build *pb, size_t first, size_t end)
+{
+	const struct krx_produce_topic	*t;
+	const struct krx_produce_piece	*pc;
+	size_t				 i;
+	int				 r;
+
+	t = &pb->req->topics[pb->req->parts[pb->pieces[first].part].topic];
+	if (pb->req->version >= PR_FIRST_ID)
+		r = pr_build_add(pb, KRX_KAFKA_UUID_LEN);
+	else if (t->name_len < 0 || t->name_len > KRX_KP_STR_MAX ||
+	    (t->name == NULL && t->name_len > 0))
+		return KRX_E_RANGE;
+	else
+		r = pr_build_add(pb, pr_len_size(pb->flex, false,
+		    t->name_len) + (size_t)t->name_len);
+	if (r != KRX_OK || (r = pr_build_add(pb, pr_len_size(pb->flex, true,
+	    (int32_t)(end - first)) + (pb->flex ? 1 : 0))) != KRX_OK)
+		return r;
+	for (i = first; i < end; i++) {
+		pc = &pb->pieces[i];
+		if (pc->records == NULL && pc->records_len > 0)
+			return KRX_E_RANGE;
+		if (pc->records_len > INT32_MAX - 1)
+			return KRX_E_TOO_BIG;
+		/* index, records length, tags, then the records */
+		if ((r = pr_build_add(pb, 4 + pr_len_size(pb->flex, true,
+		    (int32_t)pc->records_len) + (pb->flex ? 1 : 0))) !=
+		    KRX_OK ||
+		    (r = pr_build_add(pb, pc->records_len)) != KRX_OK)
+			return r;
+	}
+	return KRX_OK;
+}
+
+/* Check req and the pieces, count the topics and the body's size. */
+static int
+pr_build_check(struct pr_build *pb, size_t *ntopics)
+{
+	const struct krx_produce_req	*req = pb->req;
+	int32_t				 tlen = req->transactional_id_len;
+	size_t				 i, end;
+	int				 r;
+
+	*ntopics = 0;
+	if (req->version < PR_MIN_VERSION || req->version > PR_MAX_VERSION)
+		return KRX_E_UNSUPPORTED;
+	if (tlen < -1 || tlen > KRX_KP_STR_MAX ||
+	    (req->transactional_id == NULL && tlen > 0) ||
+	    (pb->pieces == NULL && pb->n > 0) || pb->n > INT32_MAX)
+		return KRX_E_RANGE;
+	/* transactional_id, acks, timeout_ms */
+	pb->size = pr_len_size(pb->flex, false, tlen) +
+	    (tlen > 0 ? (size_t)tlen : 0) + 2 + 4;
+	for (i = 0; i < pb->n; i = end) {
+		if ((r = pr_build_group(pb, i, &end)) != KRX_OK ||
+		    (r = pr_build_topic(pb, i, end)) != KRX_OK)
+			return r;
+		(*ntopics)++;
+	}
+	/* topic_data length and the tags */
+	return pr_build_add(pb, pr_len_size(pb->flex, true,
+	    (int32_t)*ntopics) + (pb->flex ? 1 : 0));
+}
+
+/* Write one topic_data entry: pieces[first, end). */
+static void
+pr_build_write(const struct pr_build *pb, size_t first, size_t end,
+    struct krx_buf *out)
+{
+	const struct krx_produce_req	*req = pb->req;
+	const struct krx_produce_topic	*t;
+	const struct krx_produce_piece	*pc;
+	size_t				 i;
+
+	t = &req->topics[req->parts[pb->pieces[first].part].topic];
+	if (req->version >= PR_FIRST_ID)
+		krx_buf_put(out, t->topic_id, sizeof(t->topic_id));
+	else
+		krx_kp_put_str(out, pb->flex, t->name, t->name_len);
+	krx_kp_put_array_len(out, pb->flex, (int32_t)(end - first));
+	for (i = first; i < end; i++) {
+		pc = &pb->pieces[i];
+		krx_buf_put_be32(out, (uint32_t)req->parts[pc->part].index);
+		krx_kafka_records_prefix(out, pb->flex, pc->records_len);
+		if (pc->records_len > 0)
+			krx_buf_put(out, pc->records, pc->records_len);
+		if (pb->flex)
+			krx_buf_put_uvarint(out, 0);
+	}
+	if (pb->flex)
+		krx_buf_put_uvarint(out, 0);
+}
+
+int
+krx_kafka_produce_build(const struct krx_produce_req *req,
+    const struct krx_produce_piece *pieces, size_t n, struct krx_buf *out)
+{
+	struct pr_build	 pb;
+	size_t		 i, end, ntopics, start = out->len;
+	int		 r;
+
+	memset(&pb, 0, sizeof(pb));
+	pb.req = req;
+	pb.pieces = pieces;
+	pb.n = n;
+	pb.flex = req->version >= PR_FIRST_FLEX;
+	if ((r = pr_build_check(&pb, &ntopics)) != KRX_OK ||
+	    (r = krx_buf_reserve(out, pb.size)) != KRX_OK)
+		return r;
+	krx_kp_put_str(out, pb.flex, req->transactional_id,
+	    req->transactional_id_len);
+	krx_buf_put_be16(out, (uint16_t)req->acks);
+	krx_buf_put_be32(out, (uint32_t)req->timeout_ms);
+	krx_kp_put_array_len(out, pb.flex, (int32_t)ntopics);
+	for (i = 0; i < n; i = end) {
+		/* The groups pr_build_check walked: no error this time. */
+		(void)pr_build_group(&pb, i, &end);
+		pr_build_write(&pb, i, end, out);
+	}
+	if (pb.flex)
 		krx_buf_put_uvarint(out, 0);
 	if ((r = out->err) != KRX_OK && out->len > start)
 		out->len = start;

@@ -1,28 +1,37 @@
 /*
  * fuzz_msg.c: libFuzzer harness for the message parsers and writers of
- * proto/kafka_msg.h (kafka_produce.c, kafka_fetch.c, kafka_metadata.c,
- * the splice and field writers of kafka_prim.c).
+ * proto/kafka_msg.h (kafka_produce.c, kafka_produce_resp.c,
+ * kafka_fetch.c, kafka_metadata.c, kafka_dconf.c, the splice and field
+ * writers of kafka_prim.c).
  *
- * The first input byte picks a target, the next ones its parameters:
+ * The first input byte picks a target (its low three bits; 6 and 7 are
+ * the splice writer too), the next ones its parameters:
  *   0  Produce request      [0] version body
  *   1  Fetch / ShareFetch   [1] sel version body (sel odd: ShareFetch)
  *   2  Metadata topics      [2] version body
  *   3  splice writer        [3] n, n edits of 3 bytes (offset, length,
  *                           data length), then the body; also the
  *                           Metadata id request from the same bytes
+ *   4  Produce response     [4] version body
+ *   5  DescribeConfigs v1   [5] x body (x ignored)
  * Besides "no crash, no leak", it checks properties: every offset and
  * view lies inside the body, in order; splicing other records (and
  * errors) into a parsed body gives a body that parses to the same
- * partitions with the new values; a Produce error response walks
- * cleanly; Fetch and Metadata agree with the endpoint rewriter's walk
- * (kafka_endpoints.c) on what decodes; the splice writer agrees with a
- * naive one.
+ * partitions with the new values, and so does a Produce request built
+ * from some of its partitions (krx_kafka_produce_build); a Produce
+ * error response walks cleanly and parses as a response; Fetch and
+ * Metadata agree with the endpoint rewriter's walk (kafka_endpoints.c)
+ * on what decodes; the splice writer agrees with a naive one; the
+ * DescribeConfigs walk reports only when the whole body checks.
  *
  * Seeds (tests/fuzz/corpus/msg): the tests/data Produce request, Fetch,
  * ShareFetch and Metadata response bodies with their selector bytes
  * (cap_*), bodies written by Kafka's Java message classes for the
  * versions not captured, with two topics, null records, aborted
- * transactions and tags (java_*), and a few splice inputs (splice_*).
+ * transactions and tags (java_*), and a few splice inputs (splice_*);
+ * Produce responses captured and built by tests/unit/
+ * kafka_produce_build_test.c (record errors, tags, NodeEndpoints), and
+ * the DescribeConfigs response of tests/unit/kafka_dconf_test.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +141,74 @@ fz_produce_splice(const struct krx_produce_req *req, const uint8_t *p,
 	free(at);
 }
 
+/*
+ * Build a request of every partition (step 1) or every other one (step
+ * 2) with records of their own (null ones empty); it parses back to
+ * those partitions.
+ */
+static void
+fz_produce_build(const struct krx_produce_req *req, size_t step)
+{
+	struct krx_produce_piece	*pc;
+	struct krx_produce_req		 again;
+	struct krx_buf			 out;
+	size_t				 i, n = 0, k, nt = 0;
+
+	pc = calloc(req->nparts + 1, sizeof(*pc));
+	fz_check(pc != NULL);
+	for (i = 0; i < req->nparts; i += step) {
+		pc[n].part = i;
+		pc[n].records = req->parts[i].records;
+		pc[n++].records_len = req->parts[i].records_len < 0 ? 0 :
+		    (size_t)req->parts[i].records_len;
+	}
+	krx_buf_init(&out, 0);
+	fz_check(krx_kafka_produce_build(req, pc, n, &out) == KRX_OK);
+	fz_check(krx_kafka_produce_parse(out.data, out.len, req->version,
+	    &again) == KRX_OK);
+	fz_check(again.nparts == n && again.ntopics <= req->ntopics &&
+	    again.acks == req->acks && again.timeout_ms == req->timeout_ms);
+	for (i = 0; i < n; i++) {
+		k = pc[i].part;
+		fz_check(again.parts[i].index == req->parts[k].index &&
+		    again.parts[i].records_len == (int32_t)pc[i].records_len);
+	}
+	/* Every partition: every topic but those without any. */
+	for (i = 0; i < req->ntopics; i++)
+		nt += req->topics[i].count > 0;
+	fz_check(step != 1 || again.ntopics == nt);
+	krx_produce_req_free(&again);
+	krx_buf_free(&out);
+	free(pc);
+}
+
+static void
+fz_produce_resp(int16_t v, const uint8_t *p, size_t len)
+{
+	struct krx_produce_resp		 resp;
+	struct krx_produce_resp_part	*rp;
+	size_t				 i, pos = 0;
+
+	if (krx_kafka_produce_resp_parse(p, len, v, &resp) != KRX_OK) {
+		fz_check(resp.parts == NULL && resp.nparts == 0);
+		return;
+	}
+	for (i = 0; i < resp.nparts; i++) {
+		rp = &resp.parts[i];
+		fz_range(rp->error_off, 2, len, &pos);
+		fz_range(rp->base_offset_off, 8, len, &pos);
+		fz_check(rp->base_offset_off == rp->error_off + 2);
+		fz_check(rp->error_code ==
+		    (int16_t)(p[rp->error_off] << 8 | p[rp->error_off + 1]));
+		if (v >= 13)
+			fz_check(rp->name == NULL && rp->name_len == 0);
+		else
+			fz_check(rp->name_len >= 0 && rp->name >= p &&
+			    rp->name + rp->name_len <= p + rp->error_off);
+	}
+	krx_produce_resp_free(&resp);
+}
+
 static void
 fz_produce(int16_t v, const uint8_t *p, size_t len)
 {
@@ -157,6 +234,8 @@ fz_produce(int16_t v, const uint8_t *p, size_t len)
 		    req.parts[i].field_off, req.parts[i].field_len);
 	}
 	fz_produce_splice(&req, p, len);
+	fz_produce_build(&req, 1);
+	fz_produce_build(&req, 2);
 	errs = calloc(req.nparts + 1, sizeof(*errs));
 	fz_check(errs != NULL);
 	for (i = 0; i < req.nparts; i++)
@@ -168,6 +247,7 @@ fz_produce(int16_t v, const uint8_t *p, size_t len)
 	/* It walks, and holds no endpoint. */
 	fz_check(krx_kafka_rewrite_endpoints(KRX_API_PRODUCE, v, out.data,
 	    out.len, NULL, NULL, &none) == 0);
+	fz_produce_resp(v, out.data, out.len);
 	krx_buf_free(&out);
 	krx_buf_free(&none);
 	free(errs);
@@ -341,6 +421,42 @@ fz_metadata(int16_t v, const uint8_t *p, size_t len)
 		fz_check(r == KRX_OK);
 }
 
+struct fz_dconf {
+	const uint8_t	*body;
+	size_t		 len;
+	size_t		 n;
+};
+
+static void
+fz_dconf_fn(void *arg, const uint8_t *name, size_t name_len, int16_t err,
+    const uint8_t *value, int32_t value_len)
+{
+	struct fz_dconf	*d = arg;
+	const uint8_t	*end = d->body + d->len;
+
+	fz_check(name >= d->body && name_len <= (size_t)(end - name));
+	if (value == NULL)
+		fz_check(value_len == -1);
+	else
+		fz_check(err == 0 && value_len >= 0 && value > name &&
+		    (size_t)value_len <= (size_t)(end - value));
+	d->n++;
+}
+
+/* Checked alone or walked, the same answer; nothing reported on error. */
+static void
+fz_dconf(const uint8_t *p, size_t len)
+{
+	struct fz_dconf	 d = { p, len, 0 };
+	int		 r;
+
+	r = krx_kafka_dconf_parse(p, len, "max.message.bytes", fz_dconf_fn,
+	    &d);
+	fz_check(r == krx_kafka_dconf_parse(p, len, "max.message.bytes",
+	    NULL, NULL));
+	fz_check(r == KRX_OK || d.n == 0);
+}
+
 /* A naive splice: copy each edit's range in turn. */
 static void
 fz_naive(const uint8_t *p, size_t len, const struct krx_splice *e,
@@ -411,7 +527,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 3)
 		return 0;
-	switch (data[0] & 3) {
+	switch (data[0] & 7) {
 	case 0:
 		fz_produce(data[1] % 16, data + 2, size - 2);
 		break;
@@ -425,6 +541,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		fz_metadata(data[1] % 16, data + 2, size - 2);
+		break;
+	case 4:
+		fz_produce_resp(data[1] % 16, data + 2, size - 2);
+		break;
+	case 5:
+		fz_dconf(data + 2, size - 2);
 		break;
 	default:
 		fz_splice(data + 1, size - 1);
