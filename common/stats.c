@@ -18,6 +18,9 @@ static const char *const stat_names[KRX_STAT_N] = {
 	"records_plain",
 	"records_decrypted",
 	"fetch_responses_streamed",
+	"batches_split",
+	"split_pieces",
+	"topic_limit_lookups",
 };
 
 struct krx_stats *

@@ -25,6 +25,9 @@ enum krx_stat {
 	KRX_STAT_RECORDS_PLAIN,
 	KRX_STAT_RECORDS_DECRYPTED,
 	KRX_STAT_FETCH_STREAMED,	/* responses sent as they came */
+	KRX_STAT_BATCHES_SPLIT,		/* encrypted batches over the limit */
+	KRX_STAT_SPLIT_PIECES,		/* batches they were sent as */
+	KRX_STAT_LIMIT_LOOKUPS,		/* DescribeConfigs sent */
 	KRX_STAT_N
 };
 

@@ -35,6 +35,9 @@ struct krx_conf_encryption {
 	int			 require_encryption;	/* fetch refuses clear
 							 * records of topics
 							 * with a KEK */
+	int			 split_codec;	/* enum krx_codec for
+						 * oversized encrypted
+						 * batches (issue 14) */
 };
 
 struct krx_conf_vcluster {

@@ -14,12 +14,14 @@
 
 #include "conf/conf.h"
 #include "conf/conf_int.h"
+#include "proto/compress.h"
 
 #define TOPIC_PLACEHOLDER	"$(topicName)"
 
 static const char *const enc_keys[] = {
 	"kms", "kmsConfig", "selector", "selectorConfig",
-	"unresolvedKeyPolicy", "experimental", "requireEncryption", NULL
+	"unresolvedKeyPolicy", "experimental", "requireEncryption",
+	"splitCompression", NULL
 };
 static const char *const local_keys[] = { "keystore", NULL };
 static const char *const selector_keys[] = { "template", NULL };
@@ -204,6 +206,35 @@ enc_require(struct conf_ctx *c, const config_setting_t *g,
 	e->require_encryption = config_setting_get_bool(s) != 0;
 }
 
+/*
+ * splitCompression (default "zstd"): the codec an uncompressed batch
+ * whose encryption outgrows the topic's batch size limit is compressed
+ * with before it is split (issue 14); "none" splits it as it is.
+ */
+static void
+enc_split(struct conf_ctx *c, const config_setting_t *g,
+    struct krx_conf_encryption *e)
+{
+	static const char *const names[] = { "none", "gzip", "snappy", "lz4",
+	    "zstd" };
+	char	*v;
+	size_t	 i;
+
+	e->split_codec = KRX_CODEC_ZSTD;
+	if ((v = krx_conf_string(c, g, "splitCompression", 0, e->line)) ==
+	    NULL)
+		return;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(v, names[i]) == 0)
+			break;
+	if (i < sizeof(names) / sizeof(names[0]))
+		e->split_codec = (int)i;
+	else
+		krx_conf_error(c->errs, c->file, e->line, "splitCompression "
+		    "must be none, gzip, snappy, lz4 or zstd");
+	free(v);
+}
+
 void
 krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
     struct krx_conf_encryption *e)
@@ -226,6 +257,7 @@ krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
 	enc_selector(c, g, e);
 	enc_experimental(c, g, e);
 	enc_require(c, g, e);
+	enc_split(c, g, e);
 	if ((pol = krx_conf_string(c, g, "unresolvedKeyPolicy", 0,
 	    e->line)) == NULL)
 		return;

@@ -41,23 +41,14 @@
 #include "proto/record.h"
 #include "worker/encdek.h"
 #include "worker/keyclient.h"
+#include "worker/produce.h"
 #include "worker/session.h"
 #include "worker/topicmap.h"
 
-#define PJ_KEK_MAX		512
-/*
- * The retriable error of a Produce that cannot be encrypted now. Not
- * NETWORK_EXCEPTION (13): librdkafka treats 13 in a ProduceResponse
- * partition as permanent and fails the records; REQUEST_TIMED_OUT is
- * retried by librdkafka and the Java client alike.
- */
-#define PJ_RETRIABLE		KRX_KERR_REQUEST_TIMED_OUT
 /* Per batch decompressed, and per request encrypted (issue 9, #1). */
 #define PJ_MAX_DECOMPRESSED	(256 * 1024 * 1024)
 /* CORRUPT_MESSAGE: what Kafka answers for a bad CRC or a cut batch. */
 #define PJ_CORRUPT		2
-/* MESSAGE_TOO_LARGE: records that would encrypt to too many bytes. */
-#define PJ_TOO_LARGE		10
 /* Topics one request may send to keysvc for resolving (issue 9, #1). */
 #define PJ_MAX_RESOLVES		1000
 /*
@@ -66,49 +57,6 @@
  * guarded and the broker's sequence check is the only one left).
  */
 #define PJ_MAX_GUARDS		256
-
-enum pj_state {
-	PJ_NEW = 0,
-	PJ_WAIT,
-	PJ_PLAIN,
-	PJ_ENC,
-	PJ_UNKNOWN_ID,
-	PJ_REJECT,
-	PJ_INVALID,	/* no KEK alias can be formed: fails closed */
-	PJ_FAILED
-};
-
-struct krx_pjob;
-
-struct pj_topic {
-	struct krx_pjob		*job;
-	char			 name[KRX_TOPIC_NAME_MAX + 1];
-	size_t			 name_len;
-	enum pj_state		 state;
-	int			 answered;
-	enum krx_key_status	 answer;
-	char			 kek[PJ_KEK_MAX + 1];
-	size_t			 kek_len;
-	struct krx_encpool	*pool;
-};
-
-struct krx_pjob {
-	struct krx_session	*s;
-	struct krx_kafka_req_hdr h;
-	const uint8_t		*frame;		/* after the size prefix */
-	uint8_t			*copy;		/* owned when held */
-	uint32_t		 size;
-	struct krx_produce_req	 req;
-	struct pj_topic		*topics;
-	int16_t			*errors;	/* per partition, 0: none */
-	uint64_t		*need;		/* per pool, NULL: not counted */
-	unsigned		 pending;
-	unsigned		 resolves;	/* sent to keysvc */
-	enum krx_key_status	 failure;
-	uint64_t		 records;	/* to encrypt */
-	int			 guard_checked;
-	int			 plain_checked;
-};
 
 /*
  * After krx fails an idempotent producer's batch with a retriable error,
@@ -263,7 +211,7 @@ pj_conf(struct krx_pjob *j)
 	return &j->s->w->conf->vclusters[j->s->vc].enc;
 }
 
-static void
+void
 pj_free(struct krx_pjob *j)
 {
 	size_t	 i;
@@ -271,6 +219,8 @@ pj_free(struct krx_pjob *j)
 	for (i = 0; i < j->req.ntopics; i++)
 		krx_keyclient_cancel(j->s->w->kc, &j->topics[i]);
 	krx_encpool_cancel(j->s->w, j);
+	pj_limits_cancel(j);
+	pj_split_free(j->split);
 	krx_produce_req_free(&j->req);
 	free(j->topics);
 	free(j->errors);
@@ -281,8 +231,7 @@ pj_free(struct krx_pjob *j)
 	free(j);
 }
 
-/* The request is answered or forwarded: free it, let the session go on. */
-static void
+void
 pj_done(struct krx_pjob *j)
 {
 	struct krx_session	*s = j->s;
@@ -291,7 +240,7 @@ pj_done(struct krx_pjob *j)
 	pj_free(j);
 	krx_limit_charge(s);	/* the copy's bytes are given back */
 	if (held)
-		krx_session_release(s);
+		krx_session_release_later(s);
 }
 
 /*
@@ -373,7 +322,7 @@ pj_records_error(const struct krx_produce_part *p, int r)
 	}
 }
 
-static void
+void
 pj_resume(struct krx_pjob *j)
 {
 	if (j->pending == 0 && pj_advance(j))
@@ -654,15 +603,49 @@ pj_check_budget(struct krx_pjob *j)
 	return 1;
 }
 
-/* Encrypt every partition of an encrypted topic and send the request. */
-static void
+/*
+ * Encrypt partition i into enc[i]; *data, *len: what goes in the first
+ * request (all of it, or its first piece when it is over the topic's
+ * limit). KRX_OK, or an error with j->errors[i] set.
+ */
+static int
+pj_encrypt_part(struct krx_pjob *j, size_t i, struct krx_buf *enc,
+    const uint8_t **data, size_t *len)
+{
+	const struct krx_produce_part	*p = &j->req.parts[i];
+	struct pj_topic			*t = &j->topics[p->topic];
+	int				 r;
+
+	if ((r = krx_recenc_encrypt(p->records, (size_t)p->records_len,
+	    krx_encpool_dek, t->pool, &pj_scratch, enc)) == KRX_OK) {
+		j->records += pj_scratch.encrypted;
+		*data = enc->data;
+		*len = enc->len;
+		if (enc->len > t->limit || t->guessed)
+			r = pj_split_part(j, i, enc, t->limit, t->guessed,
+			    data, len);
+	}
+	/* This partition's records, as a whole, refused. */
+	if (r != KRX_OK)
+		j->errors[i] = pj_records_error(p, r);
+	return r;
+}
+
+/*
+ * Encrypt every partition of an encrypted topic and send the request:
+ * 1 when j is finished, 0 when it waits for the answers to its pieces.
+ */
+static int
 pj_encrypt(struct krx_pjob *j)
 {
 	const struct krx_produce_part	*p;
+	struct krx_inflight		*f;
 	struct krx_splice		*sp;
 	struct krx_buf			*fields, *enc, body;
-	size_t				 i, n, ns = 0, total = 0;
-	int				 r = KRX_OK, flex = j->h.api_version >= 9;
+	const uint8_t			*data;
+	size_t				 i, n, len, ns = 0, total = 0;
+	int				 r = KRX_OK, done = 1;
+	int				 flex = j->h.api_version >= 9;
 
 	n = j->req.nparts ? j->req.nparts : 1;
 	sp = xcalloc(2 * n, sizeof(*sp));
@@ -672,41 +655,38 @@ pj_encrypt(struct krx_pjob *j)
 		p = &j->req.parts[i];
 		if (j->topics[p->topic].state != PJ_ENC || p->records == NULL)
 			continue;
-		if ((r = krx_recenc_encrypt(p->records, (size_t)p->records_len,
-		    krx_encpool_dek, j->topics[p->topic].pool, &pj_scratch,
-		    &enc[i])) != KRX_OK) {
-			/* This partition's records, as a whole, refused. */
-			j->errors[i] = pj_records_error(p, r);
+		if ((r = pj_encrypt_part(j, i, &enc[i], &data, &len)) !=
+		    KRX_OK)
 			break;
-		}
 		/* The whole request's output, as each partition's. */
 		if ((total += enc[i].len) > PJ_MAX_DECOMPRESSED) {
 			r = KRX_E_TOO_BIG;
 			j->errors[i] = PJ_TOO_LARGE;
 			break;
 		}
-		if ((r = krx_kafka_records_prefix(&fields[i], flex,
-		    enc[i].len)) != KRX_OK)
+		if ((r = krx_kafka_records_prefix(&fields[i], flex, len)) !=
+		    KRX_OK)
 			break;
-		j->records += pj_scratch.encrypted;
 		/* The new length prefix, then the records: no copy. */
 		sp[ns].off = p->field_off;
 		sp[ns].len = p->field_len;
 		sp[ns].data = fields[i].data;
 		sp[ns++].data_len = fields[i].len;
 		sp[ns].off = p->field_off + p->field_len;
-		sp[ns].data = enc[i].data;
-		sp[ns++].data_len = enc[i].len;
+		sp[ns].data = data;
+		sp[ns++].data_len = len;
 	}
 	krx_buf_init(&body, 0);
 	if (r == KRX_OK)
 		r = krx_kafka_splice(j->frame + j->h.len, j->size - j->h.len, sp,
 		    ns, &body);
 	if (r == KRX_OK) {
-		krx_session_send_buf(j->s, &j->h, j->frame, &body,
+		f = krx_session_send_buf(j->s, &j->h, j->frame, &body,
 		    j->req.acks != 0);
 		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_ENCRYPTED, (int64_t)j->records);
+		if (j->split != NULL)
+			done = !pj_split_sent(j, f);
 	} else
 		pj_fail_parts(j, r == KRX_E_UNSUPPORTED ? "a record carries "
 		    "the encryption header" : krx_strerror(r));
@@ -718,6 +698,7 @@ pj_encrypt(struct krx_pjob *j)
 	free(enc);
 	free(fields);
 	free(sp);
+	return done;
 }
 
 /* 1 when the request is finished (sent or answered), 0 when waiting. */
@@ -734,6 +715,8 @@ pj_advance(struct krx_pjob *j)
 			return 1;
 		}
 	}
+	if (j->split != NULL)
+		return 0;	/* its pieces wait for answers */
 	if ((r = pj_check_topics(j)) <= 0)
 		return r < 0;
 	if (r == 2) {
@@ -742,10 +725,11 @@ pj_advance(struct krx_pjob *j)
 		    j->size - j->h.len, j->req.acks != 0);
 		return 1;
 	}
+	if (pj_check_limits(j) == 0)
+		return 0;
 	if ((r = pj_check_budget(j)) <= 0)
 		return r < 0;
-	pj_encrypt(j);
-	return 1;
+	return pj_encrypt(j);
 }
 
 static struct krx_pjob *
@@ -808,12 +792,13 @@ krx_filter_produce(struct krx_session *s, struct evbuffer *in,
 		evbuffer_drain(in, 4 + (size_t)size);
 		return 0;
 	}
-	/* Waiting for keys: keep a copy, read nothing more meanwhile. */
+	/* Waiting for keys or answers: keep a copy, read nothing more. */
 	j->copy = xmalloc(size);
 	memcpy(j->copy, frame, size);
 	j->frame = j->copy;
 	evbuffer_drain(in, 4 + (size_t)size);
-	s->held_bytes = size;	/* charged to worker_buffer_bytes */
+	/* Charged to worker_buffer_bytes. */
+	s->held_bytes = size + (j->split != NULL ? j->split->bytes : 0);
 	if ((r = pj_parse(j)) != KRX_OK) {
 		pj_free(j);
 		krx_session_close(s, KRX_LOG_WARN, "Produce request: %s",

@@ -88,6 +88,8 @@ krx_session_free(struct krx_session *s)
 		TAILQ_REMOVE(&s->inflight, f, entry);
 		if (f->resp != NULL)
 			evbuffer_free(f->resp);
+		if (f->fn != NULL)
+			(void)f->fn(s, f->arg, NULL, 0);
 		free(f);
 	}
 	krx_limit_gone(s);
@@ -443,53 +445,119 @@ session_forward(struct krx_session *s, struct evbuffer *in, uint32_t size,
 	evbuffer_remove_buffer(in, out, size - 8);
 }
 
-/* The header of a request going upstream, with krx's correlation id. */
-static struct evbuffer *
-session_send_hdr(struct krx_session *s, const struct krx_kafka_req_hdr *h,
-    const uint8_t *frame, size_t body_len, int reply)
+/* The next upstream correlation id. */
+static int32_t
+session_corr(struct krx_session *s)
 {
-	struct evbuffer		*out = bufferevent_get_output(s->upstream);
-	struct krx_inflight	*f;
-	uint32_t		 be;
-
 	if (s->next_corr == INT32_MAX)
 		s->next_corr = 0;
-	if (reply) {
-		f = session_enqueue(s, h);
-		f->upstream_corr = s->next_corr;
-	}
+	return s->next_corr++;
+}
+
+/* The header of a request going upstream, with correlation id corr. */
+static struct evbuffer *
+session_send_hdr(struct krx_session *s, const struct krx_kafka_req_hdr *h,
+    const uint8_t *frame, size_t body_len, int32_t corr)
+{
+	struct evbuffer		*out = bufferevent_get_output(s->upstream);
+	uint32_t		 be;
+
 	be = htonl((uint32_t)(h->len + body_len));
 	evbuffer_add(out, &be, 4);
 	evbuffer_add(out, frame, 4);		/* api key, version */
-	be = htonl((uint32_t)s->next_corr++);
+	be = htonl((uint32_t)corr);
 	evbuffer_add(out, &be, 4);
 	evbuffer_add(out, frame + 8, h->len - 8);
 	return out;
+}
+
+/* An in-flight entry for a request about to go upstream as corr. */
+static struct krx_inflight *
+session_expect(struct krx_session *s, const struct krx_kafka_req_hdr *h,
+    int32_t corr)
+{
+	struct krx_inflight	*f = session_enqueue(s, h);
+
+	f->upstream_corr = corr;
+	return f;
 }
 
 void
 krx_session_send(struct krx_session *s, const struct krx_kafka_req_hdr *h,
     const uint8_t *frame, const uint8_t *body, size_t body_len, int reply)
 {
-	evbuffer_add(session_send_hdr(s, h, frame, body_len, reply), body,
+	int32_t	 corr = session_corr(s);
+
+	if (reply)
+		(void)session_expect(s, h, corr);
+	evbuffer_add(session_send_hdr(s, h, frame, body_len, corr), body,
 	    body_len);
 }
 
-void
+struct krx_inflight *
 krx_session_send_buf(struct krx_session *s, const struct krx_kafka_req_hdr *h,
     const uint8_t *frame, struct krx_buf *body, int reply)
 {
-	krx_evbuffer_give(session_send_hdr(s, h, frame, body->len, reply),
+	struct krx_inflight	*f = NULL;
+	int32_t			 corr = session_corr(s);
+
+	if (reply)
+		f = session_expect(s, h, corr);
+	krx_evbuffer_give(session_send_hdr(s, h, frame, body->len, corr),
 	    body);
+	return f;
+}
+
+void
+krx_session_resend(struct krx_session *s, struct krx_inflight *f,
+    const struct krx_kafka_req_hdr *h, const uint8_t *frame,
+    struct krx_buf *body)
+{
+	f->upstream_corr = session_corr(s);
+	krx_evbuffer_give(session_send_hdr(s, h, frame, body->len,
+	    f->upstream_corr), body);
+}
+
+void
+krx_session_send_internal(struct krx_session *s, int16_t api_key,
+    int16_t api_version, struct krx_buf *body, krx_internal_fn fn, void *arg)
+{
+	static const char	 client_id[] = "krx";
+	struct krx_kafka_req_hdr h;
+	struct krx_inflight	*f;
+	uint8_t			 hdr[10 + sizeof(client_id) - 1];
+	uint16_t		 be16;
+	uint32_t		 be;
+
+	memset(&h, 0, sizeof(h));
+	h.api_key = api_key;
+	h.api_version = api_version;
+	h.len = sizeof(hdr);
+	f = session_expect(s, &h, session_corr(s));
+	f->fn = fn;
+	f->arg = arg;
+	be16 = htons((uint16_t)api_key);
+	memcpy(hdr, &be16, 2);
+	be16 = htons((uint16_t)api_version);
+	memcpy(hdr + 2, &be16, 2);
+	be = htonl((uint32_t)f->upstream_corr);
+	memcpy(hdr + 4, &be, 4);
+	be16 = htons(sizeof(client_id) - 1);
+	memcpy(hdr + 8, &be16, 2);
+	memcpy(hdr + 10, client_id, sizeof(client_id) - 1);
+	be = htonl((uint32_t)(sizeof(hdr) + body->len));
+	evbuffer_add(bufferevent_get_output(s->upstream), &be, 4);
+	evbuffer_add(bufferevent_get_output(s->upstream), hdr, sizeof(hdr));
+	krx_evbuffer_give(bufferevent_get_output(s->upstream), body);
 }
 
 static int
 session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 {
 	struct krx_kafka_req_hdr	 h;
-	struct krx_inflight		*f;
 	const uint8_t			*frame;
 	size_t				 pulled;
+	int32_t				 corr;
 	int16_t				 min, max, acks = -1;
 	int				 r;
 
@@ -533,13 +601,10 @@ session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	}
 	if (h.api_key == KRX_API_FETCH && s->fetch_ratio > KRX_RATIO_ONE)
 		krx_filter_fetch_request(s, in, size, &h);
-	if (s->next_corr == INT32_MAX)
-		s->next_corr = 0;
-	if (acks != 0) {
-		f = session_enqueue(s, &h);
-		f->upstream_corr = s->next_corr;
-	}
-	session_forward(s, in, size, s->next_corr++);
+	corr = session_corr(s);
+	if (acks != 0)
+		(void)session_expect(s, &h, corr);
+	session_forward(s, in, size, corr);
 	return 0;
 }
 
@@ -664,6 +729,15 @@ krx_session_release(struct krx_session *s)
 {
 	s->held = NULL;
 	(void)krx_session_go(s);
+}
+
+void
+krx_session_release_later(struct krx_session *s)
+{
+	s->held = NULL;
+	if (s->client_paused && !s->closing)
+		bufferevent_trigger(s->client, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 int

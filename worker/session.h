@@ -28,6 +28,7 @@ struct krx_stream;
 struct krx_pjguard;
 struct krx_chan;
 struct krx_keyclient;
+struct krx_topiclimit;
 struct sockaddr;
 
 /* Pause reading one side while the other side has this much queued. */
@@ -42,6 +43,15 @@ struct sockaddr;
 /* Stop reading a client with this many requests waiting (finding 3). */
 #define KRX_MAX_INFLIGHT	1000
 
+struct krx_session;
+/*
+ * The answer to a request krx sends on its own (DescribeConfigs): the
+ * response body (after the response header), or body NULL when the
+ * session goes away first (free arg then). -1 when s was closed.
+ */
+typedef int (*krx_internal_fn)(struct krx_session *s, void *arg,
+    const uint8_t *body, size_t len);
+
 /* One request waiting for its response, in client order. */
 struct krx_inflight {
 	TAILQ_ENTRY(krx_inflight) entry;
@@ -53,6 +63,10 @@ struct krx_inflight {
 	unsigned		 done:1;	/* response ready in resp */
 	unsigned		 close_after:1;	/* close once written */
 	struct evbuffer		*resp;		/* NULL: written through */
+	void			*split;		/* a Produce sent in pieces
+						   (filter_produce.c) */
+	krx_internal_fn		 fn;		/* krx's own request */
+	void			*arg;
 };
 TAILQ_HEAD(krx_inflight_q, krx_inflight);
 
@@ -114,6 +128,7 @@ struct krx_worker {
 	int			 slot;
 	struct krx_chan		*chan;		/* to the master */
 	struct krx_keyclient	*kc;
+	struct krx_topiclimit	*limits;	/* topiclimit.c */
 	struct evconnlistener	**listeners;
 	void			*listen_ctx;
 	size_t			 n_listeners;
@@ -180,18 +195,44 @@ void	krx_session_reply(struct krx_session *s,
 void	krx_session_send(struct krx_session *s,
 	    const struct krx_kafka_req_hdr *h, const uint8_t *frame,
 	    const uint8_t *body, size_t body_len, int reply);
-/* The same with a body built in b, handed over without a copy. */
-void	krx_session_send_buf(struct krx_session *s,
+/*
+ * The same with a body built in b, handed over without a copy; the
+ * in-flight entry waiting for the response, or NULL without reply.
+ */
+struct krx_inflight *krx_session_send_buf(struct krx_session *s,
 	    const struct krx_kafka_req_hdr *h, const uint8_t *frame,
 	    struct krx_buf *b, int reply);
+/*
+ * Send the next request of f upstream (a Produce sent in pieces): f
+ * waits for its response instead of the last one's.
+ */
+void	krx_session_resend(struct krx_session *s, struct krx_inflight *f,
+	    const struct krx_kafka_req_hdr *h, const uint8_t *frame,
+	    struct krx_buf *b);
+/*
+ * A request of krx's own (header v1, client id "krx"): its response
+ * goes to fn, not to the client; the client's responses keep their order.
+ */
+void	krx_session_send_internal(struct krx_session *s, int16_t api_key,
+	    int16_t api_version, struct krx_buf *body, krx_internal_fn fn,
+	    void *arg);
 /* Append b's bytes to dst, by reference when big (b is emptied). */
 void	krx_evbuffer_give(struct evbuffer *dst, struct krx_buf *b);
 /* The held request is done: go on reading the client's frames. */
 void	krx_session_release(struct krx_session *s);
+/* The same from the loop's next turn (called while s is in use). */
+void	krx_session_release_later(struct krx_session *s);
 
 /* filter_produce.c: Produce on an encrypting virtual cluster. */
 int	krx_filter_produce(struct krx_session *s, struct evbuffer *in,
 	    uint32_t size, const struct krx_kafka_req_hdr *h);
+/*
+ * The response to a piece of a Produce sent in pieces (f->split): 1 when
+ * f waits for the next piece's, 0 when the client's response was written
+ * to dst (f is done), -1 when s was closed.
+ */
+int	krx_filter_produce_piece(struct krx_session *s, struct krx_inflight *f,
+	    struct evbuffer *in, uint32_t size, struct evbuffer *dst);
 /*
  * stream.c: a large Fetch response (no record encryption) sent on as it
  * arrives. krx_stream_start: 1 when the frame at the front of in is now

@@ -108,6 +108,30 @@ upstream_auth(struct krx_session *s, const struct krx_inflight *f,
 	}
 }
 
+/*
+ * The answer to krx's own request: handed to its callback, nothing goes
+ * to the client. Response header v0 (krx asks non-flexible versions).
+ */
+static int
+upstream_internal(struct krx_session *s, struct krx_inflight *f,
+    struct evbuffer *in, uint32_t size)
+{
+	krx_internal_fn	 fn = f->fn;
+	void		*arg = f->arg;
+	const uint8_t	*frame;
+	int		 r;
+
+	f->fn = NULL;
+	f->done = 1;
+	frame = evbuffer_pullup(in, 4 + (size_t)size);
+	r = fn(s, arg, frame + 8, size - 4);
+	if (r < 0)
+		return -1;
+	evbuffer_drain(in, 4 + (size_t)size);
+	krx_session_flush(s);
+	return 0;
+}
+
 static int
 upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 {
@@ -131,13 +155,21 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		    "(correlation id %d) to no waiting request", corr);
 		return -1;
 	}
+	if (f->fn != NULL)
+		return upstream_internal(s, f, in, size);
 	upstream_auth(s, f, in, size);
 	if (f == TAILQ_FIRST(&s->inflight))
 		dst = bufferevent_get_output(s->client);
-	else
+	else if (f->resp == NULL)
 		dst = f->resp = evbuffer_new();
-	if ((r = krx_rewrite_response(s, f, in, size, dst)) != 0)
-		return r;	/* closed (-1) or held (1) */
+	else
+		dst = f->resp;
+	if (f->split != NULL)
+		r = krx_filter_produce_piece(s, f, in, size, dst);
+	else
+		r = krx_rewrite_response(s, f, in, size, dst);
+	if (r != 0)
+		return r < 0 ? r : 0;	/* closed, held, or more pieces */
 	f->done = 1;
 	krx_session_flush(s);
 	return 0;

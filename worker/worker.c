@@ -31,6 +31,7 @@
 #include "worker/keyclient.h"
 #include "worker/nodemap.h"
 #include "worker/session.h"
+#include "worker/topiclimit.h"
 #include "worker/topicmap.h"
 #include "worker/worker.h"
 
@@ -241,6 +242,7 @@ worker_free(struct krx_worker *w)
 	free(w->listeners);
 	free(w->listen_ctx);
 	krx_keyclient_free(w->kc);
+	krx_topiclimit_free(w->limits);
 	krx_chan_free(w->chan);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
@@ -322,6 +324,7 @@ krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
 	w.chan = krx_chan_new(w.base, chan, KRX_IPC_MAX_WORKER, 1,
 	    worker_chan_msg, worker_chan_eof, &w);
 	w.kc = krx_keyclient_new(&w);
+	w.limits = krx_topiclimit_new();
 	krx_keyclient_set_channel(w.kc, keys);
 	worker_listen(&w);
 	krx_chan_send(w.chan, KRX_IPC_READY, 0, 0, NULL, 0, -1);
