@@ -127,8 +127,7 @@ pj_guard_find(struct krx_session *s, const uint8_t *t, size_t len,
 	return NULL;
 }
 
-/* Remember the retriably failed batches of idempotent producers in j. */
-static void
+void
 pj_guard_set(struct krx_pjob *j)
 {
 	const struct krx_produce_part	*p;

@@ -110,6 +110,12 @@ void	pj_free(struct krx_pjob *j);
 /* The request is answered or forwarded: free j, go on from the loop. */
 void	pj_done(struct krx_pjob *j);
 void	pj_resume(struct krx_pjob *j);
+/*
+ * Remember the batches of idempotent producers that j failed with
+ * PJ_RETRIABLE: this producer's later batches for those partitions are
+ * failed too until the retry of the failed one comes.
+ */
+void	pj_guard_set(struct krx_pjob *j);
 
 /*
  * produce_limit.c: make sure every encrypted topic of j has a limit. 1

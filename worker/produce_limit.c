@@ -142,10 +142,10 @@ pj_check_limits(struct krx_pjob *j)
 	size_t		 lens[PL_MAX_ASK], i, n = 0;
 	int		 wait = 0;
 
-	for (i = 0; i < j->req.ntopics && n < PL_MAX_ASK; i++) {
+	for (i = 0; i < j->req.ntopics; i++) {
 		if (j->topics[i].state != PJ_ENC || j->topics[i].limit_known)
 			continue;
-		if (pl_lookup(j, &j->topics[i], &wait)) {
+		if (pl_lookup(j, &j->topics[i], &wait) && n < PL_MAX_ASK) {
 			names[n] = j->topics[i].name;
 			lens[n++] = j->topics[i].name_len;
 		}
@@ -153,6 +153,10 @@ pj_check_limits(struct krx_pjob *j)
 	if (n > 0)
 		pl_ask(j, names, lens, n, wait);
 	j->limits_asked = 1;
+	/* Not asked (over PL_MAX_ASK) and nothing to wait for: defaults. */
+	for (i = 0; j->pending == 0 && i < j->req.ntopics; i++)
+		if (j->topics[i].state == PJ_ENC && !j->topics[i].limit_known)
+			(void)pl_lookup(j, &j->topics[i], &wait);
 	return j->pending == 0;
 }
 

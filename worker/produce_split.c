@@ -357,6 +357,45 @@ ps_patch(struct krx_pjob *j, size_t *hlen)
 	return KRX_OK;
 }
 
+/*
+ * Errors a client retries. When one failed a partition after its first
+ * piece was stored, the producer's batches pipelined behind the request
+ * would reach the broker out of sequence: they are held off as after
+ * krx's own retriable failures (filter_produce.c's guards).
+ */
+static int
+ps_retriable(int16_t err)
+{
+	switch (err) {
+	case 3:		/* UNKNOWN_TOPIC_OR_PARTITION */
+	case 5:		/* LEADER_NOT_AVAILABLE */
+	case 6:		/* NOT_LEADER_OR_FOLLOWER */
+	case PJ_RETRIABLE:
+	case 19:	/* NOT_ENOUGH_REPLICAS */
+	case 20:	/* NOT_ENOUGH_REPLICAS_AFTER_APPEND */
+	case 56:	/* KAFKA_STORAGE_ERROR */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+ps_guard(struct krx_pjob *j)
+{
+	struct pj_split	*ps = j->split;
+	size_t		 i;
+	int		 any = 0;
+
+	for (i = 0; i < ps->n; i++)
+		if (ps->p[i].error != 0 && ps_retriable(ps->p[i].error)) {
+			j->errors[ps->p[i].part] = PJ_RETRIABLE;
+			any = 1;
+		}
+	if (any)
+		pj_guard_set(j);
+}
+
 /* Every piece answered: the client's answer to dst; 0, or -1 closed. */
 static int
 ps_finish(struct krx_session *s, struct krx_inflight *f, struct krx_pjob *j,
@@ -383,6 +422,7 @@ ps_finish(struct krx_session *s, struct krx_inflight *f, struct krx_pjob *j,
 	evbuffer_free(tmp);
 	if (r < 0)
 		return -1;	/* s is gone, and j with it */
+	ps_guard(j);
 	pj_done(j);
 	return 0;
 }
