@@ -11,8 +11,13 @@ through the same path:
       UnitTestingKmsService, when its jars resolve from Maven Central
 Every round runs all scenarios in turn (the starting scenario rotates), so
 that ratios are taken between runs made close together; the tables give
-the median over rounds. Then: krxd's RSS with N idle client connections,
-and the hot-path microbenchmark bench/micro.c when it exists.
+the median over rounds. Each round then runs a second, smaller workload
+the same way: 100-byte records in 1 MiB producer batches (batch.size,
+linger.ms), which encryption makes too big for the topic's
+max.message.bytes, so that krxd must split them (scenarios a b c; the
+krxd counters workers.batches_split and split_pieces prove it did).
+Then: krxd's RSS with N idle client connections, and the hot-path
+microbenchmark bench/micro.c when it exists.
 
 Run through bench/run.sh (make bench); see bench/README.md.
 """
@@ -54,6 +59,10 @@ PRODUCER = "org.apache.kafka.tools.ProducerPerformance"
 CONSUMER = "org.apache.kafka.tools.ConsumerPerformance"
 ENC_HEADER = b"kroxylicious.io/encryption"
 MiB = 1024 * 1024
+# the small-record workload's producer: 1 MiB batches, which encryption
+# (about 140 B more per record with LocalKms) takes over the topic's
+# max.message.bytes (1048588 by default)
+SMALL_PROPS = ["batch.size=1048576", "linger.ms=100"]
 
 SCENARIOS = {
     "a": "(a) direct",
@@ -129,11 +138,11 @@ class Tools:
         return r
 
     def produce(self, bootstrap, topic, n, size, throughput=-1,
-                what="produce"):
+                what="produce", props=None):
         args = ["--topic", topic, "--num-records", n, "--record-size", size,
                 "--throughput", throughput, "--producer-props",
                 f"bootstrap.servers={bootstrap}", "acks=all"]
-        args += self.producer_props
+        args += self.producer_props if props is None else props
         timeout = 180 + n // 500
         if throughput > 0:
             timeout += n // throughput
@@ -141,13 +150,22 @@ class Tools:
         m = None
         for m in PROD_RE.finditer(r.stdout):
             pass
-        if m is None:
-            raise BenchError(f"{what}: no summary line in ProducerPerformance"
-                             f" output:\n{r.stdout[-2000:]}")
+        # the producer's own WARN/ERROR log lines (e.g. MESSAGE_TOO_LARGE,
+        # batch split and retried)
+        warns = [ln for ln in r.stderr.splitlines()
+                 if re.match(r"\[[^]]*\] (WARN|ERROR) ", ln)]
+        if m is None or int(m.group(1)) != n:
+            # e.g. "0 records sent, 0.0 records/sec (0.00 MB/sec), NaN ms"
+            s = re.findall(r"^(\d+) records sent, ", r.stdout, re.M)
+            raise BenchError(
+                f"{what}: " + (f"{s[-1]} of {n} records sent"
+                               if s else "no summary line") +
+                producer_errors(warns, r.stdout + r.stderr) +
+                ("" if s else f"; ProducerPerformance output:\n"
+                 f"{r.stdout[-2000:]}"))
         sent = int(m.group(1))
-        if sent != n:
-            raise BenchError(f"{what}: {sent} of {n} records sent")
         return {"records": sent, "rps": float(m.group(2)),
+                "warns": len(warns), "warn_sample": warns[:3],
                 "mibps": float(m.group(3)), "avg": float(m.group(4)),
                 "max": float(m.group(5)), "p50": int(m.group(6)),
                 "p95": int(m.group(7)), "p99": int(m.group(8)),
@@ -175,6 +193,28 @@ class Tools:
                 "mibps_total": float(d["MB.sec"]),
                 "rebalance_ms": float(d["rebalance.time.ms"]),
                 "fetch_ms": float(d["fetch.time.ms"])}
+
+
+def producer_errors(warns, text):
+    """"; producer: ..." with the first distinct WARN/ERROR messages and
+    exceptions of a producer's output, each with its count, on one line."""
+    seen = {}
+    lines = [re.sub(r"^\[[^]]*\] ", "", w) for w in warns] + \
+        [ln.strip() for ln in text.splitlines()
+         if re.match(r"\s*[\w.]+(Exception|Error): ", ln)]
+    for ln in lines:
+        ln = re.sub(r" \([\w.]+\)$", "", ln)   # the logger's class
+        ln = re.sub(r"\[Producer clientId=[^]]*\] ", "", ln)
+        sig = re.sub(r"\d+", "#", ln)
+        if sig in seen:
+            seen[sig][1] += 1
+        else:
+            seen[sig] = [ln, 1]
+    if not seen:
+        return ""
+    return "; producer: " + " / ".join(
+        (f"{ln[:200]} (×{c})" if c > 1 else ln[:200])
+        for ln, c in list(seen.values())[:3])
 
 
 # -- proxies ----------------------------------------------------------------
@@ -307,6 +347,16 @@ class Krxd:
 
     def create_kek(self, name):
         self.ctl("kek", "create", name)
+
+    def stats(self):
+        """krx-ctl cache stats as {name: int} (workers.batches_split,
+        workers.split_pieces, ...)."""
+        out = {}
+        for ln in self.ctl("cache", "stats").stdout.splitlines():
+            f = ln.split()
+            if len(f) == 2 and re.fullmatch(r"\d+", f[1]):
+                out[f[0]] = int(f[1])
+        return out
 
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
@@ -505,33 +555,89 @@ def encrypted_at_broker(broker, topic):
         c.close()
 
 
+# -- workloads -------------------------------------------------------------------
+
+class Workload:
+    """What one scenario run produces and consumes: the main workload
+    (--records x --record-size) or the small-record one that makes krxd
+    split batches (--small-records x --small-size in 1 MiB batches)."""
+
+    def __init__(self, name, tag, records, size, warmup, props, rtt,
+                 scenarios):
+        self.name = name        # "main" or "small"
+        self.tag = tag          # topic name suffix of the scenario key
+        self.records = records
+        self.size = size
+        self.warmup = warmup
+        self.props = props      # producer properties (a list of K=V)
+        self.rtt = rtt          # one-at-a-time round trips, records
+        self.scenarios = scenarios
+
+    def topics(self, runid, key, rounds):
+        return [f"krxbench-{runid}-{key}{self.tag}-r{r}{w}"
+                for r in range(1, rounds + 1) for w in ("", "-warm")]
+
+    def fkey(self, key):
+        """The key of a failure of scenario key in this workload."""
+        return key if self.name == "main" else f"{self.name}-{key}"
+
+
+def workloads(opts):
+    main = Workload("main", "", opts.records, opts.record_size, opts.warmup,
+                    list(opts.producer_prop), opts.rtt, opts.scenarios)
+    if opts.no_small:
+        return [main]
+    props = {}
+    for kv in list(opts.producer_prop) + SMALL_PROPS + \
+            list(opts.small_producer_prop):
+        k, _, v = kv.partition("=")
+        props[k] = v
+    small = Workload("small", "s", opts.small_records, opts.small_size,
+                     opts.small_warmup,
+                     [f"{k}={v}" for k, v in props.items()], 0,
+                     opts.small_scenarios)
+    return [main, small]
+
+
 # -- one scenario run ----------------------------------------------------------
 
-def run_scenario(key, proxy, broker, tools, opts, rnd, runid):
+SPLIT_STATS = ("workers.batches_split", "workers.split_pieces")
+
+
+def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl):
     boot = proxy.bootstrap if proxy else broker
-    topic = f"krxbench-{runid}-{key}-r{rnd}"
+    topic = f"krxbench-{runid}-{key}{wl.tag}-r{rnd}"
     warm = topic + "-warm"
     label = SCENARIOS[key]
-    n, size = opts.records, opts.record_size
+    if wl.name != "main":
+        label += f" [{wl.size} B]"
+    n, size = wl.records, wl.size
+    tag = f"r{rnd}-{key}{wl.tag}"
     create_topics(broker, [topic, warm], opts.partitions)
     res = {"scenario": key, "round": rnd}
     try:
-        if opts.warmup:
-            log(f"round {rnd} {label}: warm-up, {opts.warmup} records")
-            tools.produce(boot, warm, opts.warmup, size,
-                          what=f"r{rnd}-{key}-warm-produce")
-            tools.consume(boot, warm, opts.warmup,
-                          what=f"r{rnd}-{key}-warm-consume")
+        if wl.warmup:
+            log(f"round {rnd} {label}: warm-up, {wl.warmup} records")
+            tools.produce(boot, warm, wl.warmup, size,
+                          what=f"{tag}-warm-produce", props=wl.props)
+            tools.consume(boot, warm, wl.warmup,
+                          what=f"{tag}-warm-consume")
         pids = proxy.pids() if proxy else []
         procstat.reset_hwm(pids)
+        st0 = proxy.stats() if isinstance(proxy, Krxd) and \
+            proxy.encrypt else None
         log(f"round {rnd} {label}: produce {n} x {size} B")
         c0 = procstat.cpu_ticks(pids)
         res["prod"] = tools.produce(boot, topic, n, size,
-                                    what=f"r{rnd}-{key}-produce")
+                                    what=f"{tag}-produce", props=wl.props)
         c1 = procstat.cpu_ticks(proxy.pids() if proxy else [])
+        if st0 is not None:
+            st1 = proxy.stats()
+            res["split"] = {k: st1.get(k, 0) - st0.get(k, 0)
+                            for k in SPLIT_STATS}
         log(f"round {rnd} {label}: consume {n}")
         res["cons"] = tools.consume(boot, topic, n,
-                                    what=f"r{rnd}-{key}-consume")
+                                    what=f"{tag}-consume")
         pids = proxy.pids() if proxy else []
         c2 = procstat.cpu_ticks(pids)
         res["hwm_kib"] = procstat.hwm_kib(pids) if proxy else None
@@ -539,10 +645,10 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid):
             if proxy else None
         res["cpu_cons"] = procstat.cpu_seconds_between(c1, c2) \
             if proxy else None
-        if opts.rtt > 0:
-            log(f"round {rnd} {label}: {opts.rtt} records one at a time "
+        if wl.rtt > 0:
+            log(f"round {rnd} {label}: {wl.rtt} records one at a time "
                 f"(round trip)")
-            res["rtt"] = produce_rtt(boot, warm, opts.rtt, size)
+            res["rtt"] = produce_rtt(boot, warm, wl.rtt, size)
         res["encrypted"] = encrypted_at_broker(broker, topic)
         want = key in ("c", "d")
         if res["encrypted"] is not want:
@@ -555,7 +661,10 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid):
     log(f"round {rnd} {label}: produce {p['mibps']:.1f} MiB/s p99 "
         f"{p['p99']} ms, consume {c['mibps']:.1f} MiB/s" +
         (f", proxy CPU {res['cpu_prod'] + res['cpu_cons']:.1f} s"
-         if proxy else ""))
+         if proxy else "") +
+        (f", batches split {res['split'][SPLIT_STATS[0]]} into "
+         f"{res['split'][SPLIT_STATS[1]]} pieces" if "split" in res else "") +
+        (f", producer WARN/ERROR lines {p['warns']}" if p["warns"] else ""))
     return res
 
 
@@ -582,9 +691,9 @@ def fmt(x, spec=".1f", none="–"):
     return none if x is None else format(x, spec)
 
 
-def summarize(key, runs, opts):
-    """Medians over rounds of one scenario's runs."""
-    vol_mib = opts.records * opts.record_size / MiB
+def summarize(key, runs, wl):
+    """Medians over rounds of one scenario's runs of workload wl."""
+    vol_mib = wl.records * wl.size / MiB
     s = {"n": len(runs)}
     for k in ("rps", "mibps", "avg", "p50", "p99", "p999"):
         s["prod_" + k] = med(r["prod"][k] for r in runs)
@@ -601,7 +710,11 @@ def summarize(key, runs, opts):
         gib = vol_mib / 1024
         s["cpu_per_gib_prod"] = med(r["cpu_prod"] / gib for r in runs)
         s["cpu_per_gib_cons"] = med(r["cpu_cons"] / gib for r in runs)
-    if opts.rtt > 0:
+    if any("split" in r for r in runs):
+        for k in SPLIT_STATS:
+            s[k] = sum(r["split"][k] for r in runs if "split" in r)
+    s["warns"] = sum(r["prod"]["warns"] for r in runs)
+    if wl.rtt > 0:
         for k in ("avg", "p50", "p90", "p99", "p999"):
             s["rtt_" + k] = med(r["rtt"][k] for r in runs if "rtt" in r)
     return s
@@ -626,13 +739,133 @@ def paired(by_round, key, f):
     return med(vals)
 
 
-def report(opts, meta, results, idle, micro, kroxy_note, failures):
+def report_small(opts, wl, results, failures, split_totals):
+    """The section of the small-record workload that makes krxd split."""
+    keys = [k for k in wl.scenarios
+            if k in results or wl.fkey(k) in failures]
+    by_round = {}
+    for k in keys:
+        for r in results.get(k, []):
+            by_round.setdefault(r["round"], {})[k] = r
+    summ = {k: summarize(k, results[k], wl) for k in keys
+            if results.get(k)}
+    L = [f"## {wl.size}-byte records in 1 MiB batches: krxd splits "
+         f"(encryption takes them over max.message.bytes)", ""]
+    L.append(f"{wl.records} records of {wl.size} B "
+             f"({wl.records * wl.size / MiB:.0f} MiB) per scenario and "
+             f"round, producer {' '.join(wl.props)}, acks=all; warm-up "
+             f"{wl.warmup} records; in each round after the main workload, "
+             f"scenarios interleaved the same way; medians over rounds. "
+             f"Encryption adds about 140 B per record, so krxd's 1 MiB "
+             f"batches grow past the topic's max.message.bytes (1048588 "
+             f"by default) and krxd compresses them (record_encryption."
+             f"splitCompression, zstd) and splits them into Produce "
+             f"requests within the limit.")
+    L.append("")
+    L.append("| scenario | prod rec/s | prod MiB/s | p99 ms | cons MiB/s | "
+             "produce vs direct | consume vs direct | proxy CPU s/GiB "
+             "produce | proxy CPU s/GiB consume | proxy peak RSS MiB | "
+             "batches split (pieces) | producer WARN/ERROR lines |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k in keys:
+        if k not in summ:
+            L.append(f"| {SCENARIOS[k]} | "
+                     f"{failures.get(wl.fkey(k), 'failed')} "
+                     "| | | | | | | | | | |")
+            continue
+        s = summ[k]
+        if k == "a":
+            pr = cr = None
+        else:
+            pr = paired(by_round, k, lambda x, a: x["prod"]["rps"] /
+                        a["prod"]["rps"])
+            cr = paired(by_round, k, lambda x, a: x["cons"]["mibps"] /
+                        a["cons"]["mibps"])
+        split = "–"
+        if "workers.batches_split" in s:
+            split = (f"{s['workers.batches_split']} "
+                     f"({s['workers.split_pieces']})")
+        L.append(f"| {SCENARIOS[k]} | {s['prod_rps']:.0f} | "
+                 f"{s['prod_mibps']:.1f}{spread(results[k], 'prod')} | "
+                 f"{s['prod_p99']:.0f} | "
+                 f"{s['cons_mibps']:.1f}{spread(results[k], 'cons')} | "
+                 f"{'–' if pr is None else format(pr * 100, '.0f') + '%'} | "
+                 f"{'–' if cr is None else format(cr * 100, '.0f') + '%'} | "
+                 f"{fmt(s.get('cpu_per_gib_prod'), '.2f')} | "
+                 f"{fmt(s.get('cpu_per_gib_cons'), '.2f')} | "
+                 f"{fmt(s.get('hwm_mib'))} | {split} | {s['warns']} |")
+    L.append("")
+    L.append("Produce vs direct: records/s, consume vs direct: MiB/s, each "
+             "within a round, then the median over rounds. Batches split "
+             "(pieces): krxd's workers.batches_split and "
+             "workers.split_pieces over the measured produce runs of all "
+             "rounds (krx-ctl cache stats before and after each). Producer "
+             "WARN/ERROR lines: ProducerPerformance's log over the "
+             "measured runs (e.g. MESSAGE_TOO_LARGE, batch split and "
+             "retried by the producer).")
+    L.append("")
+    if "c" in wl.scenarios and "c" in summ:
+        tot = split_totals.get("c")
+        n = summ["c"].get("workers.batches_split", 0)
+        if tot is not None:
+            L.append(f"krxd (c), `krx-ctl cache stats` after the run (all "
+                     f"workloads, warm-ups included): workers.batches_split "
+                     f"{tot.get('workers.batches_split', 0)}, "
+                     f"workers.split_pieces "
+                     f"{tot.get('workers.split_pieces', 0)}.")
+            L.append("")
+        if not n:
+            L.append("**FAILED: krxd split no batch in this workload "
+                     "(workers.batches_split 0 over its measured produce "
+                     "runs), so these figures do not show the cost of "
+                     "splitting.**")
+            L.append("")
+        else:
+            pieces = summ["c"]["workers.split_pieces"]
+            L.append(f"{pieces / n:.2f} pieces per split batch; "
+                     f"{n / max(1, len(results['c'])):.0f} batches split "
+                     f"per measured run of {wl.records} records.")
+            L.append("")
+    for k in keys:
+        samples = [ln for r in results.get(k, [])
+                   for ln in r["prod"]["warn_sample"]]
+        if samples:
+            L.append(f"First producer log lines, {SCENARIOS[k]}:")
+            L.append("")
+            L.append("```")
+            L += [ln[:300] for ln in samples[:3]]
+            L.append("```")
+            L.append("")
+    L.append("| round | scenario | prod rec/s | prod MiB/s | p99 ms | "
+             "cons MiB/s | proxy CPU s | peak RSS MiB | batches split "
+             "(pieces) |")
+    L.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for rnd in sorted(by_round):
+        for k, r in sorted(by_round[rnd].items(),
+                           key=lambda kv: kv[1].get("seq", 0)):
+            cpu = None if k == "a" else r["cpu_prod"] + r["cpu_cons"]
+            hwm = None if k == "a" else r["hwm_kib"] / 1024
+            sp = "–" if "split" not in r else \
+                (f"{r['split']['workers.batches_split']} "
+                 f"({r['split']['workers.split_pieces']})")
+            L.append(f"| {rnd} | {SCENARIOS[k]} | {r['prod']['rps']:.0f} | "
+                     f"{r['prod']['mibps']:.1f} | {r['prod']['p99']} | "
+                     f"{r['cons']['mibps']:.1f} | {fmt(cpu, '.2f')} | "
+                     f"{fmt(hwm)} | {sp} |")
+    L.append("")
+    return L
+
+
+def report(opts, meta, wls, allres, idle, micro, kroxy_note, failures,
+           split_totals):
+    wl = wls[0]
+    results = allres[wl.name]
     keys = [k for k in opts.requested if k in results or k in failures]
     by_round = {}
     for k in keys:
         for r in results.get(k, []):
             by_round.setdefault(r["round"], {})[k] = r
-    summ = {k: summarize(k, results[k], opts) for k in keys
+    summ = {k: summarize(k, results[k], wl) for k in keys
             if results.get(k)}
     L = []
     L.append(f"# krx benchmark, {meta['date']}")
@@ -649,6 +882,11 @@ def report(opts, meta, results, idle, micro, kroxy_note, failures):
              f"scenario rotated each round; figures are medians over rounds"
              + (f"; extra producer props: {' '.join(opts.producer_prop)}"
                 if opts.producer_prop else ""))
+    for w in wls[1:]:
+        L.append(f"- then, in each round, {w.records} records of {w.size} B "
+                 f"in 1 MiB producer batches ({' '.join(w.props)}), "
+                 f"scenarios {' '.join(w.scenarios)}: a workload that krxd "
+                 f"must split (section below)")
     L.append(f"- krxd workers = {opts.workers}; {meta['cpus']} CPUs: "
              f"broker, proxy and tools share them. Load average "
              f"{meta['load_start']} at start, {meta['load_end']} at end "
@@ -776,13 +1014,25 @@ def report(opts, meta, results, idle, micro, kroxy_note, failures):
                      (f" {fmt(r['rtt']['p99'] if 'rtt' in r else None, '.0f')} |"
                       if opts.rtt > 0 else ""))
     L.append("")
+    if "c" in summ and "workers.batches_split" in summ["c"]:
+        L.append(f"krxd (c) split {summ['c']['workers.batches_split']} "
+                 f"batches during these measured produce runs "
+                 f"(workers.batches_split, krx-ctl cache stats before and "
+                 f"after each).")
+        L.append("")
+    for w in wls[1:]:
+        L += report_small(opts, w, allres[w.name], failures, split_totals)
     shown = {k: v for k, v in failures.items()
              if v != "not available here"}
     if shown:
         L.append("## Failures")
         L.append("")
         for k, why in shown.items():
-            L.append(f"- {SCENARIOS.get(k, k)}: {why}")
+            name = SCENARIOS.get(k)
+            if name is None and "-" in k:
+                w, _, sk = k.partition("-")
+                name = f"{SCENARIOS.get(sk, sk)} [{w} workload]"
+            L.append(f"- {name or k}: {why}")
         L.append("")
     if idle:
         L.append("## Idle connections: RSS")
@@ -913,13 +1163,30 @@ def parse_args(argv):
                     help="use this running broker instead of starting one")
     ap.add_argument("--producer-prop", action="append", default=[],
                     metavar="K=V", help="extra producer property")
+    ap.add_argument("--small-records", type=int, default=2000000,
+                    help="records per scenario and round of the small-record "
+                         "workload that krxd must split (2000000)")
+    ap.add_argument("--small-size", type=int, default=100,
+                    help="its record value size in bytes (100)")
+    ap.add_argument("--small-warmup", type=int, default=None,
+                    help="its warm-up records (default small-records/5, at "
+                         "most 200000; 0: none)")
+    ap.add_argument("--small-scenarios", default="abc",
+                    help="its scenarios, of a b c d (abc)")
+    ap.add_argument("--small-producer-prop", action="append", default=[],
+                    metavar="K=V",
+                    help="its producer properties, over --producer-prop "
+                         "and " + " ".join(SMALL_PROPS))
+    ap.add_argument("--no-small", action="store_true",
+                    help="skip the small-record workload")
     ap.add_argument("--out-dir", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true",
                     help="keep the work directory (logs)")
     ap.add_argument("--smoke", action="store_true",
                     help="a quick check of the harness: 3000 records, one "
                          "round, no Kroxylicious, 100 idle connections, no "
-                         "micro; writes smoke.md only")
+                         "micro, 30000 small records without warm-up; "
+                         "writes smoke.md only")
     o = ap.parse_args(argv)
     if o.smoke:
         o.records = min(o.records, 3000)
@@ -929,8 +1196,14 @@ def parse_args(argv):
         o.no_kroxylicious = True
         o.conns = min(o.conns, 100)
         o.no_micro = True
+        o.small_records = min(o.small_records, 30000)
+        o.small_warmup = 0 if o.small_warmup is None else o.small_warmup
     if o.warmup is None:
         o.warmup = min(50000, o.records // 5)
+    if o.small_warmup is None:
+        o.small_warmup = min(200000, o.small_records // 5)
+    if o.small_records <= 0:
+        o.no_small = True
     if o.no_kroxylicious:
         o.scenarios = o.scenarios.replace("d", "")
     o.scenarios = "".join(k for k in "abcd" if k in o.scenarios)
@@ -938,6 +1211,12 @@ def parse_args(argv):
     if "a" not in o.scenarios:
         ap.error("scenario a (direct) is the reference and cannot be left "
                  "out")
+    # the small workload runs among the main one's scenarios only
+    o.small_scenarios = "".join(k for k in "abcd" if k in o.small_scenarios
+                                and k in o.scenarios)
+    if not o.no_small and "a" not in o.small_scenarios:
+        ap.error("scenario a (direct) is the reference of the small "
+                 "workload too")
     return o
 
 
@@ -990,11 +1269,16 @@ def main(argv=None):
             "git": git_rev(), "java": java_version(),
             "kafka": kafka_version(), "cpus": os.cpu_count(),
             "load_start": loadavg()}
+    wls = workloads(opts)
     log(f"work directory {work}; {opts.records} x {opts.record_size} B, "
-        f"{opts.rounds} round(s), scenarios {opts.scenarios}")
+        f"{opts.rounds} round(s), scenarios {opts.scenarios}" +
+        "".join(f"; then {w.records} x {w.size} B ({' '.join(w.props)}), "
+                f"scenarios {w.scenarios}" for w in wls[1:]))
     broker = None
     proxies = {}
-    results, failures = {}, {}
+    allres = {w.name: {} for w in wls}
+    failures = {}
+    split_totals = {}
     idle = []
     kroxy_note = ""
     stopped = []
@@ -1010,9 +1294,9 @@ def main(argv=None):
             bootstrap = broker.bootstrap
         log(f"broker at {bootstrap}")
         tools = Tools(work, opts.producer_prop)
-        topics = {k: [f"krxbench-{runid}-{k}-r{r}{w}"
-                      for r in range(1, opts.rounds + 1)
-                      for w in ("", "-warm")] for k in "cd"}
+        topics = {k: [t for w in wls if k in w.scenarios
+                      for t in w.topics(runid, k, opts.rounds)]
+                  for k in "cd"}
 
         if "b" in opts.scenarios:
             proxies["b"] = Krxd(os.path.join(work, "krxd-b"), bootstrap,
@@ -1051,22 +1335,40 @@ def main(argv=None):
 
         seq = 0
         for rnd in range(1, opts.rounds + 1):
-            order = list(opts.scenarios)
-            sh = (rnd - 1) % len(order)
-            order = order[sh:] + order[:sh]
-            for k in order:
-                if k in failures and k in "abc":
-                    continue
-                try:
-                    r = run_scenario(k, proxies.get(k), bootstrap, tools,
-                                     opts, rnd, runid)
-                except BenchError as e:
-                    log(f"{SCENARIOS[k]} failed: {e}")
-                    failures[k] = str(e).splitlines()[0][:300]
-                    continue
-                seq += 1
-                r["seq"] = seq
-                results.setdefault(k, []).append(r)
+            for wl in wls:
+                order = [k for k in opts.scenarios if k in wl.scenarios]
+                sh = (rnd - 1) % len(order)
+                order = order[sh:] + order[:sh]
+                for k in order:
+                    fk = wl.fkey(k)
+                    if fk in failures and (k in "abc" or wl.name != "main"):
+                        continue
+                    try:
+                        r = run_scenario(k, proxies.get(k), bootstrap, tools,
+                                         opts, rnd, runid, wl)
+                    except BenchError as e:
+                        log(f"{SCENARIOS[k]} ({wl.name} workload) failed: "
+                            f"{e}")
+                        failures[fk] = str(e).splitlines()[0][:700]
+                        continue
+                    seq += 1
+                    r["seq"] = seq
+                    allres[wl.name].setdefault(k, []).append(r)
+
+        if "c" in proxies:
+            try:
+                split_totals["c"] = proxies["c"].stats()
+            except BenchError as e:
+                log(f"krx-ctl cache stats: {e}")
+        for wl in wls[1:]:
+            runs = allres[wl.name].get("c")
+            if runs and not sum(r["split"]["workers.batches_split"]
+                                for r in runs):
+                failures["split"] = (
+                    f"krxd split no batch in the {wl.size} B workload "
+                    f"(workers.batches_split 0): its figures do not show "
+                    f"the cost of splitting")
+                log(failures["split"])
 
         if opts.conns > 0:
             bport = int(bootstrap.rsplit(":", 1)[1])
@@ -1110,7 +1412,8 @@ def main(argv=None):
             broker.stop(remove=False)
         meta["load_end"] = loadavg()
     micro = run_micro(opts)
-    md = report(opts, meta, results, idle, micro, kroxy_note, failures)
+    md = report(opts, meta, wls, allres, idle, micro, kroxy_note, failures,
+                split_totals)
     md += (f"\n_Run took {(time.monotonic() - t_start) / 60:.1f} min; "
            f"logs in {work}_\n" if opts.keep else
            f"\n_Run took {(time.monotonic() - t_start) / 60:.1f} min._\n")
@@ -1128,8 +1431,8 @@ def main(argv=None):
     log("wrote " + ", ".join(os.path.relpath(p) for p in paths))
     if not opts.keep:
         shutil.rmtree(work, ignore_errors=True)
-    bad = [k for k in failures if k in ("a", "b", "c", "idle") or
-           k.startswith("krxd")]
+    bad = [k for k in failures if k in ("a", "b", "c", "idle", "split") or
+           k.startswith("krxd") or re.fullmatch(r"small-[abc]", k)]
     if bad:
         log("failed: " + ", ".join(bad))
         return 1
