@@ -108,6 +108,15 @@ int	krx_kafka_apiversions_clamp(const uint8_t *body, size_t len,
 	    int16_t version, struct krx_buf *out);
 
 /*
+ * The range the broker's ApiVersions response body gives api_key:
+ * KRX_OK with *min, *max; KRX_E_NOTFOUND when it is not listed or the
+ * response carries an error; parse errors (only the entries up to it
+ * are read).
+ */
+int	krx_kafka_apiversions_range(const uint8_t *body, size_t len,
+	    int16_t version, int16_t api_key, int16_t *min, int16_t *max);
+
+/*
  * The body krx answers a too-new ApiVersions request with (KIP-511): v0
  * encoding, UNSUPPORTED_VERSION, one entry: ApiVersions with krx's range.
  */

@@ -124,6 +124,38 @@ out:
 }
 
 int
+krx_kafka_apiversions_range(const uint8_t *body, size_t len, int16_t version,
+    int16_t api_key, int16_t *min, int16_t *max)
+{
+	struct krx_cur	 c;
+	int16_t		 error, key;
+	int32_t		 i, n;
+	bool		 flex = version >= 3;
+	int		 r;
+
+	if (version < 0 || version > 4)
+		return KRX_E_UNSUPPORTED;
+	krx_cur_init(&c, body, len);
+	if ((r = krx_cur_get_i16(&c, &error)) != KRX_OK)
+		return r;
+	if (error != KRX_KERR_NONE)
+		return KRX_E_NOTFOUND;
+	if ((r = krx_kp_get_array(&c, flex, false, AV_ENTRY_MIN(flex),
+	    &n)) != KRX_OK)
+		return r;
+	for (i = 0; i < n; i++) {
+		if ((r = krx_cur_get_i16(&c, &key)) != KRX_OK ||
+		    (r = krx_cur_get_i16(&c, min)) != KRX_OK ||
+		    (r = krx_cur_get_i16(&c, max)) != KRX_OK ||
+		    (flex && (r = krx_kp_skip_tags(&c)) != KRX_OK))
+			return r;
+		if (key == api_key)
+			return KRX_OK;
+	}
+	return KRX_E_NOTFOUND;
+}
+
+int
 krx_kafka_apiversions_unsupported(struct krx_buf *out)
 {
 	int16_t	 min, max;

@@ -150,8 +150,13 @@ pj_check_limits(struct krx_pjob *j)
 			lens[n++] = j->topics[i].name_len;
 		}
 	}
-	if (n > 0)
+	if (n > 0 && j->s->dconf >= 0)
 		pl_ask(j, names, lens, n, wait);
+	else
+		/* The broker has no DescribeConfigs v1: the default. */
+		for (i = 0; i < n; i++)
+			krx_topiclimit_set(j->s->w->limits, j->s->vc, names[i],
+			    lens[i], krx_limit_now(), 0);
 	j->limits_asked = 1;
 	/* Not asked (over PL_MAX_ASK) and nothing to wait for: defaults. */
 	for (i = 0; j->pending == 0 && i < j->req.ntopics; i++)

@@ -163,9 +163,19 @@ static int
 rewrite_body(struct krx_session *s, struct krx_inflight *f,
     const uint8_t *body, size_t len)
 {
-	if (f->api_key == KRX_API_API_VERSIONS)
+	int16_t	 min, max;
+
+	if (f->api_key == KRX_API_API_VERSIONS) {
+		/* Whether krx may ask DescribeConfigs v1 (produce_limit.c). */
+		if (krx_kafka_apiversions_range(body, len, f->api_version,
+		    KRX_API_DESCRIBE_CONFIGS, &min, &max) == KRX_OK &&
+		    min <= KRX_DCONF_VERSION && KRX_DCONF_VERSION <= max)
+			s->dconf = 1;
+		else
+			s->dconf = -1;
 		return krx_kafka_apiversions_clamp(body, len, f->api_version,
 		    &s->scratch);
+	}
 	return krx_kafka_rewrite_endpoints(f->api_key, f->api_version, body,
 	    len, krx_rewrite_learn, s, &s->scratch);
 }

@@ -90,6 +90,9 @@ struct krx_session {
 	void			*held_resp;	/* response waiting on keys */
 	struct krx_stream	*stream;	/* response going out */
 	LIST_HEAD(, krx_pjguard) pjguards;	/* filter_produce.c */
+	int8_t			 dconf;		/* DescribeConfigs v1 at the
+						   broker: 1 yes, -1 no, 0
+						   not seen (asked) */
 	unsigned		 closing:1;
 	unsigned		 connecting:1;
 	unsigned		 connect_failed:1;

@@ -237,3 +237,39 @@ Test(kafka_apiversions, unsupported_answer)
 	cr_assert_eq(memcmp(out.data, want, sizeof(want)), 0);
 	krx_buf_free(&out);
 }
+
+/* Issue 14: whether the broker takes DescribeConfigs v1, read first. */
+Test(kafka_apiversions, range_of_one_key)
+{
+	static const int16_t	 ent[][3] = {
+		{ 0, 3, 13 },
+		{ 32, 1, 4 },		/* DescribeConfigs */
+		{ 3, 0, 13 },
+	};
+	static const uint8_t	 err[] = { 0x00, 0x23, 0x00, 0x00, 0x00,
+	    0x01, 0x00, 0x12, 0x00, 0x00, 0x00, 0x04 };
+	struct kt_frame		 f = kt_load("apiversions_v4_resp.bin");
+	uint8_t			 body[64];
+	int16_t			 min = -9, max = -9;
+	size_t			 len, h, i;
+
+	len = av_body(body, ent, 3);
+	cr_assert_eq(krx_kafka_apiversions_range(body, len, 3,
+	    KRX_API_DESCRIBE_CONFIGS, &min, &max), KRX_OK);
+	cr_assert_eq(min, 1);
+	cr_assert_eq(max, 4);
+	cr_assert_eq(krx_kafka_apiversions_range(body, len, 3, 60, &min,
+	    &max), KRX_E_NOTFOUND);
+	cr_assert_eq(krx_kafka_apiversions_range(err, sizeof(err), 4,
+	    KRX_API_DESCRIBE_CONFIGS, &min, &max), KRX_E_NOTFOUND);
+	for (i = 0; i < len - 8; i++)
+		cr_assert_lt(krx_kafka_apiversions_range(body, i, 3,
+		    KRX_API_DESCRIBE_CONFIGS, &min, &max), 0);
+	/* A real Kafka 4.1 broker's answer lists it. */
+	h = kt_resp_body(&f, KRX_API_API_VERSIONS, 4);
+	cr_assert_eq(krx_kafka_apiversions_range(f.data + h, f.len - h, 4,
+	    KRX_API_DESCRIBE_CONFIGS, &min, &max), KRX_OK);
+	cr_assert_leq(min, 1);
+	cr_assert_geq(max, 1);
+	free(f.data);
+}

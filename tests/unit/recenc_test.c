@@ -2060,3 +2060,57 @@ Test(recenc, decrypt_budget)
 	krx_recenc_scratch_free(&s);
 	kms_free(&k);
 }
+
+/*
+ * Issue 14: the growth of a record by encryption is what krxd.conf(5)
+ * and the README say: E + u(E) + z(V) + 60 + d, d (0 to 3) being what
+ * the record's length and value length fields grow by.
+ */
+static size_t
+grown(int32_t vlen, size_t *formula)
+{
+	static const char	*hv[] = { "h", "v" };
+	struct krx_recenc_scratch s;
+	struct krx_batch_writer	 w;
+	struct krx_buf		 in, enc;
+	struct bspec		 sp;
+	struct kms		 k;
+	size_t			 e = 78;	/* kms_next's first EDEK */
+
+	memset(&sp, 0, sizeof(sp));
+	sp.producer_id = -1;
+	sp.base_sequence = -1;
+	sp.count = 1;
+	krx_buf_init(&in, 0);
+	batch_begin(&w, &in, &sp);
+	put_record(&in, 0, 0, 0, "key", NULL, vlen, hv, 1);
+	batch_end(&w, &in);
+	kms_init(&k, 1000);
+	krx_recenc_scratch_init(&s, CAP);
+	krx_buf_init(&enc, 0);
+	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
+	    &enc), KRX_OK);
+	*formula = e + krx_uvarint_len(e) + krx_varint_len(vlen) + 60;
+	cr_assert_gt(enc.len, in.len);
+	e = enc.len - in.len;
+	krx_buf_free(&in);
+	krx_buf_free(&enc);
+	krx_recenc_scratch_free(&s);
+	kms_free(&k);
+	return e;
+}
+
+Test(recenc, growth_formula)
+{
+	static const int32_t	 v[] = { 0, 1, 7, 63, 64, 100, 1024, 8191,
+	    8192, 100000 };
+	size_t			 i, g, f;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		g = grown(v[i], &f);
+		cr_assert_geq(g, f, "value of %d bytes grew %zu, formula %zu",
+		    v[i], g, f);
+		cr_assert_leq(g, f + 3, "value of %d bytes grew %zu, formula "
+		    "%zu", v[i], g, f);
+	}
+}
