@@ -577,6 +577,16 @@ class Workload:
         return [f"krxbench-{runid}-{key}{self.tag}-r{r}{w}"
                 for r in range(1, rounds + 1) for w in ("", "-warm")]
 
+    def batch(self):
+        """Its producer's batch.size, for the report ("1 MiB")."""
+        for kv in self.props:
+            k, _, v = kv.partition("=")
+            if k == "batch.size" and v.isdigit():
+                b = int(v)
+                return f"{b // MiB} MiB" if b % MiB == 0 else \
+                    f"{b // 1024} KiB" if b % 1024 == 0 else f"{b} B"
+        return "default"
+
     def fkey(self, key):
         """The key of a failure of scenario key in this workload."""
         return key if self.name == "main" else f"{self.name}-{key}"
@@ -749,15 +759,15 @@ def report_small(opts, wl, results, failures, split_totals):
             by_round.setdefault(r["round"], {})[k] = r
     summ = {k: summarize(k, results[k], wl) for k in keys
             if results.get(k)}
-    L = [f"## {wl.size}-byte records in 1 MiB batches: krxd splits "
-         f"(encryption takes them over max.message.bytes)", ""]
+    L = [f"## {wl.size}-byte records in {wl.batch()} batches: krxd "
+         f"splits (encryption takes them over max.message.bytes)", ""]
     L.append(f"{wl.records} records of {wl.size} B "
              f"({wl.records * wl.size / MiB:.0f} MiB) per scenario and "
              f"round, producer {' '.join(wl.props)}, acks=all; warm-up "
              f"{wl.warmup} records; in each round after the main workload, "
              f"scenarios interleaved the same way; medians over rounds. "
-             f"Encryption adds about 140 B per record, so krxd's 1 MiB "
-             f"batches grow past the topic's max.message.bytes (1048588 "
+             f"Encryption adds about 140 B per record, so krxd's "
+             f"{wl.batch()} batches grow past the topic's max.message.bytes (1048588 "
              f"by default) and krxd compresses them (record_encryption."
              f"splitCompression, zstd) and splits them into Produce "
              f"requests within the limit.")
@@ -884,7 +894,7 @@ def report(opts, meta, wls, allres, idle, micro, kroxy_note, failures,
                 if opts.producer_prop else ""))
     for w in wls[1:]:
         L.append(f"- then, in each round, {w.records} records of {w.size} B "
-                 f"in 1 MiB producer batches ({' '.join(w.props)}), "
+                 f"in {w.batch()} producer batches ({' '.join(w.props)}), "
                  f"scenarios {' '.join(w.scenarios)}: a workload that krxd "
                  f"must split (section below)")
     L.append(f"- krxd workers = {opts.workers}; {meta['cpus']} CPUs: "
