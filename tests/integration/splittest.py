@@ -284,8 +284,9 @@ class FaultRelay:
     """A TCP relay on 127.0.0.1 to a broker. It forwards Kafka frames
     both ways, reading request headers (size, api key, version,
     correlation id) from the client side and counting Produce requests
-    (api key 0) per connection. arm(mode) makes it act once, on the
-    first connection that carries a second Produce request:
+    (api key 0) per connection. arm(mode, at=2) makes it act once, on
+    the first connection that carries an at-th Produce request (the
+    second by default):
 
     - "drop-before": close both sides without forwarding that request;
     - "drop-after": forward it (and nothing after it), wait for the
@@ -304,6 +305,7 @@ class FaultRelay:
         self.target = None
         self.lock = threading.Lock()
         self.mode = None
+        self.at = 2
         self.acted = None
         self.pairs = []
         self.stopping = False
@@ -323,10 +325,14 @@ class FaultRelay:
         self.thread.start()
         return self
 
-    def arm(self, mode):
+    def arm(self, mode, at=2):
+        """Act once as mode says on the at-th Produce request (counted
+        from 1) of the first connection that carries that many."""
         assert mode in ("drop-before", "drop-after")
+        assert at >= 1, at
         with self.lock:
             self.mode = mode
+            self.at = at
             self.acted = None
 
     def disarm(self):
@@ -418,9 +424,11 @@ class FaultRelay:
             with self.lock:
                 if api_key == 0:
                     p.produce += 1
-                    if p.produce == 2 and self.mode and self.acted is None:
+                    if p.produce == self.at and self.mode and \
+                            self.acted is None:
                         act = self.mode
                         self.acted = {"mode": act, "connection": p.n,
+                                      "produce_request": p.produce,
                                       "correlation_id": corr,
                                       "api_version": api_version,
                                       "request_bytes": len(frame),
