@@ -1,8 +1,9 @@
 #!/bin/bash
 # Install everything a fresh Debian 12 needs to build and test krx: the C
 # toolchain and libraries, kcat, Java 17 and Maven (Kafka broker and tools),
-# the Python clients (confluent-kafka, pytest) and cryptography (the key
-# tests check AES-GCM bytes themselves), then the Kafka jars
+# the Python clients (confluent-kafka, pytest), cryptography (the key
+# tests check AES-GCM bytes themselves; the KMS test doubles use it) and
+# moto's server (AWS KMS/STS for tests/kms, with boto3), then the Kafka jars
 # (tests/kafka/fetch.sh). Idempotent and quiet: what is present is skipped.
 # Run as root (CI) or with sudo available.
 set -euo pipefail
@@ -17,7 +18,8 @@ APT_PKGS=(
 	clang libclang-rt-14-dev clang-format socat iproute2
 	openjdk-17-jdk-headless maven python3-pip
 )
-PIP_PKGS=("confluent-kafka>=2.6" "pytest>=7" "cryptography>=3.4")
+PIP_PKGS=("confluent-kafka>=2.6" "pytest>=7" "cryptography>=3.4"
+	"moto[server]>=5")
 
 say() { printf 'setup: %s\n' "$*"; }
 
@@ -62,11 +64,13 @@ PY=${PYTHON:-python3}
 if $PY - <<'PYEOF' 2>/dev/null
 import confluent_kafka, pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+import boto3, flask, flask_cors, moto, moto.server
 v = tuple(int(x) for x in confluent_kafka.__version__.split(".")[:2])
-raise SystemExit(0 if v >= (2, 6) else 1)
+m = tuple(int(x) for x in moto.__version__.split(".")[:1])
+raise SystemExit(0 if v >= (2, 6) and m >= (5,) else 1)
 PYEOF
 then
-	say "confluent-kafka, pytest and cryptography present"
+	say "confluent-kafka, pytest, cryptography and moto present"
 else
 	say "pip install ${PIP_PKGS[*]}"
 	log=$(mktemp)
@@ -82,7 +86,7 @@ else
 		fi
 	fi
 	rm -f "$log"
-	$PY -c 'import confluent_kafka, pytest, cryptography'
+	$PY -c 'import confluent_kafka, pytest, cryptography, boto3, moto.server'
 fi
 
 # -- Kafka jars ------------------------------------------------------------
