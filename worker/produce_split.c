@@ -276,8 +276,8 @@ ps_answer(struct krx_pjob *j, struct pj_piece *pc, int16_t err)
 	const struct krx_produce_part	*p = &j->req.parts[pc->part];
 
 	pc->waiting = 0;
-	if (err == PS_DUPLICATE && j->split->round > 1)
-		err = 0;	/* a retry's piece the broker has */
+	if (err == PS_DUPLICATE)
+		err = 0;	/* a retry's piece the broker has: go on */
 	if (err == PJ_TOO_LARGE && pj_limit_lower(j, p->topic,
 	    pc->last_len) == 0)
 		err = PJ_RETRIABLE;	/* the retry is split smaller */
