@@ -23,6 +23,7 @@ import random
 from confluent_kafka import KafkaError
 
 import enctest
+import keytest
 import splittest
 import tools
 
@@ -58,6 +59,11 @@ def test_split_small_limit(kafka, krxd_factory, topic_name):
     split, pieces = splittest.assert_split(krxd, "max.message.bytes 65536")
     # ~200 KiB client batches, ~230 KiB encrypted: 4 or more pieces each
     assert pieces >= 4 * split, f"{split} batches split into {pieces} pieces"
+    # The limit came from DescribeConfigs, not from the broker refusing a
+    # batch (the fallback, test_split_fallback.py).
+    st = keytest.cache_stats(krxd)
+    assert st.get("workers.topic_limit_lookups", 0) >= 1, st
+    assert "refused an encrypted batch" not in krxd.log_text()
 
     # One record too large on its own.
     dr = splittest.Deliveries()
