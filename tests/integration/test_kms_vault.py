@@ -290,6 +290,7 @@ def test_vault_single_flight(kafka, krxd_factory, tmp_path, topic_name):
         assert not errs, errs
         assert got == [want] * 8
         n = v.calls("decrypt")
+        print(f"single flight: {n} decrypt calls, {len(distinct)} EDEKs")
         assert 1 <= n <= len(distinct), \
             f"{n} decrypt calls for {len(distinct)} EDEKs, 8 consumers"
     finally:
