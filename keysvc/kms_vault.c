@@ -22,22 +22,19 @@
  * [namespace/]auth/{mount}/login {"role", "jwt"} with the service
  * account token read from its file at each login. The login is renewed
  * at 0.8 of its lease and after a 403, one login at a time; requests
- * wait for it. Tokens live in struct krx_secret and are never logged.
+ * wait for it. After a 403 a static token's file is read again, and a
+ * new token in it is used. A request is sent again at most once after
+ * a 403. Tokens live in struct krx_secret and are never logged.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/x509_vfy.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -45,15 +42,14 @@
 #include "conf/conf.h"
 #include "crypto/edek_kms.h"
 #include "crypto/secret.h"
-#include "crypto/tlsstore.h"
 #include "keysvc/http.h"
 #include "keysvc/json_vault.h"
 #include "keysvc/kms.h"
 #include "keysvc/kms_flight.h"
+#include "keysvc/kms_tls.h"
 
 #define VAULT_TOKEN_MAX		4096	/* bytes of a Vault token */
 #define VAULT_JWT_MAX		65536	/* bytes of a service account token */
-#define VAULT_PW_MAX		4096	/* bytes of a store password file */
 #define VAULT_RENEW_FACTOR	0.8	/* of the lease, to log in again */
 #define VAULT_RETRY_LOGIN_S	5	/* after a failed renewal */
 #define VAULT_LOG_EVERY		10	/* seconds between trouble lines */
@@ -99,8 +95,7 @@ struct vault_kms {
 	const struct krx_conf_kms	*c;
 	struct krx_http			*http;
 	struct krx_flight		*flight;
-	struct krx_tlsstore		*tls;		/* NULL: none */
-	int				 own_trust;	/* only tls's CAs */
+	struct krx_kms_tls		 tls;
 	struct krx_secret		*token;		/* NULL: none yet */
 	uint64_t			 token_gen;
 	char				*login_url;	/* Kubernetes auth */
@@ -150,60 +145,6 @@ vault_fine(struct vault_kms *v)
 	log_info("vault %s: answering again", v->c->vault.url);
 }
 
-/*
- * Read a secret file (at most max bytes, regular, absolute path); trailing
- * CR and LF are dropped. Returns the secret, or NULL with *why set.
- */
-static struct krx_secret *
-vault_read_secret(const char *path, size_t max, const char **why)
-{
-	struct krx_secret	*s = NULL;
-	struct stat		 st;
-	uint8_t			*buf = NULL;
-	ssize_t			 n;
-	size_t			 len = 0;
-	int			 fd;
-
-	*why = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		*why = strerror(errno);
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		*why = "not a regular file";
-		goto out;
-	}
-	buf = xmalloc(max + 1);
-	while (len <= max && (n = read(fd, buf + len, max + 1 - len)) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			*why = strerror(errno);
-			goto out;
-		}
-		len += (size_t)n;
-	}
-	if (len > max) {
-		*why = "too large";
-		goto out;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	if (len == 0) {
-		*why = "empty";
-		goto out;
-	}
-	if ((s = krx_secret_new_copy(buf, len)) == NULL)
-		*why = "out of memory";
-out:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, max + 1);
-		free(buf);
-	}
-	close(fd);
-	return s;
-}
-
 /* A token or JWT: printable ASCII, no blank, quote or backslash. */
 static int
 vault_token_ok(const struct krx_secret *s)
@@ -232,12 +173,9 @@ vault_url(const char *base, const char *op, const uint8_t *name,
 		if ((name[i] >= 'A' && name[i] <= 'Z') ||
 		    (name[i] >= 'a' && name[i] <= 'z') ||
 		    (name[i] >= '0' && name[i] <= '9') ||
-		    strchr("-._~", name[i]) != NULL) {
-			if (name[i] == '\0')
-				*p++ = '%', *p++ = '0', *p++ = '0';
-			else
-				*p++ = (char)name[i];
-		} else {
+		    (name[i] != '\0' && strchr("-._~", name[i]) != NULL))
+			*p++ = (char)name[i];
+		else {
 			*p++ = '%';
 			*p++ = hex[name[i] >> 4];
 			*p++ = hex[name[i] & 15];
@@ -446,13 +384,48 @@ vault_decrypted(struct vault_op *op, const struct krx_http_resp *r)
 	OPENSSL_cleanse(dek, sizeof(dek));
 }
 
-/* Drop the token a 403 refused (if still current); log in again. */
-static void
+/*
+ * A static token refused: the file may hold a new one (a Vault Agent
+ * sink, an operator's rotation). 1 when it changed and is in use now.
+ */
+static int
+vault_reread_token(struct vault_kms *v)
+{
+	struct krx_secret	*t;
+	const char		*why;
+
+	if ((t = krx_kms_read_secret(v->c->vault.token_file,
+	    VAULT_TOKEN_MAX, &why)) == NULL || !vault_token_ok(t) ||
+	    (t->len == v->token->len && CRYPTO_memcmp(t->data,
+	    v->token->data, t->len) == 0)) {
+		krx_secret_free(t);
+		return 0;
+	}
+	log_info("vault %s: token refused (HTTP 403); using the new token "
+	    "of %s", v->c->vault.url, v->c->vault.token_file);
+	krx_secret_free(v->token);
+	v->token = t;
+	v->token_gen++;
+	return 1;
+}
+
+/*
+ * After a 403: a Kubernetes token is dropped (if still current) and a
+ * login started; a static one is read again. op is then sent again,
+ * once; 1 when it was, 0 when the 403 stands.
+ */
+static int
 vault_relogin(struct vault_op *op)
 {
 	struct vault_kms	*v = op->v;
 
 	op->relogged = 1;
+	if (v->login_url == NULL) {
+		if (op->token_gen == v->token_gen && !vault_reread_token(v))
+			return 0;
+		vault_send(op);
+		return 1;
+	}
 	if (op->token_gen == v->token_gen && v->token != NULL) {
 		log_info("vault %s: token refused (HTTP 403); logging in "
 		    "again", v->c->vault.url);
@@ -460,6 +433,7 @@ vault_relogin(struct vault_op *op)
 		v->token = NULL;
 	}
 	vault_send(op);
+	return 1;
 }
 
 static void
@@ -491,10 +465,8 @@ vault_done(void *arg, const struct krx_http_resp *r)
 			vault_decrypted(op, r);
 		return;
 	}
-	if (r->status == 403 && v->login_url != NULL && !op->relogged) {
-		vault_relogin(op);
+	if (r->status == 403 && !op->relogged && vault_relogin(op))
 		return;
-	}
 	vault_errtext(r, err, sizeof(err));
 	switch (r->status) {
 	case 400:
@@ -721,7 +693,7 @@ vault_login(struct vault_kms *v)
 
 	if (v->login != NULL || v->login_url == NULL)
 		return;
-	if ((jwt = vault_read_secret(v->c->vault.k8s_token_file,
+	if ((jwt = krx_kms_read_secret(v->c->vault.k8s_token_file,
 	    VAULT_JWT_MAX, &why)) == NULL || !vault_token_ok(jwt)) {
 		snprintf(detail, sizeof(detail), "vault: service account "
 		    "token file %s: %s", v->c->vault.k8s_token_file,
@@ -765,127 +737,6 @@ vault_login(struct vault_kms *v)
 		    "requests in flight");
 }
 
-/*
- * The http TLS hook: with a trust store, it alone is trusted (as
- * Kroxylicious' tls.trust); a client key is installed.
- */
-static int
-vault_tls(void *arg, SSL_CTX *ctx)
-{
-	struct vault_kms	*v = arg;
-	X509_STORE		*st;
-
-	if (v->own_trust) {
-		if ((st = X509_STORE_new()) == NULL)
-			return -1;
-		X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN |
-		    X509_V_FLAG_TRUSTED_FIRST);
-		SSL_CTX_set_cert_store(ctx, st);
-	}
-	return krx_tlsstore_apply(v->tls, ctx) == KRX_OK ? 0 : -1;
-}
-
-static int
-vault_store_type(int conf_type)
-{
-	switch (conf_type) {
-	case KRX_CONF_STORE_JKS:
-		return KRX_TLSSTORE_JKS;
-	case KRX_CONF_STORE_PEM:
-		return KRX_TLSSTORE_PEM;
-	default:
-		return KRX_TLSSTORE_PKCS12;
-	}
-}
-
-/* Read a password file into *s (NULL path: none). -1 logged. */
-static int
-vault_password(const char *what, const char *path, struct krx_secret **s)
-{
-	const char	*why;
-
-	*s = NULL;
-	if (path == NULL)
-		return 0;
-	if ((*s = vault_read_secret(path, VAULT_PW_MAX, &why)) == NULL) {
-		log_err("vault: %s password file %s: %s", what, path, why);
-		return -1;
-	}
-	return 0;
-}
-
-/* Load the tls group's stores; 0 or -1 (logged). */
-static int
-vault_tls_load(struct vault_kms *v)
-{
-	const struct krx_conf_kms_tls	*t = &v->c->tls;
-	struct krx_tlsstore_file	 f;
-	struct krx_secret		*spw = NULL, *kpw = NULL;
-	const char			*what = NULL;
-	int				 r = -1, e = KRX_OK;
-
-	if (!t->present || t->insecure || (t->trust_file == NULL &&
-	    t->key_store_file == NULL && t->cert_file == NULL))
-		return 0;
-	if ((v->tls = krx_tlsstore_new()) == NULL)
-		fatalx("out of memory");
-	if (t->trust_file != NULL) {
-		what = t->trust_file;
-		if (vault_password("trust store", t->trust_password_file,
-		    &spw) != 0)
-			goto out;
-		memset(&f, 0, sizeof(f));
-		f.type = vault_store_type(t->trust_type);
-		f.path = t->trust_file;
-		if (spw != NULL) {
-			f.store_pw = spw->data;
-			f.store_pw_len = spw->len;
-		}
-		if ((e = krx_tlsstore_load_trust(v->tls, &f)) != KRX_OK)
-			goto out;
-		v->own_trust = 1;
-		krx_secret_free(spw);
-		spw = NULL;
-	}
-	if (t->key_store_file != NULL || t->cert_file != NULL) {
-		what = t->key_store_file != NULL ? t->key_store_file :
-		    t->cert_file;
-		memset(&f, 0, sizeof(f));
-		if (vault_password("key store", t->key_store_password_file,
-		    &spw) != 0 || vault_password("key", t->key_password_file,
-		    &kpw) != 0)
-			goto out;
-		if (t->key_store_file != NULL) {
-			f.type = vault_store_type(t->key_store_type);
-			f.path = t->key_store_file;
-		} else {
-			f.type = KRX_TLSSTORE_PEM;
-			f.path = t->cert_file;
-			f.key_path = t->key_file;
-		}
-		if (spw != NULL) {
-			f.store_pw = spw->data;
-			f.store_pw_len = spw->len;
-		}
-		if (kpw != NULL) {
-			f.key_pw = kpw->data;
-			f.key_pw_len = kpw->len;
-		}
-		if ((e = krx_tlsstore_load_key(v->tls, &f)) != KRX_OK)
-			goto out;
-	}
-	r = 0;
-out:
-	if (e != KRX_OK)
-		log_err("vault %s: TLS store %s: %s", v->c->vault.url, what,
-		    e == KRX_E_CRYPTO ? "wrong password or corrupt store" :
-		    e == KRX_E_NOTFOUND ? "no usable certificate or key" :
-		    krx_strerror(e));
-	krx_secret_free(spw);
-	krx_secret_free(kpw);
-	return r;
-}
-
 /* scheme://host[:port] of the transit URL, + the login path. */
 static char *
 vault_login_url(const struct krx_conf_kms_vault *c)
@@ -925,7 +776,7 @@ vault_setup(struct krx_kms *k)
 		return -1;
 	}
 	if (c->vault.token_file != NULL) {
-		if ((v->token = vault_read_secret(c->vault.token_file,
+		if ((v->token = krx_kms_read_secret(c->vault.token_file,
 		    VAULT_TOKEN_MAX, &why)) == NULL) {
 			log_err("vault %s: token file %s: %s", c->vault.url,
 			    c->vault.token_file, why);
@@ -939,26 +790,17 @@ vault_setup(struct krx_kms *k)
 		}
 	} else if (c->vault.k8s_role != NULL)
 		v->login_url = vault_login_url(&c->vault);
-	if (vault_tls_load(v) != 0)
+	if (krx_kms_tls_load(&v->tls, &c->tls, c->vault.url) != 0)
 		return -1;
 	memset(&o, 0, sizeof(o));
 	o.connect_timeout_ms = (long)c->connect_timeout * 1000;
 	o.timeout_ms = (long)c->request_timeout * 1000;
-	o.insecure = c->tls.insecure;
-	if (v->tls != NULL) {
-		o.tls_hook = vault_tls;
-		o.tls_arg = v;
-	}
-	if (c->tls.insecure)
-		log_warnx("vault %s: tls.trust.insecure = true: Vault's "
-		    "certificate and host name are NOT checked; anyone on "
-		    "the path can read DEKs and the token. For tests only.",
-		    c->vault.url);
+	krx_kms_tls_opts(&o, &c->tls, &v->tls, c->vault.url);
 	if ((v->http = krx_http_new(k->base, &o)) == NULL)
 		return -1;
 	v->flight = krx_flight_new(NULL);
 	log_info("vault %s: %s auth%s", c->vault.url, v->login_url != NULL ?
-	    "Kubernetes" : "token", v->tls != NULL ? ", own TLS stores" :
+	    "Kubernetes" : "token", v->tls.store != NULL ? ", own TLS stores" :
 	    "");
 	/* Log in now: the first key request need not wait, and a bad
 	 * role or service account token shows at start. */
@@ -1000,7 +842,7 @@ vault_close(struct krx_kms *k)
 	if (v->renew != NULL)
 		event_free(v->renew);
 	krx_secret_free(v->token);
-	krx_tlsstore_free(v->tls);
+	krx_kms_tls_free(&v->tls);
 	free(v->login_url);
 	free(v);
 	k->priv = NULL;
