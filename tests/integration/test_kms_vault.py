@@ -10,7 +10,8 @@ the one produced. Covered: the trust store as PEM, PKCS12 and JKS made
 from the double's CA (keytool); a namespace in the URL (v1/ns1/transit);
 Kubernetes auth (login at start, renewal before the lease ends, login
 again after a 403); key rotation in the double (records of both versions
-decrypt); single flight (many concurrent consumers through a krxd with a
+decrypt); not found answered at once, 503 retried three times;
+single flight (many concurrent consumers through a krxd with a
 fresh DEK cache cost the double one decrypt call per EDEK); a wrong CA
 refused with a clear log line and krx-ctl kms check naming TLS. The
 token (and the JWT) never appear in krxd's log.
@@ -160,8 +161,20 @@ def test_vault_roundtrip_pem_trust(kafka, krxd_factory, tmp_path,
         assert st.get("keys_read", 0) >= 1 and st.get("datakey", 0) >= 1
         r = keytest.ctl(k, "kms", "check", f"KEK-{topic_name}")
         assert (r.returncode, r.stdout) == (0, "Ok\n"), r.stderr
+        v.reset_stats()
         r = keytest.ctl(k, "kms", "check", "KEK-absent")
         assert r.returncode == 3 and "KEK not found" in r.stderr, r.stderr
+        # not found (400) is never retried
+        assert v.stats()["status"]["datakey"] == {"400": 1}
+        # 503 is, three attempts, then unavailable; then Vault is back
+        v.reset_stats()
+        v.outage("503")
+        r = keytest.ctl(k, "kms", "check", f"KEK-{topic_name}")
+        v.recover()
+        assert r.returncode == 5 and "HTTP 503" in r.stderr, r.stderr
+        assert v.stats()["outage_refusals"] == 3
+        r = keytest.ctl(k, "kms", "check", f"KEK-{topic_name}")
+        assert (r.returncode, r.stdout) == (0, "Ok\n"), r.stderr
         # a topic without a KEK in Vault passes in clear (policy)
         keytest.produce(k.bootstrap, topic_name + "-clear", [b"plain"])
         recs = keytest.records(kafka.bootstrap, topic_name + "-clear")
