@@ -5,6 +5,7 @@
  * Replies are text (never key bytes) behind a one-byte exit code.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -12,6 +13,7 @@
 #include "common/buf.h"
 #include "common/chan.h"
 #include "common/log.h"
+#include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
@@ -25,12 +27,18 @@ enum admin_code {
 };
 
 struct admin_check {
-	struct krx_kms	*kms;
-	const char	*kek;
-	int		 code;
-	char		 msg[256];
-	uint8_t		 dek[KRX_DEK_BYTES];
+	struct krx_keysvc	*ks;
+	struct krx_kms		*kms;
+	uint32_t		 id;
+	char			 kek[256];
+	uint8_t			 dek[KRX_DEK_BYTES];
 };
+
+/* The reply is sent by admin_reply, now or when a KMS answers. */
+#define ADMIN_DEFERRED	(-1)
+
+static void	admin_reply(struct krx_keysvc *, uint32_t, int,
+		    struct krx_buf *);
 
 static int
 admin_code(enum krx_key_status st)
@@ -66,21 +74,40 @@ admin_status_text(enum krx_key_status st)
 	}
 }
 
+/* Answer the ctl request of a check and free it. */
+static void
+admin_check_end(struct admin_check *a, const struct krx_kms_result *res,
+    const char *step)
+{
+	struct krx_buf	 out;
+	char		 msg[512];
+	int		 code = admin_code(res->status);
+
+	if (res->status != KRX_KEY_OK)
+		snprintf(msg, sizeof(msg), "%s with KEK %s failed: %s%s%s%s\n",
+		    step, a->kek, admin_status_text(res->status),
+		    res->detail != NULL && res->detail[0] != '\0' ? " (" : "",
+		    res->detail != NULL ? res->detail : "",
+		    res->detail != NULL && res->detail[0] != '\0' ? ")" : "");
+	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_BYTES) != 0) {
+		code = ADMIN_FAILED;
+		snprintf(msg, sizeof(msg), "KEK %s: the decrypted DEK "
+		    "differs from the generated one\n", a->kek);
+	} else
+		snprintf(msg, sizeof(msg), "Ok\n");
+	krx_buf_init(&out, 256);
+	krx_buf_put_u8(&out, 0);
+	krx_buf_put(&out, msg, strlen(msg));
+	admin_reply(a->ks, a->id, code, &out);
+	krx_buf_free(&out);
+	OPENSSL_cleanse(a->dek, sizeof(a->dek));
+	free(a);
+}
+
 static void
 admin_check_decrypted(void *arg, const struct krx_kms_result *res)
 {
-	struct admin_check	*a = arg;
-
-	a->code = admin_code(res->status);
-	if (res->status != KRX_KEY_OK)
-		snprintf(a->msg, sizeof(a->msg), "decrypt with KEK %s failed: "
-		    "%s\n", a->kek, admin_status_text(res->status));
-	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_BYTES) != 0) {
-		a->code = ADMIN_FAILED;
-		snprintf(a->msg, sizeof(a->msg), "KEK %s: the decrypted DEK "
-		    "differs from the generated one\n", a->kek);
-	} else
-		snprintf(a->msg, sizeof(a->msg), "Ok\n");
+	admin_check_end(arg, res, "decrypt");
 }
 
 static void
@@ -88,10 +115,8 @@ admin_check_generated(void *arg, const struct krx_kms_result *res)
 {
 	struct admin_check	*a = arg;
 
-	a->code = admin_code(res->status);
 	if (res->status != KRX_KEY_OK) {
-		snprintf(a->msg, sizeof(a->msg), "generate DEK with KEK %s "
-		    "failed: %s\n", a->kek, admin_status_text(res->status));
+		admin_check_end(a, res, "generate DEK");
 		return;
 	}
 	memcpy(a->dek, res->dek, KRX_DEK_BYTES);
@@ -100,23 +125,23 @@ admin_check_generated(void *arg, const struct krx_kms_result *res)
 }
 
 /*
- * Synchronous providers answer before returning. An asynchronous one
- * would need the reply deferred; none exists yet (LocalKms only).
+ * A generate + decrypt round trip. Providers answer before returning
+ * (LocalKms) or later from the loop (HTTP ones): the reply is sent by
+ * the last callback either way. Should keysvc close first, the ctl
+ * request is answered by the master ("the key service is not running").
  */
 static int
-admin_kms_check(struct krx_kms *k, const char *kek, struct krx_buf *out)
+admin_kms_check(struct krx_keysvc *ks, uint32_t id, struct krx_kms *k,
+    const char *kek)
 {
-	struct admin_check	 a;
+	struct admin_check	*a = xcalloc(1, sizeof(*a));
 
-	memset(&a, 0, sizeof(a));
-	a.kms = k;
-	a.kek = kek;
-	a.code = ADMIN_UNAVAILABLE;
-	snprintf(a.msg, sizeof(a.msg), "KMS did not answer\n");
-	k->ops->generate(k, kek, strlen(kek), admin_check_generated, &a);
-	OPENSSL_cleanse(a.dek, sizeof(a.dek));
-	krx_buf_put(out, a.msg, strlen(a.msg));
-	return a.code;
+	a->ks = ks;
+	a->kms = k;
+	a->id = id;
+	snprintf(a->kek, sizeof(a->kek), "%s", kek);
+	k->ops->generate(k, kek, strlen(kek), admin_check_generated, a);
+	return ADMIN_DEFERRED;
 }
 
 static void
@@ -183,7 +208,7 @@ admin_get_str(struct krx_cur *c, const uint8_t **p, size_t *len, size_t max)
 }
 
 static int
-admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
+admin_run(struct krx_keysvc *ks, uint32_t id, const uint8_t *p, size_t len,
     struct krx_buf *out)
 {
 	struct krx_cur	 c;
@@ -214,7 +239,7 @@ admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
 		return ADMIN_FAILED;
 	}
 	if (op == KRX_KEYS_KMS_CHECK)
-		return admin_kms_check(k, name, out);
+		return admin_kms_check(ks, id, k, name);
 	if (k->ops->admin == NULL) {
 		krx_buf_put(out, "this KMS has no kek commands\n", 29);
 		return ADMIN_FAILED;
@@ -223,6 +248,16 @@ admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
 		return ADMIN_FAILED;
 	admin_flush(ks, k, op, name);
 	return ADMIN_OK;
+}
+
+static void
+admin_reply(struct krx_keysvc *ks, uint32_t id, int code, struct krx_buf *out)
+{
+	if (out->err != KRX_OK || ks->master == NULL)
+		return;
+	out->data[0] = (uint8_t)code;
+	krx_chan_send(ks->master, KRX_IPC_KS_ADMIN_REPLY, id,
+	    code == ADMIN_OK ? 0 : KRX_IPC_F_ERROR, out->data, out->len, -1);
 }
 
 void
@@ -234,12 +269,8 @@ krx_keysvc_admin(struct krx_keysvc *ks, uint32_t id, const uint8_t *p,
 
 	krx_buf_init(&out, 256);
 	krx_buf_put_u8(&out, 0);
-	code = admin_run(ks, p, len, &out);
-	if (out.err == KRX_OK) {
-		out.data[0] = (uint8_t)code;
-		krx_chan_send(ks->master, KRX_IPC_KS_ADMIN_REPLY, id,
-		    code == ADMIN_OK ? 0 : KRX_IPC_F_ERROR, out.data, out.len,
-		    -1);
-	}
+	code = admin_run(ks, id, p, len, &out);
+	if (code != ADMIN_DEFERRED)
+		admin_reply(ks, id, code, &out);
 	krx_buf_free(&out);
 }

@@ -43,6 +43,7 @@
 struct ks_req {
 	struct krx_keysvc	*ks;
 	struct krx_chan		*chan;
+	uint64_t		 chan_gen;	/* ks->chan_gen[slot] then */
 	int			 slot;
 	uint32_t		 id;
 	struct krx_kms		*kms;
@@ -77,7 +78,8 @@ static const struct {
 static void
 ks_send(struct ks_req *r)
 {
-	if (r->ks->workers[r->slot] == r->chan && r->reply.err == KRX_OK)
+	if (r->ks->workers[r->slot] == r->chan &&
+	    r->ks->chan_gen[r->slot] == r->chan_gen && r->reply.err == KRX_OK)
 		krx_chan_send(r->chan, KRX_IPC_KEY_REPLY, r->id, 0,
 		    r->reply.data, r->reply.len, -1);
 	krx_buf_free_secret(&r->reply);
@@ -468,6 +470,7 @@ krx_keysvc_dispatch(struct krx_keysvc *ks, int slot,
 	ks->limits[slot].outstanding++;
 	r->ks = ks;
 	r->chan = ks->workers[slot];
+	r->chan_gen = ks->chan_gen[slot];
 	r->slot = slot;
 	r->id = h->id;
 	krx_buf_init(&r->reply, 128);

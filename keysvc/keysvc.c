@@ -174,6 +174,7 @@ keysvc_channel(const uint8_t *p, size_t len, int fd)
 		fatalx("bad worker slot %u from master", slot);
 	if (keysvc.workers[slot] != NULL)
 		krx_chan_free(keysvc.workers[slot]);
+	keysvc.chan_gen[slot]++;
 	keysvc.workers[slot] = krx_chan_new(keysvc.base, fd, KRX_IPC_MAX_KEYS,
 	    0, keysvc_worker_msg, keysvc_worker_eof, (void *)(intptr_t)slot);
 	log_debug("serving worker %u", slot);

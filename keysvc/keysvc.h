@@ -53,6 +53,12 @@ struct krx_keysvc {
 	struct krx_conf		*conf;
 	struct krx_chan		*master;
 	struct krx_chan		*workers[KRX_KEYSVC_MAX_WORKERS];
+	/*
+	 * Bumped with each new channel of a slot: a KMS answer that comes
+	 * after its worker's channel was replaced (a remote KMS answers
+	 * late) is dropped, even if the new channel has the old address.
+	 */
+	uint64_t		 chan_gen[KRX_KEYSVC_MAX_WORKERS];
 	struct krx_kms		**kms;		/* per vcluster, NULL: none */
 	struct krx_dekcache	*cache;
 	struct krx_secret	*cache_key;	/* 32 bytes, NULL until INIT */

@@ -11,6 +11,7 @@
 
 static const struct krx_kms_ops *const kms_providers[] = {
 	&krx_kms_local_ops,
+	&krx_kms_vault_ops,
 	NULL
 };
 

@@ -60,5 +60,6 @@ struct krx_kms *krx_kms_open(struct event_base *base, const char *vcluster,
 void	krx_kms_close(struct krx_kms *k);
 
 extern const struct krx_kms_ops krx_kms_local_ops;
+extern const struct krx_kms_ops krx_kms_vault_ops;
 
 #endif
