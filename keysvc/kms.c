@@ -15,6 +15,17 @@ static const struct krx_kms_ops *const kms_providers[] = {
 	NULL
 };
 
+int
+krx_kms_known(const char *name)
+{
+	const struct krx_kms_ops	*const *o;
+
+	for (o = kms_providers; *o != NULL; o++)
+		if (strcmp((*o)->name, name) == 0)
+			return 1;
+	return 0;
+}
+
 struct krx_kms *
 krx_kms_open(struct event_base *base, const char *vcluster,
     const struct krx_conf_encryption *conf, const char **why)

@@ -54,6 +54,11 @@ struct krx_kms {
 	void					*priv;
 };
 
+/*
+ * 1 when this build has the provider named name (a configuration may
+ * name providers krxd -t knows but keysvc cannot run yet).
+ */
+int	krx_kms_known(const char *name);
 /* Open the provider named in conf (fatal-free: NULL with *why set). */
 struct krx_kms *krx_kms_open(struct event_base *base, const char *vcluster,
 	    const struct krx_conf_encryption *conf, const char **why);

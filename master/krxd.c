@@ -23,6 +23,7 @@
 #include "common/stats.h"
 #include "keysvc/keysvc.h"
 #include "conf/conf.h"
+#include "keysvc/kms.h"
 #include "crypto/secret.h"
 #include "master/master.h"
 #include "worker/nodemap.h"
@@ -57,6 +58,29 @@ krxd_check_root(const struct krx_conf *conf)
 	return i == 0 ? 0 : -1;
 }
 
+/*
+ * Every record_encryption names a provider keysvc has: AwsKmsService
+ * and AzureKeyVault are read and checked, but not built yet (issue 10).
+ */
+static int
+krxd_check_kms(const struct krx_conf *conf)
+{
+	const struct krx_conf_encryption	*e;
+	size_t					 i;
+	int					 r = 0;
+
+	for (i = 0; i < conf->n_vclusters; i++) {
+		e = &conf->vclusters[i].enc;
+		if (!e->enabled || e->kms == NULL || krx_kms_known(e->kms))
+			continue;
+		fprintf(stderr, "%s:%d: kms \"%s\" is not available in this "
+		    "version of krxd (LocalKms and VaultKmsService are)\n",
+		    conf->path, e->line, e->kms);
+		r = -1;
+	}
+	return r;
+}
+
 static struct krx_conf *
 krxd_load(const char *path, int test_only)
 {
@@ -76,7 +100,7 @@ krxd_load(const char *path, int test_only)
 		exit(KRX_EXIT_CONFIG);
 	}
 	krx_conf_errors_free(&errs);
-	if (krxd_check_root(conf) == -1) {
+	if (krxd_check_root(conf) == -1 || krxd_check_kms(conf) == -1) {
 		fprintf(stderr, "krxd: configuration %s is not valid\n", path);
 		krx_conf_free(conf);
 		exit(KRX_EXIT_CONFIG);

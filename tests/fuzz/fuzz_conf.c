@@ -61,8 +61,12 @@ fz_encryption(const struct krx_conf_encryption *e)
 
 	if (!e->enabled)
 		return;
-	fz_check(e->kms != NULL && strcmp(e->kms, "LocalKms") == 0 &&
-	    e->keystore != NULL && e->template != NULL);
+	/* LocalKms has its keystore; the others (issue 10) have none. */
+	fz_check(e->kms != NULL && e->template != NULL);
+	fz_check((e->kms_conf.kind == KRX_CONF_KMS_LOCAL) ==
+	    (strcmp(e->kms, "LocalKms") == 0));
+	fz_check((e->keystore != NULL) ==
+	    (e->kms_conf.kind == KRX_CONF_KMS_LOCAL));
 	fz_check(e->dek_refresh_after >= 1 &&
 	    e->dek_refresh_after <= e->dek_expire_after &&
 	    e->max_encryptions_per_dek >= 1 &&
@@ -77,7 +81,8 @@ fz_encryption(const struct krx_conf_encryption *e)
 	r = krx_conf_kms_id(e, id, sizeof(id));
 	fz_check(r == KRX_OK || r == KRX_E_TOO_BIG);
 	if (r == KRX_OK)
-		fz_check(strncmp(id, "LocalKms:", 9) == 0);
+		fz_check(strncmp(id, e->kms, strlen(e->kms)) == 0 &&
+		    id[strlen(e->kms)] == ':');
 }
 
 static void
