@@ -21,11 +21,125 @@ struct krx_hostport {
 	int	 port;
 };
 
+/*
+ * The kms of record_encryption and its kmsConfig (conf_kms.c). Remote
+ * providers take Kroxylicious' key names; secrets are only ever paths
+ * of files (passwordFile), absolute, read by keysvc, never by conf/.
+ */
+enum krx_conf_kms_kind {
+	KRX_CONF_KMS_LOCAL = 0,		/* LocalKms: enc.keystore */
+	KRX_CONF_KMS_VAULT,		/* VaultKmsService */
+	KRX_CONF_KMS_AWS,		/* AwsKmsService */
+	KRX_CONF_KMS_AZURE		/* AzureKeyVaultKmsService */
+};
+
+enum krx_conf_store_type {
+	KRX_CONF_STORE_PKCS12 = 0,	/* the default */
+	KRX_CONF_STORE_JKS,
+	KRX_CONF_STORE_PEM
+};
+
+#define KRX_CONF_KMS_TIMEOUT	20	/* seconds, connect and request */
+
+/*
+ * A KMS connection's tls group. No group, or no trust: the system's
+ * trust store. All paths absolute; NULL when not set.
+ */
+struct krx_conf_kms_tls {
+	int	 present;		/* a tls group was written */
+	int	 insecure;		/* trust = { insecure = true; }: no
+					 * certificate or host name check */
+	char	*trust_file;		/* trust.storeFile */
+	char	*trust_password_file;	/* trust.storePassword.passwordFile */
+	int	 trust_type;		/* trust.storeType */
+	char	*key_store_file;	/* key.storeFile, or: */
+	char	*key_store_password_file; /* key.storePassword.passwordFile */
+	int	 key_store_type;	/* key.storeType */
+	char	*key_file;		/* key.privateKeyFile (PEM) with */
+	char	*cert_file;		/* key.certificateFile (PEM) */
+	char	*key_password_file;	/* key.keyPassword.passwordFile */
+};
+
+/* VaultKmsService: exactly one of token_file and k8s_role is set. */
+struct krx_conf_kms_vault {
+	char	*url;		/* vaultTransitEngineUrl, path /v1/...,
+				 * trailing '/' removed */
+	char	*token_file;	/* vaultToken.passwordFile */
+	char	*k8s_role;	/* kubernetesAuth.role (krx's own) */
+	char	*k8s_token_file; /* .serviceAccountTokenFile */
+	char	*k8s_mount;	/* .mountPath, default "kubernetes" */
+	char	*k8s_namespace;	/* .namespace, NULL: none */
+};
+
+enum krx_conf_aws_creds {
+	KRX_CONF_AWS_LONG_TERM = 0,	/* access key id and secret files */
+	KRX_CONF_AWS_EC2_METADATA,	/* IMDSv2, iam_role */
+	KRX_CONF_AWS_WEB_IDENTITY	/* STS AssumeRoleWithWebIdentity */
+};
+
+/* AwsKmsService. */
+struct krx_conf_kms_aws {
+	char	*endpoint_url;		/* endpointUrl */
+	char	*region;		/* region */
+	int	 creds;			/* enum krx_conf_aws_creds */
+	char	*access_key_id_file;	/* longTerm */
+	char	*secret_access_key_file;
+	char	*iam_role;		/* ec2Metadata */
+	char	*metadata_endpoint;	/* default http://169.254.169.254/ */
+	/* webIdentity: NULL falls back to the AWS_* environment of keysvc
+	 * (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, ...) at run time. */
+	char	*role_arn;
+	char	*web_identity_token_file;
+	char	*role_session_name;
+	char	*sts_endpoint_url;	/* NULL: https://sts.<region>.
+					 * amazonaws.com */
+	int	 duration_seconds;	/* 0: the role's maximum */
+	double	 lifetime_factor;	/* credentialLifetimeFactor (0.8) */
+};
+
+enum krx_conf_azure_auth {
+	KRX_CONF_AZURE_OAUTH2 = 0,	/* oauth2ClientCredentials */
+	KRX_CONF_AZURE_MANAGED_IDENTITY	/* managedIdentityCredentials */
+};
+
+/* AzureKeyVaultKmsService (also written AzureKeyVault). */
+struct krx_conf_kms_azure {
+	char	*vault_name;		/* keyVaultName */
+	char	*vault_host;		/* keyVaultHost */
+	char	*scheme;		/* keyVaultScheme, default "https" */
+	int	 port;			/* keyVaultPort, 0: none */
+	char	*vault_url;		/* scheme://name.host[:port] */
+	int	 auth;			/* enum krx_conf_azure_auth */
+	char	*oauth_endpoint;	/* default https://login.
+					 * microsoftonline.com */
+	char	*tenant_id;
+	char	*client_id_file;	/* clientId.passwordFile */
+	char	*client_secret_file;	/* clientSecret.passwordFile */
+	char	*scope;
+	struct krx_conf_kms_tls oauth_tls; /* oauth2ClientCredentials.tls */
+	char	*target_resource;	/* managedIdentityCredentials */
+	char	*identity_endpoint;	/* default http://169.254.169.254 */
+};
+
+struct krx_conf_kms {
+	int			 kind;		/* enum krx_conf_kms_kind */
+	int			 line;		/* of kmsConfig */
+	int			 connect_timeout; /* seconds */
+	int			 request_timeout; /* seconds */
+	struct krx_conf_kms_tls	 tls;		/* kmsConfig.tls */
+	struct krx_conf_kms_vault vault;
+	struct krx_conf_kms_aws	 aws;
+	struct krx_conf_kms_azure azure;
+};
+
 /* record_encryption of a virtual cluster (Kroxylicious' key names). */
 struct krx_conf_encryption {
 	int			 enabled;
-	char			*kms;		/* "LocalKms" */
+	/* "LocalKms", "VaultKmsService", "AwsKmsService" or
+	 * "AzureKeyVaultKmsService" ("AzureKeyVault" is renamed so) */
+	char			*kms;
 	char			*keystore;	/* LocalKms kmsConfig.keystore */
+	struct krx_conf_kms	 kms_conf;	/* kind, remote settings */
 	char			*template;	/* selectorConfig.template */
 	int			 reject_unresolved;
 	int64_t			 dek_refresh_after;	/* seconds */
@@ -112,10 +226,19 @@ void	krx_conf_error(struct krx_conf_errors *errs, const char *file,
 /* Expand a KEK selector template for a topic into out (NUL-ended). */
 int	krx_conf_kek_alias(const char *template, const char *topic,
 	    size_t topic_len, char *out, size_t outlen);
-/* The identity of a virtual cluster's KMS, shared by keysvc and workers
- * in DEK cache keys ("LocalKms:/var/lib/krx/keks"). */
+/*
+ * The identity of a virtual cluster's KMS, shared by keysvc and workers
+ * in DEK cache keys: "LocalKms:/var/lib/krx/keks"; for a remote KMS its
+ * name, its URL (AWS: and region) and a digest of the credential
+ * settings, so that two virtual clusters share cached DEKs only when
+ * they reach the same KMS as the same principal:
+ * "VaultKmsService:https://vault:8200/v1/transit#<32 hex>".
+ * Returns 0 or KRX_E_TOO_BIG (out NUL-terminated when len > 0).
+ */
 int	krx_conf_kms_id(const struct krx_conf_encryption *e, char *out,
 	    size_t len);
+/* Free what k holds (not k itself) and zero it. */
+void	krx_conf_kms_free(struct krx_conf_kms *k);
 /*
  * krxd -t: a warning line on out for each enabled LocalKms keystore
  * that does not exist or is not a regular file (issue 9, finding 9).

@@ -58,6 +58,8 @@ krx_conf_kms_id(const struct krx_conf_encryption *e, char *out, size_t len)
 {
 	int	 n;
 
+	if (e->kms_conf.kind != KRX_CONF_KMS_LOCAL)
+		return krx_conf_kms_remote_id(e, out, len);
 	n = snprintf(out, len, "%s:%s", e->kms ? e->kms : "",
 	    e->keystore ? e->keystore : "");
 	return n < 0 || (size_t)n >= len ? KRX_E_TOO_BIG : KRX_OK;
@@ -88,8 +90,7 @@ enc_kms(struct conf_ctx *c, const config_setting_t *g,
 	if (e->kms == NULL)
 		return;
 	if (strcmp(e->kms, "LocalKms") != 0) {
-		krx_conf_error(c->errs, c->file, e->line, "kms \"%s\" is not "
-		    "supported by this version (LocalKms is)", e->kms);
+		krx_conf_kms(c, g, e);
 		return;
 	}
 	if (k == NULL || !config_setting_is_group(k)) {
@@ -275,4 +276,5 @@ krx_conf_encryption_free(struct krx_conf_encryption *e)
 	free(e->kms);
 	free(e->keystore);
 	free(e->template);
+	krx_conf_kms_free(&e->kms_conf);
 }

@@ -27,5 +27,15 @@ long long krx_conf_int(struct conf_ctx *c, const config_setting_t *g,
 void	krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
 	    struct krx_conf_encryption *e);
 void	krx_conf_encryption_free(struct krx_conf_encryption *e);
+/*
+ * conf_kms.c: a kms other than LocalKms (e->kms set, g the
+ * record_encryption group): sets e->kms_conf from kmsConfig, reporting
+ * every problem; renames AzureKeyVault to AzureKeyVaultKmsService.
+ */
+void	krx_conf_kms(struct conf_ctx *c, const config_setting_t *g,
+	    struct krx_conf_encryption *e);
+/* krx_conf_kms_id for a remote KMS. */
+int	krx_conf_kms_remote_id(const struct krx_conf_encryption *e,
+	    char *out, size_t len);
 
 #endif

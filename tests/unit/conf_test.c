@@ -182,7 +182,8 @@ Test(conf, record_encryption)
 
 Test(conf, record_encryption_errors)
 {
-	load_fails(ENC("    kms = \"VaultKmsService\";\n"), "not supported");
+	load_fails(ENC("    kms = \"FortanixDsmKmsService\";\n"),
+	    "not supported");
 	load_fails(ENC("    kms = \"LocalKms\"; kmsConfig = { keystore = "
 	    "\"/k\"; };\n    selector = \"TemplateKekSelector\";\n"
 	    "    selectorConfig = { template = \"$(topic)\"; };\n"),
