@@ -1,10 +1,13 @@
 /*
  * admin.c: krx-ctl requests relayed by the master: kek create, rotate,
- * delete and list (LocalKms), kms check (a generate + decrypt round
- * trip proving keysvc's identity and the KMS policy work) and stats.
+ * delete and list (LocalKms), kms check (resolve, then a generate +
+ * decrypt round trip proving keysvc's identity and the KMS policy
+ * work; answered when the KMS has, from the loop) and stats.
  * Replies are text (never key bytes) behind a one-byte exit code.
  */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -12,6 +15,7 @@
 #include "common/buf.h"
 #include "common/chan.h"
 #include "common/log.h"
+#include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
@@ -21,14 +25,22 @@ enum admin_code {
 	ADMIN_FAILED = 1,
 	ADMIN_NOT_FOUND = 3,
 	ADMIN_DENIED = 4,
-	ADMIN_UNAVAILABLE = 5
+	ADMIN_UNAVAILABLE = 5,
+	ADMIN_DEFERRED = -1	/* the reply comes later */
 };
 
+/*
+ * A kms check in progress: resolve the alias, generate a DEK under the
+ * KEK, decrypt its EDEK, compare. Providers answer before returning
+ * (LocalKms) or later from the loop (HTTP): the reply to the master is
+ * sent when the last step ends, whichever way.
+ */
 struct admin_check {
+	struct krx_keysvc *ks;
+	uint32_t	 id;		/* of the master's request */
 	struct krx_kms	*kms;
-	const char	*kek;
-	int		 code;
-	char		 msg[256];
+	char		 kek[256];	/* as asked: the alias */
+	char		 kek_id[256];	/* as resolved */
 	uint8_t		 dek[KRX_DEK_BYTES];
 };
 
@@ -67,20 +79,66 @@ admin_status_text(enum krx_key_status st)
 }
 
 static void
+admin_reply(struct krx_keysvc *ks, uint32_t id, int code,
+    struct krx_buf *out)
+{
+	if (out->err == KRX_OK) {
+		out->data[0] = (uint8_t)code;
+		krx_chan_send(ks->master, KRX_IPC_KS_ADMIN_REPLY, id,
+		    code == ADMIN_OK ? 0 : KRX_IPC_F_ERROR, out->data,
+		    out->len, -1);
+	}
+	krx_buf_free(out);
+}
+
+/* End a check with code and a line of text; frees a. */
+static void __attribute__((format(printf, 3, 4)))
+admin_check_end(struct admin_check *a, int code, const char *fmt, ...)
+{
+	struct krx_buf	 out;
+	char		 msg[512];
+	va_list		 ap;
+	int		 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	krx_buf_init(&out, (size_t)n + 1);
+	krx_buf_put_u8(&out, 0);
+	krx_buf_put(&out, msg, (size_t)n);
+	admin_reply(a->ks, a->id, code, &out);
+	OPENSSL_cleanse(a->dek, sizeof(a->dek));
+	free(a);
+}
+
+/* A failed step: "<step> failed: KEK not found (detail)". */
+static void
+admin_check_failed(struct admin_check *a, const char *step,
+    const struct krx_kms_result *res)
+{
+	const char	*d = res->detail;
+
+	admin_check_end(a, admin_code(res->status), "%s with KEK %s failed: "
+	    "%s%s%s%s\n", step, a->kek, admin_status_text(res->status),
+	    d != NULL ? " (" : "", d != NULL ? d : "", d != NULL ? ")" : "");
+}
+
+static void
 admin_check_decrypted(void *arg, const struct krx_kms_result *res)
 {
 	struct admin_check	*a = arg;
 
-	a->code = admin_code(res->status);
 	if (res->status != KRX_KEY_OK)
-		snprintf(a->msg, sizeof(a->msg), "decrypt with KEK %s failed: "
-		    "%s\n", a->kek, admin_status_text(res->status));
-	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_BYTES) != 0) {
-		a->code = ADMIN_FAILED;
-		snprintf(a->msg, sizeof(a->msg), "KEK %s: the decrypted DEK "
+		admin_check_failed(a, "decrypt", res);
+	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_BYTES) != 0)
+		admin_check_end(a, ADMIN_FAILED, "KEK %s: the decrypted DEK "
 		    "differs from the generated one\n", a->kek);
-	} else
-		snprintf(a->msg, sizeof(a->msg), "Ok\n");
+	else
+		admin_check_end(a, ADMIN_OK, "Ok\n");
 }
 
 static void
@@ -88,10 +146,8 @@ admin_check_generated(void *arg, const struct krx_kms_result *res)
 {
 	struct admin_check	*a = arg;
 
-	a->code = admin_code(res->status);
 	if (res->status != KRX_KEY_OK) {
-		snprintf(a->msg, sizeof(a->msg), "generate DEK with KEK %s "
-		    "failed: %s\n", a->kek, admin_status_text(res->status));
+		admin_check_failed(a, "generate DEK", res);
 		return;
 	}
 	memcpy(a->dek, res->dek, KRX_DEK_BYTES);
@@ -99,36 +155,77 @@ admin_check_generated(void *arg, const struct krx_kms_result *res)
 	    admin_check_decrypted, a);
 }
 
-/*
- * Synchronous providers answer before returning. An asynchronous one
- * would need the reply deferred; none exists yet (LocalKms only).
- */
-static int
-admin_kms_check(struct krx_kms *k, const char *kek, struct krx_buf *out)
+static void
+admin_check_resolved(void *arg, const struct krx_kms_result *res)
 {
-	struct admin_check	 a;
+	struct admin_check	*a = arg;
 
-	memset(&a, 0, sizeof(a));
-	a.kms = k;
-	a.kek = kek;
-	a.code = ADMIN_UNAVAILABLE;
-	snprintf(a.msg, sizeof(a.msg), "KMS did not answer\n");
-	k->ops->generate(k, kek, strlen(kek), admin_check_generated, &a);
-	OPENSSL_cleanse(a.dek, sizeof(a.dek));
-	krx_buf_put(out, a.msg, strlen(a.msg));
-	return a.code;
+	if (res->status != KRX_KEY_OK) {
+		admin_check_failed(a, "resolve", res);
+		return;
+	}
+	if (res->kek_len >= sizeof(a->kek_id)) {
+		admin_check_end(a, ADMIN_FAILED, "KEK %s resolves to an "
+		    "over-long KEK id\n", a->kek);
+		return;
+	}
+	memcpy(a->kek_id, res->kek_id, res->kek_len);
+	a->kek_id[res->kek_len] = '\0';
+	a->kms->ops->generate(a->kms, a->kek_id, res->kek_len,
+	    admin_check_generated, a);
 }
 
+/* The reply is sent by the last step (ADMIN_DEFERRED). */
+static int
+admin_kms_check(struct krx_keysvc *ks, uint32_t id, struct krx_kms *k,
+    const char *kek)
+{
+	struct admin_check	*a;
+
+	a = xcalloc(1, sizeof(*a));
+	a->ks = ks;
+	a->id = id;
+	a->kms = k;
+	snprintf(a->kek, sizeof(a->kek), "%s", kek);
+	k->ops->resolve(k, a->kek, strlen(a->kek), admin_check_resolved, a);
+	return ADMIN_DEFERRED;
+}
+
+/*
+ * keysvc's counters, then the KMS calls of every provider that counts
+ * them, summed (as Kroxylicious' counters, without a virtual cluster).
+ */
 static void
 admin_stats(struct krx_keysvc *ks, struct krx_buf *out)
 {
-	char	 line[128];
-	int	 i, n;
+	struct krx_kms_counters	 c;
+	char			 line[128];
+	size_t			 v;
+	int			 i, j, n, any = 0;
 
 	for (i = 0; i < KRX_KS_N; i++) {
 		n = snprintf(line, sizeof(line), "keysvc.%s %llu\n",
 		    krx_keysvc_stat_name(i), (unsigned long long)ks->stats[i]);
 		krx_buf_put(out, line, (size_t)n);
+	}
+	memset(&c, 0, sizeof(c));
+	for (v = 0; v < ks->conf->n_vclusters; v++)
+		if (ks->kms[v] != NULL && ks->kms[v]->ops->counters != NULL) {
+			ks->kms[v]->ops->counters(ks->kms[v], &c);
+			any = 1;
+		}
+	for (i = 0; any && i < KRX_KMS_OP_N; i++) {
+		n = snprintf(line, sizeof(line), "keysvc.kms_%s_attempts "
+		    "%llu\n", krx_kms_op_name(i),
+		    (unsigned long long)c.attempts[i]);
+		krx_buf_put(out, line, (size_t)n);
+		for (j = 0; j < KRX_KMS_OUTCOME_N; j++) {
+			n = snprintf(line, sizeof(line), "keysvc.kms_%s_%s "
+			    "%llu\n", krx_kms_op_name(i),
+			    krx_kms_outcome_name(j),
+			    (unsigned long long)c.outcomes[i][j]);
+			krx_buf_put(out, line, (size_t)n);
+		}
 	}
 }
 
@@ -183,7 +280,7 @@ admin_get_str(struct krx_cur *c, const uint8_t **p, size_t *len, size_t max)
 }
 
 static int
-admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
+admin_run(struct krx_keysvc *ks, uint32_t id, const uint8_t *p, size_t len,
     struct krx_buf *out)
 {
 	struct krx_cur	 c;
@@ -214,7 +311,7 @@ admin_run(struct krx_keysvc *ks, const uint8_t *p, size_t len,
 		return ADMIN_FAILED;
 	}
 	if (op == KRX_KEYS_KMS_CHECK)
-		return admin_kms_check(k, name, out);
+		return admin_kms_check(ks, id, k, name);
 	if (k->ops->admin == NULL) {
 		krx_buf_put(out, "this KMS has no kek commands\n", 29);
 		return ADMIN_FAILED;
@@ -234,12 +331,9 @@ krx_keysvc_admin(struct krx_keysvc *ks, uint32_t id, const uint8_t *p,
 
 	krx_buf_init(&out, 256);
 	krx_buf_put_u8(&out, 0);
-	code = admin_run(ks, p, len, &out);
-	if (out.err == KRX_OK) {
-		out.data[0] = (uint8_t)code;
-		krx_chan_send(ks->master, KRX_IPC_KS_ADMIN_REPLY, id,
-		    code == ADMIN_OK ? 0 : KRX_IPC_F_ERROR, out.data, out.len,
-		    -1);
+	if ((code = admin_run(ks, id, p, len, &out)) == ADMIN_DEFERRED) {
+		krx_buf_free(&out);
+		return;
 	}
-	krx_buf_free(&out);
+	admin_reply(ks, id, code, &out);
 }
