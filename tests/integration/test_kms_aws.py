@@ -76,12 +76,33 @@ def aws_conf(tmp_path, endpoint):
             "    };\n")
 
 
-def aws_krxd(factory, tmp_path, moto, cache="dekcache", workers=2):
+ROLE_ARN = "arn:aws:iam::123456789012:role/krx-encryption"
+
+
+def web_identity_conf(tmp_path, endpoint):
+    """kmsConfig with webIdentity credentials from STS at endpoint (moto
+    serves STS too); the token file is tmp_path/web-token (not made)."""
+    token = str(tmp_path / "web-token")
+    creds = ("        credentials = { webIdentity = {\n"
+             f'          roleArn = "{ROLE_ARN}";\n'
+             f'          webIdentityTokenFile = "{token}";\n'
+             '          roleSessionName = "krx-test";\n'
+             f'          stsEndpointUrl = "{endpoint}";\n'
+             "          durationSeconds = 900;\n"
+             "        }; };\n")
+    conf = aws_conf(tmp_path, endpoint)
+    i = conf.index("        credentials = {")
+    j = conf.index("        requestTimeoutSeconds")
+    return conf[:i] + creds + conf[j:]
+
+
+def aws_krxd(factory, tmp_path, moto, cache="dekcache", workers=2,
+             vc_extra=None):
     """A krxd encrypting with AwsKmsService at moto; its own DEK cache
     directory (a new name: an empty cache)."""
     k = factory.make(workers=workers,
                      extra=keytest.cache_conf(str(tmp_path / cache)),
-                     vc_extra=aws_conf(tmp_path, moto.endpoint))
+                     vc_extra=vc_extra or aws_conf(tmp_path, moto.endpoint))
     keytest.wait_keysvc(k)
     return k
 
@@ -241,3 +262,43 @@ def test_kms_aws_key_gone(kafka, krxd_factory, tmp_path, moto, topic_name):
     krxtest.wait_for(lambda: kms_counters(krxd)["decrypt_edek_not_found"]
                      >= 1, 10, "decrypt not found counted")
     assert_no_secrets(krxd, MotoDecryptor(moto))
+
+
+def test_kms_aws_web_identity(kafka, krxd_factory, tmp_path, moto,
+                              topic_name):
+    """webIdentity: STS AssumeRoleWithWebIdentity (moto's STS) with the
+    token file; until the file exists requests are unavailable and kms
+    check says why; once it does (a retry within 5 s), temporary
+    credentials sign the KMS calls and records round-trip. Neither the
+    web identity token nor the temporary credentials reach the log."""
+    t = topic_name
+    key_id = moto.create_key_with_alias(f"KEK-{t}")
+    tools.create_topics(kafka.bootstrap, {t: 1})
+    krxd = aws_krxd(krxd_factory, tmp_path, moto, workers=1,
+                    vc_extra=web_identity_conf(tmp_path, moto.endpoint))
+    krxd.wait_log(r"cannot read the web identity token file", timeout=10)
+    r = keytest.ctl(krxd, "kms", "check", f"KEK-{t}")
+    assert r.returncode == 5, (r.returncode, r.stdout, r.stderr)
+    assert "no credentials yet" in r.stderr and "web identity token" \
+        in r.stderr, r.stderr
+
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJrcngifQ.c2VjcmV0LXNpZw"
+    secret_file(str(tmp_path / "web-token"), token)
+    krxd.wait_log(r"web identity credentials for role "
+                  r"arn:aws:iam::123456789012:role/krx-encryption obtained, "
+                  r"valid \d+ s, renewed in \d+ s", timeout=30)
+    r = keytest.ctl(krxd, "kms", "check", f"KEK-{t}")
+    assert (r.returncode, r.stdout) == (0, "Ok\n"), r.stderr
+
+    values = [b"irsa-%03d" % i for i in range(40)]
+    keytest.produce(krxd.bootstrap, t, values)
+    dec = MotoDecryptor(moto)
+    check_broker(dec, keytest.records(kafka.bootstrap, t), values, key_id)
+    assert values_via(krxd, t) == values
+    log = krxd.log_text()
+    assert token not in log and "c2VjcmV0LXNpZw" not in log
+    # moto's session tokens and secret keys have recognisable shapes
+    import re
+    assert not re.search(r"FQoGZXIvYXdzE|ASIA[A-Z0-9]{16}", log), \
+        "temporary credentials in the log"
+    assert_no_secrets(krxd, dec)
