@@ -615,7 +615,7 @@ aws_send(struct aws_call *c, struct krx_buf *body)
 		fatalx("out of memory for a KMS request");
 	if (a->creds.access_key == NULL) {
 		snprintf(c->detail, sizeof(c->detail), "unavailable (no "
-		    "credentials yet: %s)", a->sts != NULL ?
+		    "credentials yet: %.200s)", a->sts != NULL ?
 		    krx_aws_sts_why(a->sts) : "none");
 		aws_fail_now(c, KRX_KEY_UNAVAILABLE);
 		return;
