@@ -811,6 +811,15 @@ aws_http_opts(struct krx_kms *k, struct krx_http_opts *o)
 	return 0;
 }
 
+/* New credentials: failures seen without them are not the KMS's. */
+static void
+aws_fresh(void *arg)
+{
+	struct aws_kms	*a = arg;
+
+	krx_flight_forget(a->flight);
+}
+
 static int
 aws_open(struct krx_kms *k)
 {
@@ -850,7 +859,7 @@ aws_open(struct krx_kms *k)
 	a->flight = krx_flight_new(NULL);
 	if (conf->creds == KRX_CONF_AWS_WEB_IDENTITY &&
 	    (a->sts = krx_aws_sts_new(k->base, conf, a->http,
-	    &a->creds)) == NULL)
+	    &a->creds, aws_fresh, a)) == NULL)
 		return -1;
 	log_info("AwsKmsService %s (region %s, %s credentials)",
 	    conf->endpoint_url, conf->region, conf->creds ==

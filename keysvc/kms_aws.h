@@ -66,12 +66,15 @@ void	krx_kms_aws_creds_clear(struct krx_kms_aws_creds *c);
  * Web identity (kms_aws_sts.c): STS AssumeRoleWithWebIdentity with the
  * token file, now and again at credentialLifetimeFactor of each
  * lifetime, filling *creds (kept by the provider, updated in place).
- * NULL when the settings are unusable (logged). _why: a short text on
- * why there are no credentials yet (for details).
+ * fresh(arg) is called after each change of credentials (the provider
+ * forgets failures remembered without them). NULL when the settings
+ * are unusable (logged). _why: a short text on why there are no
+ * credentials yet (for details).
  */
 struct krx_aws_sts *krx_aws_sts_new(struct event_base *base,
 	    const struct krx_conf_kms_aws *conf, struct krx_http *http,
-	    struct krx_kms_aws_creds *creds);
+	    struct krx_kms_aws_creds *creds, void (*fresh)(void *),
+	    void *arg);
 void	krx_aws_sts_free(struct krx_aws_sts *s);
 const char *krx_aws_sts_why(const struct krx_aws_sts *s);
 

@@ -37,6 +37,8 @@
 struct krx_aws_sts {
 	struct krx_http			*http;
 	struct krx_kms_aws_creds	*creds;
+	void				(*fresh)(void *);
+	void				*arg;
 	struct event			*timer;
 	struct krx_http_call		*hc;
 	char				*role_arn;
@@ -230,6 +232,7 @@ sts_take(struct krx_aws_sts *s, const char *body, size_t len)
 	    renew);
 	sts_schedule(s, renew);
 	krx_secret_free(exp);
+	s->fresh(s->arg);
 	return 0;
 fail:
 	krx_kms_aws_creds_clear(&c);
@@ -325,7 +328,8 @@ sts_timer(evutil_socket_t fd, short what, void *arg)
 
 struct krx_aws_sts *
 krx_aws_sts_new(struct event_base *base, const struct krx_conf_kms_aws *conf,
-    struct krx_http *http, struct krx_kms_aws_creds *creds)
+    struct krx_http *http, struct krx_kms_aws_creds *creds,
+    void (*fresh)(void *), void *arg)
 {
 	struct krx_aws_sts	*s;
 	const char		*arn, *file, *name;
@@ -349,6 +353,8 @@ krx_aws_sts_new(struct event_base *base, const struct krx_conf_kms_aws *conf,
 	s = xcalloc(1, sizeof(*s));
 	s->http = http;
 	s->creds = creds;
+	s->fresh = fresh;
+	s->arg = arg;
 	s->role_arn = xstrdup(arn);
 	s->token_file = xstrdup(file);
 	s->session_name = xstrdup(name != NULL ? name : "krx-keysvc");
