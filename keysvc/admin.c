@@ -1,9 +1,11 @@
 /*
  * admin.c: krx-ctl requests relayed by the master: kek create, rotate,
- * delete and list (LocalKms), kms check (a generate + decrypt round
- * trip proving keysvc's identity and the KMS policy work) and stats.
+ * delete and list (LocalKms), kms check (resolve, then a generate +
+ * decrypt round trip proving keysvc's identity and the KMS policy
+ * work; answered when the KMS has, from the loop) and stats.
  * Replies are text (never key bytes) behind a one-byte exit code.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,22 +25,24 @@ enum admin_code {
 	ADMIN_FAILED = 1,
 	ADMIN_NOT_FOUND = 3,
 	ADMIN_DENIED = 4,
-	ADMIN_UNAVAILABLE = 5
+	ADMIN_UNAVAILABLE = 5,
+	ADMIN_DEFERRED = -1	/* the reply comes later */
 };
 
+/*
+ * A kms check in progress: resolve the alias, generate a DEK under the
+ * KEK, decrypt its EDEK, compare. Providers answer before returning
+ * (LocalKms) or later from the loop (HTTP): the reply to the master is
+ * sent when the last step ends, whichever way.
+ */
 struct admin_check {
-	struct krx_keysvc	*ks;
-	struct krx_kms		*kms;
-	uint32_t		 id;
-	char			 kek[256];
-	uint8_t			 dek[KRX_DEK_BYTES];
+	struct krx_keysvc *ks;
+	uint32_t	 id;		/* of the master's request */
+	struct krx_kms	*kms;
+	char		 kek[256];	/* as asked: the alias */
+	char		 kek_id[256];	/* as resolved */
+	uint8_t		 dek[KRX_DEK_BYTES];
 };
-
-/* The reply is sent by admin_reply, now or when a KMS answers. */
-#define ADMIN_DEFERRED	(-1)
-
-static void	admin_reply(struct krx_keysvc *, uint32_t, int,
-		    struct krx_buf *);
 
 static int
 admin_code(enum krx_key_status st)
@@ -74,40 +78,67 @@ admin_status_text(enum krx_key_status st)
 	}
 }
 
-/* Answer the ctl request of a check and free it. */
 static void
-admin_check_end(struct admin_check *a, const struct krx_kms_result *res,
-    const char *step)
+admin_reply(struct krx_keysvc *ks, uint32_t id, int code,
+    struct krx_buf *out)
+{
+	if (out->err == KRX_OK) {
+		out->data[0] = (uint8_t)code;
+		krx_chan_send(ks->master, KRX_IPC_KS_ADMIN_REPLY, id,
+		    code == ADMIN_OK ? 0 : KRX_IPC_F_ERROR, out->data,
+		    out->len, -1);
+	}
+	krx_buf_free(out);
+}
+
+/* End a check with code and a line of text; frees a. */
+static void __attribute__((format(printf, 3, 4)))
+admin_check_end(struct admin_check *a, int code, const char *fmt, ...)
 {
 	struct krx_buf	 out;
 	char		 msg[512];
-	int		 code = admin_code(res->status);
+	va_list		 ap;
+	int		 n;
 
-	if (res->status != KRX_KEY_OK)
-		snprintf(msg, sizeof(msg), "%s with KEK %s failed: %s%s%s%s\n",
-		    step, a->kek, admin_status_text(res->status),
-		    res->detail != NULL && res->detail[0] != '\0' ? " (" : "",
-		    res->detail != NULL ? res->detail : "",
-		    res->detail != NULL && res->detail[0] != '\0' ? ")" : "");
-	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_BYTES) != 0) {
-		code = ADMIN_FAILED;
-		snprintf(msg, sizeof(msg), "KEK %s: the decrypted DEK "
-		    "differs from the generated one\n", a->kek);
-	} else
-		snprintf(msg, sizeof(msg), "Ok\n");
-	krx_buf_init(&out, 256);
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	krx_buf_init(&out, (size_t)n + 1);
 	krx_buf_put_u8(&out, 0);
-	krx_buf_put(&out, msg, strlen(msg));
+	krx_buf_put(&out, msg, (size_t)n);
 	admin_reply(a->ks, a->id, code, &out);
-	krx_buf_free(&out);
 	OPENSSL_cleanse(a->dek, sizeof(a->dek));
 	free(a);
+}
+
+/* A failed step: "<step> failed: KEK not found (detail)". */
+static void
+admin_check_failed(struct admin_check *a, const char *step,
+    const struct krx_kms_result *res)
+{
+	const char	*d = res->detail;
+
+	admin_check_end(a, admin_code(res->status), "%s with KEK %s failed: "
+	    "%s%s%s%s\n", step, a->kek, admin_status_text(res->status),
+	    d != NULL ? " (" : "", d != NULL ? d : "", d != NULL ? ")" : "");
 }
 
 static void
 admin_check_decrypted(void *arg, const struct krx_kms_result *res)
 {
-	admin_check_end(arg, res, "decrypt");
+	struct admin_check	*a = arg;
+
+	if (res->status != KRX_KEY_OK)
+		admin_check_failed(a, "decrypt", res);
+	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_BYTES) != 0)
+		admin_check_end(a, ADMIN_FAILED, "KEK %s: the decrypted DEK "
+		    "differs from the generated one\n", a->kek);
+	else
+		admin_check_end(a, ADMIN_OK, "Ok\n");
 }
 
 static void
@@ -116,7 +147,7 @@ admin_check_generated(void *arg, const struct krx_kms_result *res)
 	struct admin_check	*a = arg;
 
 	if (res->status != KRX_KEY_OK) {
-		admin_check_end(a, res, "generate DEK");
+		admin_check_failed(a, "generate DEK", res);
 		return;
 	}
 	memcpy(a->dek, res->dek, KRX_DEK_BYTES);
@@ -124,36 +155,77 @@ admin_check_generated(void *arg, const struct krx_kms_result *res)
 	    admin_check_decrypted, a);
 }
 
-/*
- * A generate + decrypt round trip. Providers answer before returning
- * (LocalKms) or later from the loop (HTTP ones): the reply is sent by
- * the last callback either way. Should keysvc close first, the ctl
- * request is answered by the master ("the key service is not running").
- */
+static void
+admin_check_resolved(void *arg, const struct krx_kms_result *res)
+{
+	struct admin_check	*a = arg;
+
+	if (res->status != KRX_KEY_OK) {
+		admin_check_failed(a, "resolve", res);
+		return;
+	}
+	if (res->kek_len >= sizeof(a->kek_id)) {
+		admin_check_end(a, ADMIN_FAILED, "KEK %s resolves to an "
+		    "over-long KEK id\n", a->kek);
+		return;
+	}
+	memcpy(a->kek_id, res->kek_id, res->kek_len);
+	a->kek_id[res->kek_len] = '\0';
+	a->kms->ops->generate(a->kms, a->kek_id, res->kek_len,
+	    admin_check_generated, a);
+}
+
+/* The reply is sent by the last step (ADMIN_DEFERRED). */
 static int
 admin_kms_check(struct krx_keysvc *ks, uint32_t id, struct krx_kms *k,
     const char *kek)
 {
-	struct admin_check	*a = xcalloc(1, sizeof(*a));
+	struct admin_check	*a;
 
+	a = xcalloc(1, sizeof(*a));
 	a->ks = ks;
-	a->kms = k;
 	a->id = id;
+	a->kms = k;
 	snprintf(a->kek, sizeof(a->kek), "%s", kek);
-	k->ops->generate(k, kek, strlen(kek), admin_check_generated, a);
+	k->ops->resolve(k, a->kek, strlen(a->kek), admin_check_resolved, a);
 	return ADMIN_DEFERRED;
 }
 
+/*
+ * keysvc's counters, then the KMS calls of every provider that counts
+ * them, summed (as Kroxylicious' counters, without a virtual cluster).
+ */
 static void
 admin_stats(struct krx_keysvc *ks, struct krx_buf *out)
 {
-	char	 line[128];
-	int	 i, n;
+	struct krx_kms_counters	 c;
+	char			 line[128];
+	size_t			 v;
+	int			 i, j, n, any = 0;
 
 	for (i = 0; i < KRX_KS_N; i++) {
 		n = snprintf(line, sizeof(line), "keysvc.%s %llu\n",
 		    krx_keysvc_stat_name(i), (unsigned long long)ks->stats[i]);
 		krx_buf_put(out, line, (size_t)n);
+	}
+	memset(&c, 0, sizeof(c));
+	for (v = 0; v < ks->conf->n_vclusters; v++)
+		if (ks->kms[v] != NULL && ks->kms[v]->ops->counters != NULL) {
+			ks->kms[v]->ops->counters(ks->kms[v], &c);
+			any = 1;
+		}
+	for (i = 0; any && i < KRX_KMS_OP_N; i++) {
+		n = snprintf(line, sizeof(line), "keysvc.kms_%s_attempts "
+		    "%llu\n", krx_kms_op_name(i),
+		    (unsigned long long)c.attempts[i]);
+		krx_buf_put(out, line, (size_t)n);
+		for (j = 0; j < KRX_KMS_OUTCOME_N; j++) {
+			n = snprintf(line, sizeof(line), "keysvc.kms_%s_%s "
+			    "%llu\n", krx_kms_op_name(i),
+			    krx_kms_outcome_name(j),
+			    (unsigned long long)c.outcomes[i][j]);
+			krx_buf_put(out, line, (size_t)n);
+		}
 	}
 }
 
@@ -250,16 +322,6 @@ admin_run(struct krx_keysvc *ks, uint32_t id, const uint8_t *p, size_t len,
 	return ADMIN_OK;
 }
 
-static void
-admin_reply(struct krx_keysvc *ks, uint32_t id, int code, struct krx_buf *out)
-{
-	if (out->err != KRX_OK || ks->master == NULL)
-		return;
-	out->data[0] = (uint8_t)code;
-	krx_chan_send(ks->master, KRX_IPC_KS_ADMIN_REPLY, id,
-	    code == ADMIN_OK ? 0 : KRX_IPC_F_ERROR, out->data, out->len, -1);
-}
-
 void
 krx_keysvc_admin(struct krx_keysvc *ks, uint32_t id, const uint8_t *p,
     size_t len)
@@ -269,8 +331,9 @@ krx_keysvc_admin(struct krx_keysvc *ks, uint32_t id, const uint8_t *p,
 
 	krx_buf_init(&out, 256);
 	krx_buf_put_u8(&out, 0);
-	code = admin_run(ks, id, p, len, &out);
-	if (code != ADMIN_DEFERRED)
-		admin_reply(ks, id, code, &out);
-	krx_buf_free(&out);
+	if ((code = admin_run(ks, id, p, len, &out)) == ADMIN_DEFERRED) {
+		krx_buf_free(&out);
+		return;
+	}
+	admin_reply(ks, id, code, &out);
 }

@@ -12,6 +12,7 @@
 static const struct krx_kms_ops *const kms_providers[] = {
 	&krx_kms_local_ops,
 	&krx_kms_vault_ops,
+	&krx_kms_aws_ops,
 	NULL
 };
 
@@ -49,6 +50,8 @@ krx_kms_open(struct event_base *base, const char *vcluster,
 	if (krx_conf_kms_id(conf, k->id, 1024) != KRX_OK ||
 	    k->ops->open(k) != 0) {
 		*why = "cannot open the kms";
+		if (k->priv != NULL)
+			k->ops->close(k);	/* wipes what open read */
 		free(k->id);
 		free(k);
 		return NULL;
@@ -64,4 +67,25 @@ krx_kms_close(struct krx_kms *k)
 	k->ops->close(k);
 	free(k->id);
 	free(k);
+}
+
+const char *
+krx_kms_op_name(int op)
+{
+	static const char *const names[KRX_KMS_OP_N] = {
+		"generate_dek_pair", "decrypt_edek", "resolve_alias"
+	};
+
+	return op >= 0 && op < KRX_KMS_OP_N ? names[op] : "?";
+}
+
+const char *
+krx_kms_outcome_name(int outcome)
+{
+	static const char *const names[KRX_KMS_OUTCOME_N] = {
+		"success", "not_found", "exception"
+	};
+
+	return outcome >= 0 && outcome < KRX_KMS_OUTCOME_N ? names[outcome] :
+	    "?";
 }

@@ -31,6 +31,29 @@ struct krx_kms_result {
 
 typedef void (*krx_kms_cb)(void *arg, const struct krx_kms_result *r);
 
+/*
+ * Per provider counters of KMS calls, as Kroxylicious' InstrumentedKms
+ * counts them (below the retries: each attempt and its outcome).
+ */
+enum krx_kms_op {
+	KRX_KMS_OP_GENERATE = 0,	/* generate_dek_pair */
+	KRX_KMS_OP_DECRYPT = 1,		/* decrypt_edek */
+	KRX_KMS_OP_RESOLVE = 2,		/* resolve_alias */
+	KRX_KMS_OP_N
+};
+
+enum krx_kms_outcome {
+	KRX_KMS_SUCCESS = 0,
+	KRX_KMS_NOT_FOUND = 1,
+	KRX_KMS_EXCEPTION = 2,
+	KRX_KMS_OUTCOME_N
+};
+
+struct krx_kms_counters {
+	uint64_t	 attempts[KRX_KMS_OP_N];
+	uint64_t	 outcomes[KRX_KMS_OP_N][KRX_KMS_OUTCOME_N];
+};
+
 struct krx_kms_ops {
 	const char	*name;
 	int		(*open)(struct krx_kms *k);
@@ -44,6 +67,9 @@ struct krx_kms_ops {
 	/* ctl: kek create|rotate|list|delete; text answer in out. */
 	int		(*admin)(struct krx_kms *k, int op, const char *arg,
 			    struct krx_buf *out);
+	/* Optional: add this provider's counters to c. */
+	void		(*counters)(const struct krx_kms *k,
+			    struct krx_kms_counters *c);
 };
 
 struct krx_kms {
@@ -64,7 +90,12 @@ struct krx_kms *krx_kms_open(struct event_base *base, const char *vcluster,
 	    const struct krx_conf_encryption *conf, const char **why);
 void	krx_kms_close(struct krx_kms *k);
 
+/* "generate_dek_pair", ...; "success", "not_found", "exception". */
+const char	*krx_kms_op_name(int op);
+const char	*krx_kms_outcome_name(int outcome);
+
 extern const struct krx_kms_ops krx_kms_local_ops;
 extern const struct krx_kms_ops krx_kms_vault_ops;
+extern const struct krx_kms_ops krx_kms_aws_ops;
 
 #endif
