@@ -25,6 +25,12 @@
 #include "keysvc/kms_aws_sts.c"
 #include "keysvc/kms_flight.c"
 #include "keysvc/kms_local.c"
+
+/*
+ * kms.c's table names every provider; the Vault one is not under test
+ * here (tests/integration/test_kms_vault.py is its test).
+ */
+const struct krx_kms_ops krx_kms_vault_ops = { .name = "VaultKmsService" };
 #include "tests/unit/http_testsrv.h"
 
 static char	 D[KRX_KMS_AWS_DETAIL];
