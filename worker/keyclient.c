@@ -24,6 +24,7 @@
 
 #include "common/buf.h"
 #include "common/chan.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/xmalloc.h"
@@ -130,12 +131,7 @@ struct krx_keyclient {
 static uint32_t
 kc_hash(size_t vc, const uint8_t *k, size_t len)
 {
-	uint32_t	 h = 2166136261u ^ (uint32_t)vc;
-	size_t		 i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ k[i]) * 16777619u;
-	return h;
+	return krx_hash_fnv1a((uint32_t)vc, k, len);
 }
 
 static void

@@ -292,6 +292,26 @@ ps_answer(struct krx_pjob *j, struct pj_piece *pc, int16_t err)
 		    pc->pieces, err);
 }
 
+/*
+ * Parse a Produce response frame (size prefix first, size bytes after
+ * it) of j's version: its header length and its partitions.
+ */
+static int
+ps_parse(const struct krx_pjob *j, const uint8_t *frame, uint32_t size,
+    size_t *hlen, struct krx_produce_resp *resp)
+{
+	int	 r;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((r = krx_kafka_resp_hdr_len(frame + 4, size, KRX_API_PRODUCE,
+	    j->h.api_version, hlen)) != KRX_OK)
+		return r;
+	if (*hlen > size)
+		return KRX_E_TRUNCATED;
+	return krx_kafka_produce_resp_parse(frame + 4 + *hlen, size - *hlen,
+	    j->h.api_version, resp);
+}
+
 /* Take the answer to the last request of j; KRX_OK or a parse error. */
 static int
 ps_take(struct krx_pjob *j, const uint8_t *frame, uint32_t size)
@@ -302,13 +322,7 @@ ps_take(struct krx_pjob *j, const uint8_t *frame, uint32_t size)
 	size_t				 hlen, i;
 	int				 r;
 
-	r = krx_kafka_resp_hdr_len(frame + 4, size, KRX_API_PRODUCE,
-	    j->h.api_version, &hlen);
-	if (r != KRX_OK)
-		return r;
-	memset(&resp, 0, sizeof(resp));
-	if ((r = krx_kafka_produce_resp_parse(frame + 4 + hlen, size - hlen,
-	    j->h.api_version, &resp)) != KRX_OK)
+	if ((r = ps_parse(j, frame, size, &hlen, &resp)) != KRX_OK)
 		return r;
 	if (!ps->have_resp1) {
 		(void)krx_buf_put(&ps->resp1, frame, 4 + (size_t)size);
@@ -336,15 +350,10 @@ ps_patch(struct krx_pjob *j, size_t *hlen)
 	size_t				 i;
 	int				 r;
 
-	r = krx_kafka_resp_hdr_len(ps->resp1.data + 4, ps->resp1.len - 4,
-	    KRX_API_PRODUCE, j->h.api_version, hlen);
-	if (r != KRX_OK)
+	if ((r = ps_parse(j, ps->resp1.data, (uint32_t)(ps->resp1.len - 4),
+	    hlen, &resp)) != KRX_OK)
 		return r;
 	body = ps->resp1.data + 4 + *hlen;
-	memset(&resp, 0, sizeof(resp));
-	if ((r = krx_kafka_produce_resp_parse(body, ps->resp1.len - 4 - *hlen,
-	    j->h.api_version, &resp)) != KRX_OK)
-		return r;
 	for (i = 0; i < resp.nparts; i++) {
 		if ((pc = ps_find(j, &resp.parts[i])) == NULL ||
 		    pc->error == 0 || pc->error == resp.parts[i].error_code)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/xmalloc.h"
 #include "worker/topiclimit.h"
 #include "worker/topicmap.h"
@@ -33,12 +34,7 @@ struct krx_topiclimit {
 static size_t
 tl_hash(size_t vc, const char *name, size_t len)
 {
-	uint32_t	 h = 2166136261u ^ (uint32_t)vc;
-	size_t		 i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ (uint8_t)name[i]) * 16777619u;
-	return h % TL_BUCKETS;
+	return krx_hash_fnv1a((uint32_t)vc, name, len) % TL_BUCKETS;
 }
 
 static struct tl_entry *
