@@ -45,6 +45,11 @@ sys.path.insert(0, HERE)
 
 import procstat  # noqa: E402
 import idle_conns  # noqa: E402
+sys.path.insert(0, os.path.join(TOP, "tests", "kms"))
+try:    # AWS KMS as moto's server emulates it (tests/setup.sh installs it)
+    import moto_kms  # noqa: E402
+except ImportError:
+    moto_kms = None
 from broker import (Broker, classpath, free_port_range, java_bin,  # noqa: E402
                     tcp_accepts, wait_for)
 
@@ -69,7 +74,9 @@ SCENARIOS = {
     "b": "(b) krxd pass-through",
     "c": "(c) krxd encrypt+decrypt",
     "d": "(d) Kroxylicious encrypt+decrypt",
+    "e": "(e) krxd encrypt+decrypt, AwsKmsService",
 }
+ENCRYPTING = "cde"      # scenarios whose records the broker holds encrypted
 
 # Kafka's own tool JVM settings (kafka-run-class.sh), a bigger heap
 TOOL_JVM = ["-Xms512M", "-Xmx512M", "-server", "-XX:+UseG1GC",
@@ -223,7 +230,7 @@ class Krxd:
     """krxd -g with its own config, on free loopback ports."""
 
     def __init__(self, workdir, upstream, encrypt, workers="auto",
-                 log_level="warn"):
+                 log_level="warn", aws=None):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.upstream = upstream
@@ -239,7 +246,9 @@ class Krxd:
         self.conf = os.path.join(workdir, "krxd.conf")
         self.log_path = os.path.join(workdir, "krxd.log")
         self.proc = None
-        self.name = "krxd-enc" if encrypt else "krxd-pass"
+        self.aws = aws          # a MotoServer: AwsKmsService, not LocalKms
+        self.name = "krxd-pass" if not encrypt else \
+            "krxd-aws" if aws else "krxd-enc"
 
     @property
     def bootstrap(self):
@@ -251,9 +260,7 @@ class Krxd:
         enc = ""
         if self.encrypt:
             enc = (
-                "    record_encryption = {\n"
-                '      kms = "LocalKms";\n'
-                f'      kmsConfig = {{ keystore = "{self.dir}/keks"; }};\n'
+                "    record_encryption = {\n" + self.kms_text() +
                 '      selector = "TemplateKekSelector";\n'
                 '      selectorConfig = { template = "KEK-$(topicName)"; };\n'
                 '      unresolvedKeyPolicy = "PASSTHROUGH_UNENCRYPTED";\n'
@@ -276,6 +283,31 @@ class Krxd:
             f'    upstream = {{ bootstrap = "{self.upstream}"; }};\n'
             f"{enc}"
             "  } );\n")
+
+    def kms_text(self):
+        """record_encryption's kms and kmsConfig lines."""
+        if self.aws is None:
+            return ('      kms = "LocalKms";\n'
+                    f'      kmsConfig = {{ keystore = "{self.dir}/keks"; }};\n')
+        files = {}
+        for name, value in (("access-key", moto_kms.ACCESS_KEY),
+                            ("secret-key", moto_kms.SECRET_KEY)):
+            files[name] = os.path.join(self.dir, "aws-" + name)
+            fd = os.open(files[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                         0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(value + "\n")
+        return ('      kms = "AwsKmsService";\n'
+                "      kmsConfig = {\n"
+                f'        endpointUrl = "{self.aws.endpoint}";\n'
+                f'        region = "{self.aws.region}";\n'
+                "        credentials = { longTerm = {\n"
+                f'          accessKeyId = {{ passwordFile = '
+                f'"{files["access-key"]}"; }};\n'
+                f'          secretAccessKey = {{ passwordFile = '
+                f'"{files["secret-key"]}"; }};\n'
+                "        }; };\n"
+                "      };\n")
 
     def ctl(self, *args, check=True):
         r = subprocess.run([KRXCTL, "-s", self.sock] + list(args),
@@ -346,7 +378,10 @@ class Krxd:
         return None
 
     def create_kek(self, name):
-        self.ctl("kek", "create", name)
+        if self.aws is None:
+            self.ctl("kek", "create", name)
+        else:
+            self.aws.create_key_with_alias(name)
 
     def stats(self):
         """krx-ctl cache stats as {name: int} (workers.batches_split,
@@ -367,6 +402,28 @@ class Krxd:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def start_moto(work):
+    """moto's server (AWS KMS) on a free loopback port, for (e); a
+    BenchError when moto is not installed or does not start."""
+    if moto_kms is None:
+        raise BenchError("moto is not installed (pip install "
+                         "'moto[server]', as tests/setup.sh does)")
+    m = moto_kms.MotoServer(log_path=os.path.join(work, "moto.log"))
+    try:
+        m.start()
+    except (OSError, RuntimeError) as e:
+        raise BenchError(f"moto's server did not start: {e}") from e
+    return m
+
+
+def moto_version():
+    try:
+        from importlib.metadata import version
+        return version("moto")
+    except Exception:  # noqa: BLE001 - only for the report
+        return "?"
 
 
 def kroxylicious_fetch(timeout=900):
@@ -660,7 +717,7 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl):
                 f"(round trip)")
             res["rtt"] = produce_rtt(boot, warm, wl.rtt, size)
         res["encrypted"] = encrypted_at_broker(broker, topic)
-        want = key in ("c", "d")
+        want = key in ENCRYPTING
         if res["encrypted"] is not want:
             raise BenchError(f"{label}: records at the broker are "
                              f"{'not ' if want else ''}encrypted "
@@ -866,7 +923,30 @@ def report_small(opts, wl, results, failures, split_totals):
     return L
 
 
-def report(opts, meta, wls, allres, idle, micro, kroxy_note, failures,
+def aws_vs_local(by_round, summ):
+    """(e) against (c) within each round: the cost of a remote KMS once
+    its DEKs are cached (issue 10: within 5%)."""
+    if "e" not in summ or "c" not in summ:
+        return []
+    vals = {}
+    for part, fig in (("prod", "mibps"), ("cons", "mibps")):
+        xs = [runs["e"][part][fig] / runs["c"][part][fig]
+              for runs in by_round.values() if "e" in runs and "c" in runs]
+        vals[part] = med(xs)
+    cpu = med([(runs["e"]["cpu_prod"] + runs["e"]["cpu_cons"]) /
+               (runs["c"]["cpu_prod"] + runs["c"]["cpu_cons"])
+               for runs in by_round.values() if "e" in runs and "c" in runs
+               and runs["c"]["cpu_prod"] + runs["c"]["cpu_cons"] > 0])
+    ok = all(v is not None and v >= 0.95 for v in vals.values())
+    return ["", f"AwsKmsService (e) vs LocalKms (c), within each round: "
+            f"produce {fmt(vals['prod'] and vals['prod'] * 100, '.0f')}%, "
+            f"consume {fmt(vals['cons'] and vals['cons'] * 100, '.0f')}%, "
+            f"proxy CPU {fmt(cpu and cpu * 100, '.0f')}% "
+            f"(target: throughput within 5%: "
+            f"{'met' if ok else 'NOT met'}).", ""]
+
+
+def report(opts, meta, wls, allres, idle, micro, notes, failures,
            split_totals):
     wl = wls[0]
     results = allres[wl.name]
@@ -901,8 +981,10 @@ def report(opts, meta, wls, allres, idle, micro, kroxy_note, failures,
              f"broker, proxy and tools share them. Load average "
              f"{meta['load_start']} at start, {meta['load_end']} at end "
              f"(other processes on this machine included)")
-    if "d" in opts.requested or kroxy_note:
-        L.append(f"- Kroxylicious: {kroxy_note}")
+    if "d" in opts.requested or notes["d"]:
+        L.append(f"- Kroxylicious: {notes['d']}")
+    if "e" in opts.requested or notes["e"]:
+        L.append(f"- (e) AwsKmsService: {notes['e']}")
     L.append("")
     L.append("## Throughput and latency (producer saturating: "
              "--throughput -1)")
@@ -997,6 +1079,7 @@ def report(opts, meta, wls, allres, idle, micro, kroxy_note, failures,
             row += f" {fmt(e, '.2f')}× |"
         L.append(row)
     L.append("")
+    L += aws_vs_local(by_round, summ)
     L.append("Ratios and added latency are taken within each round "
              "(scenario vs the direct run of the same round), then the "
              "median over rounds. \"MiB moved\" counts the data produced "
@@ -1157,8 +1240,8 @@ def parse_args(argv):
     ap.add_argument("--rtt", type=int, default=2000,
                     help="records of the one-at-a-time round-trip run "
                          "(bench/rtt.py; 2000; 0: skip it)")
-    ap.add_argument("--scenarios", default="abcd",
-                    help="which of a b c d to run (abcd)")
+    ap.add_argument("--scenarios", default="abcde",
+                    help="which of a b c d e to run (abcde)")
     ap.add_argument("--no-kroxylicious", action="store_true",
                     help="same as leaving d out of --scenarios")
     ap.add_argument("--kroxylicious-java", default=None,
@@ -1216,13 +1299,13 @@ def parse_args(argv):
         o.no_small = True
     if o.no_kroxylicious:
         o.scenarios = o.scenarios.replace("d", "")
-    o.scenarios = "".join(k for k in "abcd" if k in o.scenarios)
+    o.scenarios = "".join(k for k in SCENARIOS if k in o.scenarios)
     o.requested = o.scenarios
     if "a" not in o.scenarios:
         ap.error("scenario a (direct) is the reference and cannot be left "
                  "out")
     # the small workload runs among the main one's scenarios only
-    o.small_scenarios = "".join(k for k in "abcd" if k in o.small_scenarios
+    o.small_scenarios = "".join(k for k in SCENARIOS if k in o.small_scenarios
                                 and k in o.scenarios)
     if not o.no_small and "a" not in o.small_scenarios:
         ap.error("scenario a (direct) is the reference of the small "
@@ -1291,6 +1374,8 @@ def main(argv=None):
     split_totals = {}
     idle = []
     kroxy_note = ""
+    aws_note = ""
+    moto = None
     stopped = []
     t_start = time.monotonic()
     try:
@@ -1306,7 +1391,7 @@ def main(argv=None):
         tools = Tools(work, opts.producer_prop)
         topics = {k: [t for w in wls if k in w.scenarios
                       for t in w.topics(runid, k, opts.rounds)]
-                  for k in "cd"}
+                  for k in ENCRYPTING}
 
         if "b" in opts.scenarios:
             proxies["b"] = Krxd(os.path.join(work, "krxd-b"), bootstrap,
@@ -1316,6 +1401,22 @@ def main(argv=None):
                                 encrypt=True, workers=opts.workers).start()
             for t in topics["c"]:
                 proxies["c"].create_kek(f"KEK-{t}")
+        if "e" in opts.scenarios:
+            try:
+                moto = start_moto(work)
+                proxies["e"] = Krxd(os.path.join(work, "krxd-e"), bootstrap,
+                                    encrypt=True, workers=opts.workers,
+                                    aws=moto).start()
+                for t in topics["e"]:
+                    proxies["e"].create_kek(f"KEK-{t}")
+                aws_note = (f"moto {moto_version()} (PyPI moto[server]) on "
+                            f"loopback; a key and alias KEK-<topic> per "
+                            f"topic made through its API")
+            except BenchError as e:
+                failures["e"] = "not available here"
+                aws_note = f"not available here ({str(e).splitlines()[0]})"
+                log(f"AwsKmsService on moto: {aws_note}")
+                opts.scenarios = opts.scenarios.replace("e", "")
         if "d" in opts.scenarios:
             ok, why = kroxylicious_fetch()
             if ok:
@@ -1351,7 +1452,7 @@ def main(argv=None):
                 order = order[sh:] + order[:sh]
                 for k in order:
                     fk = wl.fkey(k)
-                    if fk in failures and (k in "abc" or wl.name != "main"):
+                    if fk in failures and (k in "abce" or wl.name != "main"):
                         continue
                     try:
                         r = run_scenario(k, proxies.get(k), bootstrap, tools,
@@ -1418,12 +1519,14 @@ def main(argv=None):
             if why:
                 log(why)
                 failures[p.name] = why.splitlines()[0][:300]
+        if moto is not None:
+            moto.stop()
         if broker is not None:
             broker.stop(remove=False)
         meta["load_end"] = loadavg()
     micro = run_micro(opts)
-    md = report(opts, meta, wls, allres, idle, micro, kroxy_note, failures,
-                split_totals)
+    md = report(opts, meta, wls, allres, idle, micro,
+                {"d": kroxy_note, "e": aws_note}, failures, split_totals)
     md += (f"\n_Run took {(time.monotonic() - t_start) / 60:.1f} min; "
            f"logs in {work}_\n" if opts.keep else
            f"\n_Run took {(time.monotonic() - t_start) / 60:.1f} min._\n")
@@ -1442,6 +1545,7 @@ def main(argv=None):
     if not opts.keep:
         shutil.rmtree(work, ignore_errors=True)
     bad = [k for k in failures if k in ("a", "b", "c", "idle", "split") or
+           (k == "e" and failures[k] != "not available here") or
            k.startswith("krxd") or re.fullmatch(r"small-[abc]", k)]
     if bad:
         log("failed: " + ", ".join(bad))

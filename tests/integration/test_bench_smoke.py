@@ -1,8 +1,9 @@
 """The benchmark harness (bench/run.sh, make bench) in its --smoke mode:
-a few thousand records direct, through krxd pass-through and through
-krxd encrypting, against the suite's broker; it must exit 0 and write a
-table with a row of figures for each of (a), (b) and (c), and their
-one-at-a-time produce round trips."""
+a few thousand records direct, through krxd pass-through, through krxd
+encrypting with LocalKms and with AwsKmsService on moto, against the
+suite's broker; it must exit 0 and write a table with a row of figures
+for each of (a), (b), (c) and (e), their one-at-a-time produce round
+trips, and (e)'s ratio to (c)."""
 
 import os
 import re
@@ -12,7 +13,8 @@ import krxtest
 
 RUN_SH = os.path.join(krxtest.TOP, "bench", "run.sh")
 
-ROWS = ("(a) direct", "(b) krxd pass-through", "(c) krxd encrypt+decrypt")
+ROWS = ("(a) direct", "(b) krxd pass-through", "(c) krxd encrypt+decrypt",
+        "(e) krxd encrypt+decrypt, AwsKmsService")
 
 
 def test_bench_smoke(kafka, tmp_path):
@@ -46,6 +48,9 @@ def test_bench_smoke(kafka, tmp_path):
         assert len(row) == 1, f"no round-trip row for {name} in:\n{rtt}"
         p99 = row[0].strip("|").split("|")[4].strip()
         assert re.fullmatch(r"[0-9]+", p99) and int(p99) > 0, row[0]
-    assert "(c) krxd encrypt+decrypt" in md.split("## Compared with direct",
-                                                   1)[1]
+    cmp = md.split("## Compared with direct", 1)[1]
+    assert "(c) krxd encrypt+decrypt" in cmp
+    # (e) on moto against (c) on LocalKms, within the round
+    assert re.search(r"AwsKmsService \(e\) vs LocalKms \(c\), within each "
+                     r"round: produce [0-9]+%, consume [0-9]+%", cmp), cmp
     assert re.search(r"\| krxd .*\| 100/100 \|", md), md
