@@ -25,6 +25,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import krxtest  # noqa: E402  (also puts tests/kafka on sys.path)
+import kmsback  # noqa: E402
 from broker import Broker  # noqa: E402
 
 TEST_TIMEOUT = int(os.environ.get("KRX_TEST_TIMEOUT", "300"))
@@ -69,6 +70,18 @@ def kafka():
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture(params=kmsback.NAMES)
+def enc_kms(request, tmp_path):
+    """The KMS behind an encrypting krxd (enctest.enc_krxd(kms=...)): each
+    test that takes it runs with LocalKms and with AwsKmsService on
+    moto's server."""
+    b = kmsback.open_backend(request.param, tmp_path)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture

@@ -44,17 +44,18 @@ KAFKA_STORAGE_ERROR = 56
 # -- krxd with record encryption -------------------------------------------
 
 def enc_config(keystore, cache, policy="PASSTHROUGH_UNENCRYPTED",
-               experimental=None, template="KEK-$(topicName)"):
-    """(extra, vc_extra) config text for a krxd with LocalKms record
-    encryption."""
+               experimental=None, template="KEK-$(topicName)", kms=None):
+    """(extra, vc_extra) config text for a krxd with record encryption:
+    LocalKms with keystore, or the kmsback backend kms."""
     exp = ""
     if experimental:
         exp = "      experimental = { " + " ".join(
             f"{k} = {v};" for k, v in experimental.items()) + " };\n"
     extra = f'cache = {{ path = "{cache}"; }};\n'
-    vc = ("    record_encryption = {\n"
-          '      kms = "LocalKms";\n'
-          f'      kmsConfig = {{ keystore = "{keystore}"; }};\n'
+    kms_text = kms.kms_text() if kms is not None else (
+        '      kms = "LocalKms";\n'
+        f'      kmsConfig = {{ keystore = "{keystore}"; }};\n')
+    vc = ("    record_encryption = {\n" + kms_text +
           '      selector = "TemplateKekSelector";\n'
           f'      selectorConfig = {{ template = "{template}"; }};\n'
           f'      unresolvedKeyPolicy = "{policy}";\n'
@@ -64,26 +65,43 @@ def enc_config(keystore, cache, policy="PASSTHROUGH_UNENCRYPTED",
 
 
 def enc_krxd(factory, policy="PASSTHROUGH_UNENCRYPTED", experimental=None,
-             keystore=None, cache=None, **opts):
+             keystore=None, cache=None, kms=None, **opts):
     """Start a krxd with record encryption. The keystore and DEK cache
     default to files in the test's tmp dir shared by every krxd the
     factory makes (so a second krxd is a restart with the same keys).
-    The returned Krxd has .keystore."""
+    kms: a kmsback backend (the enc_kms fixture); default LocalKms with
+    that keystore. The returned Krxd has .keystore and .kms."""
     tmp = str(factory.tmp_path)
+    if kms is not None and kms.name == "LocalKms":
+        keystore = kms.keystore
     keystore = keystore or os.path.join(tmp, "keks")
     cache = cache or os.path.join(tmp, "dekcache")
-    extra, vc = enc_config(keystore, cache, policy, experimental)
+    extra, vc = enc_config(keystore, cache, policy, experimental,
+                           kms=None if kms is None or kms.name == "LocalKms"
+                           else kms)
     k = factory.make(start=False, extra=opts.pop("extra", "") + extra,
                      vc_extra=opts.pop("vc_extra", "") + vc, **opts)
     k.keystore = keystore
+    k.kms = kms
     k.start()
     return k
 
 
 def kek(krxd, op, name):
-    """krx-ctl kek create|rotate|delete NAME; returns its output."""
+    """krx-ctl kek create|rotate|delete NAME; returns its output. With
+    another KMS than LocalKms behind krxd, only create, in that KMS."""
+    kms = getattr(krxd, "kms", None)
+    if kms is not None and kms.name != "LocalKms":
+        assert op == "create", f"kek {op} with {kms.name}"
+        return kms.create(krxd, name)
     r = krxd.ctl("kek", op, name)
     return r.stdout
+
+
+def decryptor(krxd):
+    """The test's own decryptor of the records krxd wrote."""
+    kms = getattr(krxd, "kms", None)
+    return kms.decryptor() if kms is not None else Decryptor(krxd.keystore)
 
 
 def keysvc_pid(krxd):
@@ -207,10 +225,11 @@ class Decryptor:
     def reload(self):
         self.keks.update(read_keystore(self.path))
 
-    def dek(self, edek):
+    def unwrap(self, edek):
+        """edek -> (DEK, KEK name, KEK version)."""
+        e = parse_edek(edek)
         d = self.deks.get(edek)
         if d is None:
-            e = parse_edek(edek)
             key = (e["name"], e["version"])
             if key not in self.keks:
                 self.reload()
@@ -218,15 +237,17 @@ class Decryptor:
             d = AESGCM(kek).decrypt(e["iv"], e["ct"], e["aad"])
             assert len(d) == 32
             self.deks[edek] = d
-        return d
+        return d, e["name"], e["version"]
+
+    def dek(self, edek):
+        return self.unwrap(edek)[0]
 
     def open(self, value):
         """value (a wrapper) -> (plaintext value, wrapper dict + kek
         name/version)."""
         w = parse_wrapper(value)
-        e = parse_edek(w["edek"])
-        parcel = AESGCM(self.dek(w["edek"])).decrypt(w["iv"], w["ct"], None)
-        w["name"], w["version"] = e["name"], e["version"]
+        dek, w["name"], w["version"] = self.unwrap(w["edek"])
+        parcel = AESGCM(dek).decrypt(w["iv"], w["ct"], None)
         return parse_parcel(parcel), w
 
     def check(self, rec, key, value, headers, ts=None, what=""):

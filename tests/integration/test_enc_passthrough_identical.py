@@ -37,8 +37,8 @@ def produce(bootstrap, topic, codec, tag, n=60, **conf):
     return p
 
 
-def test_enc_passthrough_identical(kafka, krxd_factory, topic_name):
-    krxd = enctest.enc_krxd(krxd_factory)
+def test_enc_passthrough_identical(kafka, krxd_factory, topic_name, enc_kms):
+    krxd = enctest.enc_krxd(krxd_factory, kms=enc_kms)
     clear, enc = f"{topic_name}-clear", f"{topic_name}-enc"
     tools.create_topics(kafka.bootstrap, {clear: 1, enc: 1})
     enctest.kek(krxd, "create", f"KEK-{enc}")

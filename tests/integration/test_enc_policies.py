@@ -45,8 +45,9 @@ def raw_produce_both(krxd, enc_topic, clear_topic, recs):
         conn.close()
 
 
-def test_enc_policy_passthrough(kafka, krxd_factory, topic_name):
-    krxd = enctest.enc_krxd(krxd_factory, policy="PASSTHROUGH_UNENCRYPTED")
+def test_enc_policy_passthrough(kafka, krxd_factory, topic_name, enc_kms):
+    krxd = enctest.enc_krxd(krxd_factory, kms=enc_kms,
+                            policy="PASSTHROUGH_UNENCRYPTED")
     enc, clear = f"{topic_name}-enc", f"{topic_name}-clear"
     tools.create_topics(kafka.bootstrap, {enc: 1, clear: 1})
     enctest.kek(krxd, "create", f"KEK-{enc}")
@@ -58,7 +59,7 @@ def test_enc_policy_passthrough(kafka, krxd_factory, topic_name):
     assert res == {(enc, 0): (0, 0), (clear, 0): (0, 10)}, \
         f"mixed Produce answered {res}"
 
-    dec = enctest.Decryptor(krxd.keystore)
+    dec = enctest.decryptor(krxd)
     direct = enctest.read_topics(kafka.bootstrap, [enc, clear])
     assert len(direct[enc][0]) == len(both)
     for rec, (k, v, h) in zip(direct[enc][0], both):
@@ -73,8 +74,8 @@ def test_enc_policy_passthrough(kafka, krxd_factory, topic_name):
     assert [r[7] for r in via[clear][0]] == [r[7] for r in direct[clear][0]]
 
 
-def test_enc_policy_reject(kafka, krxd_factory, topic_name):
-    krxd = enctest.enc_krxd(krxd_factory, policy="REJECT")
+def test_enc_policy_reject(kafka, krxd_factory, topic_name, enc_kms):
+    krxd = enctest.enc_krxd(krxd_factory, kms=enc_kms, policy="REJECT")
     enc, clear = f"{topic_name}-enc", f"{topic_name}-clear"
     tools.create_topics(kafka.bootstrap, {enc: 1, clear: 1})
     enctest.kek(krxd, "create", f"KEK-{enc}")
@@ -96,7 +97,7 @@ def test_enc_policy_reject(kafka, krxd_factory, topic_name):
     assert produce(krxd.bootstrap, enc, ok) == []
     wm = tools.watermarks(kafka.bootstrap, clear, [0])
     assert wm[0] == (0, 0), f"{clear} got records: {wm}"
-    dec = enctest.Decryptor(krxd.keystore)
+    dec = enctest.decryptor(krxd)
     direct = enctest.read_topics(kafka.bootstrap, [enc])[enc][0]
     assert len(direct) == len(ok), "the rejected request wrote records"
     for rec, (k, v, h) in zip(direct, ok):

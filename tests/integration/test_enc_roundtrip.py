@@ -160,8 +160,8 @@ def java_headers(hdrs):
                      for k, v in hdrs)
 
 
-def test_enc_roundtrip(kafka, krxd_factory, topic_name):
-    krxd = enctest.enc_krxd(krxd_factory)
+def test_enc_roundtrip(kafka, krxd_factory, topic_name, enc_kms):
+    krxd = enctest.enc_krxd(krxd_factory, kms=enc_kms)
     rnd = random.Random(11)
     jtopics = {c: f"{topic_name}-java-{c}" for c in CODECS}
     rtopics = {c: f"{topic_name}-rdk-{c}" for c in CODECS}
@@ -184,7 +184,7 @@ def test_enc_roundtrip(kafka, krxd_factory, topic_name):
         want[t] = recs
 
     # At the broker: ciphertext that our own code decrypts.
-    dec = enctest.Decryptor(krxd.keystore)
+    dec = enctest.decryptor(krxd)
     direct = enctest.read_topics(kafka.bootstrap, topics)
     broker_ts = {}
     for t in topics:
@@ -193,7 +193,8 @@ def test_enc_roundtrip(kafka, krxd_factory, topic_name):
         assert [r[2] for r in got] == list(range(N)), f"{t}: offsets"
         for rec, (k, v, h, ts) in zip(got, want[t]):
             w = dec.check(rec, k, v, h, ts, what=t)
-            assert w["name"] == f"KEK-{t}" and w["version"] == 1
+            assert w["name"] == f"KEK-{t}" and \
+                w["version"] == enc_kms.first_version
         broker_ts[t] = [r[7] for r in got]
         assert all(ts > 0 for ts in broker_ts[t])
 

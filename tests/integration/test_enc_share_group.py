@@ -35,12 +35,12 @@ def api_keys(host, port):
         c.close()
 
 
-def test_enc_share_group(kafka, krxd_factory, topic_name):
+def test_enc_share_group(kafka, krxd_factory, topic_name, enc_kms):
     apis = api_keys(kafka.host, kafka.port)
     if SHARE_GROUP_HEARTBEAT not in apis or SHARE_FETCH not in apis:
         pytest.skip("the broker does not offer share groups "
                     "(no ShareGroupHeartbeat/ShareFetch in ApiVersions)")
-    krxd = enctest.enc_krxd(krxd_factory)
+    krxd = enctest.enc_krxd(krxd_factory, kms=enc_kms)
     if SHARE_FETCH not in api_keys(krxd.host, krxd.node_port(1)):
         pytest.skip("krxd does not offer ShareFetch")
 
@@ -63,7 +63,7 @@ def test_enc_share_group(kafka, krxd_factory, topic_name):
         sent.append((k, v, tuple(h)))
     assert p.flush(30) == 0
 
-    dec = enctest.Decryptor(krxd.keystore)
+    dec = enctest.decryptor(krxd)
     direct = enctest.read_topics(kafka.bootstrap, [topic])[topic][0]
     assert len(direct) == N
     for rec, (k, v, h) in zip(direct, sent):

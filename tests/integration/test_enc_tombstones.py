@@ -45,8 +45,8 @@ def norm(h):
     return tuple(h) if h else None
 
 
-def test_enc_tombstones(kafka, krxd_factory, topic_name):
-    krxd = enctest.enc_krxd(krxd_factory)
+def test_enc_tombstones(kafka, krxd_factory, topic_name, enc_kms):
+    krxd = enctest.enc_krxd(krxd_factory, kms=enc_kms)
     topic = f"{topic_name}-plain"
     tools.create_topics(kafka.bootstrap, {topic: 1})
     enctest.kek(krxd, "create", f"KEK-{topic}")
@@ -59,7 +59,7 @@ def test_enc_tombstones(kafka, krxd_factory, topic_name):
         recs.append((key, val, hdrs, base + i))
     produce(krxd.bootstrap, topic, recs)
 
-    dec = enctest.Decryptor(krxd.keystore)
+    dec = enctest.decryptor(krxd)
     direct = enctest.read_topics(kafka.bootstrap, [topic])[topic][0]
     assert len(direct) == len(recs)
     for rec, (k, v, h, ts) in zip(direct, recs):

@@ -32,8 +32,8 @@ def txn(p, topic, tag, n):
     return out
 
 
-def test_enc_transactions(kafka, krxd_factory, topic_name):
-    krxd = enctest.enc_krxd(krxd_factory)
+def test_enc_transactions(kafka, krxd_factory, topic_name, enc_kms):
+    krxd = enctest.enc_krxd(krxd_factory, kms=enc_kms)
     topic = topic_name
     tools.create_topics(kafka.bootstrap, {topic: PARTITIONS})
     enctest.kek(krxd, "create", f"KEK-{topic}")
@@ -63,7 +63,7 @@ def test_enc_transactions(kafka, krxd_factory, topic_name):
                              isolation="read_uncommitted")[topic]
     direct = enctest.read_topics(kafka.bootstrap, [topic],
                                  isolation="read_uncommitted")[topic]
-    dec = enctest.Decryptor(krxd.keystore)
+    dec = enctest.decryptor(krxd)
     for q in parts:
         want_c = [(k, v, h) for pq, k, v, h in c1 + c2 if pq == q]
         want_all = [(k, v, h) for pq, k, v, h in c1 + a1 + c2 if pq == q]
