@@ -50,10 +50,8 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/limits.h"	/* KRX_DEK_LEN */
 
-#ifndef KRX_DEK_LEN
-#define KRX_DEK_LEN		32	/* an AES-256 DEK */
-#endif
 #define KRX_DEKCACHE_KEY_LEN	32	/* LMDB key: a SHA-256 */
 #define KRX_DEKCACHE_SEAL_LEN	32	/* the cache key: AES-256 */
 #define KRX_DEKCACHE_VALUE_LEN	69	/* one sealed value */

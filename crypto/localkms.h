@@ -45,10 +45,8 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/limits.h"	/* KRX_DEK_LEN */
 
-#ifndef KRX_DEK_LEN
-#define KRX_DEK_LEN		32	/* an AES-256 DEK */
-#endif
 #define KRX_LOCALKMS_KEK_LEN	32	/* an AES-256 KEK */
 #define KRX_LOCALKMS_NAME_MAX	200	/* bytes in a KEK name */
 #define KRX_LOCALKMS_FORMAT	1	/* the EDEK format byte */

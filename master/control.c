@@ -21,7 +21,7 @@
 
 #include "common/chan.h"
 #include "common/log.h"
-#include "common/stats.h"
+#include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "master/master.h"
@@ -35,7 +35,7 @@ control_status(struct krx_master *m, struct bufferevent *bev, uint32_t id)
 
 	krx_buf_init(&b, 256);
 	krx_buf_put_be32(&b, (uint32_t)getpid());
-	krx_buf_put_be32(&b, m->generation);
+	krx_buf_put_be32(&b, m->cy->generation);
 	krx_buf_put_be64(&b, (uint64_t)(time(NULL) - m->started));
 	krx_buf_put_be32(&b, (uint32_t)(m->n_workers + m->use_keysvc));
 	for (i = 0; i < m->n_workers + m->use_keysvc; i++) {
@@ -151,7 +151,7 @@ control_stats_reply(struct krx_master *m, struct krx_relay *r,
 	for (i = 0; i < KRX_STAT_N; i++) {
 		n = snprintf(line, sizeof(line), "workers.%s %llu\n",
 		    krx_stat_name(i), (unsigned long long)krx_stats_sum(
-		    m->stats, i));
+		    m->cy->stats, i));
 		krx_buf_put(&b, line, (size_t)n);
 	}
 	if (b.err == KRX_OK)
@@ -350,7 +350,7 @@ void
 krx_control_open(struct krx_master *m)
 {
 	struct sockaddr_un	 sun;
-	const char		*path = m->conf->control_socket;
+	const char		*path = m->cy->conf->control_socket;
 	mode_t			 old;
 
 	memset(&sun, 0, sizeof(sun));
@@ -382,6 +382,7 @@ krx_control_close(struct krx_master *m)
 		return;
 	evconnlistener_free(m->ctl_listener);
 	m->ctl_listener = NULL;
-	if (lstat(m->conf->control_socket, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(m->conf->control_socket);
+	if (lstat(m->cy->conf->control_socket, &st) == 0 &&
+	    S_ISSOCK(st.st_mode))
+		unlink(m->cy->conf->control_socket);
 }

@@ -45,22 +45,23 @@ static uint32_t		 ks_ping_id;
 void
 krx_keysvc_prepare(struct krx_master *m)
 {
-	const char	*dir = m->conf->cache_path;
+	const char	*dir = m->cy->conf->cache_path;
 	struct passwd	*ks, *wk;
 	struct stat	 st;
 	uid_t		 ks_uid;
 	gid_t		 ks_gid;
 	int		 fd;
 
-	if (geteuid() != 0 || m->conf->keysvc_user == NULL ||
-	    m->conf->user == NULL)
+	if (geteuid() != 0 || m->cy->conf->keysvc_user == NULL ||
+	    m->cy->conf->user == NULL)
 		return;
-	if ((ks = getpwnam(m->conf->keysvc_user)) == NULL)
-		fatalx("keysvc_user %s does not exist", m->conf->keysvc_user);
+	if ((ks = getpwnam(m->cy->conf->keysvc_user)) == NULL)
+		fatalx("keysvc_user %s does not exist",
+		    m->cy->conf->keysvc_user);
 	ks_uid = ks->pw_uid;
 	ks_gid = ks->pw_gid;
-	if ((wk = getpwnam(m->conf->user)) == NULL)
-		fatalx("user %s does not exist", m->conf->user);
+	if ((wk = getpwnam(m->cy->conf->user)) == NULL)
+		fatalx("user %s does not exist", m->cy->conf->user);
 	if (ks_uid == wk->pw_uid)
 		fatalx("user and keysvc_user must differ");
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
@@ -156,7 +157,7 @@ keysvc_exec(struct krx_master *m, int fd)
 	argv[i++] = "krxd";
 	argv[i++] = "-K";
 	argv[i++] = "-c";
-	argv[i++] = m->conf->path;
+	argv[i++] = m->cy->conf->path;
 	if (m->foreground)
 		argv[i++] = "-g";
 	argv[i] = NULL;
@@ -186,8 +187,8 @@ krx_keysvc_spawn(struct krx_master *m)
 	close(sv[1]);
 	krx_spawn_attach(m, &m->keysvc, sv[0], pid, KRX_IPC_MAX_KEYS);
 	keysvc_ping_start(m);
-	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0, m->cache_key->data,
-	    m->cache_key->len, -1);
+	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0,
+	    m->cy->cache_key->data, m->cy->cache_key->len, -1);
 	for (i = 0; i < m->n_workers; i++) {
 		if (m->slots[i].pid <= 0 || m->slots[i].chan == NULL)
 			continue;

@@ -16,21 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
 #include "common/log.h"
-#include "common/stats.h"
-#include "keysvc/keysvc.h"
 #include "conf/conf.h"
+#include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
-#include "crypto/secret.h"
 #include "master/master.h"
-#include "worker/nodemap.h"
-#include "worker/topicmap.h"
 
 #define KRX_VERSION	"0.1.0"
-#define KRXD_CACHE_KEY_LEN	32
 
 static void
 usage(void)
@@ -166,27 +158,22 @@ krxd_pidfile_write(int fd, const char *path)
 		fatal("cannot write pid file %s", path);
 }
 
-/* Absolute config path (keysvc is exec'd after daemon's chdir), the
- * shared regions, and the DEK cache key that lives only in memory. */
+/* Absolute config path (keysvc is exec'd after daemon's chdir) and
+ * the first generation. */
 static void
-krxd_setup(struct krx_master *m)
+krxd_setup(struct krx_master *m, struct krx_conf *conf)
 {
 	char	*abs;
 	size_t	 i;
 
-	if ((abs = realpath(m->conf->path, NULL)) == NULL)
-		fatal("realpath %s", m->conf->path);
-	free(m->conf->path);
-	m->conf->path = abs;
-	for (i = 0; i < m->conf->n_vclusters; i++)
-		if (m->conf->vclusters[i].enc.enabled)
+	if ((abs = realpath(conf->path, NULL)) == NULL)
+		fatal("realpath %s", conf->path);
+	free(conf->path);
+	conf->path = abs;
+	for (i = 0; i < conf->n_vclusters; i++)
+		if (conf->vclusters[i].enc.enabled)
 			m->use_keysvc = 1;
-	if ((m->stats = krx_stats_create()) == NULL)
-		fatal("mmap stats");
-	if ((m->cache_key = krx_secret_new(KRXD_CACHE_KEY_LEN)) == NULL)
-		fatal("cannot allocate the DEK cache key");
-	if (RAND_bytes(m->cache_key->data, (int)m->cache_key->len) != 1)
-		fatalx("cannot make the DEK cache key");
+	m->cy = krx_cycle_new(conf, 1);
 }
 
 static void
@@ -240,38 +227,29 @@ main(int argc, char *argv[])
 	log_procname("master");
 	log_init(1, KRX_LOG_INFO);
 	log_fatal_status(KRX_EXIT_SOFTWARE);
-	m.conf = krxd_load(path, test_only);
-	krxd_setup(&m);
-	log_setlevel(m.conf->log_level);
-	m.n_workers = m.conf->workers > 0 ? m.conf->workers :
+	krxd_setup(&m, krxd_load(path, test_only));
+	log_setlevel(m.cy->conf->log_level);
+	m.n_workers = m.cy->conf->workers > 0 ? m.cy->conf->workers :
 	    (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (m.n_workers < 1)
 		m.n_workers = 1;
 	if (m.n_workers > KRX_MAX_WORKERS)
 		m.n_workers = KRX_MAX_WORKERS;
-	m.generation = 1;
 	m.started = time(NULL);
-	m.pid_fd = krxd_pidfile_lock(m.conf->pid_file);
+	m.pid_fd = krxd_pidfile_lock(m.cy->conf->pid_file);
 	krx_sockets_open(&m);
-	m.nodemap = krx_nodemap_create(m.conf);
-	if ((m.topicmap = krx_topicmap_create(m.conf->n_vclusters)) == NULL)
-		fatal("mmap topic map");
 	if (!m.foreground) {
 		krxd_daemonize();
-		log_init(0, m.conf->log_level);
+		log_init(0, m.cy->conf->log_level);
 	}
-	krxd_pidfile_write(m.pid_fd, m.conf->pid_file);
+	krxd_pidfile_write(m.pid_fd, m.cy->conf->pid_file);
 	if (m.use_keysvc)
 		krx_keysvc_prepare(&m);
 	log_info("krxd %s starting with %d workers", KRX_VERSION, m.n_workers);
 	status = krx_master_run(&m);
-	unlink(m.conf->pid_file);
+	unlink(m.cy->conf->pid_file);
 	close(m.pid_fd);
 	krx_sockets_close(&m);
-	krx_nodemap_free(m.nodemap);
-	krx_topicmap_free(m.topicmap);
-	krx_stats_free(m.stats);
-	krx_secret_free(m.cache_key);
-	krx_conf_free(m.conf);
+	krx_cycle_free(m.cy);
 	return status;
 }

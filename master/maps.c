@@ -16,8 +16,8 @@
 #include "conf/conf.h"
 #include "master/master.h"
 #include "proto/kafka.h"
-#include "worker/nodemap.h"
-#include "worker/topicmap.h"
+#include "common/shm/nodemap.h"
+#include "common/shm/topicmap.h"
 
 static int
 maps_node(struct krx_master *m, struct krx_slot *s, const uint8_t *p,
@@ -30,9 +30,9 @@ maps_node(struct krx_master *m, struct krx_slot *s, const uint8_t *p,
 	int32_t				 node, port;
 
 	if (krx_nodemap_msg_decode(p, len, &v, &node, &host, &hlen,
-	    &port) != KRX_OK || v >= m->conf->n_vclusters)
+	    &port) != KRX_OK || v >= m->cy->conf->n_vclusters)
 		return -1;
-	vc = &m->conf->vclusters[v];
+	vc = &m->cy->conf->vclusters[v];
 	if (node < 0 || node > vc->max_node_id ||
 	    !krx_kafka_endpoint_valid(host, hlen, port))
 		return -1;
@@ -40,7 +40,7 @@ maps_node(struct krx_master *m, struct krx_slot *s, const uint8_t *p,
 	h[hlen] = '\0';
 	if (!krx_conf_host_allowed(vc, h))
 		return -1;
-	if (krx_nodemap_set(m->nodemap, v, node, h, hlen, port) == 1)
+	if (krx_nodemap_set(m->cy->nodemap, v, node, h, hlen, port) == 1)
 		log_debug("virtual cluster %s: node %d at %s:%d, from worker "
 		    "%d", vc->name, node, h, port, s->slot);
 	return 0;
@@ -54,14 +54,14 @@ maps_topic(struct krx_master *m, const uint8_t *p, size_t len)
 	size_t		 v, nlen;
 
 	if (krx_topicmap_msg_decode(p, len, &v, &id, &name, &nlen) !=
-	    KRX_OK || v >= m->conf->n_vclusters)
+	    KRX_OK || v >= m->cy->conf->n_vclusters)
 		return -1;
 	if (!krx_topicmap_valid(id, name, nlen))
 		return -1;
 	/* A full share of the map is not the worker's fault. */
-	if (krx_topicmap_put(m->topicmap, v, id, name, nlen) < 0)
+	if (krx_topicmap_put(m->cy->topicmap, v, id, name, nlen) < 0)
 		log_debug("virtual cluster %s: its share of the topic map is "
-		    "full: %.*s not recorded", m->conf->vclusters[v].name,
+		    "full: %.*s not recorded", m->cy->conf->vclusters[v].name,
 		    (int)nlen, name);
 	return 0;
 }

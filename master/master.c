@@ -46,9 +46,9 @@ krx_master_stop(struct krx_master *m, int graceful)
 	krx_notify("STOPPING=1");
 	if (graceful) {
 		log_info("graceful stop: draining workers (up to %d s)",
-		    m->conf->drain_timeout);
+		    m->cy->conf->drain_timeout);
 		krx_spawn_send_all(m, KRX_IPC_DRAIN);
-		tv.tv_sec = m->conf->drain_timeout + 5;
+		tv.tv_sec = m->cy->conf->drain_timeout + 5;
 	} else {
 		log_info("stopping");
 		krx_spawn_signal_all(m, SIGTERM);

@@ -13,35 +13,20 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "common/cycle.h"
+#include "common/limits.h"
 #include "proto/ipc.h"
 
 struct event_base;
 struct event;
 struct bufferevent;
 struct evconnlistener;
-struct krx_conf;
-struct krx_nodemap;
-struct krx_topicmap;
-struct krx_stats;
 struct krx_relay;
-struct krx_secret;
 
-#define KRX_MAX_WORKERS		256
 #define KRX_CRASH_WINDOW	60	/* seconds */
 #define KRX_CRASH_LIMIT		5	/* crashes per window: give up */
 #define KRX_KILL_BACKOFF_MAX	7	/* kills: backoff 100 ms << 6 at most */
 #define KRX_RELINK_INTERVAL	1	/* seconds between keysvc relinks */
-#define KRX_EXIT_CONFIG		78
-#define KRX_EXIT_IPC		76
-#define KRX_EXIT_SOFTWARE	70
-
-/* One listening socket, opened by the master, inherited by workers. */
-struct krx_listener {
-	int	 fd;
-	size_t	 vc;		/* index into conf->vclusters */
-	int	 node_id;	/* -1: bootstrap */
-	int	 port;
-};
 
 enum krx_child_kind {
 	KRX_KIND_WORKER = 0,
@@ -69,21 +54,14 @@ struct krx_slot {
 
 struct krx_master {
 	struct event_base	*base;
-	struct krx_conf		*conf;
+	struct krx_cycle	*cy;		/* the running generation */
 	int			 foreground;
-	struct krx_listener	*listeners;
-	size_t			 n_listeners;
-	struct krx_nodemap	*nodemap;
-	struct krx_topicmap	*topicmap;
 	struct krx_slot		 slots[KRX_MAX_WORKERS];
 	int			 n_workers;
 	struct krx_slot		 keysvc;
 	int			 use_keysvc;	/* some vcluster encrypts */
-	struct krx_secret	*cache_key;	/* DEK cache seal; no worker */
-	struct krx_stats	*stats;		/* shared with workers */
 	int			 pid_fd;	/* pid file lock; no worker */
 	struct krx_relay	*relays;	/* ctl requests at keysvc */
-	uint32_t		 generation;
 	time_t			 started;
 	int			 stopping;	/* 1 fast, 2 graceful */
 	int			 exit_status;
@@ -111,6 +89,16 @@ krx_spawn_exit_is_crash(int status)
 {
 	return !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
+
+/*
+ * cycle.c: a new generation for conf (taken over: freed with the
+ * cycle): its counters, DEK cache key, node and topic maps; the
+ * listeners are sockets.c's. Fatal on failure (before READY).
+ */
+struct krx_cycle *krx_cycle_new(struct krx_conf *conf, uint32_t generation);
+void	krx_cycle_free(struct krx_cycle *cy);
+/* In a new worker: the master's secrets in its copy of cy are wiped. */
+void	krx_cycle_forget_secrets(struct krx_cycle *cy);
 
 /* master.c */
 int	krx_master_run(struct krx_master *m);

@@ -58,9 +58,9 @@ sockets_add(struct krx_master *m, size_t vc, int node_id, const char *host,
 {
 	struct krx_listener	*l;
 
-	m->listeners = xreallocarray(m->listeners, m->n_listeners + 1,
-	    sizeof(*m->listeners));
-	l = &m->listeners[m->n_listeners++];
+	m->cy->listeners = xreallocarray(m->cy->listeners,
+	    m->cy->n_listeners + 1, sizeof(*m->cy->listeners));
+	l = &m->cy->listeners[m->cy->n_listeners++];
 	l->vc = vc;
 	l->node_id = node_id;
 	l->port = port;
@@ -74,8 +74,8 @@ krx_sockets_open(struct krx_master *m)
 	size_t				 i;
 	int				 n;
 
-	for (i = 0; i < m->conf->n_vclusters; i++) {
-		vc = &m->conf->vclusters[i];
+	for (i = 0; i < m->cy->conf->n_vclusters; i++) {
+		vc = &m->cy->conf->vclusters[i];
 		sockets_add(m, i, -1, vc->bootstrap.host, vc->bootstrap.port);
 		for (n = 0; n <= vc->max_node_id; n++)
 			sockets_add(m, i, n, vc->bootstrap.host,
@@ -92,10 +92,10 @@ krx_sockets_close(struct krx_master *m)
 {
 	size_t	 i;
 
-	for (i = 0; i < m->n_listeners; i++)
-		if (m->listeners[i].fd != -1)
-			close(m->listeners[i].fd);
-	free(m->listeners);
-	m->listeners = NULL;
-	m->n_listeners = 0;
+	for (i = 0; i < m->cy->n_listeners; i++)
+		if (m->cy->listeners[i].fd != -1)
+			close(m->cy->listeners[i].fd);
+	free(m->cy->listeners);
+	m->cy->listeners = NULL;
+	m->cy->n_listeners = 0;
 }

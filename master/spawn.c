@@ -160,7 +160,10 @@ spawn_worker(struct krx_master *m, struct krx_slot *s)
 		close(sv[0]);
 		krx_spawn_reset_signals();
 		krx_spawn_close_inherited(m, -1);
-		krx_worker_main(m, s->slot, sv[1], kfd);
+		if (m->pid_fd != -1)
+			close(m->pid_fd);	/* the lock is the master's */
+		krx_cycle_forget_secrets(m->cy);
+		krx_worker_main(m->cy, s->slot, sv[1], kfd);
 	}
 	close(sv[1]);
 	if (kfd != -1)

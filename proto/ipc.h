@@ -72,7 +72,7 @@ enum krx_ipc_type {
 	 * learned, for the master to write into the shared maps that
 	 * workers only read (issue 9, finding 12). No reply; a message the
 	 * worker should not have sent (checks as in the worker fail) kills
-	 * it. Payloads: worker/nodemap.h and worker/topicmap.h.
+	 * it. Payloads: common/shm/nodemap.h and common/shm/topicmap.h.
 	 *   NODE_LEARNED:  u32 vc | i32 node | i32 port | u16 len | host
 	 *   TOPIC_LEARNED: u32 vc | id[16] | u16 len | name
 	 */

@@ -146,7 +146,7 @@ encpool_add(struct krx_encpool *p, const struct krx_key_answer *a)
 {
 	struct encdek	*d = xcalloc(1, sizeof(*d));
 
-	if ((d->aead = krx_aead_new(a->dek, KRX_KEY_DEK_LEN)) == NULL ||
+	if ((d->aead = krx_aead_new(a->dek, KRX_DEK_LEN)) == NULL ||
 	    krx_ivgen_init_random(&d->iv,
 	    (uint64_t)p->conf->max_encryptions_per_dek) != KRX_OK) {
 		encdek_free(d);

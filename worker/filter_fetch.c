@@ -43,17 +43,17 @@
 #include <event2/event.h>
 
 #include "common/log.h"
-#include "common/stats.h"
+#include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/localkms.h"
 #include "crypto/recenc.h"
 #include "crypto/wrapper.h"
-#include "master/master.h"
+#include "common/cycle.h"
 #include "proto/kafka_msg.h"
 #include "worker/keyclient.h"
 #include "worker/session.h"
-#include "worker/topicmap.h"
+#include "common/shm/topicmap.h"
 
 #define FJ_MAX_DECOMPRESSED	(256 * 1024 * 1024)
 #define FJ_SCRATCH_KEEP		(8 * 1024 * 1024)	/* kept between */
@@ -340,7 +340,7 @@ fj_topic_name(struct krx_fjob *j, const struct krx_fetch_topic *t,
 		name[*len] = '\0';
 		return 0;
 	}
-	if (krx_topicmap_get(j->s->w->m->topicmap, j->s->vc, t->topic_id,
+	if (krx_topicmap_get(j->s->w->cy->topicmap, j->s->vc, t->topic_id,
 	    name, len) != KRX_OK)
 		return -1;
 	return 0;
@@ -853,7 +853,7 @@ fj_finish(struct krx_fjob *j, struct evbuffer *dst)
 	else
 		r = fj_emit_pieces(j, &e, dst);
 	if (r == KRX_OK)
-		krx_stats_add(s->w->m->stats, s->w->slot,
+		krx_stats_add(s->w->cy->stats, s->w->slot,
 		    KRX_STAT_RECORDS_DECRYPTED, (int64_t)j->records);
 	fj_edits_free(j, &e);
 	krx_filter_fetch_free(j);

@@ -32,18 +32,18 @@
 #include <event2/event.h>
 
 #include "common/log.h"
-#include "common/stats.h"
+#include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/recenc.h"
-#include "master/master.h"
+#include "common/cycle.h"
 #include "proto/kafka_msg.h"
 #include "proto/record.h"
 #include "worker/encdek.h"
 #include "worker/keyclient.h"
 #include "worker/produce.h"
 #include "worker/session.h"
-#include "worker/topicmap.h"
+#include "common/shm/topicmap.h"
 
 /* Per batch decompressed, and per request encrypted (issue 9, #1). */
 #define PJ_MAX_DECOMPRESSED	(256 * 1024 * 1024)
@@ -382,7 +382,7 @@ pj_name(struct krx_pjob *j, struct pj_topic *t,
 		t->name_len = rt->name_len;
 		return 0;
 	}
-	return krx_topicmap_get(j->s->w->m->topicmap, j->s->vc, rt->topic_id,
+	return krx_topicmap_get(j->s->w->cy->topicmap, j->s->vc, rt->topic_id,
 	    t->name, &t->name_len) == KRX_OK ? 0 : -1;
 }
 
@@ -682,7 +682,7 @@ pj_encrypt(struct krx_pjob *j)
 	if (r == KRX_OK) {
 		f = krx_session_send_buf(j->s, &j->h, j->frame, &body,
 		    j->req.acks != 0);
-		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
+		krx_stats_add(j->s->w->cy->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_ENCRYPTED, (int64_t)j->records);
 		if (j->split != NULL)
 			done = !pj_split_sent(j, f);

@@ -26,12 +26,12 @@
 #include "common/chan.h"
 #include "common/hash.h"
 #include "common/log.h"
-#include "common/stats.h"
+#include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/aead.h"
 #include "crypto/secret.h"
-#include "master/master.h"
+#include "common/cycle.h"
 #include "worker/encdek.h"
 #include "worker/keyclient.h"
 #include "worker/session.h"
@@ -281,7 +281,7 @@ kc_finish(struct kc_pending *p, const struct krx_key_answer *a)
 	}
 	kc_pending_unlink(kc, p);
 	if (a->status == KRX_KEY_UNAVAILABLE)
-		krx_stats_add(kc->w->m->stats, kc->w->slot,
+		krx_stats_add(kc->w->cy->stats, kc->w->slot,
 		    KRX_STAT_KEY_FAILURES, 1);
 	while ((wt = TAILQ_FIRST(&p->waiters)) != NULL) {
 		TAILQ_REMOVE(&p->waiters, wt, entry);
@@ -366,7 +366,7 @@ kc_send(struct krx_keyclient *kc, struct kc_pending *p)
 	if (r == 0) {
 		p->sent = 1;
 		kc->n_sent++;
-		krx_stats_add(kc->w->m->stats, kc->w->slot,
+		krx_stats_add(kc->w->cy->stats, kc->w->slot,
 		    KRX_STAT_KEY_REQUESTS, 1);
 	}
 	return r;
@@ -462,7 +462,7 @@ kc_cache_dek(struct krx_keyclient *kc, size_t vc, const uint8_t *edek,
     size_t len, const uint8_t *dek)
 {
 	return kc_table_put(&kc->deks, vc, edek, len, KRX_KEY_OK, dek,
-	    KRX_KEY_DEK_LEN, time(NULL) + KC_DEK_TTL);
+	    KRX_DEK_LEN, time(NULL) + KC_DEK_TTL);
 }
 
 /* The key of an EDEK in the table of failed ones: its SHA-256. */
@@ -527,18 +527,18 @@ kc_parse_reply(struct krx_keyclient *kc, struct kc_pending *p,
 		break;
 	case KRX_IPC_KEY_GENERATE:
 		if (kc_get_bytes(c, 4096, &a->edek, &a->edek_len) != 0 ||
-		    kc_get_bytes(c, KRX_KEY_DEK_LEN, &a->dek, &dlen) != 0)
+		    kc_get_bytes(c, KRX_DEK_LEN, &a->dek, &dlen) != 0)
 			return -1;
 		break;
 	case KRX_IPC_KEY_DECRYPT:
-		if (kc_get_bytes(c, KRX_KEY_DEK_LEN, &a->dek, &dlen) != 0)
+		if (kc_get_bytes(c, KRX_DEK_LEN, &a->dek, &dlen) != 0)
 			return -1;
 		break;
 	}
 	if (krx_cur_end(c) != KRX_OK)
 		return -1;
 	if (st == KRX_KEY_OK && p->type != KRX_IPC_KEY_RESOLVE &&
-	    (dlen != KRX_KEY_DEK_LEN ||
+	    (dlen != KRX_DEK_LEN ||
 	    (p->type == KRX_IPC_KEY_GENERATE && a->edek_len == 0)))
 		return -1;
 	return 0;
@@ -780,7 +780,7 @@ krx_keyclient_decrypt(struct krx_keyclient *kc, size_t vc,
 	    now < e->expires) {
 		TAILQ_REMOVE(&kc->deks.lru, e, lru);
 		TAILQ_INSERT_HEAD(&kc->deks.lru, e, lru);
-		krx_stats_add(kc->w->m->stats, kc->w->slot,
+		krx_stats_add(kc->w->cy->stats, kc->w->slot,
 		    KRX_STAT_DEK_MEM_HITS, 1);
 		kc_now(a, KRX_KEY_OK);
 		a->dek = e->value;
@@ -835,7 +835,7 @@ krx_keyclient_new(struct krx_worker *w)
 	TAILQ_INIT(&kc->pending);
 	TAILQ_INIT(&kc->queued);
 	kc_table_init(&kc->aliases, KC_MAX_ALIASES, 0);
-	kc_table_init(&kc->deks, KC_MAX_DEKS, KRX_KEY_DEK_LEN);
+	kc_table_init(&kc->deks, KC_MAX_DEKS, KRX_DEK_LEN);
 	kc_table_init(&kc->failed, KC_MAX_FAILED, 0);
 	kc->relink = evtimer_new(w->base, kc_relink, kc);
 	return kc;

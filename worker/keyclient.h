@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/limits.h"
 #include "proto/ipc.h"
 
-#define KRX_KEY_DEK_LEN		32
 #define KRX_KEY_DEADLINE	30	/* seconds for a keysvc answer */
 
 struct krx_worker;

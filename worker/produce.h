@@ -15,7 +15,7 @@
 #include "proto/kafka.h"
 #include "proto/kafka_msg.h"
 #include "worker/keyclient.h"
-#include "worker/topicmap.h"
+#include "common/shm/topicmap.h"
 
 #define PJ_KEK_MAX		512
 /*

@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/stats.h"
+#include "common/shm/stats.h"
 #include "common/xmalloc.h"
-#include "master/master.h"
+#include "common/cycle.h"
 #include "proto/kafka_msg.h"
 #include "worker/produce.h"
 #include "worker/session.h"
@@ -108,7 +108,7 @@ pl_ask(struct krx_pjob *j, const char **names, const size_t *lens, size_t n,
 	}
 	krx_session_send_internal(s, KRX_API_DESCRIBE_CONFIGS,
 	    KRX_DCONF_VERSION, &body, pl_answer, d);
-	krx_stats_add(s->w->m->stats, s->w->slot, KRX_STAT_LIMIT_LOOKUPS, 1);
+	krx_stats_add(s->w->cy->stats, s->w->slot, KRX_STAT_LIMIT_LOOKUPS, 1);
 	krx_buf_free(&body);
 }
 

@@ -28,10 +28,10 @@
 #include <event2/buffer.h>
 
 #include "common/log.h"
-#include "common/stats.h"
+#include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "master/master.h"
+#include "common/cycle.h"
 #include "proto/kafka_msg.h"
 #include "worker/produce.h"
 #include "worker/session.h"
@@ -100,9 +100,9 @@ pj_split_part(struct krx_pjob *j, size_t i, struct krx_buf *enc,
 	pc->last_len = *first_len;
 	ps->n++;
 	if (pc->pieces > 1) {
-		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
+		krx_stats_add(j->s->w->cy->stats, j->s->w->slot,
 		    KRX_STAT_BATCHES_SPLIT, 1);
-		krx_stats_add(j->s->w->m->stats, j->s->w->slot,
+		krx_stats_add(j->s->w->cy->stats, j->s->w->slot,
 		    KRX_STAT_SPLIT_PIECES, (int64_t)pc->pieces);
 	}
 	return KRX_OK;

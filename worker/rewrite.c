@@ -14,11 +14,11 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "conf/conf.h"
-#include "master/master.h"
+#include "common/cycle.h"
 #include "proto/kafka_msg.h"
-#include "worker/nodemap.h"
+#include "common/shm/nodemap.h"
 #include "worker/session.h"
-#include "worker/topicmap.h"
+#include "common/shm/topicmap.h"
 
 #define REWRITE_SCRATCH_KEEP	(64 * 1024)
 
@@ -102,7 +102,7 @@ rewrite_topic(void *arg, const uint8_t *name, int32_t name_len,
 
 	if (name == NULL || name_len <= 0 || error_code != 0)
 		return KRX_OK;
-	if (krx_topicmap_put(s->w->m->topicmap, s->vc, id, (const char *)name,
+	if (krx_topicmap_put(s->w->cy->topicmap, s->vc, id, (const char *)name,
 	    (size_t)name_len) != 1)
 		return KRX_OK;
 	if ((n = krx_topicmap_msg_encode(msg, s->vc, id, (const char *)name,

@@ -31,7 +31,8 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "master/master.h"
+#include "common/cycle.h"
+#include "common/limits.h"
 #include "worker/session.h"
 
 static void	session_client_read(struct bufferevent *, void *);

@@ -11,7 +11,7 @@
 
 #include "common/buf.h"
 #include "proto/kafka.h"
-#include "worker/nodemap.h"
+#include "common/shm/nodemap.h"
 #include "worker/reader.h"
 
 struct bufferevent;
@@ -21,7 +21,7 @@ struct event_base;
 struct evdns_base;
 struct evconnlistener;
 struct krx_conf;
-struct krx_master;
+struct krx_cycle;
 struct krx_listener;
 struct krx_probe;
 struct krx_stream;
@@ -125,9 +125,9 @@ TAILQ_HEAD(krx_session_q, krx_session);
 struct krx_worker {
 	struct event_base	*base;
 	struct evdns_base	*dns;
-	struct krx_master	*m;
-	const struct krx_conf	*conf;
-	struct krx_nodemap	*nodemap;
+	struct krx_cycle	*cy;		/* this worker's generation */
+	const struct krx_conf	*conf;		/* cy's */
+	struct krx_nodemap	*nodemap;	/* cy's */
 	int			 slot;
 	struct krx_chan		*chan;		/* to the master */
 	struct krx_keyclient	*kc;

@@ -16,10 +16,10 @@
 #include <event2/bufferevent.h>
 
 #include "common/log.h"
-#include "common/stats.h"
+#include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "master/master.h"
+#include "common/cycle.h"
 #include "worker/session.h"
 
 /* Smaller responses are simply stored and forwarded. */
@@ -95,7 +95,7 @@ krx_stream_start(struct krx_session *s, struct evbuffer *in)
 	evbuffer_drain(in, 4 + hlen);
 	s->stream = st;
 	s->expanded_u = 0;
-	krx_stats_add(s->w->m->stats, s->w->slot, KRX_STAT_FETCH_STREAMED, 1);
+	krx_stats_add(s->w->cy->stats, s->w->slot, KRX_STAT_FETCH_STREAMED, 1);
 	return 1;
 }
 

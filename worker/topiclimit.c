@@ -12,7 +12,7 @@
 #include "common/hash.h"
 #include "common/xmalloc.h"
 #include "worker/topiclimit.h"
-#include "worker/topicmap.h"
+#include "common/shm/topicmap.h"
 
 #define TL_BUCKETS	1024
 

@@ -27,12 +27,13 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/secret.h"
-#include "master/master.h"
+#include "common/cycle.h"
+#include "common/limits.h"
 #include "worker/keyclient.h"
-#include "worker/nodemap.h"
+#include "common/shm/nodemap.h"
 #include "worker/session.h"
 #include "worker/topiclimit.h"
-#include "worker/topicmap.h"
+#include "common/shm/topicmap.h"
 #include "worker/worker.h"
 
 static void
@@ -56,11 +57,11 @@ worker_drop_privileges(const char *user)
  * Issue 9, finding 11: no core dumps and no ptrace by the worker's own
  * uid. The kernel resets the dumpable flag when the uid changes, so this
  * runs after worker_drop_privileges. The DEK cache key stays with the
- * master and keysvc: the worker's inherited copy is zeroed and unmapped.
+ * master and keysvc: the master's spawn code wiped the worker's copy.
  * Finding 12: the shared maps become read-only (the master writes them).
  */
 static void
-worker_harden(struct krx_master *m)
+worker_harden(struct krx_cycle *cy)
 {
 	struct rlimit	 rl = { 0, 0 };
 
@@ -68,13 +69,8 @@ worker_harden(struct krx_master *m)
 		fatal("setrlimit core");
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		fatal("prctl dumpable");
-	krx_secret_free(m->cache_key);
-	m->cache_key = NULL;
-	if (m->pid_fd != -1)
-		close(m->pid_fd);	/* the lock is the master's */
-	m->pid_fd = -1;
-	krx_nodemap_readonly(m->nodemap);
-	if (krx_topicmap_readonly(m->topicmap) != KRX_OK)
+	krx_nodemap_readonly(cy->nodemap);
+	if (krx_topicmap_readonly(cy->topicmap) != KRX_OK)
 		fatal("cannot map the topic map read-only");
 }
 
@@ -210,14 +206,14 @@ worker_listen(struct krx_worker *w)
 	struct worker_listen	*wl;
 	size_t			 i;
 
-	w->n_listeners = w->m->n_listeners;
+	w->n_listeners = w->cy->n_listeners;
 	w->listeners = xcalloc(w->n_listeners, sizeof(*w->listeners));
 	wl = xcalloc(w->n_listeners, sizeof(*wl));
 	w->listen_ctx = wl;
 	krx_limit_init(w);
 	for (i = 0; i < w->n_listeners; i++) {
 		wl[i].w = w;
-		wl[i].l = &w->m->listeners[i];
+		wl[i].l = &w->cy->listeners[i];
 		w->listeners[i] = evconnlistener_new(w->base, worker_accept,
 		    &wl[i], LEV_OPT_CLOSE_ON_EXEC, -1, wl[i].l->fd);
 		if (w->listeners[i] == NULL)
@@ -290,7 +286,7 @@ worker_base_new(void)
 }
 
 void
-krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
+krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 {
 	static struct krx_worker	 w;
 	static const int		 sigs[] = { SIGTERM, SIGINT, SIGQUIT };
@@ -302,14 +298,14 @@ krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
 	worker_malloc_tune();
-	worker_drop_privileges(m->conf->user);
-	worker_harden(m);
-	w.m = m;
-	w.conf = m->conf;
-	w.nodemap = m->nodemap;
+	worker_drop_privileges(cy->conf->user);
+	worker_harden(cy);
+	w.cy = cy;
+	w.conf = cy->conf;
+	w.nodemap = cy->nodemap;
 	w.slot = slot;
 	TAILQ_INIT(&w.sessions);
-	w.rr = xcalloc(m->conf->n_vclusters, sizeof(*w.rr));
+	w.rr = xcalloc(cy->conf->n_vclusters, sizeof(*w.rr));
 	w.rr[0] = (unsigned)slot;
 	if ((w.base = worker_base_new()) == NULL)
 		fatalx("event_base_new failed");

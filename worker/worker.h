@@ -5,14 +5,15 @@
 #ifndef KRX_WORKER_WORKER_H
 #define KRX_WORKER_WORKER_H
 
-struct krx_master;
+struct krx_cycle;
 
 /*
- * Run worker `slot` with channel fd `chan` to the master and `keys` to
- * keysvc (-1: none yet); inherits the master's configuration and
- * listeners. Never returns.
+ * Run worker `slot` of generation cy (the worker's copy, after fork:
+ * its configuration, listeners and shared regions) with channel fd
+ * `chan` to the master and `keys` to keysvc (-1: none yet). Never
+ * returns.
  */
-void	krx_worker_main(struct krx_master *m, int slot, int chan, int keys)
+void	krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 	    __attribute__((noreturn));
 
 #endif

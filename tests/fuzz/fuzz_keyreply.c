@@ -5,7 +5,7 @@
  * decoder is static: the harness drives it through keyclient.h, as a
  * worker does.
  *
- * Setup, once: a worker (struct krx_worker with a master, a
+ * Setup, once: a worker (struct krx_worker with a cycle, a
  * configuration of two virtual clusters, an event base; the DEK cache
  * directory does not exist). Per input: a new keyclient whose keysvc
  * channel is one end of a socketpair; one request (resolve, generate or
@@ -45,7 +45,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
-#include "master/master.h"
+#include "common/cycle.h"
 #include "proto/ipc.h"
 #include "worker/keyclient.h"
 #include "worker/session.h"
@@ -60,7 +60,7 @@ static const char	 fz_alias[] = "KEK-a";
 static const uint8_t	 fz_edek[] = { 1, 5, 'K', 'E', 'K', '-', 'a', 0, 0,
 	0, 2 };
 
-static struct krx_master	 fz_m;
+static struct krx_cycle	 fz_cy;
 static struct krx_worker	 fz_w;
 static struct krx_conf		*fz_conf;
 
@@ -71,7 +71,7 @@ struct fz_answer {
 	size_t			 kek_len;
 	uint8_t			 edek[FZ_MAX_EDEK];
 	size_t			 edek_len;
-	uint8_t			 dek[KRX_KEY_DEK_LEN];
+	uint8_t			 dek[KRX_DEK_LEN];
 	int			 has_dek;
 };
 
@@ -110,10 +110,9 @@ fz_init(void)
 		abort();
 	}
 	krx_conf_errors_free(&errs);
-	fz_m.conf = fz_conf;
-	fz_check((fz_m.base = event_base_new()) != NULL);
-	fz_w.base = fz_m.base;
-	fz_w.m = &fz_m;
+	fz_cy.conf = fz_conf;
+	fz_check((fz_w.base = event_base_new()) != NULL);
+	fz_w.cy = &fz_cy;
 	fz_w.conf = fz_conf;
 	fz_w.slot = 0;
 }
@@ -136,7 +135,7 @@ fz_answer_cb(void *arg, const struct krx_key_answer *a)
 	f->edek_len = a->edek_len;
 	f->has_dek = a->dek != NULL;
 	if (a->dek != NULL)
-		memcpy(f->dek, a->dek, KRX_KEY_DEK_LEN);
+		memcpy(f->dek, a->dek, KRX_DEK_LEN);
 }
 
 /* A u32 length-prefixed byte string of at most max bytes. */
@@ -179,10 +178,10 @@ fz_decodes(uint32_t type, const uint8_t *p, size_t len, uint8_t *st)
 	if (type == KRX_IPC_KEY_GENERATE &&
 	    fz_bytes(&c, FZ_MAX_EDEK, &elen) != 0)
 		return 0;
-	if (fz_bytes(&c, KRX_KEY_DEK_LEN, &dlen) != 0 ||
+	if (fz_bytes(&c, KRX_DEK_LEN, &dlen) != 0 ||
 	    krx_cur_end(&c) != KRX_OK)
 		return 0;
-	return *st != KRX_KEY_OK || (dlen == KRX_KEY_DEK_LEN &&
+	return *st != KRX_KEY_OK || (dlen == KRX_DEK_LEN &&
 	    (type != KRX_IPC_KEY_GENERATE || elen > 0));
 }
 

@@ -52,7 +52,7 @@ static void
 answer(uint8_t fill)
 {
 	struct krx_key_answer	 a;
-	uint8_t			 dek[KRX_KEY_DEK_LEN], edek[8];
+	uint8_t			 dek[KRX_DEK_LEN], edek[8];
 
 	cr_assert_lt(nanswered, nasked, "no request to answer");
 	memset(dek, fill, sizeof(dek));

@@ -1,19 +1,19 @@
 /*
  * maps_test.c: the master's checks on what workers report for the
- * shared maps (master/maps.c with worker/nodemap.c, worker/topicmap.c
- * and worker/region.c built in): issue 9, finding 12. A report a worker
- * could not have sent (node out of range, bad address, a host outside
- * upstream allowed_hosts, a bad topic name, a cut message) is refused,
- * so the caller kills that worker; good ones are written.
+ * shared maps (master/maps.c with common/shm/nodemap.c, topicmap.c and
+ * region.c built in): issue 9, finding 12. A report a worker could not
+ * have sent (node out of range, bad address, a host outside upstream
+ * allowed_hosts, a bad topic name, a cut message) is refused, so the
+ * caller kills that worker; good ones are written.
  */
 #include <string.h>
 
 #include <criterion/criterion.h>
 
 #include "master/maps.c"
-#include "worker/nodemap.c"
-#include "worker/region.c"
-#include "worker/topicmap.c"
+#include "common/shm/nodemap.c"
+#include "common/shm/region.c"
+#include "common/shm/topicmap.c"
 
 static const char CONF[] =
     "virtual_clusters = (\n"
@@ -27,6 +27,7 @@ static const uint8_t	 ID[16] = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 2, 3, 4,
 	5, 6, 7 };
 
 static struct krx_master	 m;
+static struct krx_cycle		 cy;
 static struct krx_slot		 slot;
 
 static void
@@ -36,11 +37,13 @@ setup(void)
 
 	memset(&errs, 0, sizeof(errs));
 	memset(&m, 0, sizeof(m));
-	cr_assert_eq(krx_conf_load_string(CONF, "t.conf", &m.conf, &errs),
+	memset(&cy, 0, sizeof(cy));
+	m.cy = &cy;
+	cr_assert_eq(krx_conf_load_string(CONF, "t.conf", &cy.conf, &errs),
 	    KRX_OK);
 	krx_conf_errors_free(&errs);
-	m.nodemap = krx_nodemap_create(m.conf);
-	m.topicmap = krx_topicmap_create(m.conf->n_vclusters);
+	cy.nodemap = krx_nodemap_create(cy.conf);
+	cy.topicmap = krx_topicmap_create(cy.conf->n_vclusters);
 	slot.master = &m;
 	slot.kind = KRX_KIND_WORKER;
 }
@@ -48,9 +51,9 @@ setup(void)
 static void
 teardown(void)
 {
-	krx_nodemap_free(m.nodemap);
-	krx_topicmap_free(m.topicmap);
-	krx_conf_free(m.conf);
+	krx_nodemap_free(cy.nodemap);
+	krx_topicmap_free(cy.topicmap);
+	krx_conf_free(cy.conf);
 }
 
 static int
@@ -83,7 +86,7 @@ Test(maps, node_reports)
 	int32_t	 port;
 
 	cr_assert_eq(node(0, 1, "kafka-1.internal", 9092), 0);
-	cr_assert_eq(krx_nodemap_get(m.nodemap, 0, 1, host, &port), KRX_OK);
+	cr_assert_eq(krx_nodemap_get(cy.nodemap, 0, 1, host, &port), KRX_OK);
 	cr_assert_str_eq(host, "kafka-1.internal");
 	cr_assert_eq(node(1, 0, "anything.example", 9092), 0);
 
@@ -94,9 +97,9 @@ Test(maps, node_reports)
 	cr_assert_eq(node(0, 0, "kafka-0.internal", 0), -1);
 	cr_assert_eq(node(0, 0, "kafka-0.internal", 70000), -1);
 	cr_assert_eq(node(1, 0, "bad host", 9092), -1);
-	cr_assert_eq(krx_nodemap_get(m.nodemap, 0, 2, host, &port),
+	cr_assert_eq(krx_nodemap_get(cy.nodemap, 0, 2, host, &port),
 	    KRX_E_NOTFOUND);
-	cr_assert_eq(krx_nodemap_get(m.nodemap, 0, 0, host, &port),
+	cr_assert_eq(krx_nodemap_get(cy.nodemap, 0, 0, host, &port),
 	    KRX_E_NOTFOUND);
 }
 
@@ -106,9 +109,9 @@ Test(maps, topic_reports)
 	size_t	 len;
 
 	cr_assert_eq(topic(1, "orders"), 0);
-	cr_assert_eq(krx_topicmap_get(m.topicmap, 1, ID, name, &len), KRX_OK);
+	cr_assert_eq(krx_topicmap_get(cy.topicmap, 1, ID, name, &len), KRX_OK);
 	cr_assert_str_eq(name, "orders");
-	cr_assert_eq(krx_topicmap_get(m.topicmap, 0, ID, name, &len),
+	cr_assert_eq(krx_topicmap_get(cy.topicmap, 0, ID, name, &len),
 	    KRX_E_NOTFOUND);
 	cr_assert_eq(topic(2, "orders"), -1);
 	cr_assert_eq(topic(0, "a b"), -1);

@@ -1,7 +1,7 @@
 /*
- * nodemap_test.c: the node address map (worker/nodemap.c and
- * worker/region.c, built into this test): issue 9, finding 12. Only the
- * master writes the shared region; a worker's mapping is read-only and
+ * nodemap_test.c: the node address map (common/shm/nodemap.c and
+ * region.c, built into this test): issue 9, finding 12. Only the master
+ * writes the shared region; a worker's mapping is read-only and
  * cannot be made writable, and what it learns stays in its own overlay.
  * Waits on an entry left odd are bounded; out-of-range ports never
  * enter the map; the worker -> master message is checked.
@@ -14,8 +14,8 @@
 
 #include <criterion/criterion.h>
 
-#include "worker/nodemap.c"
-#include "worker/region.c"
+#include "common/shm/nodemap.c"
+#include "common/shm/region.c"
 
 static struct krx_conf_vcluster	 vcs[2];
 static struct krx_conf		 conf;

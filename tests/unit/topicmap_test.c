@@ -1,5 +1,5 @@
 /*
- * topicmap_test.c: the topic map (worker/topicmap.c and worker/region.c,
+ * topicmap_test.c: the topic map (common/shm/topicmap.c and region.c,
  * built into this test): issue 9, finding 12. Names are keyed by virtual
  * cluster and topic id and must be Kafka topic names; only the master
  * writes the shared region, a worker's mapping is read-only and what it
@@ -14,8 +14,8 @@
 
 #include <criterion/criterion.h>
 
-#include "worker/region.c"
-#include "worker/topicmap.c"
+#include "common/shm/region.c"
+#include "common/shm/topicmap.c"
 
 static const uint8_t	 ID1[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
 	13, 14, 15, 16 };

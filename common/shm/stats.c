@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 
-#include "common/stats.h"
+#include "common/shm/stats.h"
 
 static const char *const stat_names[KRX_STAT_N] = {
 	"connections_accepted",

@@ -23,8 +23,8 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "worker/nodemap.h"
-#include "worker/region.h"
+#include "common/shm/nodemap.h"
+#include "common/shm/region.h"
 
 #define NODEMAP_TRIES		1000	/* sched_yield rounds, then a miss */
 #define NODEMAP_OVERLAY_SECS	10	/* a worker's own news, until then */

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "common/err.h"
-#include "worker/region.h"
-#include "worker/topicmap.h"
+#include "common/shm/region.h"
+#include "common/shm/topicmap.h"
 
 #define TOPIC_TRIES	1000	/* sched_yield rounds, then a miss */
 /* At most 3/4 of the slots are used (short probes), shared equally by

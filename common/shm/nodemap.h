@@ -6,8 +6,8 @@
  * only the master writes the region, from what workers report; workers
  * map it read-only. Entries are seqlocked with bounded waits.
  */
-#ifndef KRX_WORKER_NODEMAP_H
-#define KRX_WORKER_NODEMAP_H
+#ifndef KRX_SHM_NODEMAP_H
+#define KRX_SHM_NODEMAP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -7,8 +7,8 @@
  * recreated topic gets a new id. Issue 9, finding 12: only the master
  * writes the region, from what workers report; workers map it read-only.
  */
-#ifndef KRX_WORKER_TOPICMAP_H
-#define KRX_WORKER_TOPICMAP_H
+#ifndef KRX_SHM_TOPICMAP_H
+#define KRX_SHM_TOPICMAP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -4,8 +4,8 @@
  * (relaxed atomics, so readers never see a torn value); the master sums
  * the rows for krx-ctl and, later, metrics.
  */
-#ifndef KRX_COMMON_STATS_H
-#define KRX_COMMON_STATS_H
+#ifndef KRX_SHM_STATS_H
+#define KRX_SHM_STATS_H
 
 #include <stdatomic.h>
 #include <stddef.h>

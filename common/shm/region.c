@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "worker/region.h"
+#include "common/shm/region.h"
 
 void *
 krx_region_create(const char *name, size_t len, int *fd)

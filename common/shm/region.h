@@ -5,8 +5,8 @@
  * the seal, and a worker swaps its inherited writable mapping for a
  * read-only one that mprotect(2) cannot make writable again.
  */
-#ifndef KRX_WORKER_REGION_H
-#define KRX_WORKER_REGION_H
+#ifndef KRX_SHM_REGION_H
+#define KRX_SHM_REGION_H
 
 #include <stddef.h>
 

@@ -1,0 +1,43 @@
+/*
+ * cycle.h: a generation, after nginx's ngx_cycle_t: what one
+ * configuration makes and every process of that generation shares —
+ * the parsed configuration, the listening sockets, the shared memory
+ * regions (node map, topic map, counters; common/shm/) and the DEK
+ * cache key. The master makes and owns cycles (master/cycle.c); a
+ * worker receives only its own cycle, after fork, and keysvc only what
+ * its channel sends it. Program grade.
+ */
+#ifndef KRX_COMMON_CYCLE_H
+#define KRX_COMMON_CYCLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct krx_conf;
+struct krx_nodemap;
+struct krx_topicmap;
+struct krx_stats;
+struct krx_secret;
+
+/* One listening socket, opened by the master, inherited by workers. */
+struct krx_listener {
+	int	 fd;
+	size_t	 vc;		/* index into conf->vclusters */
+	int	 node_id;	/* -1: bootstrap */
+	int	 port;
+};
+
+struct krx_cycle {
+	uint32_t		 generation;	/* 1, 2, ...: krx-ctl status */
+	struct krx_conf		*conf;
+	struct krx_listener	*listeners;
+	size_t			 n_listeners;
+	struct krx_nodemap	*nodemap;	/* master writes, workers read */
+	struct krx_topicmap	*topicmap;	/* master writes, workers read */
+	struct krx_stats	*stats;		/* a row per worker */
+	struct krx_secret	*cache_key;	/* DEK cache seal: the master
+						 * sends it to keysvc; a
+						 * worker wipes its copy */
+};
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * limits.h: the numbers every process agrees on, defined once: the
+ * exit codes of krxd's processes, the most workers a master runs, and
+ * the length of a DEK. Program grade.
+ */
+#ifndef KRX_COMMON_LIMITS_H
+#define KRX_COMMON_LIMITS_H
+
+#define KRX_MAX_WORKERS		256	/* workers of one generation */
+#define KRX_DEK_LEN		32	/* an AES-256 DEK */
+
+/* Exit codes (sysexits.h): 78 is not respawned, the rest are crashes. */
+#define KRX_EXIT_SOFTWARE	70	/* EX_SOFTWARE: an internal error */
+#define KRX_EXIT_IPC		76	/* EX_PROTOCOL: a peer broke the IPC
+					 * contract */
+#define KRX_EXIT_CONFIG		78	/* EX_CONFIG: unusable configuration */
+
+#endif
