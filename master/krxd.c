@@ -13,10 +13,12 @@
 #include <string.h>
 #include <time.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "conf/conf.h"
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
@@ -199,6 +201,8 @@ main(int argc, char *argv[])
 	const char			*path = KRX_CONF_DEFAULT_PATH;
 	int				 ch, test_only = 0, keysvc = 0, status;
 
+	/* Before getopt: optarg must point into the copy of argv. */
+	krx_proctitle_init(argc, argv);
 	while ((ch = getopt(argc, argv, "c:gtKVh")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -222,8 +226,13 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
-	if (keysvc)
+	if (keysvc) {
+		krx_proctitle_set("keysvc");
+		/* exec'd through /proc/self/exe: named "exe" otherwise */
+		prctl(PR_SET_NAME, "krxd", 0, 0, 0);
 		krx_keysvc_main(path, m.foreground);
+	}
+	krx_proctitle_set("master");
 	log_procname("master");
 	log_init(1, KRX_LOG_INFO);
 	log_fatal_status(KRX_EXIT_SOFTWARE);

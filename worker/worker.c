@@ -24,9 +24,9 @@
 #include "common/chan.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "crypto/secret.h"
 #include "common/cycle.h"
 #include "common/limits.h"
 #include "worker/keyclient.h"
@@ -294,6 +294,7 @@ krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 	size_t				 i;
 
 	log_procname("worker[%d]", slot);
+	krx_proctitle_set("worker %d (generation %u)", slot, cy->generation);
 	log_fatal_status(KRX_EXIT_SOFTWARE);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
