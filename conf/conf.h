@@ -84,6 +84,8 @@ struct krx_conf_kms_aws {
 	int	 creds;			/* enum krx_conf_aws_creds */
 	char	*access_key_id_file;	/* longTerm */
 	char	*secret_access_key_file;
+	char	*session_token_file;	/* longTerm.sessionToken (krx's
+					 * own), NULL: none */
 	char	*iam_role;		/* ec2Metadata */
 	char	*metadata_endpoint;	/* default http://169.254.169.254/ */
 	/* webIdentity: NULL falls back to the AWS_* environment of keysvc

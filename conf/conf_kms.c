@@ -22,7 +22,9 @@
  * kms = "AwsKmsService"; kmsConfig = {
  *   endpointUrl = "https://kms.us-east-1.amazonaws.com"; region = "...";
  *   credentials = { longTerm = { accessKeyId = { passwordFile = "..."; };
- *	secretAccessKey = { passwordFile = "..."; }; }; };
+ *	secretAccessKey = { passwordFile = "..."; };
+ *	sessionToken = { passwordFile = "..."; } [none; krx's own: for
+ *	temporary credentials, sent as X-Amz-Security-Token]; }; };
  *   or credentials = { ec2Metadata = { iamRole = "..."; metadataEndpoint
  *	= "..." [http://169.254.169.254/]; credentialLifetimeFactor = 0.8; };
  *   or credentials = { webIdentity = { roleArn; webIdentityTokenFile;
@@ -99,7 +101,7 @@ static const char *const aws_cred_keys[] = {
 	"longTerm", "ec2Metadata", "webIdentity", "podIdentity", NULL
 };
 static const char *const long_term_keys[] = {
-	"accessKeyId", "secretAccessKey", NULL
+	"accessKeyId", "secretAccessKey", "sessionToken", NULL
 };
 static const char *const ec2_keys[] = {
 	"iamRole", "metadataEndpoint", "credentialLifetimeFactor", NULL
@@ -611,6 +613,7 @@ kms_aws_long_term(struct conf_ctx *c, const config_setting_t *g,
 	a->access_key_id_file = kms_password(c, g, where, "accessKeyId", 1);
 	a->secret_access_key_file = kms_password(c, g, where,
 	    "secretAccessKey", 1);
+	a->session_token_file = kms_password(c, g, where, "sessionToken", 0);
 }
 
 static void
@@ -1024,6 +1027,7 @@ krx_conf_kms_free(struct krx_conf_kms *k)
 	free(a->region);
 	free(a->access_key_id_file);
 	free(a->secret_access_key_file);
+	free(a->session_token_file);
 	free(a->iam_role);
 	free(a->metadata_endpoint);
 	free(a->role_arn);

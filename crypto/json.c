@@ -625,12 +625,52 @@ krx_json_member(const char *s, const struct krx_json_tok *t, size_t ntok,
 }
 
 int
+krx_json_element(const struct krx_json_tok *t, size_t ntok, size_t arr,
+    size_t idx, size_t *val)
+{
+	size_t	 i, k;
+
+	*val = 0;
+	if (arr >= ntok || t[arr].type != KRX_JSON_ARRAY)
+		return KRX_E_MALFORMED;
+	if (idx >= t[arr].count)
+		return KRX_E_NOTFOUND;
+	i = arr + 1;
+	for (k = 0; k < idx; k++) {
+		if (i >= ntok)
+			return KRX_E_MALFORMED;		/* not from _parse */
+		i = t[i].next;
+	}
+	if (i >= ntok)
+		return KRX_E_MALFORMED;
+	*val = i;
+	return KRX_OK;
+}
+
+/* A path step of decimal digits without a leading zero: its value. */
+static int
+json_index(const char *p, size_t n, size_t *idx)
+{
+	size_t	 i, v = 0;
+
+	if (n == 0 || n > 9 || (p[0] == '0' && n > 1))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		v = v * 10 + (size_t)(p[i] - '0');
+	}
+	*idx = v;
+	return 1;
+}
+
+int
 krx_json_path(const char *s, const struct krx_json_tok *t, size_t ntok,
     const char *path, size_t *val)
 {
 	char		 step[KRX_JSON_MAX_KEY + 1];
 	const char	*p = path, *dot;
-	size_t		 at = 0, n;
+	size_t		 at = 0, n, idx;
 	int		 r;
 
 	*val = 0;
@@ -643,13 +683,48 @@ krx_json_path(const char *s, const struct krx_json_tok *t, size_t ntok,
 			return KRX_E_RANGE;
 		memcpy(step, p, n);
 		step[n] = '\0';
-		if ((r = krx_json_member(s, t, ntok, at, step, &at)) != KRX_OK)
+		if (t[at].type == KRX_JSON_ARRAY && json_index(step, n, &idx))
+			r = krx_json_element(t, ntok, at, idx, &at);
+		else
+			r = krx_json_member(s, t, ntok, at, step, &at);
+		if (r != KRX_OK) {
+			*val = 0;
 			return r;
+		}
 		if (dot == NULL)
 			break;
 		p = dot + 1;
 	}
 	*val = at;
+	return KRX_OK;
+}
+
+int
+krx_json_int64(const char *s, const struct krx_json_tok *t, size_t i,
+    int64_t *v)
+{
+	const char	*p = s + t[i].start;
+	uint64_t	 acc = 0, lim = (uint64_t)INT64_MAX;
+	size_t		 k = 0, n = t[i].len;
+	int		 neg = 0;
+
+	*v = 0;
+	if (t[i].type != KRX_JSON_NUMBER || n == 0)
+		return KRX_E_RANGE;
+	if (p[0] == '-') {
+		neg = 1;
+		lim++;
+		k++;
+	}
+	/* The parser checked the form: digits, then '.', 'e' or the end. */
+	for (; k < n; k++) {
+		if (p[k] < '0' || p[k] > '9')
+			return KRX_E_RANGE;
+		if (acc > (lim - (uint64_t)(p[k] - '0')) / 10)
+			return KRX_E_RANGE;
+		acc = acc * 10 + (uint64_t)(p[k] - '0');
+	}
+	*v = neg ? (acc == lim ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
 	return KRX_OK;
 }
 

@@ -74,11 +74,29 @@ int	krx_json_member(const char *s, const struct krx_json_tok *t,
 	    size_t ntok, size_t obj, const char *key, size_t *val);
 /*
  * As krx_json_member along a path of keys separated by '.' from token
- * 0 ("KeyMetadata.KeyId"); every step but the last must be an object.
+ * 0 ("KeyMetadata.KeyId"); every step but the last must be an object,
+ * or an array when the next step is a decimal index without a leading
+ * zero ("errors.0": the first element; KRX_E_NOTFOUND past the end).
  * KRX_E_RANGE also for an empty step.
  */
 int	krx_json_path(const char *s, const struct krx_json_tok *t,
 	    size_t ntok, const char *path, size_t *val);
+
+/*
+ * Element idx of the array at index arr: 0 with *val its token index;
+ * KRX_E_NOTFOUND past its end; KRX_E_MALFORMED when arr is not an
+ * array.
+ */
+int	krx_json_element(const struct krx_json_tok *t, size_t ntok,
+	    size_t arr, size_t idx, size_t *val);
+
+/*
+ * The number token t[i] as an int64_t: 0; KRX_E_RANGE when t[i] is not
+ * a number, has a fraction or an exponent, or is out of range. *v is 0
+ * on error.
+ */
+int	krx_json_int64(const char *s, const struct krx_json_tok *t,
+	    size_t i, int64_t *v);
 
 /*
  * The string token t[i] unescaped into out (size outsz), NUL-terminated;

@@ -12,9 +12,13 @@
  *   decrypt(edek)    Decrypt {"KeyId":kekRef,"CiphertextBlob":b64}
  *                    -> Plaintext
  *
- * Credentials: the long-term access key id and secret, read from their
- * files at open into locked memory (wiped at close); or web identity
- * (kms_aws_sts.c). Resolve and decrypt go through a krx_flight, so
+ * Credentials: the long-term access key id and secret (and a session
+ * token, krx's own option), read from their files at open into locked
+ * memory (wiped at close); or web identity (kms_aws_sts.c); or EC2
+ * instance metadata (kms_aws_imds.c). TLS: the kmsConfig tls group's
+ * trust and key stores (PEM, PKCS12, JKS: keysvc/kms_tls.c) for the
+ * KMS; STS and IMDS have their own client with the system's trust, as
+ * in Kroxylicious. Resolve and decrypt go through a krx_flight, so
  * concurrent misses for one alias or EDEK make one KMS call, and
  * failures are remembered briefly. Errors: a non-2xx answer's
  * {"__type","message"} names it; NotFoundException, or
@@ -24,15 +28,11 @@
  * whatever answers at its address) sends, nor the EDEKs, which come
  * from brokers. Never logs a credential, a DEK or a body.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -48,9 +48,9 @@
 #include "keysvc/kms.h"
 #include "keysvc/kms_aws.h"
 #include "keysvc/kms_flight.h"
+#include "keysvc/kms_tls.h"
 
 #define AWS_TOKENS		512	/* JSON tokens of an answer */
-#define AWS_SECRET_MAX		8192	/* bytes of a credential file */
 #define AWS_ALIAS_PREFIX	"alias/"
 #define AWS_ALIAS_MAX		256	/* with the prefix */
 #define AWS_LOG_EVERY		10	/* seconds between failure lines */
@@ -78,10 +78,13 @@ struct aws_log {
 struct aws_kms {
 	struct krx_kms		*k;
 	const struct krx_conf_kms_aws *conf;
-	struct krx_http		*http;
+	struct krx_http		*http;		/* the KMS's */
+	struct krx_http		*cred_http;	/* STS's or IMDS's */
+	struct krx_kms_tls	 tls;
 	struct krx_flight	*flight;
 	struct krx_kms_aws_creds creds;
 	struct krx_aws_sts	*sts;		/* web identity, else NULL */
+	struct krx_aws_imds	*imds;		/* ec2Metadata, else NULL */
 	TAILQ_HEAD(, aws_call)	 calls;
 	struct krx_kms_counters	 ctr;
 	struct aws_log		 log[KRX_KMS_OP_N];
@@ -248,87 +251,6 @@ aws_transport(const struct krx_http_resp *r, char *detail, size_t dlen)
 	aws_clean(why, sizeof(why), r->why, strlen(r->why));
 	snprintf(detail, dlen, "%s: %s", what, why);
 	return KRX_KEY_UNAVAILABLE;
-}
-
-/* ---- credentials ---- */
-
-/*
- * A credential file: its first line, surrounding blanks removed, into a
- * NUL-terminated secret. 0, or -1 (logged, without the content).
- */
-int
-krx_kms_aws_read_secret(const char *path, const char *what,
-    struct krx_secret **out)
-{
-	struct stat	 st;
-	uint8_t		*buf = NULL;
-	ssize_t		 n;
-	size_t		 len = 0, b, e;
-	int		 fd, r = -1;
-
-	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		log_warn("AwsKmsService: cannot open the %s file %s", what,
-		    path);
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > AWS_SECRET_MAX) {
-		log_warnx("AwsKmsService: the %s file %s is not a regular file "
-		    "of at most %d bytes", what, path, AWS_SECRET_MAX);
-		goto out;
-	}
-	buf = xmalloc(AWS_SECRET_MAX + 1);
-	while (len < AWS_SECRET_MAX) {
-		n = read(fd, buf + len, AWS_SECRET_MAX - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			log_warn("AwsKmsService: cannot read the %s file %s",
-			    what, path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	for (e = 0; e < len && buf[e] != '\n' && buf[e] != '\r'; e++)
-		;
-	for (b = 0; b < e && (buf[b] == ' ' || buf[b] == '\t'); b++)
-		;
-	while (e > b && (buf[e - 1] == ' ' || buf[e - 1] == '\t'))
-		e--;
-	if (e == b) {
-		log_warnx("AwsKmsService: the %s file %s is empty", what, path);
-		goto out;
-	}
-	for (n = (ssize_t)b; n < (ssize_t)e; n++)
-		if (buf[n] < 0x21 || buf[n] > 0x7e) {
-			log_warnx("AwsKmsService: the %s file %s holds "
-			    "characters a credential cannot have", what, path);
-			goto out;
-		}
-	if ((*out = krx_secret_new(e - b + 1)) == NULL)
-		fatalx("out of memory for a credential");
-	memcpy((*out)->data, buf + b, e - b);
-	(*out)->data[e - b] = '\0';
-	r = 0;
-out:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, AWS_SECRET_MAX + 1);
-		free(buf);
-	}
-	close(fd);
-	return r;
-}
-
-void
-krx_kms_aws_creds_clear(struct krx_kms_aws_creds *c)
-{
-	krx_secret_free(c->access_key);
-	krx_secret_free(c->secret_key);
-	krx_secret_free(c->session_token);
-	memset(c, 0, sizeof(*c));
 }
 
 /* ---- calls ---- */
@@ -599,6 +521,17 @@ aws_fail_now(struct aws_call *c, enum krx_key_status st)
 	aws_call_free(c);
 }
 
+/* Why there are no credentials (for a detail). */
+static const char *
+aws_no_creds_why(const struct aws_kms *a)
+{
+	if (a->sts != NULL)
+		return krx_aws_sts_why(a->sts);
+	if (a->imds != NULL)
+		return krx_aws_imds_why(a->imds);
+	return "none";
+}
+
 /*
  * Send c with body (a JSON object). On refusal (the client's queue is
  * full) c is answered UNAVAILABLE at once.
@@ -615,8 +548,7 @@ aws_send(struct aws_call *c, struct krx_buf *body)
 		fatalx("out of memory for a KMS request");
 	if (a->creds.access_key == NULL) {
 		snprintf(c->detail, sizeof(c->detail), "unavailable (no "
-		    "credentials yet: %.200s)", a->sts != NULL ?
-		    krx_aws_sts_why(a->sts) : "none");
+		    "credentials yet: %.200s)", aws_no_creds_why(a));
 		aws_fail_now(c, KRX_KEY_UNAVAILABLE);
 		return;
 	}
@@ -779,35 +711,37 @@ aws_decrypt(struct krx_kms *k, const uint8_t *edek, size_t len,
 
 /* ---- open, close ---- */
 
+/* The KMS's client: the tls group's stores installed by kms_tls.c. */
 static int
-aws_http_opts(struct krx_kms *k, struct krx_http_opts *o)
+aws_http_new(struct krx_kms *k, struct aws_kms *a)
 {
 	const struct krx_conf_kms	*kc = &k->conf->kms_conf;
-	const struct krx_conf_kms_tls	*tls = &kc->tls;
+	struct krx_http_opts		 o;
 
-	memset(o, 0, sizeof(*o));
-	o->connect_timeout_ms = (long)kc->connect_timeout * 1000;
-	o->timeout_ms = (long)kc->request_timeout * 1000;
-	if (tls->insecure) {
-		o->insecure = 1;
-		log_warnx("AwsKmsService %s: TLS trust is \"insecure\": the "
-		    "KMS's certificate and host name are NOT checked; for "
-		    "tests only, never in production", kc->aws.endpoint_url);
-	}
-	if (tls->trust_file != NULL) {
-		if (tls->trust_type != KRX_CONF_STORE_PEM) {
-			log_warnx("AwsKmsService: tls.trust.storeFile %s: only "
-			    "storeType = \"PEM\" trust stores are supported",
-			    tls->trust_file);
-			return -1;
-		}
-		o->ca_file = tls->trust_file;
-	}
-	if (tls->key_store_file != NULL || tls->key_file != NULL) {
-		log_warnx("AwsKmsService: tls.key (a client certificate) is "
-		    "not supported");
+	memset(&o, 0, sizeof(o));
+	o.connect_timeout_ms = (long)kc->connect_timeout * 1000;
+	o.timeout_ms = (long)kc->request_timeout * 1000;
+	if (krx_kms_tls_load(&a->tls, &kc->tls, kc->aws.endpoint_url) != 0)
 		return -1;
-	}
+	krx_kms_tls_opts(&o, &kc->tls, &a->tls, kc->aws.endpoint_url);
+	return (a->http = krx_http_new(k->base, &o)) != NULL ? 0 : -1;
+}
+
+/* Long-term credentials from their files. */
+static int
+aws_long_term(struct aws_kms *a)
+{
+	const struct krx_conf_kms_aws	*conf = a->conf;
+
+	if (krx_kms_aws_read_secret(conf->access_key_id_file,
+	    "access key id", &a->creds.access_key) != 0 ||
+	    krx_kms_aws_read_secret(conf->secret_access_key_file,
+	    "secret access key", &a->creds.secret_key) != 0)
+		return -1;
+	if (conf->session_token_file != NULL &&
+	    krx_kms_aws_read_secret(conf->session_token_file,
+	    "session token", &a->creds.session_token) != 0)
+		return -1;
 	return 0;
 }
 
@@ -820,11 +754,32 @@ aws_fresh(void *arg)
 	krx_flight_forget(a->flight);
 }
 
+/* Temporary credentials: STS or IMDS, on their own client. */
+static int
+aws_temporary(struct krx_kms *k, struct aws_kms *a)
+{
+	struct krx_http_opts	 o;
+
+	memset(&o, 0, sizeof(o));
+	o.max_body = 64 * 1024;
+	if ((a->cred_http = krx_http_new(k->base, &o)) == NULL)
+		return -1;
+	if (a->conf->creds == KRX_CONF_AWS_WEB_IDENTITY)
+		a->sts = krx_aws_sts_new(k->base, a->conf, a->cred_http,
+		    &a->creds, aws_fresh, a);
+	else
+		a->imds = krx_aws_imds_new(k->base, a->conf, a->cred_http,
+		    &a->creds, aws_fresh, a);
+	return a->sts != NULL || a->imds != NULL ? 0 : -1;
+}
+
 static int
 aws_open(struct krx_kms *k)
 {
+	static const char *const kinds[] = {
+		"long-term", "EC2 metadata", "web identity"
+	};
 	const struct krx_conf_kms_aws	*conf = &k->conf->kms_conf.aws;
-	struct krx_http_opts		 o;
 	struct aws_kms			*a;
 
 	a = xcalloc(1, sizeof(*a));
@@ -833,37 +788,25 @@ aws_open(struct krx_kms *k)
 	a->conf = conf;
 	TAILQ_INIT(&a->calls);
 	if (k->conf->kms_conf.kind != KRX_CONF_KMS_AWS ||
-	    conf->endpoint_url == NULL || conf->region == NULL) {
-		log_warnx("AwsKmsService: kmsConfig has no endpointUrl or "
-		    "region");
+	    conf->endpoint_url == NULL || conf->region == NULL ||
+	    conf->creds < KRX_CONF_AWS_LONG_TERM ||
+	    conf->creds > KRX_CONF_AWS_WEB_IDENTITY) {
+		log_warnx("AwsKmsService: kmsConfig has no endpointUrl, "
+		    "region or credentials");
 		return -1;
 	}
-	switch (conf->creds) {
-	case KRX_CONF_AWS_LONG_TERM:
-		if (krx_kms_aws_read_secret(conf->access_key_id_file,
-		    "access key id", &a->creds.access_key) != 0 ||
-		    krx_kms_aws_read_secret(conf->secret_access_key_file,
-		    "secret access key", &a->creds.secret_key) != 0)
-			return -1;
-		break;
-	case KRX_CONF_AWS_WEB_IDENTITY:
-		break;
-	default:
-		log_warnx("AwsKmsService: ec2Metadata credentials are not "
-		    "supported yet (longTerm and webIdentity are)");
+	if (conf->creds == KRX_CONF_AWS_LONG_TERM && aws_long_term(a) != 0)
 		return -1;
-	}
-	if (aws_http_opts(k, &o) != 0 ||
-	    (a->http = krx_http_new(k->base, &o)) == NULL)
+	if (aws_http_new(k, a) != 0)
 		return -1;
 	a->flight = krx_flight_new(NULL);
-	if (conf->creds == KRX_CONF_AWS_WEB_IDENTITY &&
-	    (a->sts = krx_aws_sts_new(k->base, conf, a->http,
-	    &a->creds, aws_fresh, a)) == NULL)
+	if (conf->creds != KRX_CONF_AWS_LONG_TERM && aws_temporary(k, a) != 0)
 		return -1;
-	log_info("AwsKmsService %s (region %s, %s credentials)",
-	    conf->endpoint_url, conf->region, conf->creds ==
-	    KRX_CONF_AWS_LONG_TERM ? "long-term" : "web identity");
+	log_info("AwsKmsService %s (region %s, %s credentials%s%s)",
+	    conf->endpoint_url, conf->region, kinds[conf->creds],
+	    a->creds.session_token != NULL && conf->creds ==
+	    KRX_CONF_AWS_LONG_TERM ? " with a session token" : "",
+	    a->tls.store != NULL ? ", own TLS stores" : "");
 	return 0;
 }
 
@@ -875,8 +818,11 @@ aws_close(struct krx_kms *k)
 	if (a == NULL)
 		return;
 	krx_aws_sts_free(a->sts);
-	/* Cancels every request: no callback comes. */
+	krx_aws_imds_free(a->imds);
+	/* Cancel every request: no callback comes. */
+	krx_http_free(a->cred_http);
 	krx_http_free(a->http);
+	krx_kms_tls_free(&a->tls);
 	while (!TAILQ_EMPTY(&a->calls))
 		aws_call_free(TAILQ_FIRST(&a->calls));
 	krx_flight_free(a->flight);

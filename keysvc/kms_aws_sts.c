@@ -29,9 +29,6 @@
 #include "keysvc/kms_aws.h"
 
 #define STS_VALUE_MAX		4096	/* bytes of a credential value */
-#define STS_RETRY_MIN		5	/* seconds */
-#define STS_RETRY_MAX		60
-#define STS_RENEW_MIN		5	/* never renew more often */
 #define STS_VERSION		"2011-06-15"
 
 struct krx_aws_sts {
@@ -144,23 +141,6 @@ bad:
 	return NULL;
 }
 
-/* "2026-01-02T03:04:05Z", optional fraction: seconds since the epoch. */
-static time_t
-sts_time(const struct krx_secret *s)
-{
-	struct tm	 tm;
-	int		 n = 0;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || sscanf((const char *)s->data,
-	    "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return timegm(&tm);
-}
-
 static void
 sts_schedule(struct krx_aws_sts *s, long secs)
 {
@@ -174,13 +154,8 @@ sts_schedule(struct krx_aws_sts *s, long secs)
 static void
 sts_failed(struct krx_aws_sts *s)
 {
-	long	 secs = STS_RETRY_MIN;
-	int	 i;
+	long	 secs = krx_kms_aws_retry_in(s->failures);
 
-	for (i = 0; i < s->failures && secs < STS_RETRY_MAX; i++)
-		secs *= 2;
-	if (secs > STS_RETRY_MAX)
-		secs = STS_RETRY_MAX;
 	s->failures++;
 	log_warnx("AwsKmsService: web identity for role %s: %s; trying "
 	    "again in %ld s%s", s->role_arn, s->why, secs, s->expires != 0 ?
@@ -209,7 +184,8 @@ sts_take(struct krx_aws_sts *s, const char *body, size_t len)
 	    (c.session_token = sts_xml_value(p, end, "SessionToken")) ==
 	    NULL ||
 	    (exp = sts_xml_value(p, end, "Expiration")) == NULL ||
-	    (t = sts_time(exp)) == -1) {
+	    (t = krx_kms_aws_time((const char *)exp->data,
+	    strlen((const char *)exp->data))) == -1) {
 		snprintf(s->why, sizeof(s->why), "STS answered without "
 		    "usable Credentials");
 		goto fail;
@@ -224,9 +200,7 @@ sts_take(struct krx_aws_sts *s, const char *body, size_t len)
 	s->expires = t;
 	s->failures = 0;
 	s->why[0] = '\0';
-	renew = (long)(s->factor * (double)life);
-	if (renew < STS_RENEW_MIN)
-		renew = STS_RENEW_MIN;
+	renew = krx_kms_aws_renew_in(s->factor, life);
 	log_info("AwsKmsService: web identity credentials for role %s "
 	    "obtained, valid %ld s, renewed in %ld s", s->role_arn, life,
 	    renew);

@@ -2,7 +2,7 @@
  * kms_vault.c: VaultKmsService, HashiCorp Vault's Transit engine as
  * Kroxylicious uses it, in keysvc (the only process holding the token).
  * Trusts its configuration; trusts nothing Vault sends (bodies are read
- * with the bounded reader of json_vault.c, DEKs must be 32 bytes,
+ * with the bounded reader of crypto/json.c, DEKs must be 32 bytes,
  * ciphertexts must be Vault's form).
  *
  *   resolve(alias)  GET  {url}/keys/{alias}            data.name
@@ -41,9 +41,9 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/edek_kms.h"
+#include "crypto/json.h"
 #include "crypto/secret.h"
 #include "keysvc/http.h"
-#include "keysvc/json_vault.h"
 #include "keysvc/kms.h"
 #include "keysvc/kms_flight.h"
 #include "keysvc/kms_tls.h"
@@ -56,6 +56,8 @@
 #define VAULT_DETAIL		160
 #define VAULT_REDIRECTS		3
 #define VAULT_B64_DEK		44	/* padded base64 of 32 bytes */
+/* JSON tokens of an answer at most (a key read lists every version). */
+#define VAULT_JSON_TOKENS	16384
 
 enum vault_kind {
 	VOP_RESOLVE = 0,
@@ -203,6 +205,59 @@ vault_b64_dek(const char *s, size_t n, uint8_t dek[KRX_DEK_BYTES])
 }
 
 /*
+ * Vault's answer r as JSON (crypto/json.h) with the value at path:
+ * 0 with *at, else an error. The tokens (at most VAULT_JSON_TOKENS,
+ * fewer for a short body) are the caller's to free.
+ */
+static int
+vault_json_at(const struct krx_http_resp *r, const char *path,
+    struct krx_json_tok **t, size_t *at)
+{
+	size_t	 max = r->body_len / 2 + 2, n;
+	int	 e;
+
+	if (max > VAULT_JSON_TOKENS)
+		max = VAULT_JSON_TOKENS;
+	*t = xcalloc(max, sizeof(**t));
+	if ((e = krx_json_parse((const char *)r->body, r->body_len, *t, max,
+	    &n)) != KRX_OK)
+		return e;
+	return krx_json_path((const char *)r->body, *t, n, path, at);
+}
+
+/* The string at path into out (NUL-terminated; "" on error): 0 or -1. */
+static int
+vault_json_string(const struct krx_http_resp *r, const char *path,
+    char *out, size_t len, size_t *n)
+{
+	struct krx_json_tok	*t;
+	size_t			 at;
+	int			 e;
+
+	if ((e = vault_json_at(r, path, &t, &at)) == KRX_OK)
+		e = krx_json_string((const char *)r->body, t, at, out, len, n);
+	free(t);
+	if (e != KRX_OK && len > 0)
+		out[0] = '\0';
+	return e == KRX_OK ? 0 : -1;
+}
+
+/* The integer at path (0 when absent or not one): 0 or -1. */
+static int
+vault_json_int(const struct krx_http_resp *r, const char *path, int64_t *v)
+{
+	struct krx_json_tok	*t;
+	size_t			 at;
+	int			 e;
+
+	*v = 0;
+	if ((e = vault_json_at(r, path, &t, &at)) == KRX_OK)
+		e = krx_json_int64((const char *)r->body, t, at, v);
+	free(t);
+	return e == KRX_OK ? 0 : -1;
+}
+
+/*
  * Vault's first error text, printable ASCII only and short, for a
  * detail: "encryption key not found". Vault's errors carry no secrets.
  */
@@ -211,8 +266,8 @@ vault_errtext(const struct krx_http_resp *r, char *out, size_t len)
 {
 	size_t	 i;
 
-	if (krx_vjson_string((const char *)r->body, r->body_len, "errors.0",
-	    out, len, NULL) != 0 && len > 0) {
+	if (vault_json_string(r, "errors.0", out, len, NULL) != 0 &&
+	    len > 0) {
 		out[0] = '\0';
 		if (r->body_len > 0 && r->body[0] != '{' && r->body_len < len)
 			snprintf(out, len, "%s", (const char *)r->body);
@@ -286,8 +341,7 @@ vault_resolved(struct vault_op *op, const struct krx_http_resp *r)
 	size_t			 n;
 
 	memset(&res, 0, sizeof(res));
-	if (krx_vjson_string((const char *)r->body, r->body_len, "data.name",
-	    name, sizeof(name), &n) != 0) {
+	if (vault_json_string(r, "data.name", name, sizeof(name), &n) != 0) {
 		vault_fail(op, KRX_KEY_UNAVAILABLE, "vault: key read answer "
 		    "without data.name");
 		return;
@@ -327,12 +381,11 @@ vault_generated(struct vault_op *op, const struct krx_http_resp *r)
 
 	memset(&res, 0, sizeof(res));
 	krx_buf_init(&edek, 256);
-	if (krx_vjson_string((const char *)r->body, r->body_len,
-	    "data.plaintext", b64, sizeof(b64), &n) != 0 ||
-	    vault_b64_dek(b64, n, dek) != 0)
+	if (vault_json_string(r, "data.plaintext", b64, sizeof(b64),
+	    &n) != 0 || vault_b64_dek(b64, n, dek) != 0)
 		bad = "vault: datakey answer without a 32-byte plaintext";
-	else if (krx_vjson_string((const char *)r->body, r->body_len,
-	    "data.ciphertext", ct, sizeof(ct), &ctlen) != 0)
+	else if (vault_json_string(r, "data.ciphertext", ct, sizeof(ct),
+	    &ctlen) != 0)
 		bad = "vault: datakey answer without a ciphertext";
 	else {
 		memset(&e, 0, sizeof(e));
@@ -369,9 +422,8 @@ vault_decrypted(struct vault_op *op, const struct krx_http_resp *r)
 	size_t			 n;
 
 	memset(&res, 0, sizeof(res));
-	if (krx_vjson_string((const char *)r->body, r->body_len,
-	    "data.plaintext", b64, sizeof(b64), &n) != 0 ||
-	    vault_b64_dek(b64, n, dek) != 0) {
+	if (vault_json_string(r, "data.plaintext", b64, sizeof(b64),
+	    &n) != 0 || vault_b64_dek(b64, n, dek) != 0) {
 		res.status = KRX_KEY_INVALID;
 		res.detail = "vault: decrypt answer without a 32-byte "
 		    "plaintext";
@@ -648,8 +700,8 @@ vault_login_done(void *arg, const struct krx_http_resp *r)
 	}
 	buf = xmalloc(VAULT_TOKEN_MAX + 1);
 	tok = NULL;
-	if (krx_vjson_string((const char *)r->body, r->body_len,
-	    "auth.client_token", buf, VAULT_TOKEN_MAX + 1, &n) == 0 && n > 0)
+	if (vault_json_string(r, "auth.client_token", buf,
+	    VAULT_TOKEN_MAX + 1, &n) == 0 && n > 0)
 		tok = krx_secret_new_copy(buf, n);
 	OPENSSL_cleanse(buf, VAULT_TOKEN_MAX + 1);
 	free(buf);
@@ -661,8 +713,7 @@ vault_login_done(void *arg, const struct krx_http_resp *r)
 		    "login answer without a token");
 		return;
 	}
-	krx_vjson_int((const char *)r->body, r->body_len,
-	    "auth.lease_duration", &lease);
+	vault_json_int(r, "auth.lease_duration", &lease);
 	krx_secret_free(v->token);
 	v->token = tok;
 	v->token_gen++;

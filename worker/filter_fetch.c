@@ -46,7 +46,7 @@
 #include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "crypto/localkms.h"
+#include "crypto/edek_name.h"
 #include "crypto/recenc.h"
 #include "crypto/wrapper.h"
 #include "common/cycle.h"
@@ -563,16 +563,30 @@ fj_why(struct krx_fjob *j, size_t i)
 	}
 }
 
+/* The EDEK form of the vcluster's kms. */
+static int
+fj_edek_form(struct krx_fjob *j)
+{
+	switch (fj_conf(j)->kms_conf.kind) {
+	case KRX_CONF_KMS_VAULT:
+		return KRX_EDEK_FORM_VAULT;
+	case KRX_CONF_KMS_AWS:
+		return KRX_EDEK_FORM_AWS;
+	case KRX_CONF_KMS_AZURE:
+		return KRX_EDEK_FORM_AZURE;
+	default:
+		return KRX_EDEK_FORM_LOCAL;
+	}
+}
+
 static void
 fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 {
 	const struct krx_fetch_part	*p = &j->resp.parts[i];
-	const uint8_t			*kek = NULL;
 	char				 topic[KRX_TOPIC_NAME_MAX + 1];
 	char				 tname[KRX_TOPIC_NAME_MAX + 1];
 	char				 kname[FJ_ALIAS_MAX + 1];
-	size_t				 klen = 0, tlen;
-	uint32_t			 version = 0;
+	size_t				 tlen;
 
 	if (!fj_log_allow())
 		return;
@@ -581,15 +595,12 @@ fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 	else
 		fj_printable(topic, sizeof(topic), (const uint8_t *)tname,
 		    tlen);
-	if (j->parts[i].bad_edek == NULL ||
-	    krx_localkms_edek_parse(j->parts[i].bad_edek,
-	    j->parts[i].bad_len, &kek, &klen, &version) != KRX_OK ||
-	    klen == 0) {
-		kek = (const uint8_t *)"?";
-		klen = 1;
-		version = 0;
-	}
-	fj_printable(kname, sizeof(kname), kek, klen);
+	/* Its name and version, never key material ("?" if unreadable). */
+	if (j->parts[i].bad_edek == NULL)
+		snprintf(kname, sizeof(kname), "?");
+	else
+		krx_edek_kek_name(fj_edek_form(j), j->parts[i].bad_edek,
+		    j->parts[i].bad_len, kname, sizeof(kname));
 	if (j->parts[i].refuse != 0)
 		log_warnx("conn=%llu client=%s: refusing records of %s-%d "
 		    "(offset %lld): %s; answering error %d for that partition "
@@ -598,10 +609,10 @@ fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 		    (long long)j->parts[i].fail_offset, fj_why(j, i), err);
 	else
 		log_warnx("conn=%llu client=%s: cannot decrypt records of "
-		    "%s-%d (KEK %s version %u): %s; answering error %d for "
-		    "that partition with its records removed (offset %lld)",
+		    "%s-%d (KEK %s): %s; answering error %d for that partition "
+		    "with its records removed (offset %lld)",
 		    (unsigned long long)j->s->id, j->s->client_addr, topic,
-		    p->index, kname, version, fj_why(j, i), err,
+		    p->index, kname, fj_why(j, i), err,
 		    (long long)j->parts[i].fail_offset);
 }
 

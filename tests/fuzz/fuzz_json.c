@@ -7,9 +7,11 @@
  * every string token unescapes within its raw length, equals itself by
  * krx_json_string_eq, and as base64 decodes to at most 3/4 of it or
  * fails cleanly; member lookups of the AWS names never fail otherwise
- * than as documented; a document written back with krx_json_put_string
- * around a string parses again to the same bytes.
- * Seeds (tests/fuzz/corpus/json): AWS KMS answers and errors.
+ * than as documented, nor those of Vault and IMDS (array indexes too);
+ * every number reads as an int64 or fails with KRX_E_RANGE; a document
+ * written back with krx_json_put_string around a string parses again
+ * to the same bytes.
+ * Seeds (tests/fuzz/corpus/json): AWS KMS and Vault answers and errors.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +59,13 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const paths[] = { "KeyMetadata.KeyId", "Plaintext",
-	    "CiphertextBlob", "__type", "message", "a.b.c", NULL };
+	    "CiphertextBlob", "__type", "message", "a.b.c", "errors.0",
+	    "data.plaintext", "data.keys.1", "auth.lease_duration", "0.1",
+	    "Expiration", NULL };
 	struct krx_json_tok	 t[FZ_TOKENS];
 	const char		*s = (const char *)data;
 	size_t			 n, i, v, k;
+	int64_t			 iv;
 	int			 r;
 
 	r = krx_json_parse(s, size, t, FZ_TOKENS, &n);
@@ -80,6 +85,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fz_check(t[i].next - i - 1 >= t[i].count);
 		if (t[i].type == KRX_JSON_STRING)
 			fz_string(s, t, i);
+		r = krx_json_int64(s, t, i, &iv);
+		fz_check(r == KRX_OK || (r == KRX_E_RANGE && iv == 0));
+		fz_check(r != KRX_OK || t[i].type == KRX_JSON_NUMBER);
 	}
 	for (k = 0; paths[k] != NULL; k++) {
 		r = krx_json_path(s, t, n, paths[k], &v);

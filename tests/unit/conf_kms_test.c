@@ -290,7 +290,22 @@ Test(conf_kms, aws_long_term)
 	cr_assert_eq(k->aws.creds, KRX_CONF_AWS_LONG_TERM);
 	cr_assert_str_eq(k->aws.access_key_id_file, "/etc/krx/aws-id");
 	cr_assert_str_eq(k->aws.secret_access_key_file, "/etc/krx/aws-secret");
+	cr_assert_null(k->aws.session_token_file);
 	krx_conf_free(c);
+	/* krx's own sessionToken, a password file like the others. */
+	c = load_ok(AWS(AWS_BASE "credentials = { longTerm = {\n"
+	    "  accessKeyId = { passwordFile = \"/etc/krx/aws-id\"; };\n"
+	    "  secretAccessKey = { passwordFile = \"/etc/krx/aws-secret\"; };\n"
+	    "  sessionToken = { passwordFile = \"/etc/krx/aws-token\"; };\n"
+	    "}; };\n"));
+	cr_assert_str_eq(kms_of(c)->aws.session_token_file,
+	    "/etc/krx/aws-token");
+	krx_conf_free(c);
+	load_fails(AWS(AWS_BASE "credentials = { longTerm = {\n"
+	    "  accessKeyId = { passwordFile = \"/etc/krx/aws-id\"; };\n"
+	    "  secretAccessKey = { passwordFile = \"/etc/krx/aws-secret\"; };\n"
+	    "  sessionToken = { password = \"inline\"; };\n"
+	    "}; };\n"), "inline password refused");
 }
 
 Test(conf_kms, aws_ec2_and_web_identity)

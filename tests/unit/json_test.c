@@ -329,3 +329,93 @@ Test(json, writer_round_trip)
 	}
 	krx_buf_free(&b);
 }
+
+/* Vault's answers (from the retired keysvc/json_vault.c tests). */
+static const char vault_datakey[] =
+	"{\"request_id\":\"6f\",\"lease_id\":\"\",\"renewable\":false,"
+	"\"lease_duration\":0,\"data\":{\"ciphertext\":\"vault:v1:abcd\","
+	"\"key_version\":1,\"plaintext\":\"QUJD\",\"keys\":{\"1\":17,"
+	"\"2\":18}},\"wrap_info\":null,\"warnings\":null,\"auth\":null}";
+static const char vault_login[] =
+	"{ \"auth\" : { \"client_token\" : \"hvs.x\", \"policies\":[\"a\","
+	"[\"b0\"],\"c\"], \"lease_duration\" : 3600 }, \"errors\":[] }\n";
+
+Test(json, vault_paths_and_indexes)
+{
+	char	 s[64];
+	size_t	 v;
+	int64_t	 i;
+
+	cr_assert_eq(parse(vault_datakey), KRX_OK);
+	cr_assert_eq(krx_json_path(vault_datakey, T, N, "data.plaintext",
+	    &v), KRX_OK);
+	cr_assert_eq(krx_json_string(vault_datakey, T, v, s, sizeof(s),
+	    NULL), KRX_OK);
+	cr_assert_str_eq(s, "QUJD");
+	/* A digit step on an object is a member name. */
+	cr_assert_eq(krx_json_path(vault_datakey, T, N, "data.keys.2", &v),
+	    KRX_OK);
+	cr_assert_eq(krx_json_int64(vault_datakey, T, v, &i), KRX_OK);
+	cr_assert_eq(i, 18);
+	cr_assert_eq(krx_json_path(vault_datakey, T, N, "auth.client_token",
+	    &v), KRX_E_MALFORMED);	/* auth is null */
+	cr_assert_eq(krx_json_path(vault_datakey, T, N, "data.nope", &v),
+	    KRX_E_NOTFOUND);
+	cr_assert_eq(krx_json_path(vault_datakey, T, N, "data.key_version",
+	    &v), KRX_OK);
+	cr_assert_eq(krx_json_string(vault_datakey, T, v, s, sizeof(s),
+	    NULL), KRX_E_RANGE);
+
+	cr_assert_eq(parse(vault_login), KRX_OK);
+	cr_assert_eq(krx_json_path(vault_login, T, N, "auth.policies.2", &v),
+	    KRX_OK);
+	cr_assert(krx_json_string_eq(vault_login, T, v, "c", 1));
+	/* Index 1 is an array: its subtree is skipped on the way to 2. */
+	cr_assert_eq(krx_json_path(vault_login, T, N, "auth.policies.1.0",
+	    &v), KRX_OK);
+	cr_assert(krx_json_string_eq(vault_login, T, v, "b0", 2));
+	cr_assert_eq(krx_json_path(vault_login, T, N, "auth.policies.3", &v),
+	    KRX_E_NOTFOUND);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(krx_json_path(vault_login, T, N, "errors.0", &v),
+	    KRX_E_NOTFOUND);
+	/* Not an index: a leading zero, a sign, a name. */
+	cr_assert_eq(krx_json_path(vault_login, T, N, "auth.policies.01",
+	    &v), KRX_E_MALFORMED);
+	cr_assert_eq(krx_json_path(vault_login, T, N, "auth.policies.-1",
+	    &v), KRX_E_MALFORMED);
+	cr_assert_eq(krx_json_path(vault_login, T, N, "auth.policies.x",
+	    &v), KRX_E_MALFORMED);
+	cr_assert_eq(krx_json_path(vault_login, T, N, "auth.lease_duration",
+	    &v), KRX_OK);
+	cr_assert_eq(krx_json_int64(vault_login, T, v, &i), KRX_OK);
+	cr_assert_eq(i, 3600);
+	cr_assert_eq(krx_json_element(T, N, 0, 0, &v), KRX_E_MALFORMED);
+}
+
+Test(json, int64_bounds)
+{
+	static const struct { const char *doc; int r; int64_t v; } c[] = {
+		{ "-9223372036854775808", KRX_OK, INT64_MIN },
+		{ "9223372036854775807", KRX_OK, INT64_MAX },
+		{ "-0", KRX_OK, 0 },
+		{ "0", KRX_OK, 0 },
+		{ "9223372036854775808", KRX_E_RANGE, 0 },
+		{ "-9223372036854775809", KRX_E_RANGE, 0 },
+		{ "99999999999999999999", KRX_E_RANGE, 0 },
+		{ "1.5", KRX_E_RANGE, 0 },
+		{ "1e3", KRX_E_RANGE, 0 },
+		{ "\"1\"", KRX_E_RANGE, 0 },
+		{ "true", KRX_E_RANGE, 0 },
+	};
+	int64_t	 v;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		cr_assert_eq(parse(c[i].doc), KRX_OK, "%s", c[i].doc);
+		v = 42;
+		cr_assert_eq(krx_json_int64(c[i].doc, T, 0, &v), c[i].r, "%s",
+		    c[i].doc);
+		cr_assert_eq(v, c[i].v, "%s", c[i].doc);
+	}
+}

@@ -6,7 +6,8 @@
  * answer, namespaced __type values, details that name the failure and
  * never carry what an authentication error may quote, untrusted text
  * cut and cleaned, bodies that are not JSON; credential files trimmed,
- * refused when empty, spaced or missing; STS's XML answer and times;
+ * refused when empty, spaced or missing; STS's XML answer; AWS times,
+ * renewal and retry delays; IMDS's base URL and credentials document;
  * and the provider against a loopback server: 1,000 concurrent
  * decrypts of one EDEK make one signed KMS request, whose headers and
  * body are as AWS wants them and carry no secret key.
@@ -22,9 +23,12 @@
 #include "keysvc/http.c"
 #include "keysvc/kms.c"
 #include "keysvc/kms_aws.c"
+#include "keysvc/kms_aws_creds.c"
+#include "keysvc/kms_aws_imds.c"
 #include "keysvc/kms_aws_sts.c"
 #include "keysvc/kms_flight.c"
 #include "keysvc/kms_local.c"
+#include "keysvc/kms_tls.c"
 
 /*
  * kms.c's table names every provider; the Vault one is not under test
@@ -260,9 +264,158 @@ Test(kms_aws, sts_xml)
 	cr_assert_null(sts_xml_value(x, strstr(x, "</SessionToken>") + 3,
 	    "SessionToken"));
 	v = sts_xml_value(x, end, "Expiration");
-	cr_assert_eq(sts_time(v), (time_t)1767323045);
+	cr_assert_eq(krx_kms_aws_time((const char *)v->data,
+	    strlen((const char *)v->data)), (time_t)1767323045);
 	krx_secret_free(v);
-	cr_assert_eq(sts_time(NULL), (time_t)-1);
+}
+
+static time_t
+awstime(const char *s)
+{
+	return krx_kms_aws_time(s, strlen(s));
+}
+
+Test(kms_aws, times)
+{
+	static const char *const bad[] = {
+		"", "2026-01-02T03:04:05", "2026-01-02T03:04:05ZZ",
+		"2026-01-02 03:04:05Z", "2026-13-02T03:04:05Z",
+		"2026-01-02T24:04:05Z", "2026-01-02T03:04:05+01:00",
+		"2026-01-02T03:04:05.Zx", "26-01-02T03:04:05Z",
+		"2026-01-02T03:04:05.123456789012345678901Z",
+	};
+	size_t	 i;
+
+	cr_assert_eq(awstime("2026-01-02T03:04:05Z"), (time_t)1767323045);
+	cr_assert_eq(awstime("2026-01-02T03:04:05.5Z"), (time_t)1767323045);
+	cr_assert_eq(awstime("2026-01-02T03:04:05+00:00"),
+	    (time_t)1767323045);
+	cr_assert_eq(awstime("1970-01-01T00:00:00Z"), (time_t)0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(awstime(bad[i]), (time_t)-1, "%s", bad[i]);
+	/* Not NUL-terminated: only len bytes are read. */
+	cr_assert_eq(krx_kms_aws_time("2026-01-02T03:04:05Zjunk", 20),
+	    (time_t)1767323045);
+}
+
+Test(kms_aws, renewal_and_retry_times)
+{
+	cr_assert_eq(krx_kms_aws_renew_in(0.8, 3600), 2880);
+	cr_assert_eq(krx_kms_aws_renew_in(0.5, 3600), 1800);
+	/* Out of (0, 1): Kroxylicious' default. */
+	cr_assert_eq(krx_kms_aws_renew_in(0, 100), 80);
+	cr_assert_eq(krx_kms_aws_renew_in(1.5, 100), 80);
+	/* Never sooner than 5 s, even for nearly expired credentials. */
+	cr_assert_eq(krx_kms_aws_renew_in(0.8, 4), 5);
+	cr_assert_eq(krx_kms_aws_renew_in(0.8, -10), 5);
+	cr_assert_eq(krx_kms_aws_retry_in(0), 5);
+	cr_assert_eq(krx_kms_aws_retry_in(1), 10);
+	cr_assert_eq(krx_kms_aws_retry_in(3), 40);
+	cr_assert_eq(krx_kms_aws_retry_in(4), 60);
+	cr_assert_eq(krx_kms_aws_retry_in(1000), 60);
+}
+
+Test(kms_aws, imds_base)
+{
+	char	 b[64];
+
+	cr_assert_eq(krx_kms_aws_imds_base("http://169.254.169.254/", b,
+	    sizeof(b)), 0);
+	cr_assert_str_eq(b, "http://169.254.169.254");
+	cr_assert_eq(krx_kms_aws_imds_base("http://[fd00:ec2::254]:80/x/y?q",
+	    b, sizeof(b)), 0);
+	cr_assert_str_eq(b, "http://[fd00:ec2::254]:80");
+	cr_assert_eq(krx_kms_aws_imds_base("http://127.0.0.1:8080", b,
+	    sizeof(b)), 0);
+	cr_assert_str_eq(b, "http://127.0.0.1:8080");
+	cr_assert_eq(krx_kms_aws_imds_base("ftp://h/", b, sizeof(b)), -1);
+	cr_assert_eq(krx_kms_aws_imds_base("http:///x", b, sizeof(b)), -1);
+	cr_assert_eq(krx_kms_aws_imds_base("http://u:p@h/", b, sizeof(b)),
+	    -1);
+	cr_assert_eq(krx_kms_aws_imds_base("http://169.254.169.254/", b, 10),
+	    -1);
+}
+
+static int
+imds(const char *doc, struct krx_kms_aws_creds *c, time_t *exp,
+    const char **why)
+{
+	return krx_kms_aws_imds_parse(doc, strlen(doc), c, exp, why);
+}
+
+Test(kms_aws, imds_document)
+{
+	static const char	 ok[] = "{\"Code\" : \"Success\", "
+	    "\"LastUpdated\" : \"2026-01-02T02:04:05Z\", \"Type\" : "
+	    "\"AWS-HMAC\", \"AccessKeyId\" : \"ASIAIMDS\", "
+	    "\"SecretAccessKey\" : \"s3cr\\/et\", \"Token\" : \"tok+en=\", "
+	    "\"Expiration\" : \"2026-01-02T03:04:05Z\"}";
+	static const char *const bad[] = {
+		"not json", "[]", "{}",
+		"{\"Code\":\"Failure\",\"AccessKeyId\":\"a\","
+		    "\"SecretAccessKey\":\"b\",\"Token\":\"c\","
+		    "\"Expiration\":\"2026-01-02T03:04:05Z\"}",
+		"{\"Code\":\"Success\",\"AccessKeyId\":\"a\","
+		    "\"SecretAccessKey\":\"b\",\"Token\":\"c\","
+		    "\"Expiration\":\"soon\"}",
+		"{\"Code\":\"Success\",\"AccessKeyId\":\"a\","
+		    "\"SecretAccessKey\":\"b\","
+		    "\"Expiration\":\"2026-01-02T03:04:05Z\"}",
+		"{\"Code\":\"Success\",\"AccessKeyId\":\"a b\","
+		    "\"SecretAccessKey\":\"b\",\"Token\":\"c\","
+		    "\"Expiration\":\"2026-01-02T03:04:05Z\"}",
+		"{\"Code\":\"Success\",\"AccessKeyId\":\"a\","
+		    "\"SecretAccessKey\":\"\",\"Token\":\"c\","
+		    "\"Expiration\":\"2026-01-02T03:04:05Z\"}",
+		"{\"Code\":\"Success\",\"AccessKeyId\":\"a\","
+		    "\"AccessKeyId\":\"z\",\"SecretAccessKey\":\"b\","
+		    "\"Token\":\"c\",\"Expiration\":\"2026-01-02T03:04:05Z\"}",
+		"{\"Code\":\"Success\",\"AccessKeyId\":1,"
+		    "\"SecretAccessKey\":\"b\",\"Token\":\"c\","
+		    "\"Expiration\":\"2026-01-02T03:04:05Z\"}",
+	};
+	struct krx_kms_aws_creds	 c;
+	const char			*why = NULL;
+	char				 big[IMDS_VALUE_MAX + 200];
+	time_t				 exp;
+	size_t				 i;
+
+	cr_assert_eq(imds(ok, &c, &exp, &why), 0);
+	cr_assert_str_eq((const char *)c.access_key->data, "ASIAIMDS");
+	cr_assert_str_eq((const char *)c.secret_key->data, "s3cr/et");
+	cr_assert_str_eq((const char *)c.session_token->data, "tok+en=");
+	cr_assert_eq(exp, (time_t)1767323045);
+	krx_kms_aws_creds_clear(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		cr_assert_eq(imds(bad[i], &c, &exp, &why), -1, "%s", bad[i]);
+		cr_assert_not_null(why);
+		cr_assert_null(c.access_key);
+		cr_assert_null(c.session_token);
+		/* The reason never quotes the document. */
+		cr_assert_null(strstr(why, "a b"));
+	}
+	/* A value over IMDS_VALUE_MAX bytes is refused, not cut. */
+	snprintf(big, sizeof(big), "{\"Code\":\"Success\",\"AccessKeyId\":"
+	    "\"a\",\"SecretAccessKey\":\"b\",\"Expiration\":"
+	    "\"2026-01-02T03:04:05Z\",\"Token\":\"");
+	i = strlen(big);
+	memset(big + i, 'x', IMDS_VALUE_MAX + 1);
+	memcpy(big + i + IMDS_VALUE_MAX + 1, "\"}", 3);
+	cr_assert_eq(imds(big, &c, &exp, &why), -1);
+	big[i + IMDS_VALUE_MAX] = '"';
+	big[i + IMDS_VALUE_MAX + 1] = '}';
+	big[i + IMDS_VALUE_MAX + 2] = '\0';
+	cr_assert_eq(imds(big, &c, &exp, &why), 0);
+	cr_assert_eq(strlen((const char *)c.session_token->data),
+	    IMDS_VALUE_MAX);
+	krx_kms_aws_creds_clear(&c);
+	/* More values than IMDS_TOKENS: refused. */
+	snprintf(big, sizeof(big), "{\"Code\":\"Success\",\"x\":[");
+	for (i = 0; i < IMDS_TOKENS; i++)
+		strcat(big, "1,");
+	strcat(big, "1]}");
+	cr_assert_eq(imds(big, &c, &exp, &why), -1);
 }
 
 /* ---- the provider against a loopback server ---- */
@@ -341,6 +494,7 @@ provider_open(const char *scheme, const char *ca_file)
 	enc.kms_conf.aws.creds = KRX_CONF_AWS_LONG_TERM;
 	enc.kms_conf.aws.access_key_id_file = ak;
 	enc.kms_conf.aws.secret_access_key_file = sk;
+	enc.kms_conf.tls.present = ca_file != NULL;
 	enc.kms_conf.tls.trust_file = (char *)ca_file;
 	enc.kms_conf.tls.trust_type = KRX_CONF_STORE_PEM;
 	memset(&K, 0, sizeof(K));
