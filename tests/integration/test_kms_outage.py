@@ -10,6 +10,8 @@ against the Vault Transit double (tests/kms/vault_double.py).
   misses of another EDEK cost one flight (its three attempts) and are
   all answered UNAVAILABLE; 1,000 more right after cost nothing (the
   negative cache).
+- A slow KMS does not hold keysvc: while one DECRYPT waits 5 s on
+  Vault, 200 DECRYPTs of a DEK in the cache are answered at once.
 - kms check bypasses the negative cache: during a 503 outage it fails
   (exit 5) and a worker-shaped resolve is then answered from the
   negative cache; right after the double recovers, kms check answers
@@ -27,10 +29,16 @@ against the Vault Transit double (tests/kms/vault_double.py).
 - Slow KMS (5 s a call): while a producer to a new topic waits on the
   KMS, producing and consuming a topic whose DEK is cached stays as
   fast as without the delay (p99 of delivery latency and total time
-  bounded against a baseline of the same run).
+  bounded against a baseline of the same run). Separate producers: on
+  one connection Kafka answers in order, so a client's own request for
+  the slow topic does hold its later ones.
+krxd runs one worker in the live tests: each worker makes its own
+encryption DEK, so "a topic with a cached DEK" is one its worker has.
 """
 
 import os
+import re
+import struct
 import threading
 import time
 
@@ -142,6 +150,49 @@ def test_thousand_misses_one_kms_call(tmp_path):
         for d in (dek, dek2):
             assert d.hex() not in log.lower()
         assert ks.stop() == 0, ks.log_text()[-3000:]
+        ks = None
+    finally:
+        if ks is not None:
+            ks.stop()
+        v.stop()
+
+
+def test_slow_kms_does_not_hold_keysvc(tmp_path):
+    """keysvc asked for a DEK the KMS must unwrap (5 s a call) answers
+    questions about cached DEKs meanwhile at once."""
+    v = start_double(tmp_path)
+    ks = None
+    try:
+        kek = "KEK-slow"
+        v.create_key(kek)
+        hot, cold = os.urandom(32), os.urandom(32)
+        hot_edek, cold_edek = vault_edek(v, kek, hot), vault_edek(v, kek,
+                                                                   cold)
+        ks = kstest.Keysvc(os.path.join(str(tmp_path), "ks"),
+                           keysvc_conf(tmp_path, v), slots=2).start()
+        assert ks.decrypt_burst(hot_edek, 1)[0] == [(kstest.OK, hot)]
+        v.set_delay(5.0)
+        v.reset_stats()
+        # The cold question on channel 0, not read until the end.
+        c0 = ks.workers[0]
+        c0.send(kstest.frame(kstest.T_DECRYPT, 999999, struct.pack(
+            ">II", 0, 1) + kstest.bstr(cold_edek)))
+        krxtest.wait_for(lambda: v.calls("decrypt") == 1, 10,
+                         "the cold EDEK reaching Vault", interval=0.02)
+        t0 = time.monotonic()
+        ks.workers = ks.workers[1:]
+        got, secs = ks.decrypt_burst(hot_edek, 200)
+        assert all(r == (kstest.OK, hot) for r in got)
+        ks.workers.insert(0, c0)
+        (t, mid, _, p), = c0.messages(1, 30)
+        waited = time.monotonic() - t0
+        print(f"200 cached DEKs in {secs:.3f} s while one waited "
+              f"{waited:.1f} s more on a 5 s KMS")
+        assert mid == 999999 and kstest.parse_decrypt_reply(p) == \
+            [(kstest.OK, cold)]
+        assert secs < 1.0 and waited > secs + 2.0, (secs, waited)
+        assert v.calls("decrypt") == 1
+        ks.stop()
         ks = None
     finally:
         if ks is not None:
@@ -342,6 +393,82 @@ def test_outage_live_clients(kafka, krxd_factory, tmp_path, topic_name,
                 assert MARK not in r[4], f"{t}@{r[2]} holds plaintext"
         assert sorted(read_values(k, cached)) == sorted(want_c)
         assert sorted(read_values(k, fresh)) == sorted(fresh_vals)
+        assert_only_clients_closed(k)
+        k.assert_running()
+    finally:
+        v.stop()
+
+
+def assert_only_clients_closed(krxd):
+    """krxd closed no client connection itself: every "closing
+    connection" line it logged says the client closed it."""
+    reasons = set(re.findall(r"closing connection: ([^\n]*)",
+                             krxd.log_text()))
+    assert reasons <= {"client closed"}, reasons
+
+
+def p99(xs):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * 0.99))]
+
+
+def cached_round(krxd, topic, tag, n=200):
+    """Produce n records with a producer already connected (one record
+    first) and read the topic back through krxd: (p99 delivery latency,
+    total seconds, every value produced)."""
+    p = idem_producer(krxd.bootstrap)
+    first = marked(tag + "-first", 1)
+    Sender(p, topic, first).start().join()
+    vals = marked(tag, n)
+    t0 = time.monotonic()
+    s = Sender(p, topic, vals).start().join()
+    got = read_values(krxd, topic)
+    total = time.monotonic() - t0
+    assert got[-n:] == vals
+    return p99(s.latency), total, first + vals
+
+
+def test_slow_kms_does_not_slow_cached_topics(kafka, krxd_factory,
+                                              tmp_path, topic_name):
+    v = start_double(tmp_path)
+    cached, slow = topic_name + "-c", topic_name + "-s"
+    try:
+        for t in (cached, slow):
+            v.create_key(f"KEK-{t}")
+        tools.create_topics(kafka.bootstrap, {cached: 1, slow: 1})
+        k = krxd_for(krxd_factory, tmp_path, v, workers=1)
+        warm = marked("warm", 10)
+        keytest.produce(k.bootstrap, cached, warm)
+        assert read_values(k, cached) == warm
+        base_p99, base_total, base_vals = cached_round(k, cached, "base")
+
+        v.set_delay(5.0)
+        v.reset_stats()
+        t_slow = time.monotonic()
+        s_slow = Sender(idem_producer(k.bootstrap), slow,
+                        marked("slow", 20)).start()
+        krxtest.wait_for(lambda: v.calls("keys_read") >= 1, 30,
+                         "the slow topic's resolve reaching Vault",
+                         interval=0.05)
+        slow_p99, slow_total, slow_vals = cached_round(k, cached, "busy")
+        still_waiting = s_slow.t.is_alive() and not s_slow.acked
+        s_slow.join()
+        slow_wait = time.monotonic() - t_slow
+        print(f"cached topic: p99 {base_p99 * 1000:.0f} ms, total "
+              f"{base_total:.2f} s without delay; p99 "
+              f"{slow_p99 * 1000:.0f} ms, total {slow_total:.2f} s while "
+              f"the new topic waited {slow_wait:.1f} s on a 5 s KMS")
+        assert still_waiting, "the new topic did not wait on the KMS " \
+            "during the whole cached round"
+        assert slow_wait >= 10, "resolve + generate at 5 s each"
+        assert slow_total < 5.0, "the cached topic waited for the KMS"
+        assert slow_p99 < max(1.0, 4 * base_p99), (slow_p99, base_p99)
+        assert slow_total < base_total + 3.0, (slow_total, base_total)
+        v.set_delay(0)
+        check_at_broker(kafka, v, cached, warm + base_vals + slow_vals)
+        assert sorted(read_order(kafka, v, slow)) == \
+            sorted(marked("slow", 20))
+        assert_only_clients_closed(k)
         k.assert_running()
     finally:
         v.stop()
