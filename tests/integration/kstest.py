@@ -125,6 +125,34 @@ class Keysvc:
         self.next_id = 0
 
     def start(self, timeout=30):
+        m = self._spawn()
+        self.master = Chan(m)
+        self.master.send(frame(T_KS_INIT, 0, os.urandom(32)))
+        t, _, _, _ = self.master.messages(1, timeout)[0]
+        assert t == T_READY, f"keysvc answered INIT with type {t}"
+        for slot in range(self.nslots):
+            mine, theirs = socket.socketpair(socket.AF_UNIX,
+                                             socket.SOCK_STREAM)
+            socket.send_fds(m, [frame(T_KS_CHANNEL, 0,
+                                      struct.pack(">I", slot), F_FD)],
+                            [theirs.fileno()])
+            theirs.close()
+            self.workers.append(Chan(mine))
+        return self
+
+    def start_failing(self, timeout=30):
+        """Start a keysvc that must refuse its configuration: its exit
+        status (78: configuration)."""
+        m = self._spawn()
+        try:
+            rc = self.proc.wait(timeout)
+        finally:
+            m.close()
+        self.proc = None
+        return rc
+
+    def _spawn(self):
+        """Start the process; returns the master end of its fd 3."""
         m, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         n = child.fileno()
         log = open(self.log_path, "ab")
@@ -139,19 +167,7 @@ class Keysvc:
         finally:
             log.close()
             child.close()
-        self.master = Chan(m)
-        self.master.send(frame(T_KS_INIT, 0, os.urandom(32)))
-        t, _, _, _ = self.master.messages(1, timeout)[0]
-        assert t == T_READY, f"keysvc answered INIT with type {t}"
-        for slot in range(self.nslots):
-            mine, theirs = socket.socketpair(socket.AF_UNIX,
-                                             socket.SOCK_STREAM)
-            socket.send_fds(m, [frame(T_KS_CHANNEL, 0,
-                                      struct.pack(">I", slot), F_FD)],
-                            [theirs.fileno()])
-            theirs.close()
-            self.workers.append(Chan(mine))
-        return self
+        return m
 
     def stop(self):
         for c in self.workers:
