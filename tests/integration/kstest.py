@@ -149,6 +149,7 @@ class Keysvc:
         finally:
             m.close()
         self.proc = None
+        self.assert_clean()
         return rc
 
     def _spawn(self):
@@ -183,7 +184,15 @@ class Keysvc:
                 self.proc.kill()
                 self.proc.wait(10)
                 raise AssertionError("keysvc did not exit on master EOF")
+        self.assert_clean()
         return self.proc.returncode if self.proc else None
+
+    def assert_clean(self):
+        """No sanitizer report in keysvc's log."""
+        text = self.log_text()
+        for m in krxtest.SANITIZER_MARKERS:
+            assert m not in text, f"keysvc log contains {m!r}:\n" + \
+                text[max(0, text.index(m) - 500):text.index(m) + 3000]
 
     def log_text(self):
         with open(self.log_path, errors="replace") as f:

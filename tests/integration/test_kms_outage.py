@@ -18,7 +18,8 @@ against the Vault Transit double (tests/kms/vault_double.py).
   Ok at once (it used to report the stale failure for 5 s), while
   other callers still get the cached failure until it expires.
 - Live clients through krxd while the KMS is stopped ("refuse": the
-  listener closed) or hangs: a topic whose DEK is cached keeps
+  listener closed), answers 503 (sealed) or hangs (requests read, never
+  answered; requestTimeoutSeconds 2): a topic whose DEK is cached keeps
   producing and consuming; a topic needing a new DEK gets a retriable
   error (REQUEST_TIMED_OUT) on a connection that stays open, and an
   idempotent confluent-kafka producer started during the outage
@@ -334,7 +335,7 @@ def raw_produce(krxd, topic, values):
         [(b"k", v, ()) for v in values])}})
 
 
-@pytest.mark.parametrize("mode", ["refuse", "hang"])
+@pytest.mark.parametrize("mode", ["refuse", "503", "hang"])
 def test_outage_live_clients(kafka, krxd_factory, tmp_path, topic_name,
                              mode):
     v = start_double(tmp_path)
