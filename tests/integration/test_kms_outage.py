@@ -45,14 +45,15 @@ import time
 
 import pytest
 from confluent_kafka import Producer
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import enctest
 import keytest
 import krxtest
 import kstest
 import tools
-from test_kms_vault import (check_at_broker, make_krxd, read_values,
-                            start_double, vault_enc)
+from test_kms_vault import (check_at_broker, make_krxd, parse_vault_edek,
+                            read_values, start_double, vault_enc)
 
 MARK = b"PLAINTEXT-MARK-"
 REQUEST_TIMED_OUT = 7
@@ -312,14 +313,17 @@ def marked(tag, n):
 
 
 def read_order(kafka, vault, topic):
-    """The plaintexts of topic's records in offset order, opened with
-    the double's keys (independently of krx)."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from test_kms_vault import parse_vault_edek
+    """The plaintexts of topic's records in offset order, each checked
+    to be a wrapper (marker header first) under a Vault EDEK of
+    KEK-<topic> and opened with the double's keys, independently of
+    krx."""
     out, deks = [], {}
     for r in keytest.records(kafka.bootstrap, topic):
+        assert r[5] and r[5][0] == (keytest.HDR_KEY, b"\x02"), \
+            f"{topic}@{r[2]}: not encrypted: headers {r[5]!r}"
         w = enctest.parse_wrapper(r[4])
         name, ct = parse_vault_edek(w["edek"])
+        assert name == f"KEK-{topic}", f"{topic}@{r[2]}: EDEK of {name}"
         if w["edek"] not in deks:
             deks[w["edek"]] = vault.decrypt_local(name, ct)
         out.append(enctest.parse_parcel(
