@@ -4,6 +4,9 @@
  * decrypt round trip proving keysvc's identity and the KMS policy
  * work; answered when the KMS has, from the loop) and stats.
  * Replies are text (never key bytes) behind a one-byte exit code.
+ * kms check asks the KMS itself: its resolve and decrypt skip the
+ * providers' negative cache (kms_flight.h, "fresh joins"), so a check
+ * right after an outage reports the KMS as it is now.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include "conf/conf.h"
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
+#include "keysvc/kms_flight.h"
 
 enum admin_code {
 	ADMIN_OK = 0,
@@ -151,8 +155,10 @@ admin_check_generated(void *arg, const struct krx_kms_result *res)
 		return;
 	}
 	memcpy(a->dek, res->dek, KRX_DEK_BYTES);
+	krx_flight_fresh(a);
 	a->kms->ops->decrypt(a->kms, res->edek, res->edek_len,
 	    admin_check_decrypted, a);
+	krx_flight_fresh(NULL);
 }
 
 static void
@@ -187,7 +193,9 @@ admin_kms_check(struct krx_keysvc *ks, uint32_t id, struct krx_kms *k,
 	a->id = id;
 	a->kms = k;
 	snprintf(a->kek, sizeof(a->kek), "%s", kek);
+	krx_flight_fresh(a);
 	k->ops->resolve(k, a->kek, strlen(a->kek), admin_check_resolved, a);
+	krx_flight_fresh(NULL);
 	return ADMIN_DEFERRED;
 }
 

@@ -267,6 +267,26 @@ http_class(CURLcode rc)
 	}
 }
 
+/*
+ * TLS 1.3 servers refuse a client certificate after the handshake: the
+ * client reads the alert with its first SSL_read, which libcurl reports
+ * as a receive error. An OpenSSL "SSL routines" error there (an alert, a
+ * bad record) is a TLS failure, not a transport one: not retried, and
+ * logged as TLS. A reset or EOF reads "Connection reset", "errno 104",
+ * "unexpected eof": those stay transport errors.
+ */
+static enum krx_http_error
+http_class_call(const struct krx_http_call *c, CURLcode rc)
+{
+	enum krx_http_error	 e = http_class(rc);
+
+	if ((rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) &&
+	    strstr(c->errbuf, "SSL routines") != NULL &&
+	    strstr(c->errbuf, "unexpected eof") == NULL)
+		e = KRX_HTTP_E_TLS;
+	return e;
+}
+
 static enum krx_http_verdict
 http_default_classify(void *arg, const struct krx_http_resp *r)
 {
@@ -324,7 +344,7 @@ http_resp_fill(struct krx_http_call *c, CURLcode rc,
 	memset(r, 0, sizeof(*r));
 	r->attempt = c->attempt;
 	r->error = c->too_large != NULL ? KRX_HTTP_E_TOO_LARGE :
-	    http_class(rc);
+	    http_class_call(c, rc);
 	r->body = (const uint8_t *)"";
 	r->headers = "";
 	r->why = "";

@@ -61,8 +61,14 @@ struct krx_flight {
 	TAILQ_HEAD(, flight_entry) cached;	/* oldest first */
 	size_t			 nflying, ncached;
 	struct flight_frame	*frames;
+	uint64_t		 fresh_sec;	/* second of fresh_n */
+	unsigned		 fresh_n;	/* skips in that second */
 	struct krx_flight_stats	 st;
 };
+
+/* The callback argument whose joins skip cached failures (keysvc is
+ * one thread; see krx_flight_fresh). */
+static const void	*flight_fresh_arg;
 
 static uint64_t
 flight_now(void)
@@ -200,6 +206,29 @@ krx_flight_forget(struct krx_flight *f)
 		flight_entry_free(f, TAILQ_FIRST(&f->cached));
 }
 
+void
+krx_flight_fresh(const void *arg)
+{
+	flight_fresh_arg = arg;
+}
+
+/* May a join with arg skip the cached failure it found? Counted. */
+static int
+flight_fresh_ok(struct krx_flight *f, const void *arg, uint64_t now)
+{
+	if (arg == NULL || arg != flight_fresh_arg)
+		return 0;
+	if (now / 1000 != f->fresh_sec) {
+		f->fresh_sec = now / 1000;
+		f->fresh_n = 0;
+	}
+	if (f->fresh_n >= KRX_FLIGHT_FRESH_PER_S)
+		return 0;
+	f->fresh_n++;
+	f->st.fresh++;
+	return 1;
+}
+
 enum krx_flight_join
 krx_flight_join(struct krx_flight *f, enum krx_flight_op op, const void *key,
     size_t len, krx_kms_cb cb, void *arg)
@@ -207,7 +236,7 @@ krx_flight_join(struct krx_flight *f, enum krx_flight_op op, const void *key,
 	struct flight_entry	*e;
 	char			 detail[KRX_FLIGHT_DETAIL_MAX];
 	enum krx_key_status	 st;
-	uint64_t		 hv;
+	uint64_t		 hv, now;
 
 	if (len > f->o.max_key_len) {
 		f->st.refused++;
@@ -216,7 +245,8 @@ krx_flight_join(struct krx_flight *f, enum krx_flight_op op, const void *key,
 	}
 	hv = flight_hash(f, op, key, len);
 	if ((e = flight_find(f, op, key, len, hv)) != NULL && !e->flying) {
-		if (flight_now() < e->expires) {
+		now = flight_now();
+		if (now < e->expires && !flight_fresh_ok(f, arg, now)) {
 			/* Copied: cb may forget the cache. */
 			st = e->status;
 			memcpy(detail, e->detail, sizeof(detail));

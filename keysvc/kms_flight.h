@@ -22,6 +22,15 @@
  * Bounds: keys in flight, waiters per key, cached failures, key length.
  * Over the first two, the join is answered at once with UNAVAILABLE
  * (retriable); an over-long key is answered INVALID.
+ *
+ * Fresh joins (krx-ctl kms check): an operator checking the KMS right
+ * after an outage must see the KMS, not the failure cached during it.
+ * While krx_flight_fresh(arg) is set, a join whose callback argument is
+ * arg skips (and drops) a cached failure of its key; it still joins a
+ * flight under way, so checks never add a request to one in progress.
+ * At most KRX_FLIGHT_FRESH_PER_S such skips a second per krx_flight
+ * (over it, the cached failure answers as for any caller), so a script
+ * looping on kms check cannot flood a failing KMS either.
  */
 #ifndef KRX_KEYSVC_KMS_FLIGHT_H
 #define KRX_KEYSVC_KMS_FLIGHT_H
@@ -39,6 +48,8 @@ struct krx_flight;
 #define KRX_FLIGHT_MAX_KEY_LEN	8192
 #define KRX_FLIGHT_FAIL_TTL_MS	5000
 #define KRX_FLIGHT_NOTFOUND_TTL_MS 30000
+/* Cached failures a second that fresh joins may skip. */
+#define KRX_FLIGHT_FRESH_PER_S	4
 /* Bytes of a failure's detail kept by the negative cache. */
 #define KRX_FLIGHT_DETAIL_MAX	96
 
@@ -68,6 +79,7 @@ struct krx_flight_stats {
 	uint64_t	 joined;	/* waiters added to a flight */
 	uint64_t	 cache_hits;	/* answered by the negative cache */
 	uint64_t	 refused;	/* answered over a bound */
+	uint64_t	 fresh;		/* cached failures skipped (fresh) */
 	size_t		 in_flight;	/* keys, now */
 	size_t		 cached;	/* failures remembered, now */
 };
@@ -110,6 +122,13 @@ size_t		 krx_flight_done(struct krx_flight *f, enum krx_flight_op op,
  * called. The flights themselves go on. Returns the number removed.
  */
 size_t		 krx_flight_cancel(struct krx_flight *f, const void *arg);
+/*
+ * Joins (of any krx_flight: keysvc is one thread) with callback
+ * argument arg skip cached failures until krx_flight_fresh(NULL). The
+ * caller sets it around its own provider call only, and clears it
+ * before returning to the event loop.
+ */
+void		 krx_flight_fresh(const void *arg);
 /* Forget every cached failure (e.g. after krx-ctl kek create). */
 void		 krx_flight_forget(struct krx_flight *f);
 

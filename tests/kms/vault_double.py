@@ -199,6 +199,13 @@ class VaultDouble(DoubleBase):
                 rec["expires"] = now - 1
             self.save()
 
+    def add_token(self, token, ttl=0):
+        """Accept another static token from now on (an operator's new
+        token, e.g. after expire_tokens()); ttl 0: it never expires."""
+        with self._lock:
+            self._tokens[token] = self._new_token_rec("static", int(ttl))
+            self.save()
+
     def tokens(self):
         with self._lock:
             return {t: dict(r) for t, r in self._tokens.items()}

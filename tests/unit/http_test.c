@@ -771,3 +771,32 @@ Test(http, tls_ca_file)
 	unlink(path);
 	tls_stop();
 }
+
+/*
+ * A TLS 1.3 server refusing the client's certificate alerts after the
+ * handshake: libcurl reports the alert as a receive (or send) error.
+ * That is a TLS failure (not retried, logged as TLS); a reset or an EOF
+ * under SSL_read stays a transport error.
+ */
+Test(http, post_handshake_alert_is_tls)
+{
+	struct krx_http_call	 c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.errbuf, sizeof(c.errbuf), "OpenSSL SSL_read: OpenSSL/3.0"
+	    ".19: error:0A00045C:SSL routines::tlsv13 alert certificate "
+	    "required, errno 0");
+	cr_assert_eq(http_class_call(&c, CURLE_RECV_ERROR), KRX_HTTP_E_TLS);
+	cr_assert_eq(http_class_call(&c, CURLE_SEND_ERROR), KRX_HTTP_E_TLS);
+	snprintf(c.errbuf, sizeof(c.errbuf), "OpenSSL SSL_read: Connection "
+	    "reset by peer, errno 104");
+	cr_assert_eq(http_class_call(&c, CURLE_RECV_ERROR), KRX_HTTP_E_OTHER);
+	snprintf(c.errbuf, sizeof(c.errbuf), "OpenSSL SSL_read: error:"
+	    "0A000126:SSL routines::unexpected eof while reading, errno 0");
+	cr_assert_eq(http_class_call(&c, CURLE_RECV_ERROR), KRX_HTTP_E_OTHER);
+	snprintf(c.errbuf, sizeof(c.errbuf), "Send failure: Broken pipe");
+	cr_assert_eq(http_class_call(&c, CURLE_SEND_ERROR), KRX_HTTP_E_OTHER);
+	c.errbuf[0] = '\0';
+	cr_assert_eq(http_class_call(&c, CURLE_COULDNT_CONNECT),
+	    KRX_HTTP_E_CONNECT);
+}

@@ -335,3 +335,76 @@ Test(kms_flight, reentrant_join_from_callback)
 	cr_assert_eq(w.called, 2);
 	krx_flight_free(f);
 }
+
+/*
+ * krx-ctl kms check: joins with the fresh argument skip (and drop) a
+ * cached failure, but still join a flight under way, and at most
+ * KRX_FLIGHT_FRESH_PER_S of them a second; other callers keep the cache.
+ */
+Test(kms_flight, fresh_join_skips_cached_failure)
+{
+	struct krx_flight	*f = krx_flight_new(NULL);
+	struct waiter		 w[KRX_FLIGHT_FRESH_PER_S + 4];
+	struct waiter		 check = { 0 }, other = { 0 };
+	struct krx_kms_result	 down = result(KRX_KEY_UNAVAILABLE,
+	    "kms answered 503");
+	struct krx_kms_result	 ok = result(KRX_KEY_OK, NULL);
+	struct krx_flight_stats	 st;
+	int			 i, first = 0, answered = 0;
+
+	memset(w, 0, sizeof(w));
+	cr_assert_eq(krx_flight_join(f, KRX_FLIGHT_RESOLVE, "k", 1,
+	    on_result, &other), KRX_FLIGHT_FIRST);
+	krx_flight_done(f, KRX_FLIGHT_RESOLVE, "k", 1, &down);
+
+	/* Not the fresh argument: the cache answers. */
+	krx_flight_fresh(&check);
+	cr_assert_eq(krx_flight_join(f, KRX_FLIGHT_RESOLVE, "k", 1,
+	    on_result, &other), KRX_FLIGHT_ANSWERED);
+	/* The check's own join goes to the KMS... */
+	cr_assert_eq(krx_flight_join(f, KRX_FLIGHT_RESOLVE, "k", 1,
+	    on_result, &check), KRX_FLIGHT_FIRST);
+	krx_flight_fresh(NULL);
+	/* ...and a worker's join now waits for that flight. */
+	cr_assert_eq(krx_flight_join(f, KRX_FLIGHT_RESOLVE, "k", 1,
+	    on_result, &other), KRX_FLIGHT_WAIT);
+	/* A second check joins the flight: no second request. */
+	krx_flight_fresh(&w[0]);
+	cr_assert_eq(krx_flight_join(f, KRX_FLIGHT_RESOLVE, "k", 1,
+	    on_result, &w[0]), KRX_FLIGHT_WAIT);
+	krx_flight_fresh(NULL);
+	cr_assert_eq(krx_flight_done(f, KRX_FLIGHT_RESOLVE, "k", 1, &ok), 3);
+	cr_assert_eq(check.status, KRX_KEY_OK);
+	cr_assert_eq(w[0].status, KRX_KEY_OK);
+
+	/* Bounded: a loop of checks on a failing KMS. */
+	memset(w, 0, sizeof(w));
+	cr_assert_eq(krx_flight_join(f, KRX_FLIGHT_DECRYPT, "e", 1,
+	    on_result, &other), KRX_FLIGHT_FIRST);
+	krx_flight_done(f, KRX_FLIGHT_DECRYPT, "e", 1, &down);
+	for (i = 0; i < KRX_FLIGHT_FRESH_PER_S + 4; i++) {
+		krx_flight_fresh(&w[i]);
+		switch (krx_flight_join(f, KRX_FLIGHT_DECRYPT, "e", 1,
+		    on_result, &w[i])) {
+		case KRX_FLIGHT_FIRST:
+			first++;
+			krx_flight_done(f, KRX_FLIGHT_DECRYPT, "e", 1, &down);
+			break;
+		case KRX_FLIGHT_ANSWERED:
+			answered++;
+			break;
+		default:
+			cr_assert_fail("join %d waited", i);
+		}
+		krx_flight_fresh(NULL);
+	}
+	/* With the skip above: at most FRESH_PER_S in a second (two
+	 * seconds if a boundary falls inside the test). */
+	cr_assert_geq(first + 1, KRX_FLIGHT_FRESH_PER_S);
+	cr_assert_leq(first + 1, 2 * KRX_FLIGHT_FRESH_PER_S);
+	cr_assert_geq(answered, 1);
+	cr_assert_eq(first + answered, KRX_FLIGHT_FRESH_PER_S + 4);
+	krx_flight_stats(f, &st);
+	cr_assert_eq(st.fresh, 1 + (uint64_t)first);
+	krx_flight_free(f);
+}
