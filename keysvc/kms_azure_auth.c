@@ -87,7 +87,7 @@ az_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A secret file's content: printable ASCII, no blanks. NULL logged. */
+/* A secret file's content: one line of printable ASCII. NULL logged. */
 static struct krx_secret *
 az_read(const char *path, const char *what)
 {
@@ -100,7 +100,7 @@ az_read(const char *path, const char *what)
 		return NULL;
 	}
 	for (i = 0; i < s->len; i++)
-		if (s->data[i] <= 0x20 || s->data[i] >= 0x7f) {
+		if (s->data[i] < 0x20 || s->data[i] >= 0x7f) {
 			log_warnx("AzureKeyVault: %s file %s: not one line of "
 			    "printable characters", what, path);
 			krx_secret_free(s);
