@@ -48,13 +48,13 @@
 #define AZ_LOG_EVERY_MS	10000
 #define AZ_SECRET_MAX	4096	/* bytes of a client id or secret file */
 
-struct az_waiter {
-	TAILQ_ENTRY(az_waiter)	 link;
+struct aa_waiter {
+	TAILQ_ENTRY(aa_waiter)	 link;
 	krx_azure_auth_cb	 cb;
 	void			*arg;
 };
 
-TAILQ_HEAD(az_waiters, az_waiter);
+TAILQ_HEAD(aa_waiters, aa_waiter);
 
 struct krx_azure_auth {
 	const struct krx_conf_kms_azure	*c;
@@ -69,7 +69,7 @@ struct krx_azure_auth {
 	int64_t			 expires_ms;	/* monotonic */
 	struct krx_http_call	*fetch;
 	int64_t			 fetch_sent_ms;
-	struct az_waiters	 waiters;
+	struct aa_waiters	 waiters;
 	size_t			 nwaiters;
 	int64_t			 retry_ms;	/* no fetch before */
 	enum krx_key_status	 fail_st;	/* of the last fetch */
@@ -79,7 +79,7 @@ struct krx_azure_auth {
 };
 
 static int64_t
-az_now_ms(void)
+aa_now_ms(void)
 {
 	struct timespec	 ts;
 
@@ -89,7 +89,7 @@ az_now_ms(void)
 
 /* A secret file's content: one line of printable ASCII. NULL logged. */
 static struct krx_secret *
-az_read(const char *path, const char *what)
+aa_read(const char *path, const char *what)
 {
 	struct krx_secret	*s;
 	const char		*why;
@@ -111,13 +111,13 @@ az_read(const char *path, const char *what)
 
 /* Read the client id and secret again; keep the old ones on failure. */
 static void
-az_reread(struct krx_azure_auth *a)
+aa_reread(struct krx_azure_auth *a)
 {
 	struct krx_secret	*id, *sec;
 
-	if ((id = az_read(a->c->client_id_file, "clientId")) == NULL)
+	if ((id = aa_read(a->c->client_id_file, "clientId")) == NULL)
 		return;
-	if ((sec = az_read(a->c->client_secret_file, "clientSecret")) ==
+	if ((sec = aa_read(a->c->client_secret_file, "clientSecret")) ==
 	    NULL) {
 		krx_secret_free(id);
 		return;
@@ -130,9 +130,9 @@ az_reread(struct krx_azure_auth *a)
 
 /* Failures: a line at once after a success, then every 10 s at most. */
 static void
-az_trouble(struct krx_azure_auth *a, const char *detail)
+aa_trouble(struct krx_azure_auth *a, const char *detail)
 {
-	int64_t	 now = az_now_ms();
+	int64_t	 now = aa_now_ms();
 
 	if (a->failing && now < a->log_ms)
 		return;
@@ -144,11 +144,11 @@ az_trouble(struct krx_azure_auth *a, const char *detail)
 
 /* Hand the outcome to every waiter (each may wait again). */
 static void
-az_notify(struct krx_azure_auth *a, enum krx_key_status st,
+aa_notify(struct krx_azure_auth *a, enum krx_key_status st,
     const char *detail)
 {
-	struct az_waiters	 list;
-	struct az_waiter	*w;
+	struct aa_waiters	 list;
+	struct aa_waiter	*w;
 
 	TAILQ_INIT(&list);
 	TAILQ_CONCAT(&list, &a->waiters, link);
@@ -161,23 +161,23 @@ az_notify(struct krx_azure_auth *a, enum krx_key_status st,
 }
 
 static void
-az_fetch_failed(struct krx_azure_auth *a, enum krx_key_status st)
+aa_fetch_failed(struct krx_azure_auth *a, enum krx_key_status st)
 {
-	int64_t	 now = az_now_ms();
+	int64_t	 now = aa_now_ms();
 
 	a->retry_ms = now + AZ_RETRY_MS;
 	a->fail_st = st;
-	az_trouble(a, a->fail);
+	aa_trouble(a, a->fail);
 	if (a->token != NULL && now < a->expires_ms) {
 		/* A refresh: the old token lasts a while yet. */
-		az_notify(a, KRX_KEY_OK, NULL);
+		aa_notify(a, KRX_KEY_OK, NULL);
 		return;
 	}
-	az_notify(a, st, a->fail);
+	aa_notify(a, st, a->fail);
 }
 
 static void
-az_fetch_done(void *arg, const struct krx_http_resp *r)
+aa_fetch_done(void *arg, const struct krx_http_resp *r)
 {
 	struct krx_azure_auth	*a = arg;
 	struct krx_secret	*tok;
@@ -189,17 +189,17 @@ az_fetch_done(void *arg, const struct krx_http_resp *r)
 		    r->error == KRX_HTTP_E_TLS ? "TLS failure" :
 		    r->error == KRX_HTTP_E_TOO_LARGE ? "answer too large" :
 		    "unreachable", r->why);
-		az_fetch_failed(a, KRX_KEY_UNAVAILABLE);
+		aa_fetch_failed(a, KRX_KEY_UNAVAILABLE);
 		return;
 	}
 	if (r->status != 200) {
-		az_fetch_failed(a, krx_azure_token_error(a->imds, r->status,
+		aa_fetch_failed(a, krx_azure_token_error(a->imds, r->status,
 		    r->body, r->body_len, a->fail, sizeof(a->fail)));
 		return;
 	}
 	if (krx_azure_parse_token(r->body, r->body_len, &tok, &life, a->fail,
 	    sizeof(a->fail)) != 0) {
-		az_fetch_failed(a, KRX_KEY_UNAVAILABLE);
+		aa_fetch_failed(a, KRX_KEY_UNAVAILABLE);
 		return;
 	}
 	krx_secret_free(a->token);
@@ -214,12 +214,12 @@ az_fetch_done(void *arg, const struct krx_http_resp *r)
 		log_debug("AzureKeyVault: bearer token from %s, valid %ld s",
 		    a->url, life);
 	a->failing = 0;
-	az_notify(a, KRX_KEY_OK, NULL);
+	aa_notify(a, KRX_KEY_OK, NULL);
 }
 
 /* The oauth2 form body (secret: wipe and free it). */
 static void
-az_form(struct krx_azure_auth *a, struct krx_buf *b)
+aa_form(struct krx_azure_auth *a, struct krx_buf *b)
 {
 	const char	*scope = a->c->scope;
 
@@ -239,7 +239,7 @@ az_form(struct krx_azure_auth *a, struct krx_buf *b)
 
 /* Start a fetch unless one runs. 0, or -1 when the client refused. */
 static int
-az_fetch(struct krx_azure_auth *a)
+aa_fetch(struct krx_azure_auth *a)
 {
 	static const char *const form_hdr[] = {
 		"Content-Type: application/x-www-form-urlencoded",
@@ -258,15 +258,15 @@ az_fetch(struct krx_azure_auth *a)
 		req.method = KRX_HTTP_GET;
 		req.headers = imds_hdr;
 	} else {
-		az_reread(a);
-		az_form(a, &body);
+		aa_reread(a);
+		aa_form(a, &body);
 		req.method = KRX_HTTP_POST;
 		req.headers = form_hdr;
 		req.body = body.data;
 		req.body_len = body.len;
 	}
-	a->fetch_sent_ms = az_now_ms();
-	a->fetch = krx_http_request(a->http, &req, az_fetch_done, a);
+	a->fetch_sent_ms = aa_now_ms();
+	a->fetch = krx_http_request(a->http, &req, aa_fetch_done, a);
 	krx_buf_free_secret(&body);
 	return a->fetch != NULL ? 0 : -1;
 }
@@ -274,7 +274,7 @@ az_fetch(struct krx_azure_auth *a)
 const struct krx_secret *
 krx_azure_auth_token(struct krx_azure_auth *a, uint64_t *gen)
 {
-	int64_t	 now = az_now_ms();
+	int64_t	 now = aa_now_ms();
 
 	if (a->token != NULL && now >= a->expires_ms) {
 		krx_secret_free(a->token);
@@ -283,7 +283,7 @@ krx_azure_auth_token(struct krx_azure_auth *a, uint64_t *gen)
 	if (a->token == NULL)
 		return NULL;
 	if (a->expires_ms - now < KRX_AZURE_REFRESH_MS && now >= a->retry_ms)
-		(void)az_fetch(a);
+		(void)aa_fetch(a);
 	*gen = a->gen;
 	return a->token;
 }
@@ -292,14 +292,14 @@ int
 krx_azure_auth_wait(struct krx_azure_auth *a, krx_azure_auth_cb cb,
     void *arg, enum krx_key_status *st, const char **detail)
 {
-	struct az_waiter	*w;
+	struct aa_waiter	*w;
 
-	if (a->fetch == NULL && az_now_ms() < a->retry_ms) {
+	if (a->fetch == NULL && aa_now_ms() < a->retry_ms) {
 		*st = a->fail_st;
 		*detail = a->fail;
 		return -1;
 	}
-	if (a->nwaiters >= AZ_WAITERS_MAX || az_fetch(a) != 0) {
+	if (a->nwaiters >= AZ_WAITERS_MAX || aa_fetch(a) != 0) {
 		*st = KRX_KEY_UNAVAILABLE;
 		*detail = "unavailable (too many requests waiting for a "
 		    "bearer token)";
@@ -316,7 +316,7 @@ krx_azure_auth_wait(struct krx_azure_auth *a, krx_azure_auth_cb cb,
 void
 krx_azure_auth_unwait(struct krx_azure_auth *a, void *arg)
 {
-	struct az_waiter	*w, *next;
+	struct aa_waiter	*w, *next;
 
 	for (w = TAILQ_FIRST(&a->waiters); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, link);
@@ -342,7 +342,7 @@ krx_azure_auth_refused(struct krx_azure_auth *a, uint64_t gen)
 
 /* The token endpoint's URL, the client's options, the secrets. */
 static int
-az_setup(struct krx_azure_auth *a, struct event_base *base,
+aa_setup(struct krx_azure_auth *a, struct event_base *base,
     const struct krx_conf_kms *kc)
 {
 	struct krx_http_opts	 o;
@@ -362,8 +362,8 @@ az_setup(struct krx_azure_auth *a, struct event_base *base,
 		a->url = xmalloc(n + strlen(a->c->tenant_id) + 32);
 		sprintf(a->url, "%.*s/%s/oauth2/v2.0/token", (int)n,
 		    a->c->oauth_endpoint, a->c->tenant_id);
-		if ((a->client_id = az_read(a->c->client_id_file,
-		    "clientId")) == NULL || (a->client_secret = az_read(
+		if ((a->client_id = aa_read(a->c->client_id_file,
+		    "clientId")) == NULL || (a->client_secret = aa_read(
 		    a->c->client_secret_file, "clientSecret")) == NULL)
 			return -1;
 		if (krx_kms_tls_load(&a->tls, &a->c->oauth_tls, a->url) != 0)
@@ -390,7 +390,7 @@ krx_azure_auth_new(struct event_base *base, const struct krx_conf_kms *kc)
 		krx_azure_auth_free(a);
 		return NULL;
 	}
-	if (az_setup(a, base, kc) != 0) {
+	if (aa_setup(a, base, kc) != 0) {
 		krx_azure_auth_free(a);
 		return NULL;
 	}
@@ -402,7 +402,7 @@ krx_azure_auth_new(struct event_base *base, const struct krx_conf_kms *kc)
 void
 krx_azure_auth_free(struct krx_azure_auth *a)
 {
-	struct az_waiter	*w;
+	struct aa_waiter	*w;
 
 	if (a == NULL)
 		return;

@@ -346,6 +346,7 @@ krx_azure_parse_key(const char *vault, const char *name, const uint8_t *body,
 	if (krx_json_path(b, t, n, "key.key_ops", &ops) != KRX_OK ||
 	    t[ops].type != KRX_JSON_ARRAY ||
 	    krx_json_path(b, t, n, "attributes.enabled", &en) != KRX_OK ||
+	    (t[en].type != KRX_JSON_TRUE && t[en].type != KRX_JSON_FALSE) ||
 	    krx_json_path(b, t, n, "key.kty", &v) != KRX_OK ||
 	    krx_json_string(b, t, v, kty, sizeof(kty), &ktylen) != KRX_OK)
 		kty[0] = '\0';
