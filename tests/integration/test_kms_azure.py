@@ -34,6 +34,7 @@ import base64
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -352,6 +353,32 @@ def test_azure_token_expiry_and_refresh(kafka, krxd_factory, tmp_path,
     st = a.stats()["status"]
     assert sum(s.get("401", 0) for s in st.values()) == 1, st
     k.wait_log(r"refused the bearer token \(HTTP 401\)", start=start)
+    assert_no_secrets(k, a)
+
+
+def test_azure_token_single_flight(kafka, krxd_factory, tmp_path,
+                                   double_factory, az_topic):
+    """Many requests without a token wait for one token request."""
+    a = double_factory()
+    names = [f"KEK-{az_topic}-{i}" for i in range(8)]
+    for n in names:
+        a.create_key(n, kty="oct")
+    a.set_delay(1.5, "oauth_token")
+    k = azure_krxd(krxd_factory, tmp_path, a)
+    out = {}
+
+    def check(n):
+        out[n] = keytest.ctl(k, "kms", "check", n)
+    ts = [threading.Thread(target=check, args=(n,)) for n in names]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    for n in names:
+        assert (out[n].returncode, out[n].stdout) == (0, "Ok\n"), \
+            out[n].stderr
+    assert a.calls("oauth_token") == 1, a.stats()["calls"]
+    assert a.calls("key_get") == len(names)
     assert_no_secrets(k, a)
 
 
