@@ -490,6 +490,9 @@ az_generate(struct krx_kms *k, const char *kek, size_t len, krx_kms_cb cb,
 	}
 	c->url = krx_azure_key_url(z->conf->vault_url, kk.name, kk.version,
 	    "wrapkey");
+	/* Room for all of it: no realloc leaves a copy of the DEK behind. */
+	krx_buf_free(&c->body);
+	krx_buf_init(&c->body, 128);
 	krx_azure_wrap_body(&c->body, kk.kty, c->dek, sizeof(c->dek));
 	if (c->body.err != KRX_OK)
 		fatalx("out of memory for a KMS request");

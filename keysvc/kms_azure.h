@@ -67,7 +67,10 @@ int	krx_azure_kek_parse(const char *s, size_t n, struct krx_azure_kek *k);
  */
 char	*krx_azure_key_url(const char *vault_url, const char *name,
 	    const char *version, const char *op);
-/* {"alg":"<alg of kty>","value":"<unpadded base64url of v>"} to b. */
+/*
+ * {"alg":"<alg of kty>","value":"<unpadded base64url of v>"} to b;
+ * with a secret v, give b the room first (a realloc is not wiped).
+ */
 void	krx_azure_wrap_body(struct krx_buf *b, int kty, const uint8_t *v,
 	    size_t n);
 

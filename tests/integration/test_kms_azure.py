@@ -90,9 +90,9 @@ def double_factory(tmp_path):
         a.stop()
 
 
-def azure_conf(tmp_path, a, imds=False, secret=SECRET):
+def azure_conf(tmp_path, a, imds=False, secret=SECRET, ca=None):
     """The record_encryption group for double a."""
-    trust = (f'tls = {{ trust = {{ storeFile = "{a.ca_file}"; '
+    trust = (f'tls = {{ trust = {{ storeFile = "{ca or a.ca_file}"; '
              'storeType = "PEM"; }; };')
     if imds:
         creds = ("managedIdentityCredentials = {\n"
@@ -442,6 +442,35 @@ def test_azure_split_gcm_refused(kafka, krxd_factory, tmp_path,
     assert len(direct[t_rsa][0]) == 1
     assert b"secret under oct" not in bytes(direct[t_rsa][0][0][4] or b"")
     assert_no_secrets(k, a)
+
+
+def test_azure_tls_and_unreachable(kafka, krxd_factory, tmp_path,
+                                   double_factory, az_topic):
+    a = double_factory()
+    kek = f"KEK-{az_topic}"
+    a.create_key(kek, kty="RSA")
+    k = azure_krxd(krxd_factory, tmp_path, a, ca=a.pki["other_ca"])
+    r = keytest.ctl(k, "kms", "check", kek)
+    assert r.returncode == 5, (r.returncode, r.stdout, r.stderr)
+    assert "KMS unreachable" in r.stderr and "TLS failure" in r.stderr, \
+        r.stderr
+    k.wait_log(r"cannot get a bearer token from \S+: TLS failure")
+    assert a.calls("oauth_token") == 0 and a.calls("key_get") == 0
+    k.stop()
+
+    k2 = azure_krxd(krxd_factory, tmp_path, a, cache="dekcache2")
+    r = keytest.ctl(k2, "kms", "check", kek)
+    assert (r.returncode, r.stdout) == (0, "Ok\n"), r.stderr
+    a.stop()
+    r = keytest.ctl(k2, "kms", "check", kek)
+    assert r.returncode == 5, (r.returncode, r.stdout, r.stderr)
+    assert "KMS unreachable (unreachable" in r.stderr, r.stderr
+    a.start()
+    # Failures are remembered for a few seconds (kms_flight): poll.
+    krxtest.wait_for(lambda: keytest.ctl(k2, "kms", "check", kek).stdout
+                     == "Ok\n", 20, "kms check Ok once the vault is back",
+                     interval=1)
+    assert_no_secrets(k2, a)
 
 
 def test_azure_krxd_t_accepts(krxd_factory, tmp_path, double_factory):
