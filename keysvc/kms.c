@@ -13,6 +13,7 @@ static const struct krx_kms_ops *const kms_providers[] = {
 	&krx_kms_local_ops,
 	&krx_kms_vault_ops,
 	&krx_kms_aws_ops,
+	&krx_kms_azure_ops,
 	NULL
 };
 

@@ -97,5 +97,6 @@ const char	*krx_kms_outcome_name(int outcome);
 extern const struct krx_kms_ops krx_kms_local_ops;
 extern const struct krx_kms_ops krx_kms_vault_ops;
 extern const struct krx_kms_ops krx_kms_aws_ops;
+extern const struct krx_kms_ops krx_kms_azure_ops;
 
 #endif

@@ -53,8 +53,8 @@ krxd_check_root(const struct krx_conf *conf)
 }
 
 /*
- * Every record_encryption names a provider keysvc has: AzureKeyVault
- * is read and checked, but not built yet (issue 10).
+ * Every record_encryption names a provider keysvc has (krx_kms_known:
+ * a configuration may name one this build lacks).
  */
 static int
 krxd_check_kms(const struct krx_conf *conf)
@@ -68,7 +68,8 @@ krxd_check_kms(const struct krx_conf *conf)
 		if (!e->enabled || e->kms == NULL || krx_kms_known(e->kms))
 			continue;
 		fprintf(stderr, "%s:%d: kms \"%s\" is not available in this "
-		    "version of krxd (LocalKms, VaultKmsService and AwsKmsService are)\n",
+		    "version of krxd (LocalKms, VaultKmsService, AwsKmsService "
+		    "and AzureKeyVaultKmsService are)\n",
 		    conf->path, e->line, e->kms);
 		r = -1;
 	}

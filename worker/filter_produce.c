@@ -582,7 +582,7 @@ pj_check_budget(struct krx_pjob *j)
 		pj_fail_parts(j, why);
 		return -1;
 	}
-	for (i = 0; i < j->req.ntopics; i++) {
+	for (i = 0; j->failure == KRX_KEY_OK && i < j->req.ntopics; i++) {
 		if (j->need[i] == 0)
 			continue;
 		if (krx_encpool_ensure(j->topics[i].pool, j->need[i],

@@ -35,6 +35,7 @@
  * here (tests/integration/test_kms_vault.py is its test).
  */
 const struct krx_kms_ops krx_kms_vault_ops = { .name = "VaultKmsService" };
+const struct krx_kms_ops krx_kms_azure_ops = { .name = "AzureKeyVaultKmsService" };
 #include "tests/unit/http_testsrv.h"
 
 static char	 D[KRX_KMS_AWS_DETAIL];
