@@ -45,7 +45,7 @@ struct admin_check {
 	struct krx_kms	*kms;
 	char		 kek[256];	/* as asked: the alias */
 	char		 kek_id[256];	/* as resolved */
-	uint8_t		 dek[KRX_DEK_BYTES];
+	uint8_t		 dek[KRX_DEK_LEN];
 };
 
 static int
@@ -138,7 +138,7 @@ admin_check_decrypted(void *arg, const struct krx_kms_result *res)
 
 	if (res->status != KRX_KEY_OK)
 		admin_check_failed(a, "decrypt", res);
-	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_BYTES) != 0)
+	else if (CRYPTO_memcmp(res->dek, a->dek, KRX_DEK_LEN) != 0)
 		admin_check_end(a, ADMIN_FAILED, "KEK %s: the decrypted DEK "
 		    "differs from the generated one\n", a->kek);
 	else
@@ -154,7 +154,7 @@ admin_check_generated(void *arg, const struct krx_kms_result *res)
 		admin_check_failed(a, "generate DEK", res);
 		return;
 	}
-	memcpy(a->dek, res->dek, KRX_DEK_BYTES);
+	memcpy(a->dek, res->dek, KRX_DEK_LEN);
 	krx_flight_fresh(a);
 	a->kms->ops->decrypt(a->kms, res->edek, res->edek_len,
 	    admin_check_decrypted, a);

@@ -247,8 +247,8 @@ ks_generate_done(void *arg, const struct krx_kms_result *res)
 	}
 	krx_buf_put_be32(&r->reply, (uint32_t)res->edek_len);
 	krx_buf_put(&r->reply, res->edek, res->edek_len);
-	krx_buf_put_be32(&r->reply, KRX_DEK_BYTES);
-	krx_buf_put(&r->reply, res->dek, KRX_DEK_BYTES);
+	krx_buf_put_be32(&r->reply, KRX_DEK_LEN);
+	krx_buf_put(&r->reply, res->dek, KRX_DEK_LEN);
 	/* A tail consumer finds the producer's DEK without the KMS. */
 	krx_keysvc_cache_put(r->ks, r->kms, res->edek, res->edek_len,
 	    res->dek, r->kms->conf->dek_expire_after + KS_DEK_TTL);
@@ -289,8 +289,8 @@ ks_decrypt_done(void *arg, const struct krx_kms_result *res)
 	ks_count(r, res->status);
 	krx_buf_put_u8(&r->reply, res->status);
 	if (res->status == KRX_KEY_OK) {
-		krx_buf_put_be32(&r->reply, KRX_DEK_BYTES);
-		krx_buf_put(&r->reply, res->dek, KRX_DEK_BYTES);
+		krx_buf_put_be32(&r->reply, KRX_DEK_LEN);
+		krx_buf_put(&r->reply, res->dek, KRX_DEK_LEN);
 		krx_keysvc_cache_put(r->ks, r->kms, r->edek, r->cur_len,
 		    res->dek, KS_DEK_TTL);
 	} else
@@ -306,8 +306,8 @@ ks_decrypt_answer(struct ks_req *r, enum krx_key_status st,
 {
 	krx_buf_put_u8(&r->reply, st);
 	if (st == KRX_KEY_OK) {
-		krx_buf_put_be32(&r->reply, KRX_DEK_BYTES);
-		krx_buf_put(&r->reply, dek, KRX_DEK_BYTES);
+		krx_buf_put_be32(&r->reply, KRX_DEK_LEN);
+		krx_buf_put(&r->reply, dek, KRX_DEK_LEN);
 	} else
 		krx_buf_put_be32(&r->reply, 0);
 	r->done++;
@@ -323,7 +323,7 @@ ks_decrypt_next(struct ks_req *r)
 {
 	struct krx_cur		 c;
 	enum krx_key_status	 st;
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 	uint32_t		 len;
 
 	while (r->done < r->n) {
@@ -382,7 +382,7 @@ ks_decrypt(struct ks_req *r, struct krx_cur *c)
 	listlen = (size_t)(c->p + c->off - start);
 	r->n = n;
 	krx_buf_free(&r->reply);
-	krx_buf_init(&r->reply, 4 + n * (5 + KRX_DEK_BYTES) + listlen);
+	krx_buf_init(&r->reply, 4 + n * (5 + KRX_DEK_LEN) + listlen);
 	if (r->reply.err != KRX_OK)
 		return -1;
 	memcpy(r->reply.data + r->reply.cap - listlen, start, listlen);

@@ -32,8 +32,6 @@
 #include "keysvc/kms.h"
 
 #define KEYSVC_MASTER_FD	3
-#define KEYSVC_EXIT_CONFIG	78
-#define KEYSVC_EXIT_IPC		76
 
 static struct krx_keysvc	 keysvc;
 
@@ -101,7 +99,7 @@ krx_keysvc_flush(struct krx_keysvc *ks, uint32_t vc, uint32_t op,
 	krx_buf_put_be32(&b, op);
 	krx_buf_put_be32(&b, (uint32_t)len);
 	krx_buf_put(&b, kek, len);
-	for (i = 0; i < KRX_KEYSVC_MAX_WORKERS && b.err == KRX_OK; i++)
+	for (i = 0; i < KRX_MAX_WORKERS && b.err == KRX_OK; i++)
 		if (ks->workers[i] != NULL)
 			krx_chan_send(ks->workers[i], KRX_IPC_KEY_FLUSH, 0, 0,
 			    b.data, b.len, -1);
@@ -170,7 +168,7 @@ keysvc_channel(const uint8_t *p, size_t len, int fd)
 		fatalx("bad KS_CHANNEL from master");
 	memcpy(&slot, p, 4);
 	slot = ntohl(slot);
-	if (slot >= KRX_KEYSVC_MAX_WORKERS)
+	if (slot >= KRX_MAX_WORKERS)
 		fatalx("bad worker slot %u from master", slot);
 	if (keysvc.workers[slot] != NULL)
 		krx_chan_free(keysvc.workers[slot]);
@@ -184,7 +182,7 @@ static void
 keysvc_master_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
     const uint8_t *p, size_t len, int fd, void *arg)
 {
-	log_fatal_status(KEYSVC_EXIT_IPC);
+	log_fatal_status(KRX_EXIT_IPC);
 	switch (h->type) {
 	case KRX_IPC_KS_INIT:
 		keysvc_init(p, len);
@@ -263,7 +261,7 @@ keysvc_load(const char *path)
 		for (i = 0; i < errs.n; i++)
 			log_err("%s", errs.msg[i]);
 		krx_conf_errors_free(&errs);
-		exit(KEYSVC_EXIT_CONFIG);
+		exit(KRX_EXIT_CONFIG);
 	}
 	krx_conf_errors_free(&errs);
 	log_setlevel(keysvc.conf->log_level);
@@ -286,7 +284,7 @@ keysvc_open_kms(void)
 		if (keysvc.kms[i] == NULL) {
 			log_err("virtual cluster %s: %s %s", vc->name,
 			    vc->enc.kms, why);
-			exit(KEYSVC_EXIT_CONFIG);
+			exit(KRX_EXIT_CONFIG);
 		}
 	}
 }
@@ -296,7 +294,7 @@ keysvc_free(void)
 {
 	size_t	 i;
 
-	for (i = 0; i < KRX_KEYSVC_MAX_WORKERS; i++)
+	for (i = 0; i < KRX_MAX_WORKERS; i++)
 		krx_chan_free(keysvc.workers[i]);
 	krx_chan_free(keysvc.master);
 	for (i = 0; i < keysvc.conf->n_vclusters; i++)

@@ -10,9 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/limits.h"	/* KRX_DEK_LEN */
 #include "proto/ipc.h"
-
-#define KRX_DEK_BYTES	32
 
 struct event_base;
 struct krx_buf;

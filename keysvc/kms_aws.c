@@ -368,20 +368,20 @@ static int
 aws_plaintext(struct aws_call *c, const char *b, struct krx_json_tok *t,
     size_t n, uint8_t *dek)
 {
-	uint8_t	 tmp[KRX_DEK_BYTES + 1];
+	uint8_t	 tmp[KRX_DEK_LEN + 1];
 	size_t	 v, len = 0;
 	int	 ok;
 
 	ok = krx_json_member(b, t, n, 0, "Plaintext", &v) == KRX_OK &&
 	    krx_json_base64(b, t, v, tmp, sizeof(tmp), &len) == KRX_OK &&
-	    len == KRX_DEK_BYTES;
+	    len == KRX_DEK_LEN;
 	if (ok)
-		memcpy(dek, tmp, KRX_DEK_BYTES);
+		memcpy(dek, tmp, KRX_DEK_LEN);
 	OPENSSL_cleanse(tmp, sizeof(tmp));
 	if (!ok)
 		snprintf(c->detail, sizeof(c->detail), "invalid answer "
 		    "(Plaintext missing, not base64 or not %d bytes)",
-		    KRX_DEK_BYTES);
+		    KRX_DEK_LEN);
 	return ok ? 0 : -1;
 }
 
@@ -414,7 +414,7 @@ aws_generated(struct aws_call *c, const struct krx_http_resp *r,
 	if (krx_edek_aws_serialize(&e, edek) != KRX_OK) {
 		snprintf(c->detail, sizeof(c->detail), "invalid answer "
 		    "(CiphertextBlob of %zu bytes does not fit an EDEK)", len);
-		OPENSSL_cleanse(dek, KRX_DEK_BYTES);
+		OPENSSL_cleanse(dek, KRX_DEK_LEN);
 		return KRX_KEY_UNAVAILABLE;
 	}
 	res->edek = edek->data;
@@ -481,7 +481,7 @@ aws_done(void *arg, const struct krx_http_resp *r)
 	struct aws_call		*c = arg;
 	struct krx_kms_result	 res;
 	struct krx_buf		 edek;
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 
 	memset(&res, 0, sizeof(res));
 	krx_buf_init(&edek, 0);

@@ -67,7 +67,7 @@ struct az_call {
 	struct krx_azure_kek	 kek;
 	char			*url;
 	struct krx_buf		 body;		/* a secret; empty: GET */
-	uint8_t			 dek[KRX_DEK_BYTES];	/* generate */
+	uint8_t			 dek[KRX_DEK_LEN];	/* generate */
 	uint64_t		 gen;		/* of the token sent */
 	int			 waiting;	/* for a token */
 	int			 resent;	/* after a 401 */
@@ -274,19 +274,19 @@ static enum krx_key_status
 az_decrypted(struct az_call *c, const struct krx_http_resp *r,
     struct krx_kms_result *res, uint8_t *dek)
 {
-	uint8_t			 out[KRX_DEK_BYTES + 1];
+	uint8_t			 out[KRX_DEK_LEN + 1];
 	enum krx_key_status	 st;
 	size_t			 n = 0;
 
 	st = krx_azure_parse_value(KRX_AZURE_UNWRAP, r->body, r->body_len,
 	    out, sizeof(out), &n, c->detail, sizeof(c->detail));
-	if (st == KRX_KEY_OK && n != KRX_DEK_BYTES) {
+	if (st == KRX_KEY_OK && n != KRX_DEK_LEN) {
 		snprintf(c->detail, sizeof(c->detail), "EDEK rejected (the "
-		    "unwrapped DEK is not %d bytes)", KRX_DEK_BYTES);
+		    "unwrapped DEK is not %d bytes)", KRX_DEK_LEN);
 		st = KRX_KEY_INVALID;
 	}
 	if (st == KRX_KEY_OK) {
-		memcpy(dek, out, KRX_DEK_BYTES);
+		memcpy(dek, out, KRX_DEK_LEN);
 		res->dek = dek;
 	}
 	OPENSSL_cleanse(out, sizeof(out));
@@ -324,7 +324,7 @@ az_done(void *arg, const struct krx_http_resp *r)
 	struct az_call		*c = arg;
 	struct krx_kms_result	 res;
 	struct krx_buf		 edek;
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 	char			 kek[KRX_AZURE_KEK_MAX + 1];
 
 	c->hc = NULL;

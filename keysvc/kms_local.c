@@ -200,7 +200,7 @@ local_generate(struct krx_kms *k, const char *kek, size_t len,
 	struct local_kms	*l = k->priv;
 	struct krx_kms_result	 res;
 	struct krx_buf		 edek;
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 
 	memset(&res, 0, sizeof(res));
 	krx_buf_init(&edek, 128);
@@ -223,7 +223,7 @@ local_decrypt(struct krx_kms *k, const uint8_t *edek, size_t len,
 {
 	struct local_kms	*l = k->priv;
 	struct krx_kms_result	 res;
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 
 	memset(&res, 0, sizeof(res));
 	if (local_load(k, l) != 0)

@@ -189,7 +189,7 @@ vault_url(const char *base, const char *op, const uint8_t *name,
 
 /* Exactly 32 bytes from padded base64 (44 characters). */
 static int
-vault_b64_dek(const char *s, size_t n, uint8_t dek[KRX_DEK_BYTES])
+vault_b64_dek(const char *s, size_t n, uint8_t dek[KRX_DEK_LEN])
 {
 	unsigned char	 raw[33];
 	int		 r = -1;
@@ -197,7 +197,7 @@ vault_b64_dek(const char *s, size_t n, uint8_t dek[KRX_DEK_BYTES])
 	if (n != VAULT_B64_DEK || s[43] != '=' || s[42] == '=')
 		return -1;
 	if (EVP_DecodeBlock(raw, (const unsigned char *)s, (int)n) == 33) {
-		memcpy(dek, raw, KRX_DEK_BYTES);
+		memcpy(dek, raw, KRX_DEK_LEN);
 		r = 0;
 	}
 	OPENSSL_cleanse(raw, sizeof(raw));
@@ -375,7 +375,7 @@ vault_generated(struct vault_op *op, const struct krx_http_resp *r)
 	struct krx_buf		 edek;
 	char			 b64[VAULT_B64_DEK + 8];
 	char			 ct[KRX_EDEK_MAX];
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 	size_t			 n, ctlen;
 	const char		*bad = NULL;
 
@@ -418,7 +418,7 @@ vault_decrypted(struct vault_op *op, const struct krx_http_resp *r)
 {
 	struct krx_kms_result	 res;
 	char			 b64[VAULT_B64_DEK + 8];
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 	size_t			 n;
 
 	memset(&res, 0, sizeof(res));

@@ -493,7 +493,7 @@ Test(kms_azure, decrypt_wants_32_bytes)
 	struct krx_kms_result	 res;
 	struct krx_http_resp	 r;
 	struct az_call		 c;
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 	const char		*b33 = "{\"value\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 	    "AAAAAAAAAAAAAA\"}", *b32 = "{\"value\":\"AQEBAQEBAQEBAQEBAQEBAQE"
 	    "BAQEBAQEBAQEBAQEBAQE\"}";

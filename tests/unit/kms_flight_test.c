@@ -17,7 +17,7 @@ struct waiter {
 	int			 called;
 	enum krx_key_status	 status;
 	char			 detail[128];
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 	int			 has_dek;
 };
 
@@ -31,7 +31,7 @@ on_result(void *arg, const struct krx_kms_result *r)
 	snprintf(w->detail, sizeof(w->detail), "%s",
 	    r->detail != NULL ? r->detail : "");
 	if (r->dek != NULL) {
-		memcpy(w->dek, r->dek, KRX_DEK_BYTES);
+		memcpy(w->dek, r->dek, KRX_DEK_LEN);
 		w->has_dek = 1;
 	}
 }
@@ -53,7 +53,7 @@ Test(kms_flight, thousand_joins_one_flight)
 	static struct waiter	 w[1000];
 	struct krx_flight_stats	 st;
 	struct krx_kms_result	 r = result(KRX_KEY_OK, NULL);
-	uint8_t			 dek[KRX_DEK_BYTES];
+	uint8_t			 dek[KRX_DEK_LEN];
 	const char		 edek[] = "an edek of some bytes";
 	char			 copy[sizeof(edek)];
 	int			 i, firsts = 0;
