@@ -8,6 +8,15 @@
 
 #define KRX_MAX_WORKERS		256	/* workers of one generation */
 #define KRX_DEK_LEN		32	/* an AES-256 DEK */
+/*
+ * Seconds a worker waits for keysvc's answer (Kafka's clients time out
+ * a request after 30 s by default), and the time keysvc gives one KMS
+ * request, every attempt and backoff included: less, so that the
+ * worker hears keysvc's own verdict (unreachable, TLS, timeout) rather
+ * than giving up on keysvc.
+ */
+#define KRX_KEY_DEADLINE	30
+#define KRX_KMS_DEADLINE_MS	25000
 
 /* Exit codes (sysexits.h): 78 is not respawned, the rest are crashes. */
 #define KRX_EXIT_SOFTWARE	70	/* EX_SOFTWARE: an internal error */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -44,6 +45,7 @@ struct krx_http_call {
 	int			 cancelled;	/* while CALL_FINISHING */
 	int			 attempt;	/* attempts started */
 	int			 attempts;	/* allowed */
+	int64_t			 deadline;	/* ms, http_now_ms() */
 	CURL			*easy;
 	struct curl_slist	*headers;
 	uint8_t			*body;		/* request body copy */
@@ -412,6 +414,34 @@ http_drop(struct krx_http_call *c)
 	http_call_free(c);
 }
 
+/* Monotonic milliseconds. */
+static int64_t
+http_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* This attempt's timeout: the configured one, cut to the time left. */
+static void
+http_attempt_timeout(struct krx_http_call *c)
+{
+	struct krx_http	*h = c->h;
+	int64_t		 left = c->deadline - http_now_ms();
+	long		 t = h->o.timeout_ms, ct = h->o.connect_timeout_ms;
+
+	if (left < 1000)
+		left = 1000;
+	if (t > left)
+		t = (long)left;
+	if (ct > t)
+		ct = t;
+	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, t);
+	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, ct);
+}
+
 static void
 http_start(struct krx_http_call *c)
 {
@@ -419,6 +449,7 @@ http_start(struct krx_http_call *c)
 	CURLMcode	 mc;
 
 	http_resp_reset(c);
+	http_attempt_timeout(c);
 	c->attempt++;
 	c->state = CALL_RUNNING;
 	h->nrunning++;
@@ -474,6 +505,13 @@ http_finish(struct krx_http_call *c, CURLcode rc)
 	if (v == KRX_HTTP_RETRY) {
 		ms = http_backoff(h->o.backoff_ms, h->o.backoff_max_ms,
 		    c->attempt, http_random());
+		if (http_now_ms() + ms + 1000 > c->deadline) {
+			log_debug("http: attempt %d of %d failed; no time "
+			    "left for another", c->attempt, c->attempts);
+			v = KRX_HTTP_DONE;
+		}
+	}
+	if (v == KRX_HTTP_RETRY) {
 		if (r.error != KRX_HTTP_OK)
 			log_debug("http: attempt %d of %d failed (%s: %s); "
 			    "retrying in %ld ms", c->attempt, c->attempts,
@@ -637,6 +675,8 @@ krx_http_new(struct event_base *base, const struct krx_http_opts *o)
 		h->o.backoff_ms = KRX_HTTP_BACKOFF_MS;
 	if (h->o.backoff_max_ms <= 0)
 		h->o.backoff_max_ms = KRX_HTTP_BACKOFF_MAX_MS;
+	if (h->o.deadline_ms <= 0)
+		h->o.deadline_ms = KRX_HTTP_DEADLINE_MS;
 	if (h->o.ca_file != NULL)
 		h->ca_file = xstrdup(h->o.ca_file);
 	h->o.ca_file = NULL;
@@ -890,10 +930,7 @@ http_setup(struct krx_http_call *c, const struct krx_http_req *r)
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header) !=
 	    CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, c) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    h->o.connect_timeout_ms) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->o.timeout_ms) !=
-	    CURLE_OK;
+	/* CURLOPT_TIMEOUT_MS and CONNECTTIMEOUT_MS: each attempt's. */
 	bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
 	    (curl_off_t)h->o.max_body) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
@@ -938,6 +975,7 @@ krx_http_request(struct krx_http *h, const struct krx_http_req *r,
 	c->classify = r->classify != NULL ? r->classify :
 	    http_default_classify;
 	c->attempts = r->attempts > 0 ? r->attempts : h->o.attempts;
+	c->deadline = http_now_ms() + h->o.deadline_ms;
 	c->state = CALL_QUEUED;
 	TAILQ_INSERT_TAIL(&h->calls, c, link);
 	h->ncalls++;

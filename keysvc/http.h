@@ -37,6 +37,8 @@
 
 #include <openssl/types.h>
 
+#include "common/limits.h"
+
 struct event_base;
 struct krx_http;
 struct krx_http_call;
@@ -48,6 +50,7 @@ struct krx_http_call;
 #define KRX_HTTP_ATTEMPTS	3
 #define KRX_HTTP_BACKOFF_MS	500
 #define KRX_HTTP_BACKOFF_MAX_MS	5000
+#define KRX_HTTP_DEADLINE_MS	KRX_KMS_DEADLINE_MS	/* common/limits.h */
 /* Response header bytes kept (all header lines of the final answer). */
 #define KRX_HTTP_MAX_HEADERS	16384
 /* Request header lines accepted, besides those this module adds. */
@@ -117,6 +120,10 @@ struct krx_http_opts {
 	int		 attempts;	/* KRX_HTTP_ATTEMPTS */
 	long		 backoff_ms;	/* KRX_HTTP_BACKOFF_MS */
 	long		 backoff_max_ms;	/* KRX_HTTP_BACKOFF_MAX_MS */
+	/* A request's time in all, attempts and backoffs: no attempt
+	 * starts or runs past it (each attempt's timeout is cut to what
+	 * is left, at least 1 s). KRX_HTTP_DEADLINE_MS. */
+	long		 deadline_ms;
 	/* Tests only: no peer or host name verification (else both on). */
 	int		 insecure;
 	const char	*ca_file;	/* PEM bundle; NULL: system trust */

@@ -16,7 +16,6 @@
 #include "common/limits.h"
 #include "proto/ipc.h"
 
-#define KRX_KEY_DEADLINE	30	/* seconds for a keysvc answer */
 
 struct krx_worker;
 struct krx_keyclient;

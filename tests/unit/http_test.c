@@ -222,6 +222,58 @@ Test(http, timeout_fires)
 	srv_stop();
 }
 
+/*
+ * A request's deadline bounds every attempt and backoff: keysvc answers
+ * the worker (which waits KRX_KEY_DEADLINE) before the worker gives up.
+ */
+Test(http, deadline_bounds_attempts)
+{
+	struct krx_http_opts	 o = { .timeout_ms = 3000, .attempts = 3,
+	    .deadline_ms = 2500 };
+	struct result		 res = { 0 };
+	uint64_t		 t0;
+
+	S.never = 1;
+	srv_start();
+	client(&o);
+	t0 = now_ms();
+	cr_assert_not_null(get("/", &res));
+	run(1, 10000);
+	cr_assert_eq(res.called, 1);
+	cr_assert_eq(res.error, KRX_HTTP_E_TIMEOUT, "%d %s", res.error,
+	    res.why);
+	/* The attempt's 3 s timeout was cut to the 2.5 s left, and no
+	 * second attempt was started without time for it. */
+	cr_assert(res.at - t0 >= 2400 && res.at - t0 < 3000, "%llu ms",
+	    (unsigned long long)(res.at - t0));
+	cr_assert_eq(res.attempt, 1);
+	cr_assert_eq(seen().requests, 1);
+	srv_stop();
+}
+
+Test(http, deadline_cuts_the_last_attempt)
+{
+	struct krx_http_opts	 o = { .timeout_ms = 1500, .attempts = 5,
+	    .backoff_ms = 100, .backoff_max_ms = 100, .deadline_ms = 4000 };
+	struct result		 res = { 0 };
+	uint64_t		 t0;
+
+	S.never = 1;
+	srv_start();
+	client(&o);
+	t0 = now_ms();
+	cr_assert_not_null(get("/", &res));
+	run(1, 15000);
+	cr_assert_eq(res.called, 1);
+	cr_assert_eq(res.error, KRX_HTTP_E_TIMEOUT);
+	/* 1.5 s, about 0.1 s, 1.5 s, then no time for a third. */
+	cr_assert(res.at - t0 >= 2900 && res.at - t0 < 4300, "%llu ms",
+	    (unsigned long long)(res.at - t0));
+	cr_assert_eq(res.attempt, 2);
+	cr_assert_eq(seen().requests, 2);
+	srv_stop();
+}
+
 Test(http, connect_refused)
 {
 	struct krx_http_opts	 o = { .attempts = 1 };
