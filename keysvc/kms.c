@@ -70,6 +70,40 @@ krx_kms_close(struct krx_kms *k)
 	free(k);
 }
 
+void
+krx_kms_count(struct krx_kms_counters *c, enum krx_kms_op op,
+    enum krx_key_status st)
+{
+	c->attempts[op]++;
+	c->outcomes[op][st == KRX_KEY_OK ? KRX_KMS_SUCCESS :
+	    st == KRX_KEY_NOT_FOUND ? KRX_KMS_NOT_FOUND : KRX_KMS_EXCEPTION]++;
+}
+
+void
+krx_kms_counters_add(struct krx_kms_counters *out,
+    const struct krx_kms_counters *in)
+{
+	int	 i, j;
+
+	for (i = 0; i < KRX_KMS_OP_N; i++) {
+		out->attempts[i] += in->attempts[i];
+		for (j = 0; j < KRX_KMS_OUTCOME_N; j++)
+			out->outcomes[i][j] += in->outcomes[i][j];
+	}
+}
+
+void
+krx_kms_answer_now(krx_kms_cb cb, void *arg, enum krx_key_status st,
+    const char *detail)
+{
+	struct krx_kms_result	 res;
+
+	memset(&res, 0, sizeof(res));
+	res.status = st;
+	res.detail = detail;
+	cb(arg, &res);
+}
+
 const char *
 krx_kms_op_name(int op)
 {

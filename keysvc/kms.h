@@ -89,6 +89,18 @@ struct krx_kms *krx_kms_open(struct event_base *base, const char *vcluster,
 	    const struct krx_conf_encryption *conf, const char **why);
 void	krx_kms_close(struct krx_kms *k);
 
+/*
+ * What the HTTP providers share: count one attempt of op that ended in
+ * st (every attempt, retried ones included); add the counters in to
+ * out; answer cb at once, without the KMS.
+ */
+void	krx_kms_count(struct krx_kms_counters *c, enum krx_kms_op op,
+	    enum krx_key_status st);
+void	krx_kms_counters_add(struct krx_kms_counters *out,
+	    const struct krx_kms_counters *in);
+void	krx_kms_answer_now(krx_kms_cb cb, void *arg, enum krx_key_status st,
+	    const char *detail);
+
 /* "generate_dek_pair", ...; "success", "not_found", "exception". */
 const char	*krx_kms_op_name(int op);
 const char	*krx_kms_outcome_name(int outcome);

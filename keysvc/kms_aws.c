@@ -255,14 +255,6 @@ aws_transport(const struct krx_http_resp *r, char *detail, size_t dlen)
 
 /* ---- calls ---- */
 
-static void
-aws_count(struct aws_kms *a, enum krx_kms_op op, enum krx_key_status st)
-{
-	a->ctr.attempts[op]++;
-	a->ctr.outcomes[op][st == KRX_KEY_OK ? KRX_KMS_SUCCESS :
-	    st == KRX_KEY_NOT_FOUND ? KRX_KMS_NOT_FOUND : KRX_KMS_EXCEPTION]++;
-}
-
 /* A failure line per operation at most every AWS_LOG_EVERY seconds. */
 static void
 aws_log_failure(struct aws_kms *a, struct aws_call *c, enum krx_key_status st)
@@ -458,7 +450,7 @@ aws_classify(void *arg, const struct krx_http_resp *r)
 	}
 	if (!retry)
 		return KRX_HTTP_DONE;
-	aws_count(c->a, c->op, st);
+	krx_kms_count(&c->a->ctr, c->op, st);
 	return KRX_HTTP_RETRY;
 }
 
@@ -497,7 +489,7 @@ aws_done(void *arg, const struct krx_http_resp *r)
 		res.status = aws_generated(c, r, &res, dek, &edek);
 	else
 		res.status = aws_decrypted(c, r, &res, dek);
-	aws_count(c->a, c->op, res.status);
+	krx_kms_count(&c->a->ctr, c->op, res.status);
 	if (res.status != KRX_KEY_OK) {
 		res.detail = c->detail;
 		aws_log_failure(c->a, c, res.status);
@@ -573,7 +565,7 @@ aws_send(struct aws_call *c, struct krx_buf *body)
 	if ((c->hc = krx_http_request(a->http, &req, aws_done, c)) == NULL) {
 		snprintf(c->detail, sizeof(c->detail), "unavailable (too many "
 		    "KMS requests queued)");
-		aws_count(a, c->op, KRX_KEY_UNAVAILABLE);
+		krx_kms_count(&a->ctr, c->op, KRX_KEY_UNAVAILABLE);
 		aws_fail_now(c, KRX_KEY_UNAVAILABLE);
 	}
 }
@@ -593,19 +585,6 @@ aws_call_new(struct aws_kms *a, enum krx_kms_op op, const void *key,
 	}
 	TAILQ_INSERT_TAIL(&a->calls, c, link);
 	return c;
-}
-
-/* Answer cb at once, without the KMS. */
-static void
-aws_answer_now(krx_kms_cb cb, void *arg, enum krx_key_status st,
-    const char *detail)
-{
-	struct krx_kms_result	 res;
-
-	memset(&res, 0, sizeof(res));
-	res.status = st;
-	res.detail = detail;
-	cb(arg, &res);
 }
 
 /* An alias AWS can hold: "alias/" + [A-Za-z0-9/_-], not "aws/...". */
@@ -636,7 +615,7 @@ aws_resolve(struct krx_kms *k, const char *alias, size_t len, krx_kms_cb cb,
 
 	/* No such alias can exist: not found, as AWS would say. */
 	if (!aws_alias_ok(alias, len)) {
-		aws_answer_now(cb, arg, KRX_KEY_NOT_FOUND, "not found (not a "
+		krx_kms_answer_now(cb, arg, KRX_KEY_NOT_FOUND, "not found (not a "
 		    "name AWS KMS allows for an alias)");
 		return;
 	}
@@ -661,7 +640,7 @@ aws_generate(struct krx_kms *k, const char *kek, size_t len, krx_kms_cb cb,
 	struct krx_buf	 body;
 
 	if (!aws_key_id_ok(kek, len)) {
-		aws_answer_now(cb, arg, KRX_KEY_NOT_FOUND, "not found (not a "
+		krx_kms_answer_now(cb, arg, KRX_KEY_NOT_FOUND, "not found (not a "
 		    "KeyId AWS KMS can have)");
 		return;
 	}
@@ -689,7 +668,7 @@ aws_decrypt(struct krx_kms *k, const uint8_t *edek, size_t len,
 
 	if (krx_edek_aws_parse(edek, len, &e) != KRX_OK ||
 	    !aws_key_id_ok(e.key_id, e.key_id_len)) {
-		aws_answer_now(cb, arg, KRX_KEY_INVALID, "not an AWS KMS "
+		krx_kms_answer_now(cb, arg, KRX_KEY_INVALID, "not an AWS KMS "
 		    "EDEK");
 		return;
 	}
@@ -835,13 +814,8 @@ static void
 aws_counters(const struct krx_kms *k, struct krx_kms_counters *out)
 {
 	const struct aws_kms	*a = k->priv;
-	int			 i, j;
 
-	for (i = 0; i < KRX_KMS_OP_N; i++) {
-		out->attempts[i] += a->ctr.attempts[i];
-		for (j = 0; j < KRX_KMS_OUTCOME_N; j++)
-			out->outcomes[i][j] += a->ctr.outcomes[i][j];
-	}
+	krx_kms_counters_add(out, &a->ctr);
 }
 
 const struct krx_kms_ops krx_kms_aws_ops = {

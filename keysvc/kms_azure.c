@@ -89,14 +89,6 @@ struct az_kms {
 
 static void	az_send(struct az_call *);
 
-static void
-az_count(struct az_kms *z, enum krx_kms_op op, enum krx_key_status st)
-{
-	z->ctr.attempts[op]++;
-	z->ctr.outcomes[op][st == KRX_KEY_OK ? KRX_KMS_SUCCESS :
-	    st == KRX_KEY_NOT_FOUND ? KRX_KMS_NOT_FOUND : KRX_KMS_EXCEPTION]++;
-}
-
 /* A failure line per operation at most every AZ_LOG_EVERY seconds. */
 static void
 az_log_failure(struct az_call *c, enum krx_key_status st)
@@ -160,7 +152,7 @@ az_finish(struct az_call *c, const struct krx_kms_result *res)
 static void
 az_end(struct az_call *c, struct krx_kms_result *res)
 {
-	az_count(c->z, c->op, res->status);
+	krx_kms_count(&c->z->ctr, c->op, res->status);
 	if (res->status != KRX_KEY_OK) {
 		res->detail = c->detail;
 		az_log_failure(c, res->status);
@@ -314,7 +306,7 @@ az_classify(void *arg, const struct krx_http_resp *r)
 		    (r->status >= 500 && r->status <= 599);
 	if (!retry)
 		return KRX_HTTP_DONE;
-	az_count(c->z, c->op, KRX_KEY_UNAVAILABLE);
+	krx_kms_count(&c->z->ctr, c->op, KRX_KEY_UNAVAILABLE);
 	return KRX_HTTP_RETRY;
 }
 
@@ -331,7 +323,7 @@ az_done(void *arg, const struct krx_http_resp *r)
 	memset(&res, 0, sizeof(res));
 	if (r->error == KRX_HTTP_OK && r->status == 401 && !c->resent) {
 		/* An expired or revoked token: once more with a new one. */
-		az_count(c->z, c->op, KRX_KEY_DENIED);
+		krx_kms_count(&c->z->ctr, c->op, KRX_KEY_DENIED);
 		c->resent = 1;
 		krx_azure_auth_refused(c->z->auth, c->gen);
 		az_send(c);
@@ -429,19 +421,6 @@ az_call_new(struct az_kms *z, enum krx_kms_op op, const void *key,
 	return c;
 }
 
-/* Answer cb at once, without the vault. */
-static void
-az_answer_now(krx_kms_cb cb, void *arg, enum krx_key_status st,
-    const char *detail)
-{
-	struct krx_kms_result	 res;
-
-	memset(&res, 0, sizeof(res));
-	res.status = st;
-	res.detail = detail;
-	cb(arg, &res);
-}
-
 static void
 az_resolve(struct krx_kms *k, const char *alias, size_t len, krx_kms_cb cb,
     void *arg)
@@ -451,7 +430,7 @@ az_resolve(struct krx_kms *k, const char *alias, size_t len, krx_kms_cb cb,
 
 	/* No key can have such a name: not found, as Azure would say. */
 	if (!krx_azure_name_ok(alias, len)) {
-		az_answer_now(cb, arg, KRX_KEY_NOT_FOUND, "not found (not a "
+		krx_kms_answer_now(cb, arg, KRX_KEY_NOT_FOUND, "not found (not a "
 		    "name Azure Key Vault allows for a key: 1-127 of "
 		    "[A-Za-z0-9-])");
 		return;
@@ -476,7 +455,7 @@ az_generate(struct krx_kms *k, const char *kek, size_t len, krx_kms_cb cb,
 
 	if (krx_azure_kek_parse(kek, len, &kk) != 0 ||
 	    strcasecmp(kk.vault, z->conf->vault_name) != 0) {
-		az_answer_now(cb, arg, KRX_KEY_NOT_FOUND, "not found (not a "
+		krx_kms_answer_now(cb, arg, KRX_KEY_NOT_FOUND, "not found (not a "
 		    "KEK id of this vault)");
 		return;
 	}
@@ -509,7 +488,7 @@ az_decrypt(struct krx_kms *k, const uint8_t *edek, size_t len,
 	char			 d[KRX_AZURE_DETAIL];
 
 	if (krx_edek_azure_parse(edek, len, &e) != KRX_OK) {
-		az_answer_now(cb, arg, KRX_KEY_INVALID, "not an Azure Key "
+		krx_kms_answer_now(cb, arg, KRX_KEY_INVALID, "not an Azure Key "
 		    "Vault EDEK");
 		return;
 	}
@@ -519,7 +498,7 @@ az_decrypt(struct krx_kms *k, const uint8_t *edek, size_t len,
 		snprintf(d, sizeof(d), "not found (the EDEK's key is in vault "
 		    "%.*s, not in this provider's vault %s: not asked)",
 		    (int)e.vault_name_len, e.vault_name, z->conf->vault_name);
-		az_answer_now(cb, arg, KRX_KEY_NOT_FOUND, d);
+		krx_kms_answer_now(cb, arg, KRX_KEY_NOT_FOUND, d);
 		return;
 	}
 	if (krx_flight_join(z->flight, KRX_FLIGHT_DECRYPT, edek, len, cb,
@@ -610,13 +589,8 @@ static void
 az_counters(const struct krx_kms *k, struct krx_kms_counters *out)
 {
 	const struct az_kms	*z = k->priv;
-	int			 i, j;
 
-	for (i = 0; i < KRX_KMS_OP_N; i++) {
-		out->attempts[i] += z->ctr.attempts[i];
-		for (j = 0; j < KRX_KMS_OUTCOME_N; j++)
-			out->outcomes[i][j] += z->ctr.outcomes[i][j];
-	}
+	krx_kms_counters_add(out, &z->ctr);
 }
 
 const struct krx_kms_ops krx_kms_azure_ops = {

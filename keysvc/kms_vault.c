@@ -107,6 +107,12 @@ struct vault_kms {
 	struct vault_ops		 waiting;	/* for a token */
 	int				 trouble;	/* last request failed */
 	time_t				 log_after;
+	struct krx_kms_counters		 ctr;		/* each attempt */
+};
+
+/* The guide's operation of a Transit request. */
+static const enum krx_kms_op vault_kind_op[] = {
+	KRX_KMS_OP_RESOLVE, KRX_KMS_OP_GENERATE, KRX_KMS_OP_DECRYPT
 };
 
 static void	vault_send(struct vault_op *);
@@ -298,6 +304,7 @@ vault_finish(struct vault_op *op, struct krx_kms_result *res)
 {
 	struct vault_kms	*v = op->v;
 
+	krx_kms_count(&v->ctr, vault_kind_op[op->kind], res->status);
 	if (op->kind == VOP_RESOLVE)
 		krx_flight_done(v->flight, KRX_FLIGHT_RESOLVE, op->key,
 		    op->key_len, res);
@@ -517,8 +524,11 @@ vault_done(void *arg, const struct krx_http_resp *r)
 			vault_decrypted(op, r);
 		return;
 	}
-	if (r->status == 403 && !op->relogged && vault_relogin(op))
+	if (r->status == 403 && !op->relogged && vault_relogin(op)) {
+		krx_kms_count(&v->ctr, vault_kind_op[op->kind],
+		    KRX_KEY_DENIED);
 		return;
+	}
 	vault_errtext(r, err, sizeof(err));
 	switch (r->status) {
 	case 400:
@@ -567,6 +577,19 @@ vault_classify(void *arg, const struct krx_http_resp *r)
 	return KRX_HTTP_DONE;
 }
 
+/* A Transit request's attempt: retried ones are counted here. */
+static enum krx_http_verdict
+vault_op_classify(void *arg, const struct krx_http_resp *r)
+{
+	struct vault_op		*op = arg;
+	enum krx_http_verdict	 v = vault_classify(NULL, r);
+
+	if (v == KRX_HTTP_RETRY)
+		krx_kms_count(&op->v->ctr, vault_kind_op[op->kind],
+		    KRX_KEY_UNAVAILABLE);
+	return v;
+}
+
 /* Send op with the current token, or queue it for the login. */
 static void
 vault_send(struct vault_op *op)
@@ -599,7 +622,7 @@ vault_send(struct vault_op *op)
 	req.body = op->body;
 	req.body_len = op->body_len;
 	req.redirects = VAULT_REDIRECTS;
-	req.classify = vault_classify;
+	req.classify = vault_op_classify;
 	op->token_gen = v->token_gen;
 	op->waiting = 0;
 	TAILQ_INSERT_TAIL(&v->ops, op, link);
@@ -962,6 +985,14 @@ vault_decrypt(struct krx_kms *k, const uint8_t *edek, size_t len,
 	vault_send(op);
 }
 
+static void
+vault_counters(const struct krx_kms *k, struct krx_kms_counters *out)
+{
+	const struct vault_kms	*v = k->priv;
+
+	krx_kms_counters_add(out, &v->ctr);
+}
+
 const struct krx_kms_ops krx_kms_vault_ops = {
 	.name = "VaultKmsService",
 	.open = vault_open,
@@ -970,4 +1001,5 @@ const struct krx_kms_ops krx_kms_vault_ops = {
 	.generate = vault_generate,
 	.decrypt = vault_decrypt,
 	.admin = NULL,
+	.counters = vault_counters,
 };

@@ -169,6 +169,10 @@ def test_vault_roundtrip_pem_trust(kafka, krxd_factory, tmp_path,
         # (kms check resolves the alias first, as Kroxylicious does)
         assert v.stats()["status"] == {"keys_read": {"404": 1}}, \
             v.stats()["status"]
+        c0 = kms_counters(k)
+        assert c0["resolve_alias_not_found"] >= 1, c0
+        assert c0["resolve_alias_success"] >= 1, c0
+        assert c0["generate_dek_pair_success"] >= 1, c0
         # 503 is, three attempts, then unavailable; then Vault is back
         v.reset_stats()
         v.outage("503")
@@ -176,6 +180,11 @@ def test_vault_roundtrip_pem_trust(kafka, krxd_factory, tmp_path,
         v.recover()
         assert r.returncode == 5 and "HTTP 503" in r.stderr, r.stderr
         assert v.stats()["outage_refusals"] == 3
+        # the guide's counters count each attempt and its outcome
+        c1 = kms_counters(k)
+        for n in ("attempts", "exception"):
+            key = f"resolve_alias_{n}"
+            assert c1[key] - c0[key] == 3, (key, c0, c1)
         # Failures are remembered for a few seconds (kms_flight): poll.
         krxtest.wait_for(lambda: keytest.ctl(
             k, "kms", "check", f"KEK-{topic_name}").stdout == "Ok\n", 20,
@@ -188,6 +197,13 @@ def test_vault_roundtrip_pem_trust(kafka, krxd_factory, tmp_path,
         k.assert_running()
     finally:
         v.stop()
+
+
+def kms_counters(krxd):
+    """keysvc.kms_<operation>_<outcome|attempts> of krx-ctl cache
+    stats, without the prefix."""
+    return {k[len("keysvc.kms_"):]: v for k, v in
+            keytest.cache_stats(krxd).items() if k.startswith("keysvc.kms_")}
 
 
 def keytool_trust(tmp_path, ca, kind):
