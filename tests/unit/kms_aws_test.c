@@ -22,6 +22,7 @@
 
 #include "keysvc/http.c"
 #include "keysvc/kms.c"
+#include "keysvc/kms_common.c"
 #include "keysvc/kms_aws.c"
 #include "keysvc/kms_aws_creds.c"
 #include "keysvc/kms_aws_imds.c"
