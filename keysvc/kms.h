@@ -100,6 +100,9 @@ void	krx_kms_counters_add(struct krx_kms_counters *out,
 	    const struct krx_kms_counters *in);
 void	krx_kms_answer_now(krx_kms_cb cb, void *arg, enum krx_key_status st,
 	    const char *detail);
+/* n bytes of a KMS's untrusted text for a detail: printable ASCII, the
+ * rest as '?', cut to outsz - 1 and NUL-ended. */
+void	krx_kms_clean(char *out, size_t outsz, const char *s, size_t n);
 
 /* "generate_dek_pair", ...; "success", "not_found", "exception". */
 const char	*krx_kms_op_name(int op);

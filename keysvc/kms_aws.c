@@ -98,21 +98,6 @@ static const char *const aws_targets[KRX_KMS_OP_N] = {
 
 /* ---- error mapping (also for tests) ---- */
 
-/* Copy n bytes of untrusted text: printable ASCII, others as '?'. */
-static void
-aws_clean(char *out, size_t outsz, const char *s, size_t n)
-{
-	size_t	 i;
-
-	if (outsz == 0)
-		return;
-	if (n > outsz - 1)
-		n = outsz - 1;
-	for (i = 0; i < n; i++)
-		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	out[n] = '\0';
-}
-
 /*
  * Error types whose message may repeat what was signed (the canonical
  * request, with the session token) or says nothing useful: the message
@@ -195,10 +180,10 @@ krx_kms_aws_error(long status, const uint8_t *body, size_t len,
 		    strstr(type, "Throttl") != NULL ? "unavailable" :
 		    "refused";
 	}
-	aws_clean(ctype, sizeof(ctype), type, strlen(type));
+	krx_kms_clean(ctype, sizeof(ctype), type, strlen(type));
 	if (aws_quiet_type(type))
 		msg[0] = '\0';
-	aws_clean(cmsg, sizeof(cmsg), msg, strlen(msg));
+	krx_kms_clean(cmsg, sizeof(cmsg), msg, strlen(msg));
 	snprintf(detail, dlen, "%s (HTTP %ld%s%s%s%s)", what, status,
 	    ctype[0] != '\0' ? ", " : "", ctype, cmsg[0] != '\0' ? ": " : "",
 	    cmsg);
@@ -248,7 +233,7 @@ aws_transport(const struct krx_http_resp *r, char *detail, size_t dlen)
 		what = "unreachable (transfer failed)";
 		break;
 	}
-	aws_clean(why, sizeof(why), r->why, strlen(r->why));
+	krx_kms_clean(why, sizeof(why), r->why, strlen(r->why));
 	snprintf(detail, dlen, "%s: %s", what, why);
 	return KRX_KEY_UNAVAILABLE;
 }

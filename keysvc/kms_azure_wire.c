@@ -22,6 +22,7 @@
 #include "crypto/edek_kms.h"
 #include "crypto/json.h"
 #include "crypto/secret.h"
+#include "keysvc/kms.h"
 #include "keysvc/kms_azure.h"
 
 #define AZ_TOKENS	256	/* JSON tokens of an answer */
@@ -48,21 +49,6 @@ krx_azure_alg(int kty)
 {
 	return kty == KRX_EDEK_AZURE_OCT || kty == KRX_EDEK_AZURE_OCT_HSM ?
 	    "A256GCM" : "RSA-OAEP-256";
-}
-
-/* Copy n bytes of untrusted text: printable ASCII, others as '?'. */
-static void
-az_clean(char *out, size_t outsz, const char *s, size_t n)
-{
-	size_t	 i;
-
-	if (outsz == 0)
-		return;
-	if (n > outsz - 1)
-		n = outsz - 1;
-	for (i = 0; i < n; i++)
-		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	out[n] = '\0';
 }
 
 /* ---- KEK ids ---- */
@@ -367,7 +353,7 @@ krx_azure_parse_key(const char *vault, const char *name, const uint8_t *body,
 		return KRX_KEY_DENIED;
 	}
 	if ((k->kty = krx_edek_azure_kty(kty, ktylen)) < 0) {
-		az_clean(ckty, sizeof(ckty), kty, ktylen);
+		krx_kms_clean(ckty, sizeof(ckty), kty, ktylen);
 		snprintf(detail, dlen, "key %s cannot be used: key type %s is "
 		    "not supported (RSA, RSA-HSM, oct, oct-HSM are)", name,
 		    ckty);
@@ -445,7 +431,7 @@ az_str(const char *b, const struct krx_json_tok *t, size_t n, size_t obj,
 	out[0] = '\0';
 	if (krx_json_member(b, t, n, obj, key, &v) == KRX_OK &&
 	    krx_json_string(b, t, v, raw, sizeof(raw), &len) == KRX_OK)
-		az_clean(out, outsz, raw, len);
+		krx_kms_clean(out, outsz, raw, len);
 }
 
 enum krx_key_status

@@ -9,6 +9,20 @@
 #include "keysvc/kms.h"
 
 void
+krx_kms_clean(char *out, size_t outsz, const char *s, size_t n)
+{
+	size_t	 i;
+
+	if (outsz == 0)
+		return;
+	if (n > outsz - 1)
+		n = outsz - 1;
+	for (i = 0; i < n; i++)
+		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	out[n] = '\0';
+}
+
+void
 krx_kms_count(struct krx_kms_counters *c, enum krx_kms_op op,
     enum krx_key_status st)
 {
