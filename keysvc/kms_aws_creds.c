@@ -6,21 +6,15 @@
  * keysvc; trusts the configuration's paths, nothing in the files or
  * the times (bounded, checked); logs never carry file contents.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <openssl/crypto.h>
 
 #include "common/log.h"
-#include "common/xmalloc.h"
 #include "crypto/secret.h"
 #include "keysvc/kms_aws.h"
+#include "keysvc/kms_tls.h"
 
 #define AWS_SECRET_MAX		8192	/* bytes of a credential file */
 #define AWS_RENEW_MIN		5	/* seconds: never renew more often */
@@ -35,65 +29,40 @@ int
 krx_kms_aws_read_secret(const char *path, const char *what,
     struct krx_secret **out)
 {
-	struct stat	 st;
-	uint8_t		*buf = NULL;
-	ssize_t		 n;
-	size_t		 len = 0, b, e;
-	int		 fd, r = -1;
+	struct krx_secret	*f;
+	const uint8_t		*d;
+	const char		*why;
+	size_t			 b, e, i;
+	int			 r = -1;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		log_warn("AwsKmsService: cannot open the %s file %s", what,
-		    path);
+	if ((f = krx_kms_read_secret(path, AWS_SECRET_MAX, &why)) == NULL) {
+		log_warnx("AwsKmsService: the %s file %s: %s", what, path,
+		    why);
 		return -1;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > AWS_SECRET_MAX) {
-		log_warnx("AwsKmsService: the %s file %s is not a regular file "
-		    "of at most %d bytes", what, path, AWS_SECRET_MAX);
-		goto out;
-	}
-	buf = xmalloc(AWS_SECRET_MAX + 1);
-	while (len < AWS_SECRET_MAX) {
-		n = read(fd, buf + len, AWS_SECRET_MAX - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			log_warn("AwsKmsService: cannot read the %s file %s",
-			    what, path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	for (e = 0; e < len && buf[e] != '\n' && buf[e] != '\r'; e++)
+	d = f->data;
+	for (e = 0; e < f->len && d[e] != '\n' && d[e] != '\r'; e++)
 		;
-	for (b = 0; b < e && (buf[b] == ' ' || buf[b] == '\t'); b++)
+	for (b = 0; b < e && (d[b] == ' ' || d[b] == '\t'); b++)
 		;
-	while (e > b && (buf[e - 1] == ' ' || buf[e - 1] == '\t'))
+	while (e > b && (d[e - 1] == ' ' || d[e - 1] == '\t'))
 		e--;
-	if (e == b) {
+	for (i = b; i < e && d[i] >= 0x21 && d[i] <= 0x7e; i++)
+		;
+	if (e == b)
 		log_warnx("AwsKmsService: the %s file %s is empty", what, path);
-		goto out;
+	else if (i < e)
+		log_warnx("AwsKmsService: the %s file %s holds characters a "
+		    "credential cannot have", what, path);
+	else {
+		if ((*out = krx_secret_new(e - b + 1)) == NULL)
+			fatalx("out of memory for a credential");
+		memcpy((*out)->data, d + b, e - b);
+		(*out)->data[e - b] = '\0';
+		r = 0;
 	}
-	for (n = (ssize_t)b; n < (ssize_t)e; n++)
-		if (buf[n] < 0x21 || buf[n] > 0x7e) {
-			log_warnx("AwsKmsService: the %s file %s holds "
-			    "characters a credential cannot have", what, path);
-			goto out;
-		}
-	if ((*out = krx_secret_new(e - b + 1)) == NULL)
-		fatalx("out of memory for a credential");
-	memcpy((*out)->data, buf + b, e - b);
-	(*out)->data[e - b] = '\0';
-	r = 0;
-out:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, AWS_SECRET_MAX + 1);
-		free(buf);
-	}
-	close(fd);
+	krx_secret_free(f);
 	return r;
 }
 
