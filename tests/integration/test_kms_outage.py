@@ -406,10 +406,13 @@ def test_outage_live_clients(kafka, krxd_factory, tmp_path, topic_name,
 
 def assert_only_clients_closed(krxd):
     """krxd closed no client connection itself: every "closing
-    connection" line it logged says the client closed it."""
+    connection" line it logged says the client closed it (librdkafka
+    may close with a reset when it drops a socket with data unread)."""
     reasons = set(re.findall(r"closing connection: ([^\n]*)",
                              krxd.log_text()))
-    assert reasons <= {"client closed"}, reasons
+    by_client = {"client closed",
+                 "client error: Connection reset by peer"}
+    assert reasons <= by_client, reasons
 
 
 def p99(xs):
