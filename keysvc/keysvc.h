@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/limits.h"
 #include "proto/ipc.h"
 
 struct event_base;
@@ -19,7 +20,7 @@ struct krx_dekcache;
 struct krx_kms;
 struct krx_secret;
 
-#define KRX_KEYSVC_MAX_WORKERS	256
+#define KRX_KEYSVC_MAX_WORKERS	KRX_MAX_ROWS	/* two generations */
 
 enum krx_keysvc_stat {
 	KRX_KS_RESOLVE = 0,

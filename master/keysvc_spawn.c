@@ -125,7 +125,7 @@ keysvc_ping_start(struct krx_master *m)
 int
 krx_keysvc_link(struct krx_master *m, struct krx_slot *s)
 {
-	uint32_t	 slot = htonl((uint32_t)s->slot);
+	uint32_t	 slot = htonl((uint32_t)s->row);	/* both generations */
 	int		 kp[2];
 
 	if (!m->use_keysvc || m->keysvc.chan == NULL)
@@ -166,10 +166,29 @@ keysvc_exec(struct krx_master *m, int fd)
 	_exit(KRX_EXIT_SOFTWARE);
 }
 
+/* A new keysvc: every live worker of both generations gets a channel. */
+static void
+keysvc_link_all(struct krx_master *m)
+{
+	struct krx_gen	*g;
+	struct krx_slot	*s;
+	int		 i, kfd;
+
+	for (g = m->gens; g < m->gens + 2; g++)
+		for (i = 0; i < g->n_workers; i++) {
+			s = &g->slots[i];
+			if (s->pid <= 0 || s->chan == NULL)
+				continue;
+			if ((kfd = krx_keysvc_link(m, s)) != -1)
+				krx_chan_send(s->chan, KRX_IPC_KS_CHANNEL, 0, 0,
+				    NULL, 0, kfd);
+		}
+}
+
 void
 krx_keysvc_spawn(struct krx_master *m)
 {
-	int	 sv[2], i, kfd;
+	int	 sv[2];
 	pid_t	 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
@@ -189,19 +208,14 @@ krx_keysvc_spawn(struct krx_master *m)
 	keysvc_ping_start(m);
 	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0,
 	    m->cy->cache_key->data, m->cy->cache_key->len, -1);
-	for (i = 0; i < m->n_workers; i++) {
-		if (m->slots[i].pid <= 0 || m->slots[i].chan == NULL)
-			continue;
-		if ((kfd = krx_keysvc_link(m, &m->slots[i])) != -1)
-			krx_chan_send(m->slots[i].chan, KRX_IPC_KS_CHANNEL, 0,
-			    0, NULL, 0, kfd);
-	}
+	keysvc_link_all(m);
 }
 
 void
 krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
     const uint8_t *p, size_t len)
 {
+	struct krx_slot	*s;
 	uint32_t	 slot;
 
 	if (h->type == KRX_IPC_KS_ADMIN_REPLY) {
@@ -218,9 +232,10 @@ krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
 		return;
 	memcpy(&slot, p, 4);
 	slot = ntohl(slot);
-	if (slot < (uint32_t)m->n_workers && m->slots[slot].pid > 0) {
-		log_warnx("keysvc reports that worker %u broke the key "
-		    "protocol; replacing it", slot);
-		kill(m->slots[slot].pid, SIGKILL);
+	if ((s = krx_spawn_find_row(m, slot)) != NULL && s->pid > 0) {
+		log_warnx("keysvc reports that worker %d of generation %u "
+		    "broke the key protocol; replacing it", s->slot,
+		    s->gen->cy->generation);
+		kill(s->pid, SIGKILL);
 	}
 }

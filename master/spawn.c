@@ -4,7 +4,8 @@
  * exponential backoff; a crash loop ends the master with a non-zero
  * status so systemd's Restart= takes over (kills do not count, see
  * krx_spawn_exit_is_crash). Workers that lost their keysvc channel ask
- * for a new one here.
+ * for a new one here. Workers belong to a generation (master/reload.c):
+ * only the serving one's are respawned.
  */
 #include <errno.h>
 #include <signal.h>
@@ -59,7 +60,10 @@ spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 	if (h->type == KRX_IPC_READY && len == 0 &&
 	    s->state == KRX_CHILD_STARTING) {
 		s->state = KRX_CHILD_RUNNING;
-		krx_master_child_ready(s->master, s);
+		if (s->gen != NULL && s->gen->state == KRX_GEN_STARTING)
+			krx_reload_child_ready(s->master, s->gen);
+		else
+			krx_master_child_ready(s->master, s);
 		return;
 	}
 	if (s->kind == KRX_KIND_WORKER && h->type == KRX_IPC_KS_RELINK &&
@@ -96,12 +100,14 @@ spawn_chan_eof(struct krx_chan *c, int err, void *arg)
 void
 krx_spawn_close_inherited(struct krx_master *m, int keep)
 {
-	int	 i, fd;
+	struct krx_gen	*g;
+	int		 i, fd;
 
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].chan != NULL &&
-		    (fd = krx_chan_fd(m->slots[i].chan)) != keep)
-			close(fd);
+	for (g = m->gens; g < m->gens + 2; g++)
+		for (i = 0; i < g->n_workers; i++)
+			if (g->slots[i].chan != NULL &&
+			    (fd = krx_chan_fd(g->slots[i].chan)) != keep)
+				close(fd);
 	if (m->keysvc.chan != NULL)
 		close(krx_chan_fd(m->keysvc.chan));
 	if (m->ctl_listener != NULL)
@@ -134,7 +140,34 @@ krx_spawn_attach(struct krx_master *m, struct krx_slot *s, int fd,
 	s->pid = pid;
 	s->state = KRX_CHILD_STARTING;
 	clock_gettime(CLOCK_MONOTONIC, &s->spawned);
-	log_info("started %s %d (pid %d)", spawn_name(s), s->slot, (int)pid);
+	if (s->gen != NULL)
+		log_info("started worker %d (pid %d) of generation %u", s->slot,
+		    (int)pid, s->gen->cy->generation);
+	else
+		log_info("started %s %d (pid %d)", spawn_name(s), s->slot,
+		    (int)pid);
+}
+
+/*
+ * In a new worker: nothing of the master's but its own generation. The
+ * other generation's sockets and maps (those not shared) are closed and
+ * unmapped, so a worker never holds a writable map (finding 12).
+ */
+static void
+spawn_child(struct krx_master *m, struct krx_slot *s)
+{
+	struct krx_gen	*g;
+
+	krx_spawn_reset_signals();
+	krx_spawn_close_inherited(m, -1);
+	if (m->pid_fd != -1)
+		close(m->pid_fd);	/* the lock is the master's */
+	for (g = m->gens; g < m->gens + 2; g++)
+		if (g != s->gen && g->cy != NULL) {
+			krx_cycle_free(g->cy, s->gen->cy);
+			g->cy = NULL;
+		}
+	krx_cycle_forget_secrets(s->gen->cy);
 }
 
 static void
@@ -158,12 +191,8 @@ spawn_worker(struct krx_master *m, struct krx_slot *s)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		krx_spawn_reset_signals();
-		krx_spawn_close_inherited(m, -1);
-		if (m->pid_fd != -1)
-			close(m->pid_fd);	/* the lock is the master's */
-		krx_cycle_forget_secrets(m->cy);
-		krx_worker_main(m->cy, s->slot, sv[1], kfd);
+		spawn_child(m, s);
+		krx_worker_main(s->gen->cy, s->slot, sv[1], kfd);
 	}
 	close(sv[1]);
 	if (kfd != -1)
@@ -176,7 +205,8 @@ spawn_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct krx_slot		*s = arg;
 
-	if (s->master->stopping)
+	if (s->master->stopping || (s->gen != NULL &&
+	    s->gen->state != KRX_GEN_SERVING))
 		return;
 	log_info("respawning %s %d", spawn_name(s), s->slot);
 	if (s->kind == KRX_KIND_KEYSVC)
@@ -186,27 +216,37 @@ spawn_respawn_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-spawn_slot_init(struct krx_master *m, struct krx_slot *s, int slot,
-    enum krx_child_kind kind)
+spawn_slot_init(struct krx_master *m, struct krx_gen *g, struct krx_slot *s,
+    int slot, enum krx_child_kind kind)
 {
+	memset(s, 0, sizeof(*s));
 	s->slot = slot;
+	s->gen = g;
+	s->row = g != NULL ? g->cy->row_base + slot : slot;
 	s->kind = kind;
 	s->master = m;
 	s->respawn_ev = evtimer_new(m->base, spawn_respawn_cb, s);
 }
 
 void
-krx_spawn_all(struct krx_master *m)
+krx_spawn_keysvc_init(struct krx_master *m)
+{
+	if (!m->use_keysvc)
+		return;
+	spawn_slot_init(m, NULL, &m->keysvc, 0, KRX_KIND_KEYSVC);
+	krx_keysvc_spawn(m);
+}
+
+void
+krx_spawn_gen(struct krx_master *m, struct krx_gen *g)
 {
 	int	 i;
 
-	if (m->use_keysvc) {
-		spawn_slot_init(m, &m->keysvc, 0, KRX_KIND_KEYSVC);
-		krx_keysvc_spawn(m);
-	}
-	for (i = 0; i < m->n_workers; i++) {
-		spawn_slot_init(m, &m->slots[i], i, KRX_KIND_WORKER);
-		spawn_worker(m, &m->slots[i]);
+	g->master = m;
+	g->started = time(NULL);
+	for (i = 0; i < g->n_workers; i++) {
+		spawn_slot_init(m, g, &g->slots[i], i, KRX_KIND_WORKER);
+		spawn_worker(m, &g->slots[i]);
 	}
 }
 
@@ -224,10 +264,31 @@ spawn_record_crash(struct krx_slot *s, time_t now)
 	return recent;
 }
 
+/*
+ * Workers of a drained generation exit 0; those of a reload that failed
+ * are killed on purpose: both are expected, and said so.
+ */
+static int
+spawn_exit_expected(const struct krx_slot *s, int status)
+{
+	if (s->gen == NULL)
+		return 0;
+	if (s->gen->state == KRX_GEN_ABORTED)
+		return 1;
+	return s->gen->state == KRX_GEN_DRAINING && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0;
+}
+
 static void
 spawn_log_exit(struct krx_master *m, struct krx_slot *s, int status)
 {
-	if (WIFSIGNALED(status))
+	if (spawn_exit_expected(s, status))
+		log_info("generation %u: worker %d, pid %d, ended (%s %d)",
+		    s->gen->cy->generation, s->slot, (int)s->pid,
+		    WIFSIGNALED(status) ? "signal" : "status",
+		    WIFSIGNALED(status) ? WTERMSIG(status) :
+		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
 		log_warnx("%s %d (pid %d) killed by signal %d", spawn_name(s),
 		    s->slot, (int)s->pid, WTERMSIG(status));
 	else if (WEXITSTATUS(status) != 0 || !m->stopping)
@@ -267,6 +328,10 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 	}
 	if (m->stopping)
 		return;
+	if (s->gen != NULL && s->gen->state != KRX_GEN_SERVING) {
+		krx_reload_child_gone(m, s->gen, status);
+		return;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == KRX_EXIT_CONFIG) {
 		log_err("%s %d cannot use the configuration; not respawning it",
 		    spawn_name(s), s->slot);
@@ -293,14 +358,31 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 struct krx_slot *
 krx_spawn_find(struct krx_master *m, pid_t pid)
 {
-	int	 i;
+	struct krx_gen	*g;
+	int		 i;
 
 	if (m->use_keysvc && m->keysvc.pid == pid)
 		return &m->keysvc;
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].pid == pid)
-			return &m->slots[i];
+	for (g = m->gens; g < m->gens + 2; g++)
+		for (i = 0; i < g->n_workers; i++)
+			if (g->slots[i].pid == pid)
+				return &g->slots[i];
 	return NULL;
+}
+
+struct krx_slot *
+krx_spawn_find_row(struct krx_master *m, uint32_t row)
+{
+	struct krx_gen	*g;
+	uint32_t	 i;
+
+	if (row >= KRX_MAX_ROWS)
+		return NULL;
+	g = &m->gens[row / KRX_MAX_WORKERS];
+	i = row % KRX_MAX_WORKERS;
+	if (g->cy == NULL || i >= (uint32_t)g->n_workers)
+		return NULL;
+	return &g->slots[i];
 }
 
 void
@@ -329,39 +411,52 @@ krx_spawn_reap(struct krx_master *m)
 }
 
 void
-krx_spawn_signal_all(struct krx_master *m, int sig)
+krx_spawn_signal_gen(struct krx_gen *g, int sig)
 {
 	int	 i;
 
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].pid > 0)
-			kill(m->slots[i].pid, sig);
+	for (i = 0; i < g->n_workers; i++)
+		if (g->slots[i].pid > 0)
+			kill(g->slots[i].pid, sig);
+}
+
+void
+krx_spawn_signal_all(struct krx_master *m, int sig)
+{
+	krx_spawn_signal_gen(&m->gens[0], sig);
+	krx_spawn_signal_gen(&m->gens[1], sig);
 	if (m->keysvc.pid > 0)
 		kill(m->keysvc.pid, sig);
 }
 
 void
-krx_spawn_send_all(struct krx_master *m, uint32_t type)
+krx_spawn_send_gen(struct krx_gen *g, uint32_t type)
 {
 	int	 i;
 
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].pid > 0 && m->slots[i].chan != NULL)
-			krx_chan_send(m->slots[i].chan, type, 0, 0, NULL, 0,
-			    -1);
+	for (i = 0; i < g->n_workers; i++)
+		if (g->slots[i].pid > 0 && g->slots[i].chan != NULL &&
+		    krx_chan_send(g->slots[i].chan, type, 0, 0, NULL, 0,
+		    -1) == KRX_OK && type == KRX_IPC_DRAIN)
+			g->slots[i].state = KRX_CHILD_DRAINING;
+}
+
+int
+krx_spawn_alive_gen(const struct krx_gen *g)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < g->n_workers; i++)
+		if (g->slots[i].pid > 0)
+			n++;
+	return n;
 }
 
 int
 krx_spawn_alive(const struct krx_master *m)
 {
-	int	 i, n = 0;
-
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].pid > 0)
-			n++;
-	if (m->keysvc.pid > 0)
-		n++;
-	return n;
+	return krx_spawn_alive_gen(&m->gens[0]) +
+	    krx_spawn_alive_gen(&m->gens[1]) + (m->keysvc.pid > 0);
 }
 
 static void
@@ -376,11 +471,22 @@ spawn_slot_free(struct krx_slot *s)
 }
 
 void
-krx_spawn_free(struct krx_master *m)
+krx_spawn_free_gen(struct krx_gen *g)
 {
 	int	 i;
 
-	for (i = 0; i < m->n_workers; i++)
-		spawn_slot_free(&m->slots[i]);
+	for (i = 0; i < g->n_workers; i++)
+		spawn_slot_free(&g->slots[i]);
+	g->n_workers = 0;
+	if (g->timer != NULL)
+		event_free(g->timer);
+	g->timer = NULL;
+}
+
+void
+krx_spawn_free(struct krx_master *m)
+{
+	krx_spawn_free_gen(&m->gens[0]);
+	krx_spawn_free_gen(&m->gens[1]);
 	spawn_slot_free(&m->keysvc);
 }
