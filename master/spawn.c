@@ -19,6 +19,7 @@
 
 #include "common/chan.h"
 #include "common/log.h"
+#include "common/shm/stats.h"
 #include "master/master.h"
 #include "worker/worker.h"
 
@@ -318,6 +319,10 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 	unsigned	 recent, ms;
 
 	spawn_log_exit(m, s, status);
+	/* A killed worker could not count its connections down. */
+	if (s->kind == KRX_KIND_WORKER && m->stats != NULL)
+		atomic_store_explicit(&m->stats->v[s->row][
+		    KRX_STAT_CONN_ACTIVE], 0, memory_order_relaxed);
 	if (s->kind == KRX_KIND_KEYSVC)
 		krx_control_relay_fail_all(m, "the key service exited");
 	s->pid = 0;
