@@ -4,7 +4,8 @@
  * the cross-field ones, the root rule and the KMS providers this krxd
  * has. Every problem goes into a list as FILE:LINE: text; the caller
  * prints it (krxd.c) or logs and reports it (reload.c). A reload also
- * refuses the settings it cannot change. Runs in the master.
+ * refuses the settings it cannot change, and needs a new key service
+ * when the KMS settings changed. Runs in the master.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -119,8 +120,8 @@ confload_fixed(const struct krx_conf *new, const char *key, const char *a,
 		    a != NULL ? a : "", b != NULL ? b : "");
 }
 
-static int
-confload_encrypts(const struct krx_conf *conf)
+int
+krx_confload_encrypts(const struct krx_conf *conf)
 {
 	size_t	 i;
 
@@ -130,12 +131,32 @@ confload_encrypts(const struct krx_conf *conf)
 	return 0;
 }
 
+/* A KMS connection's TLS settings (not in the KMS id). */
+static int
+confload_tls_same(const struct krx_conf_kms_tls *a,
+    const struct krx_conf_kms_tls *b)
+{
+	return a->present == b->present && a->insecure == b->insecure &&
+	    a->trust_type == b->trust_type &&
+	    a->key_store_type == b->key_store_type &&
+	    confload_str_eq(a->trust_file, b->trust_file) &&
+	    confload_str_eq(a->trust_password_file, b->trust_password_file) &&
+	    confload_str_eq(a->key_store_file, b->key_store_file) &&
+	    confload_str_eq(a->key_store_password_file,
+	    b->key_store_password_file) &&
+	    confload_str_eq(a->key_file, b->key_file) &&
+	    confload_str_eq(a->cert_file, b->cert_file) &&
+	    confload_str_eq(a->key_password_file, b->key_password_file);
+}
+
 /* The KMS of one virtual cluster as keysvc runs it. */
 static int
 confload_vc_kms_same(const struct krx_conf_vcluster *a,
     const struct krx_conf_vcluster *b)
 {
-	char	 ida[1024], idb[1024];
+	const struct krx_conf_kms	*ka = &a->enc.kms_conf;
+	const struct krx_conf_kms	*kb = &b->enc.kms_conf;
+	char				 ida[1024], idb[1024];
 
 	if (strcmp(a->name, b->name) != 0 || a->enc.enabled != b->enc.enabled)
 		return 0;
@@ -145,53 +166,29 @@ confload_vc_kms_same(const struct krx_conf_vcluster *a,
 	    krx_conf_kms_id(&b->enc, idb, sizeof(idb)) != KRX_OK)
 		return 0;
 	return strcmp(ida, idb) == 0 &&
-	    a->enc.dek_expire_after == b->enc.dek_expire_after;
+	    a->enc.dek_expire_after == b->enc.dek_expire_after &&
+	    ka->connect_timeout == kb->connect_timeout &&
+	    ka->request_timeout == kb->request_timeout &&
+	    confload_tls_same(&ka->tls, &kb->tls) &&
+	    confload_tls_same(&ka->azure.oauth_tls, &kb->azure.oauth_tls);
 }
 
-/*
- * keysvc stays across reloads (it holds the KMS clients, the DEK cache
- * and every worker's channel): what it was started with must stay.
- */
-static void
-confload_keysvc(const struct krx_conf *old, const struct krx_conf *new,
-    struct krx_conf_errors *errs)
+int
+krx_confload_same_keysvc(const struct krx_conf *old,
+    const struct krx_conf *new)
 {
 	size_t	 i;
 
-	if (!confload_encrypts(old) && !confload_encrypts(new))
-		return;
-	if (confload_encrypts(old) != confload_encrypts(new)) {
-		krx_conf_error(errs, new->path, confload_line(new->path,
-		    "virtual_clusters"), "record_encryption cannot "
-		    "be turned %s by reload (the key service would %s): "
-		    "restart krxd", confload_encrypts(new) ? "on" : "off",
-		    confload_encrypts(new) ? "start" : "stop");
-		return;
-	}
-	confload_fixed(new, "cache.path", old->cache_path, new->cache_path,
-	    errs);
-	if (old->cache_max_bytes != new->cache_max_bytes ||
-	    old->keysvc_kms_rate != new->keysvc_kms_rate)
-		krx_conf_error(errs, new->path, confload_line(new->path,
-		    "cache"), "cache.max_bytes and "
-		    "keysvc_kms_rate cannot change by reload: restart krxd");
-	if (old->n_vclusters != new->n_vclusters) {
-		krx_conf_error(errs, new->path, confload_line(new->path,
-		    "virtual_clusters"), "the virtual clusters cannot "
-		    "be added or removed by reload while one encrypts (the key "
-		    "service serves them by position): restart krxd");
-		return;
-	}
+	if (!krx_confload_encrypts(old) || !krx_confload_encrypts(new) ||
+	    old->cache_max_bytes != new->cache_max_bytes ||
+	    old->keysvc_kms_rate != new->keysvc_kms_rate ||
+	    old->n_vclusters != new->n_vclusters)
+		return 0;
 	for (i = 0; i < new->n_vclusters; i++)
 		if (!confload_vc_kms_same(&old->vclusters[i],
 		    &new->vclusters[i]))
-			krx_conf_error(errs, new->path,
-			    new->vclusters[i].enc.line > 0 ?
-			    new->vclusters[i].enc.line : new->vclusters[i].line,
-			    "virtual cluster %s: its name, kms, kmsConfig and "
-			    "dek_expire_after cannot change by reload (the key "
-			    "service keeps running): restart krxd",
-			    new->vclusters[i].name);
+			return 0;
+	return 1;
 }
 
 void
@@ -204,5 +201,7 @@ krx_confload_reloadable(const struct krx_conf *old,
 	confload_fixed(new, "pid_file", old->pid_file, new->pid_file, errs);
 	confload_fixed(new, "control_socket", old->control_socket,
 	    new->control_socket, errs);
-	confload_keysvc(old, new, errs);
+	/* The directory's owner and mode are set once, at start-up. */
+	confload_fixed(new, "cache.path", old->cache_path, new->cache_path,
+	    errs);
 }

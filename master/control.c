@@ -45,12 +45,16 @@ control_status_child(struct krx_master *m, struct krx_buf *b,
 	krx_buf_put_be64(b, (int64_t)conns < 0 ? 0 : conns);
 }
 
-/* The serving generation first (with keysvc), then the other. */
+/*
+ * The serving generation first, then the other; a keysvc under the
+ * serving one, or under the other when it has its own.
+ */
 static void
 control_status_gen(struct krx_master *m, struct krx_buf *b,
     const struct krx_gen *g)
 {
-	int	 i, ks = g == m->cur && m->use_keysvc;
+	int	 i, ks = g->keysvc != NULL && (g == m->cur ||
+	    g->keysvc != m->cur->keysvc);
 
 	krx_buf_put_be32(b, g->cy->generation);
 	krx_buf_put_be32(b, g->state);
@@ -59,7 +63,7 @@ control_status_gen(struct krx_master *m, struct krx_buf *b,
 	for (i = 0; i < g->n_workers; i++)
 		control_status_child(m, b, &g->slots[i]);
 	if (ks)
-		control_status_child(m, b, &m->keysvc);
+		control_status_child(m, b, g->keysvc);
 }
 
 static void
@@ -142,9 +146,10 @@ control_relay(struct krx_master *m, struct bufferevent *bev,
 {
 	static uint32_t		 next_id;
 	static const uint8_t	 ok = 0;
+	struct krx_slot		*ks = m->cur->keysvc;
 	struct krx_relay	*r, self;
 
-	if (!m->use_keysvc && p->len > 0 && p->data[0] == KRX_KEYS_STATS) {
+	if (ks == NULL && p->len > 0 && p->data[0] == KRX_KEYS_STATS) {
 		/* No key service: the workers' counters alone. */
 		memset(&self, 0, sizeof(self));
 		self.ctl_id = h->id;
@@ -152,9 +157,8 @@ control_relay(struct krx_master *m, struct bufferevent *bev,
 		control_stats_reply(m, &self, &ok, 1);	/* exit status 0 */
 		return;
 	}
-	if (!m->use_keysvc || m->keysvc.chan == NULL ||
-	    m->keysvc.state != KRX_CHILD_RUNNING) {
-		control_keys_error(bev, h->id, m->use_keysvc ? "the key service "
+	if (ks == NULL || ks->chan == NULL || ks->state != KRX_CHILD_RUNNING) {
+		control_keys_error(bev, h->id, ks != NULL ? "the key service "
 		    "is not running" : "no virtual cluster has "
 		    "record_encryption");
 		return;
@@ -166,7 +170,7 @@ control_relay(struct krx_master *m, struct bufferevent *bev,
 	r->bev = bev;
 	r->next = m->relays;
 	m->relays = r;
-	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_ADMIN, r->id, 0, p->data,
+	krx_chan_send(ks->chan, KRX_IPC_KS_ADMIN, r->id, 0, p->data,
 	    p->len, -1);
 }
 

@@ -124,15 +124,11 @@ krxd_setup(struct krx_master *m, struct krx_conf *conf)
 {
 	struct krx_conf_errors	 errs;
 	char			*abs;
-	size_t			 i;
 
 	if ((abs = realpath(conf->path, NULL)) == NULL)
 		fatal("realpath %s", conf->path);
 	free(conf->path);
 	conf->path = abs;
-	for (i = 0; i < conf->n_vclusters; i++)
-		if (conf->vclusters[i].enc.enabled)
-			m->use_keysvc = 1;
 	if ((m->stats = krx_stats_create()) == NULL)
 		fatal("mmap stats");
 	m->cur = &m->gens[0];
@@ -217,7 +213,7 @@ main(int argc, char *argv[])
 		log_init(0, m.cy->conf->log_level);
 	}
 	krxd_pidfile_write(m.pid_fd, m.cy->conf->pid_file);
-	if (m.use_keysvc)
+	if (krx_confload_encrypts(m.cy->conf))
 		krx_keysvc_prepare(&m);
 	log_info("krxd %s starting with %d workers", KRX_VERSION,
 	    m.cur->n_workers);

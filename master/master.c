@@ -75,7 +75,8 @@ krx_master_child_ready(struct krx_master *m, struct krx_slot *s)
 	for (i = 0; i < m->cur->n_workers; i++)
 		if (m->cur->slots[i].state != KRX_CHILD_RUNNING)
 			return;
-	if (m->use_keysvc && m->keysvc.state != KRX_CHILD_RUNNING)
+	if (m->cur->keysvc != NULL && m->cur->keysvc->state !=
+	    KRX_CHILD_RUNNING)
 		return;
 	m->notified_ready = 1;
 	log_info("ready: %d workers serving", m->cur->n_workers);

@@ -55,6 +55,12 @@ struct krx_slot {
 	unsigned		 kill_streak;	/* kills within a window */
 	time_t			 relinked;	/* last keysvc channel asked */
 	struct timespec		 spawned;
+	/* keysvc only (keysvc_spawn.c) */
+	struct event		*ping_ev;	/* liveness check */
+	time_t			 ping_sent;	/* monotonic; 0: none out */
+	uint32_t		 ping_id;
+	int			 retired;	/* stopped: no generation uses
+						 * it any more */
 };
 
 /*
@@ -71,6 +77,9 @@ struct krx_gen {
 	struct krx_slot		 slots[KRX_MAX_WORKERS];
 	time_t			 started;
 	struct event		*timer;		/* reload_timeout, drain end */
+	struct krx_slot		*keysvc;	/* NULL: nothing encrypts; the
+						 * other generation's when the
+						 * KMS settings are the same */
 };
 
 struct krx_master {
@@ -80,8 +89,9 @@ struct krx_master {
 	struct krx_gen		*cur;		/* serving */
 	struct krx_stats	*stats;		/* every generation's rows */
 	int			 foreground;
-	struct krx_slot		 keysvc;
-	int			 use_keysvc;	/* some vcluster encrypts */
+	struct krx_slot		 ks[2];		/* key services: one, two
+						 * while a reload changes the
+						 * KMS settings */
 	int			 pid_fd;	/* pid file lock; no worker */
 	struct krx_relay	*relays;	/* ctl requests at keysvc */
 	struct bufferevent	*reload_waiter;	/* krx-ctl reload */
@@ -145,11 +155,20 @@ int	krx_confload(const char *path, struct krx_conf **out,
 	    struct krx_conf_errors *errs);
 /*
  * What a reload cannot change (user, keysvc_user, pid_file,
- * control_socket, and while keysvc runs its KMS and cache settings):
- * each difference from old to new goes to errs.
+ * control_socket, cache.path): each difference goes to errs.
  */
 void	krx_confload_reloadable(const struct krx_conf *old,
 	    const struct krx_conf *new, struct krx_conf_errors *errs);
+/* Whether some virtual cluster of conf encrypts (keysvc runs). */
+int	krx_confload_encrypts(const struct krx_conf *conf);
+/*
+ * Whether the key service of old serves new as well: both encrypt, with
+ * the same virtual clusters (names, order), the same KMS of each (kms,
+ * kmsConfig with its TLS, dek expiry), cache size and rate (not the
+ * log level: keysvc keeps its own). Otherwise a reload starts a new one.
+ */
+int	krx_confload_same_keysvc(const struct krx_conf *old,
+	    const struct krx_conf *new);
 /* Workers of conf: its workers setting, or one per CPU; within limits. */
 int	krx_confload_workers(const struct krx_conf *conf);
 
@@ -182,7 +201,10 @@ int	krx_sockets_open(struct krx_cycle *cy, const struct krx_cycle *old,
 /* spawn.c */
 /* Start every worker of g (its cycle set, state STARTING or SERVING). */
 void	krx_spawn_gen(struct krx_master *m, struct krx_gen *g);
+/* The first generation's keysvc, if it encrypts. */
 void	krx_spawn_keysvc_init(struct krx_master *m);
+/* A new keysvc for generation g (reload): NULL when none is free. */
+struct krx_slot *krx_spawn_keysvc_new(struct krx_master *m, struct krx_gen *g);
 struct krx_slot *krx_spawn_find(struct krx_master *m, pid_t pid);
 /* The worker whose keysvc channel slot is row, or NULL. */
 struct krx_slot *krx_spawn_find_row(struct krx_master *m, uint32_t row);
@@ -203,13 +225,16 @@ int	krx_spawn_alive_gen(const struct krx_gen *g);
 void	krx_spawn_free_gen(struct krx_gen *g);
 void	krx_spawn_free(struct krx_master *m);
 
-/* keysvc_spawn.c: the key service child and its channels */
+/* keysvc_spawn.c: the key service children and their channels */
 void	krx_keysvc_prepare(struct krx_master *m);
-void	krx_keysvc_spawn(struct krx_master *m);
-/* Give worker s a channel to keysvc: returns the worker's end or -1. */
+/* Start keysvc ks (again): the key of its generation, every channel. */
+void	krx_keysvc_spawn(struct krx_master *m, struct krx_slot *ks);
+/* Give worker s a channel to its generation's keysvc: its end or -1. */
 int	krx_keysvc_link(struct krx_master *m, struct krx_slot *s);
-void	krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
-	    const uint8_t *p, size_t len);
+void	krx_keysvc_message(struct krx_master *m, struct krx_slot *ks,
+	    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len);
+/* No generation uses ks any more: stop it (SIGTERM), no respawn. */
+void	krx_keysvc_retire(struct krx_master *m, struct krx_slot *ks);
 
 /* control.c */
 void	krx_control_open(struct krx_master *m);

@@ -13,7 +13,9 @@
  * a request boundary, drain_timeout bounds it); if one is not READY
  * within reload_timeout, or exits first, the new generation is killed
  * and the old one keeps serving. Never more than two generations.
- * keysvc stays: KMS settings cannot change by reload (confload.c).
+ * The key service stays when the KMS settings are the same; otherwise
+ * the new generation gets a new one (ready before it serves), and the
+ * old one is stopped with the old generation.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -86,12 +88,22 @@ reload_refused(struct krx_master *m, const char *path,
 	krx_control_reload_done(m, 1, text);
 }
 
+/* The generation's keysvc, unless the serving one has it too. */
+static void
+reload_keysvc_retire(struct krx_master *m, struct krx_gen *g)
+{
+	if (g->keysvc != NULL && g->keysvc != m->cur->keysvc)
+		krx_keysvc_retire(m, g->keysvc);
+	g->keysvc = NULL;
+}
+
 /* The generation's processes are all gone: free what it alone has. */
 static void
 reload_release(struct krx_master *m, struct krx_gen *g)
 {
 	log_info("generation %u is gone (%s)", g->cy->generation,
 	    krx_gen_state_name(g->state));
+	reload_keysvc_retire(m, g);
 	krx_spawn_free_gen(g);
 	krx_cycle_free(g->cy, m->cur->cy);
 	g->cy = NULL;
@@ -104,6 +116,7 @@ reload_abort(struct krx_master *m, struct krx_gen *g, const char *why)
 	evtimer_del(g->timer);
 	g->state = KRX_GEN_ABORTED;
 	krx_spawn_signal_gen(g, SIGKILL);
+	reload_keysvc_retire(m, g);
 	reload_answer(m, 1, "generation %u failed: %s; generation %u keeps "
 	    "serving", g->cy->generation, why, m->cy->generation);
 	if (krx_spawn_alive_gen(g) == 0)
@@ -170,6 +183,8 @@ krx_reload_child_ready(struct krx_master *m, struct krx_gen *g)
 	for (i = 0; i < g->n_workers; i++)
 		if (g->slots[i].state != KRX_CHILD_RUNNING)
 			return;
+	if (g->keysvc != NULL && g->keysvc->state != KRX_CHILD_RUNNING)
+		return;
 	reload_commit(m, g);
 }
 
@@ -179,7 +194,8 @@ krx_reload_child_gone(struct krx_master *m, struct krx_gen *g, int status)
 	char	 why[128];
 
 	if (g->state == KRX_GEN_STARTING) {
-		snprintf(why, sizeof(why), "a worker %s %d before it was ready",
+		snprintf(why, sizeof(why), "a worker or its key service %s %d "
+		    "before it was ready",
 		    WIFSIGNALED(status) ? "was killed by signal" :
 		    "exited with status", WIFSIGNALED(status) ?
 		    WTERMSIG(status) : WEXITSTATUS(status));
@@ -231,11 +247,37 @@ reload_busy(struct krx_master *m, struct bufferevent *waiter)
 		    "drain_timeout, %d s); reload again once it is gone",
 		    o->cy->generation, krx_gen_state_name(o->state),
 		    o->cy->conf->drain_timeout);
+	else if ((m->ks[0].pid > 0 && &m->ks[0] != m->cur->keysvc) ||
+	    (m->ks[1].pid > 0 && &m->ks[1] != m->cur->keysvc))
+		snprintf(text, sizeof(text), "the previous key service is "
+		    "still stopping; reload again in a moment");
 	else
 		return 0;
 	log_warnx("reload refused: %s", text);
 	krx_control_reload_answer(waiter, 1, text);
 	return 1;
+}
+
+/*
+ * The new generation's key service: the running one when the KMS
+ * settings are the same, else a new one, started before the workers
+ * (their channels wait in its queue). A retired one still exiting is
+ * waited for by reload_busy.
+ */
+static void
+reload_keysvc(struct krx_master *m, struct krx_gen *g)
+{
+	g->keysvc = NULL;
+	if (!krx_confload_encrypts(g->cy->conf))
+		return;
+	if (m->cur->keysvc != NULL && krx_confload_same_keysvc(m->cy->conf,
+	    g->cy->conf)) {
+		g->keysvc = m->cur->keysvc;
+		return;
+	}
+	log_info("reload: the KMS settings changed: generation %u gets a "
+	    "key service of its own", g->cy->generation);
+	krx_spawn_keysvc_new(m, g);
 }
 
 void
@@ -267,10 +309,12 @@ krx_reload_start(struct krx_master *m, struct bufferevent *waiter)
 	}
 	krx_conf_errors_free(&errs);
 	g->cy = cy;
+	g->master = m;
 	g->state = KRX_GEN_STARTING;
 	g->n_workers = krx_confload_workers(cy->conf);
 	log_info("reload: starting generation %u with %d workers",
 	    cy->generation, g->n_workers);
+	reload_keysvc(m, g);
 	/* Its workers log at its level from the start, the master after. */
 	log_setlevel(cy->conf->log_level);
 	krx_spawn_gen(m, g);

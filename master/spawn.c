@@ -42,7 +42,8 @@ spawn_relink(struct krx_master *m, struct krx_slot *s)
 	int	 kfd;
 
 	if (now - s->relinked < KRX_RELINK_INTERVAL ||
-	    m->keysvc.state != KRX_CHILD_RUNNING)
+	    s->gen->keysvc == NULL ||
+	    s->gen->keysvc->state != KRX_CHILD_RUNNING)
 		return;
 	s->relinked = now;
 	if ((kfd = krx_keysvc_link(m, s)) == -1)
@@ -52,17 +53,32 @@ spawn_relink(struct krx_master *m, struct krx_slot *s)
 	krx_chan_send(s->chan, KRX_IPC_KS_CHANNEL, 0, 0, NULL, 0, kfd);
 }
 
+/* The starting generation s (a worker or its own keysvc) is part of. */
+static struct krx_gen *
+spawn_starting_gen(struct krx_slot *s)
+{
+	struct krx_gen	*o = krx_reload_other(s->master);
+
+	if (s->gen != NULL)
+		return s->gen->state == KRX_GEN_STARTING ? s->gen : NULL;
+	if (o != NULL && o->state == KRX_GEN_STARTING && o->keysvc == s &&
+	    s->master->cur->keysvc != s)
+		return o;
+	return NULL;
+}
+
 static void
 spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
     const uint8_t *p, size_t len, int fd, void *arg)
 {
 	struct krx_slot	*s = arg;
+	struct krx_gen	*g;
 
 	if (h->type == KRX_IPC_READY && len == 0 &&
 	    s->state == KRX_CHILD_STARTING) {
 		s->state = KRX_CHILD_RUNNING;
-		if (s->gen != NULL && s->gen->state == KRX_GEN_STARTING)
-			krx_reload_child_ready(s->master, s->gen);
+		if ((g = spawn_starting_gen(s)) != NULL)
+			krx_reload_child_ready(s->master, g);
 		else
 			krx_master_child_ready(s->master, s);
 		return;
@@ -77,7 +93,7 @@ spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		return;
 	if (s->kind == KRX_KIND_KEYSVC && (h->type == KRX_IPC_KS_ADMIN_REPLY ||
 	    h->type == KRX_IPC_KS_VIOLATION || h->type == KRX_IPC_KS_PONG)) {
-		krx_keysvc_message(s->master, h, p, len);
+		krx_keysvc_message(s->master, s, h, p, len);
 		return;
 	}
 	log_warnx("%s %d (pid %d) broke the channel contract (message %u); "
@@ -109,8 +125,9 @@ krx_spawn_close_inherited(struct krx_master *m, int keep)
 			if (g->slots[i].chan != NULL &&
 			    (fd = krx_chan_fd(g->slots[i].chan)) != keep)
 				close(fd);
-	if (m->keysvc.chan != NULL)
-		close(krx_chan_fd(m->keysvc.chan));
+	for (i = 0; i < 2; i++)
+		if (m->ks[i].chan != NULL)
+			close(krx_chan_fd(m->ks[i].chan));
 	if (m->ctl_listener != NULL)
 		close(evconnlistener_get_fd(m->ctl_listener));
 	close(m->sig_fd);
@@ -207,19 +224,22 @@ spawn_respawn_cb(evutil_socket_t fd, short what, void *arg)
 	struct krx_slot		*s = arg;
 
 	if (s->master->stopping || (s->gen != NULL &&
-	    s->gen->state != KRX_GEN_SERVING))
+	    s->gen->state != KRX_GEN_SERVING) || s->retired)
 		return;
 	log_info("respawning %s %d", spawn_name(s), s->slot);
 	if (s->kind == KRX_KIND_KEYSVC)
-		krx_keysvc_spawn(s->master);
+		krx_keysvc_spawn(s->master, s);
 	else
 		spawn_worker(s->master, s);
 }
+
+static void	spawn_slot_free(struct krx_slot *);
 
 static void
 spawn_slot_init(struct krx_master *m, struct krx_gen *g, struct krx_slot *s,
     int slot, enum krx_child_kind kind)
 {
+	spawn_slot_free(s);
 	memset(s, 0, sizeof(*s));
 	s->slot = slot;
 	s->gen = g;
@@ -232,10 +252,27 @@ spawn_slot_init(struct krx_master *m, struct krx_gen *g, struct krx_slot *s,
 void
 krx_spawn_keysvc_init(struct krx_master *m)
 {
-	if (!m->use_keysvc)
+	if (!krx_confload_encrypts(m->cy->conf))
 		return;
-	spawn_slot_init(m, NULL, &m->keysvc, 0, KRX_KIND_KEYSVC);
-	krx_keysvc_spawn(m);
+	m->cur->keysvc = &m->ks[0];
+	spawn_slot_init(m, NULL, &m->ks[0], 0, KRX_KIND_KEYSVC);
+	krx_keysvc_spawn(m, &m->ks[0]);
+}
+
+struct krx_slot *
+krx_spawn_keysvc_new(struct krx_master *m, struct krx_gen *g)
+{
+	struct krx_slot	*ks;
+
+	for (ks = m->ks; ks < m->ks + 2; ks++)
+		if (ks != m->cur->keysvc && ks->pid <= 0)
+			break;
+	if (ks == m->ks + 2)
+		return NULL;
+	spawn_slot_init(m, NULL, ks, (int)(ks - m->ks), KRX_KIND_KEYSVC);
+	g->keysvc = ks;
+	krx_keysvc_spawn(m, ks);
+	return ks;
 }
 
 void
@@ -267,13 +304,14 @@ spawn_record_crash(struct krx_slot *s, time_t now)
 
 /*
  * Workers of a drained generation exit 0; those of a reload that failed
- * are killed on purpose: both are expected, and said so.
+ * are killed on purpose, and so is a retired keysvc: all expected, and
+ * said so.
  */
 static int
 spawn_exit_expected(const struct krx_slot *s, int status)
 {
 	if (s->gen == NULL)
-		return 0;
+		return s->retired;
 	if (s->gen->state == KRX_GEN_ABORTED)
 		return 1;
 	return s->gen->state == KRX_GEN_DRAINING && WIFEXITED(status) &&
@@ -283,7 +321,10 @@ spawn_exit_expected(const struct krx_slot *s, int status)
 static void
 spawn_log_exit(struct krx_master *m, struct krx_slot *s, int status)
 {
-	if (spawn_exit_expected(s, status))
+	if (spawn_exit_expected(s, status) && s->gen == NULL)
+		log_info("retired keysvc %d, pid %d, ended", s->slot,
+		    (int)s->pid);
+	else if (spawn_exit_expected(s, status))
 		log_info("generation %u: worker %d, pid %d, ended (%s %d)",
 		    s->gen->cy->generation, s->slot, (int)s->pid,
 		    WIFSIGNALED(status) ? "signal" : "status",
@@ -315,6 +356,7 @@ spawn_record_kill(struct krx_slot *s, time_t now)
 static void
 spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 {
+	struct krx_gen	*g;
 	struct timeval	 tv;
 	unsigned	 recent, ms;
 
@@ -323,7 +365,7 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 	if (s->kind == KRX_KIND_WORKER && m->stats != NULL)
 		atomic_store_explicit(&m->stats->v[s->row][
 		    KRX_STAT_CONN_ACTIVE], 0, memory_order_relaxed);
-	if (s->kind == KRX_KIND_KEYSVC)
+	if (s->kind == KRX_KIND_KEYSVC && s == m->cur->keysvc)
 		krx_control_relay_fail_all(m, "the key service exited");
 	s->pid = 0;
 	s->state = KRX_CHILD_EMPTY;
@@ -333,10 +375,13 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 	}
 	if (m->stopping)
 		return;
-	if (s->gen != NULL && s->gen->state != KRX_GEN_SERVING) {
-		krx_reload_child_gone(m, s->gen, status);
+	if ((g = spawn_starting_gen(s)) != NULL || (s->gen != NULL &&
+	    s->gen->state != KRX_GEN_SERVING)) {
+		krx_reload_child_gone(m, g != NULL ? g : s->gen, status);
 		return;
 	}
+	if (s->kind == KRX_KIND_KEYSVC && (s->retired || s != m->cur->keysvc))
+		return;		/* the draining generation's: not again */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == KRX_EXIT_CONFIG) {
 		log_err("%s %d cannot use the configuration; not respawning it",
 		    spawn_name(s), s->slot);
@@ -366,8 +411,9 @@ krx_spawn_find(struct krx_master *m, pid_t pid)
 	struct krx_gen	*g;
 	int		 i;
 
-	if (m->use_keysvc && m->keysvc.pid == pid)
-		return &m->keysvc;
+	for (i = 0; i < 2; i++)
+		if (m->ks[i].pid == pid && pid > 0)
+			return &m->ks[i];
 	for (g = m->gens; g < m->gens + 2; g++)
 		for (i = 0; i < g->n_workers; i++)
 			if (g->slots[i].pid == pid)
@@ -430,8 +476,10 @@ krx_spawn_signal_all(struct krx_master *m, int sig)
 {
 	krx_spawn_signal_gen(&m->gens[0], sig);
 	krx_spawn_signal_gen(&m->gens[1], sig);
-	if (m->keysvc.pid > 0)
-		kill(m->keysvc.pid, sig);
+	if (m->ks[0].pid > 0)
+		kill(m->ks[0].pid, sig);
+	if (m->ks[1].pid > 0)
+		kill(m->ks[1].pid, sig);
 }
 
 void
@@ -461,7 +509,8 @@ int
 krx_spawn_alive(const struct krx_master *m)
 {
 	return krx_spawn_alive_gen(&m->gens[0]) +
-	    krx_spawn_alive_gen(&m->gens[1]) + (m->keysvc.pid > 0);
+	    krx_spawn_alive_gen(&m->gens[1]) + (m->ks[0].pid > 0) +
+	    (m->ks[1].pid > 0);
 }
 
 static void
@@ -471,8 +520,11 @@ spawn_slot_free(struct krx_slot *s)
 		krx_chan_free(s->chan);
 	if (s->respawn_ev != NULL)
 		event_free(s->respawn_ev);
+	if (s->ping_ev != NULL)
+		event_free(s->ping_ev);
 	s->chan = NULL;
 	s->respawn_ev = NULL;
+	s->ping_ev = NULL;
 }
 
 void
@@ -493,5 +545,6 @@ krx_spawn_free(struct krx_master *m)
 {
 	krx_spawn_free_gen(&m->gens[0]);
 	krx_spawn_free_gen(&m->gens[1]);
-	spawn_slot_free(&m->keysvc);
+	spawn_slot_free(&m->ks[0]);
+	spawn_slot_free(&m->ks[1]);
 }

@@ -1,7 +1,8 @@
 /*
  * reload_test.c: what a reload keeps (issue 11). master/confload.c
  * refuses the settings a reload cannot change and lets the others
- * through; master/cycle.c adopts the node and topic maps only for the
+ * through, with a new key service only for new KMS settings;
+ * master/cycle.c adopts the node and topic maps only for the
  * same virtual clusters; master/sockets.c gives the new cycle the very
  * sockets of the addresses the old one listens on, and freeing the old
  * cycle closes only the sockets the new one does not have.
@@ -127,12 +128,33 @@ Test(reload, refuses_what_needs_a_restart, .init = setup)
 	cr_assert_eq(refusals(conf_of("nobody", port + 1, "k:9092", ""),
 	    conf_of("daemon", port + 1, "k:9092", ""),
 	    "user cannot change by reload"), 1);
+	/* KMS changes are no refusal: a new key service takes them. */
 	cr_assert_eq(refusals(conf_of(NULL, port + 1, "k:9092", ENC("/k")),
-	    conf_of(NULL, port + 1, "k:9092", ENC("/other")),
-	    "kms, kmsConfig"), 1);
+	    conf_of(NULL, port + 1, "k:9092", ENC("/other")), NULL), 0);
 	cr_assert_eq(refusals(conf_of(NULL, port + 1, "k:9092", ""),
-	    conf_of(NULL, port + 1, "k:9092", ENC("/k")),
-	    "record_encryption cannot be turned on"), 1);
+	    conf_of(NULL, port + 1, "k:9092", ENC("/k")), NULL), 0);
+}
+
+static int
+same_keysvc(struct krx_conf *old, struct krx_conf *new)
+{
+	int	 r = krx_confload_same_keysvc(old, new);
+
+	krx_conf_free(old);
+	krx_conf_free(new);
+	return r;
+}
+
+Test(reload, new_keysvc_only_for_kms_changes, .init = setup)
+{
+	cr_assert(same_keysvc(conf_of(NULL, port + 1, "k:9092", ENC("/k")),
+	    conf_of(NULL, port + 4, "other:9093", ENC("/k"))));
+	cr_assert_not(same_keysvc(conf_of(NULL, port + 1, "k:9092",
+	    ENC("/k")), conf_of(NULL, port + 1, "k:9092", ENC("/other"))));
+	cr_assert_not(same_keysvc(conf_of(NULL, port + 1, "k:9092", ""),
+	    conf_of(NULL, port + 1, "k:9092", ENC("/k"))));
+	cr_assert_not(same_keysvc(conf_of(NULL, port + 1, "k:9092",
+	    ENC("/k")), conf_of(NULL, port + 1, "k:9092", "")));
 }
 
 Test(reload, maps_adopted_for_the_same_clusters, .init = setup)
