@@ -8,7 +8,8 @@ that request in flight); the Fetch then gets its answer (error 0, after
 most of max_wait, i.e. the broker's, not a cut connection); after it
 the old worker closes the connection (at the request boundary) and
 exits. ps shows the new worker as "krxd: worker 0 (generation 2)" and,
-while it drains, the old one as "... (generation 1)".
+while it drains, the old one as "... (generation 1)". A second reload
+while generation 1 drains is refused (exit 1): never three generations.
 """
 
 import re
@@ -61,6 +62,10 @@ def test_reload_lets_a_slow_fetch_finish(kafka, krxd_factory, topic_name):
             ["serving", "draining"], st
         assert krxtest.pid_alive(old[0])
         assert cmdline(old[0]) == "krxd: worker 0 (generation 1)"
+        # Never more than two generations: no reload while one drains.
+        r2 = reloadtest.ctl_reload(krxd)
+        assert r2.returncode == 1 and "generation 1 is still draining" \
+            in r2.stderr, r2.stdout + r2.stderr
         new = [c["pid"] for c in st["children"]
                if c["generation"] == 2 and c["kind"] == "worker"]
         assert len(new) == 1
