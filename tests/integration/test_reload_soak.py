@@ -22,7 +22,6 @@ import json
 import socket
 import subprocess
 import threading
-import time
 
 from confluent_kafka import Consumer, KafkaError
 
