@@ -14,7 +14,8 @@
   refusing address: new clients get no answer; back: they do), the
   unresolved-key policy (PASSTHROUGH_UNENCRYPTED to REJECT: a topic
   without a KEK gets INVALID_RECORD), the log level (info to debug: a
-  connection is logged at debug), a listener port (new node ports
+  connection is logged at debug) with the number of workers (1 to 2),
+  a listener port (new node ports
   accept and serve, the old ones refuse once the old generation is
   gone, the bootstrap port was never closed).
 """
@@ -191,8 +192,12 @@ def test_reload_log_level(kafka, krxd_factory):
     assert api_versions_ok(krxd.host, krxd.bootstrap_port)
     assert "accepted on port" not in krxd.log_text()[start:]
     krxd.log_level = "debug"
+    krxd.workers = 2
     krxd.write_config()
     reloadtest.reload_ok(krxd)
+    ws = krxd.workers_status()
+    assert sorted((w["slot"], w["generation"]) for w in ws) == \
+        [(0, 2), (1, 2)], ws
     start = krxd.log_size()
     assert api_versions_ok(krxd.host, krxd.bootstrap_port)
     krxd.wait_log(rf"accepted on port {krxd.bootstrap_port}\b", start=start)
