@@ -29,12 +29,17 @@ struct krx_listener {
 
 struct krx_cycle {
 	uint32_t		 generation;	/* 1, 2, ...: krx-ctl status */
+	int			 row_base;	/* worker N's counters row and
+						 * keysvc slot: row_base + N
+						 * (0 or KRX_MAX_WORKERS) */
 	struct krx_conf		*conf;
 	struct krx_listener	*listeners;
 	size_t			 n_listeners;
 	struct krx_nodemap	*nodemap;	/* master writes, workers read */
 	struct krx_topicmap	*topicmap;	/* master writes, workers read */
-	struct krx_stats	*stats;		/* a row per worker */
+	struct krx_stats	*stats;		/* a row per worker; the
+						 * master's, shared by every
+						 * generation */
 	struct krx_secret	*cache_key;	/* DEK cache seal: the master
 						 * sends it to keysvc; a
 						 * worker wipes its copy */

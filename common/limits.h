@@ -7,6 +7,12 @@
 #define KRX_COMMON_LIMITS_H
 
 #define KRX_MAX_WORKERS		256	/* workers of one generation */
+/*
+ * Worker rows: at most two generations run at once (reload), each on
+ * its own half, so that a counters row and a keysvc channel slot
+ * belong to one worker only (master/reload.c).
+ */
+#define KRX_MAX_ROWS		(2 * KRX_MAX_WORKERS)
 #define KRX_DEK_LEN		32	/* an AES-256 DEK */
 /*
  * Seconds a worker waits for keysvc's answer (Kafka's clients time out

@@ -18,7 +18,7 @@
 
 static const char *const top_keys[] = {
 	"workers", "user", "keysvc_user", "pid_file", "control_socket",
-	"log", "cache", "max_frame_bytes", "drain_timeout",
+	"log", "cache", "max_frame_bytes", "drain_timeout", "reload_timeout",
 	"virtual_clusters", "keysvc_kms_rate", "allow_root",
 	"max_frame_bytes_unauthenticated", "worker_buffer_bytes",
 	"max_connections", "max_connections_per_client_address",
@@ -482,6 +482,8 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	    1024, INT32_MAX, 100 * 1024 * 1024, 0, 0);
 	conf->drain_timeout = (int)krx_conf_int(c, root, "drain_timeout", 0, 3600,
 	    30, 0, 0);
+	conf->reload_timeout = (int)krx_conf_int(c, root, "reload_timeout", 1,
+	    3600, 60, 0, 0);
 	conf->keysvc_kms_rate = (int)krx_conf_int(c, root, "keysvc_kms_rate",
 	    1, 1000000, 2000, 0, 0);
 	conf_limits(c, root);

@@ -182,6 +182,7 @@ struct krx_conf {
 	int			 log_level;	/* enum krx_log_level */
 	uint32_t		 max_frame_bytes;
 	int			 drain_timeout;	/* seconds */
+	int			 reload_timeout; /* seconds: new workers READY */
 	struct krx_conf_vcluster *vclusters;
 	size_t			 n_vclusters;
 	int			 keysvc_kms_rate; /* per worker, per second */

@@ -5,6 +5,7 @@
  *
  *   krx-ctl [-s SOCKET | -c CONFIG] status
  *   krx-ctl [-s SOCKET | -c CONFIG] stop [--graceful]
+ *   krx-ctl [-s SOCKET | -c CONFIG] reload | reopen-logs
  *   krx-ctl [...] [-C CLUSTER] kek create|rotate|delete NAME | kek list
  *   krx-ctl [...] [-C CLUSTER] kms check KEK
  *   krx-ctl [...] cache stats
@@ -37,6 +38,8 @@ struct ctl_cmd {
 
 static int	cmd_status(int, int, char **);
 static int	cmd_stop(int, int, char **);
+static int	cmd_reload(int, int, char **);
+static int	cmd_reopen(int, int, char **);
 static int	cmd_kek(int, int, char **);
 static int	cmd_kms(int, int, char **);
 static int	cmd_cache(int, int, char **);
@@ -44,6 +47,9 @@ static int	cmd_cache(int, int, char **);
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "status", cmd_status, "status              show krxd and its children" },
 	{ "stop", cmd_stop, "stop [--graceful]   stop krxd (drain first)" },
+	{ "reload", cmd_reload, "reload              load the configuration "
+	    "file again (new generation)" },
+	{ "reopen-logs", cmd_reopen, "reopen-logs         reopen log files" },
 	{ "kek", cmd_kek, "kek create|rotate|delete NAME, kek list (LocalKms)" },
 	{ "kms", cmd_kms, "kms check KEK       generate + decrypt round trip" },
 	{ "cache", cmd_cache, "cache stats         key service and DEK cache "
@@ -172,26 +178,58 @@ ctl_call_text(int fd, uint32_t type, const void *req, size_t len,
 }
 
 static int
+status_child(struct krx_cur *c, uint32_t gen)
+{
+	uint32_t	 slot, kind, cpid, state, restarts;
+	uint64_t	 conns;
+
+	if (krx_cur_get_be32(c, &slot) || krx_cur_get_be32(c, &kind) ||
+	    krx_cur_get_be32(c, &cpid) || krx_cur_get_be32(c, &state) ||
+	    krx_cur_get_be32(c, &restarts) || krx_cur_get_be64(c, &conns))
+		return -1;
+	if (kind == 0)
+		printf("worker %u pid %u %s restarts %u generation %u "
+		    "connections %llu\n", slot, cpid,
+		    krx_child_state_name(state), restarts, gen,
+		    (unsigned long long)conns);
+	else
+		printf("keysvc %u pid %u %s restarts %u generation %u\n", slot,
+		    cpid, krx_child_state_name(state), restarts, gen);
+	return 0;
+}
+
+/* A generation: its line, then its children's. */
+static int
+status_gen(struct krx_cur *c)
+{
+	uint32_t	 gen, state, n, i;
+	uint64_t	 up;
+
+	if (krx_cur_get_be32(c, &gen) || krx_cur_get_be32(c, &state) ||
+	    krx_cur_get_be64(c, &up) || krx_cur_get_be32(c, &n))
+		return -1;
+	printf("generation %u %s uptime %llus\n", gen,
+	    krx_gen_state_name(state), (unsigned long long)up);
+	for (i = 0; i < n; i++)
+		if (status_child(c, gen) != 0)
+			return -1;
+	return 0;
+}
+
+static int
 status_print(struct krx_cur *c)
 {
-	uint32_t	 pid, gen, n, i, slot, kind, cpid, state, restarts;
+	uint32_t	 pid, gen, n, i;
 	uint64_t	 up;
 
 	if (krx_cur_get_be32(c, &pid) || krx_cur_get_be32(c, &gen) ||
-	    krx_cur_get_be64(c, &up) || krx_cur_get_be32(c, &n))
+	    krx_cur_get_be64(c, &up) || krx_cur_get_be32(c, &n) || n > 2)
 		return -1;
 	printf("krxd pid %u generation %u uptime %llus\n", pid, gen,
 	    (unsigned long long)up);
-	for (i = 0; i < n; i++) {
-		if (krx_cur_get_be32(c, &slot) || krx_cur_get_be32(c, &kind) ||
-		    krx_cur_get_be32(c, &cpid) ||
-		    krx_cur_get_be32(c, &state) ||
-		    krx_cur_get_be32(c, &restarts))
+	for (i = 0; i < n; i++)
+		if (status_gen(c) != 0)
 			return -1;
-		printf("%s %u pid %u %s restarts %u\n",
-		    kind == 0 ? "worker" : "keysvc", slot, cpid,
-		    krx_child_state_name(state), restarts);
-	}
 	return krx_cur_end(c) == KRX_OK ? 0 : -1;
 }
 
@@ -249,6 +287,51 @@ cmd_stop(int fd, int argc, char **argv)
 			r = 0;
 		} else
 			fprintf(stderr, "krx-ctl: lost krxd while stopping\n");
+	}
+	krx_buf_free(&p);
+	return r;
+}
+
+/*
+ * Answered when the reload is over: the new generation serves (exit 0)
+ * or the running one stays, with every problem of the file (exit 1, so
+ * that systemctl reload fails).
+ */
+static int
+cmd_reload(int fd, int argc, char **argv)
+{
+	struct krx_ipc_hdr	 h;
+	struct krx_buf		 p;
+	int			 r;
+
+	if (argc != 1)
+		usage();
+	krx_buf_init(&p, 0);
+	r = ctl_call(fd, KRX_IPC_CTL_RELOAD, NULL, 0, &h, &p);
+	if (r >= 0 && h.type != KRX_IPC_CTL_OK) {
+		fprintf(stderr, "krx-ctl: malformed reply\n");
+		r = -1;
+	} else if (r >= 0)
+		fprintf(r == 0 ? stdout : stderr, "%.*s\n", (int)p.len,
+		    (const char *)p.data);
+	krx_buf_free(&p);
+	return r == 0 ? 0 : 1;
+}
+
+static int
+cmd_reopen(int fd, int argc, char **argv)
+{
+	struct krx_ipc_hdr	 h;
+	struct krx_buf		 p;
+	int			 r = 1;
+
+	if (argc != 1)
+		usage();
+	krx_buf_init(&p, 0);
+	if (ctl_call_text(fd, KRX_IPC_CTL_REOPEN, NULL, 0, &h, &p) == 0 &&
+	    h.type == KRX_IPC_CTL_OK) {
+		printf("%.*s", (int)p.len, (const char *)p.data);
+		r = 0;
 	}
 	krx_buf_free(&p);
 	return r;

@@ -99,7 +99,7 @@ krx_keysvc_flush(struct krx_keysvc *ks, uint32_t vc, uint32_t op,
 	krx_buf_put_be32(&b, op);
 	krx_buf_put_be32(&b, (uint32_t)len);
 	krx_buf_put(&b, kek, len);
-	for (i = 0; i < KRX_MAX_WORKERS && b.err == KRX_OK; i++)
+	for (i = 0; i < KRX_MAX_ROWS && b.err == KRX_OK; i++)
 		if (ks->workers[i] != NULL)
 			krx_chan_send(ks->workers[i], KRX_IPC_KEY_FLUSH, 0, 0,
 			    b.data, b.len, -1);
@@ -168,7 +168,7 @@ keysvc_channel(const uint8_t *p, size_t len, int fd)
 		fatalx("bad KS_CHANNEL from master");
 	memcpy(&slot, p, 4);
 	slot = ntohl(slot);
-	if (slot >= KRX_MAX_WORKERS)
+	if (slot >= KRX_MAX_ROWS)
 		fatalx("bad worker slot %u from master", slot);
 	if (keysvc.workers[slot] != NULL)
 		krx_chan_free(keysvc.workers[slot]);
@@ -294,7 +294,7 @@ keysvc_free(void)
 {
 	size_t	 i;
 
-	for (i = 0; i < KRX_MAX_WORKERS; i++)
+	for (i = 0; i < KRX_MAX_ROWS; i++)
 		krx_chan_free(keysvc.workers[i]);
 	krx_chan_free(keysvc.master);
 	for (i = 0; i < keysvc.conf->n_vclusters; i++)

@@ -51,17 +51,17 @@ struct krx_keysvc {
 	struct event_base	*base;
 	struct krx_conf		*conf;
 	struct krx_chan		*master;
-	struct krx_chan		*workers[KRX_MAX_WORKERS];
+	struct krx_chan		*workers[KRX_MAX_ROWS];	/* two generations */
 	/*
 	 * Bumped with each new channel of a slot: a KMS answer that comes
 	 * after its worker's channel was replaced (a remote KMS answers
 	 * late) is dropped, even if the new channel has the old address.
 	 */
-	uint64_t		 chan_gen[KRX_MAX_WORKERS];
+	uint64_t		 chan_gen[KRX_MAX_ROWS];
 	struct krx_kms		**kms;		/* per vcluster, NULL: none */
 	struct krx_dekcache	*cache;
 	struct krx_secret	*cache_key;	/* 32 bytes, NULL until INIT */
-	struct krx_ks_limit	 limits[KRX_MAX_WORKERS];
+	struct krx_ks_limit	 limits[KRX_MAX_ROWS];
 	int			 ready;
 	uint64_t		 stats[KRX_KS_N];
 };

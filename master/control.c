@@ -1,7 +1,8 @@
 /*
  * control.c: the master's control socket, served to krx-ctl. One typed
  * request per connection (IPC framing, version checked), peer checked
- * with SO_PEERCRED: root or krxd's own user only.
+ * with SO_PEERCRED: root or krxd's own user only. status shows each
+ * generation; reload answers when the reload is over (reload.c).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -27,29 +28,79 @@
 #include "master/master.h"
 
 static void
+control_status_child(struct krx_master *m, struct krx_buf *b,
+    const struct krx_slot *s)
+{
+	uint64_t	 conns = 0;
+
+	if (s->kind == KRX_KIND_WORKER && m->stats != NULL && s->row >= 0 &&
+	    s->row < KRX_STATS_ROWS)
+		conns = atomic_load_explicit(&m->stats->v[s->row][
+		    KRX_STAT_CONN_ACTIVE], memory_order_relaxed);
+	krx_buf_put_be32(b, (uint32_t)s->slot);
+	krx_buf_put_be32(b, s->kind);
+	krx_buf_put_be32(b, (uint32_t)s->pid);
+	krx_buf_put_be32(b, s->state);
+	krx_buf_put_be32(b, s->restarts);
+	krx_buf_put_be64(b, (int64_t)conns < 0 ? 0 : conns);
+}
+
+/*
+ * The serving generation first, then the other; a keysvc under the
+ * serving one, or under the other when it has its own.
+ */
+static void
+control_status_gen(struct krx_master *m, struct krx_buf *b,
+    const struct krx_gen *g)
+{
+	int	 i, ks = g->keysvc != NULL && (g == m->cur ||
+	    g->keysvc != m->cur->keysvc);
+
+	krx_buf_put_be32(b, g->cy->generation);
+	krx_buf_put_be32(b, g->state);
+	krx_buf_put_be64(b, (uint64_t)(time(NULL) - g->started));
+	krx_buf_put_be32(b, (uint32_t)(g->n_workers + ks));
+	for (i = 0; i < g->n_workers; i++)
+		control_status_child(m, b, &g->slots[i]);
+	if (ks)
+		control_status_child(m, b, g->keysvc);
+}
+
+static void
 control_status(struct krx_master *m, struct bufferevent *bev, uint32_t id)
 {
+	struct krx_gen		*o = krx_reload_other(m);
 	struct krx_buf		 b;
-	struct krx_slot		*s;
-	int			 i;
 
 	krx_buf_init(&b, 256);
 	krx_buf_put_be32(&b, (uint32_t)getpid());
 	krx_buf_put_be32(&b, m->cy->generation);
 	krx_buf_put_be64(&b, (uint64_t)(time(NULL) - m->started));
-	krx_buf_put_be32(&b, (uint32_t)(m->n_workers + m->use_keysvc));
-	for (i = 0; i < m->n_workers + m->use_keysvc; i++) {
-		s = i < m->n_workers ? &m->slots[i] : &m->keysvc;
-		krx_buf_put_be32(&b, (uint32_t)s->slot);
-		krx_buf_put_be32(&b, s->kind);
-		krx_buf_put_be32(&b, (uint32_t)s->pid);
-		krx_buf_put_be32(&b, s->state);
-		krx_buf_put_be32(&b, s->restarts);
-	}
+	krx_buf_put_be32(&b, o != NULL ? 2 : 1);
+	control_status_gen(m, &b, m->cur);
+	if (o != NULL)
+		control_status_gen(m, &b, o);
 	if (b.err == KRX_OK)
 		krx_ipc_send(bufferevent_get_output(bev),
 		    KRX_IPC_STATUS_REPLY, id, 0, b.data, b.len);
 	krx_buf_free(&b);
+}
+
+void
+krx_control_reload_answer(struct bufferevent *bev, int err, const char *text)
+{
+	if (bev != NULL)
+		krx_ipc_send(bufferevent_get_output(bev), KRX_IPC_CTL_OK, 0,
+		    err ? KRX_IPC_F_ERROR : 0, text, strlen(text));
+}
+
+void
+krx_control_reload_done(struct krx_master *m, int err, const char *text)
+{
+	struct bufferevent	*bev = m->reload_waiter;
+
+	m->reload_waiter = NULL;
+	krx_control_reload_answer(bev, err, text);
 }
 
 static void
@@ -95,9 +146,10 @@ control_relay(struct krx_master *m, struct bufferevent *bev,
 {
 	static uint32_t		 next_id;
 	static const uint8_t	 ok = 0;
+	struct krx_slot		*ks = m->cur->keysvc;
 	struct krx_relay	*r, self;
 
-	if (!m->use_keysvc && p->len > 0 && p->data[0] == KRX_KEYS_STATS) {
+	if (ks == NULL && p->len > 0 && p->data[0] == KRX_KEYS_STATS) {
 		/* No key service: the workers' counters alone. */
 		memset(&self, 0, sizeof(self));
 		self.ctl_id = h->id;
@@ -105,9 +157,8 @@ control_relay(struct krx_master *m, struct bufferevent *bev,
 		control_stats_reply(m, &self, &ok, 1);	/* exit status 0 */
 		return;
 	}
-	if (!m->use_keysvc || m->keysvc.chan == NULL ||
-	    m->keysvc.state != KRX_CHILD_RUNNING) {
-		control_keys_error(bev, h->id, m->use_keysvc ? "the key service "
+	if (ks == NULL || ks->chan == NULL || ks->state != KRX_CHILD_RUNNING) {
+		control_keys_error(bev, h->id, ks != NULL ? "the key service "
 		    "is not running" : "no virtual cluster has "
 		    "record_encryption");
 		return;
@@ -119,7 +170,7 @@ control_relay(struct krx_master *m, struct bufferevent *bev,
 	r->bev = bev;
 	r->next = m->relays;
 	m->relays = r;
-	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_ADMIN, r->id, 0, p->data,
+	krx_chan_send(ks->chan, KRX_IPC_KS_ADMIN, r->id, 0, p->data,
 	    p->len, -1);
 }
 
@@ -203,6 +254,9 @@ control_keep_until_exit(struct krx_master *m, struct bufferevent *bev)
 	bufferevent_setcb(bev, NULL, NULL, control_event, m);
 }
 
+static const char reopen_text[] =
+    "krxd logs to stderr or syslog: nothing to reopen\n";
+
 static void
 control_dispatch(struct krx_master *m, struct bufferevent *bev,
     const struct krx_ipc_hdr *h, const struct krx_buf *p)
@@ -225,6 +279,20 @@ control_dispatch(struct krx_master *m, struct bufferevent *bev,
 		return;
 	case KRX_IPC_CTL_KEYS:
 		control_relay(m, bev, h, p);
+		return;
+	case KRX_IPC_CTL_RELOAD:
+		if (p->len != 0)
+			break;
+		log_info("reload requested by krx-ctl");
+		krx_reload_start(m, bev);
+		return;
+	case KRX_IPC_CTL_REOPEN:
+		if (p->len != 0)
+			break;
+		log_info("reopening logs: krxd logs to stderr or syslog, "
+		    "nothing to reopen");
+		krx_ipc_send(bufferevent_get_output(bev), KRX_IPC_CTL_OK,
+		    h->id, 0, reopen_text, sizeof(reopen_text) - 1);
 		return;
 	}
 	control_error(bev, h->id, "malformed or unknown request");
@@ -260,6 +328,8 @@ control_event(struct bufferevent *bev, short what, void *arg)
 	for (i = 0; i < m->n_stop_waiters; i++)
 		if (m->stop_waiters[i] == bev)
 			m->stop_waiters[i] = m->stop_waiters[--m->n_stop_waiters];
+	if (m->reload_waiter == bev)
+		m->reload_waiter = NULL;
 	control_relay_forget(m, bev);
 	bufferevent_free(bev);
 }
@@ -274,6 +344,8 @@ control_written(struct bufferevent *bev, void *arg)
 	for (r = m->relays; r != NULL; r = r->next)
 		if (r->bev == bev)
 			return;
+	if (m->reload_waiter == bev)
+		return;
 	if (!(bufferevent_get_enabled(bev) & EV_READ))
 		bufferevent_free(bev);
 }

@@ -1,17 +1,19 @@
 /*
  * cycle.c: making and freeing a generation (common/cycle.h). The master
- * makes one per configuration it runs: the counters region, the DEK
- * cache key (random, only ever in memory), the node and topic maps;
- * sockets.c adds the listeners. Program grade; fatal on failure, which
- * happens before the master reports READY.
+ * makes one per configuration it runs: the DEK cache key (random, only
+ * ever in memory), the node and topic maps, or the previous
+ * generation's maps when its virtual clusters are the same; sockets.c
+ * adds the listeners, and the counters region is the master's. Freeing
+ * spares what the surviving generation shares. Program grade.
  */
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
 #include "common/log.h"
 #include "common/shm/nodemap.h"
-#include "common/shm/stats.h"
 #include "common/shm/topicmap.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -20,24 +22,78 @@
 #include "master/master.h"
 
 struct krx_cycle *
-krx_cycle_new(struct krx_conf *conf, uint32_t generation)
+krx_cycle_new(struct krx_conf *conf, uint32_t generation, int row_base,
+    struct krx_stats *stats)
 {
 	struct krx_cycle	*cy;
 
 	cy = xcalloc(1, sizeof(*cy));
 	cy->generation = generation;
+	cy->row_base = row_base;
 	cy->conf = conf;
-	if ((cy->stats = krx_stats_create()) == NULL)
-		fatal("mmap stats");
+	cy->stats = stats;
 	cy->cache_key = krx_secret_new(KRX_DEKCACHE_SEAL_LEN);
-	if (cy->cache_key == NULL)
-		fatal("cannot allocate the DEK cache key");
-	if (RAND_bytes(cy->cache_key->data, (int)cy->cache_key->len) != 1)
-		fatalx("cannot make the DEK cache key");
+	if (cy->cache_key == NULL ||
+	    RAND_bytes(cy->cache_key->data, (int)cy->cache_key->len) != 1) {
+		log_warnx("cannot make the DEK cache key");
+		goto fail;
+	}
 	cy->nodemap = krx_nodemap_create(conf);
-	if ((cy->topicmap = krx_topicmap_create(conf->n_vclusters)) == NULL)
-		fatal("mmap topic map");
+	if ((cy->topicmap = krx_topicmap_create(conf->n_vclusters)) == NULL) {
+		log_warn("mmap topic map");
+		goto fail;
+	}
 	return cy;
+fail:
+	cy->conf = NULL;	/* the caller's still */
+	krx_cycle_free(cy, NULL);
+	return NULL;
+}
+
+static int
+cycle_strs_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Same cluster behind it, same node range, same hosts allowed. */
+static int
+cycle_vc_same(const struct krx_conf_vcluster *a,
+    const struct krx_conf_vcluster *b)
+{
+	size_t	 i;
+
+	if (strcmp(a->name, b->name) != 0 || a->max_node_id != b->max_node_id ||
+	    a->n_upstream != b->n_upstream ||
+	    a->n_allowed_hosts != b->n_allowed_hosts)
+		return 0;
+	for (i = 0; i < a->n_upstream; i++)
+		if (!cycle_strs_eq(a->upstream[i].host, b->upstream[i].host) ||
+		    a->upstream[i].port != b->upstream[i].port)
+			return 0;
+	for (i = 0; i < a->n_allowed_hosts; i++)
+		if (!cycle_strs_eq(a->allowed_hosts[i], b->allowed_hosts[i]))
+			return 0;
+	return 1;
+}
+
+int
+krx_cycle_adopt_maps(struct krx_cycle *cy, const struct krx_cycle *old)
+{
+	size_t	 i;
+
+	if (cy->conf->n_vclusters != old->conf->n_vclusters)
+		return 0;
+	for (i = 0; i < cy->conf->n_vclusters; i++)
+		if (!cycle_vc_same(&cy->conf->vclusters[i],
+		    &old->conf->vclusters[i]))
+			return 0;
+	krx_nodemap_free(cy->nodemap);
+	krx_topicmap_free(cy->topicmap);
+	cy->nodemap = old->nodemap;
+	cy->topicmap = old->topicmap;
+	return 1;
 }
 
 void
@@ -47,15 +103,32 @@ krx_cycle_forget_secrets(struct krx_cycle *cy)
 	cy->cache_key = NULL;
 }
 
-/* The listeners are closed by sockets.c first. */
-void
-krx_cycle_free(struct krx_cycle *cy)
+static int
+cycle_has_fd(const struct krx_cycle *cy, int fd)
 {
+	size_t	 i;
+
+	for (i = 0; cy != NULL && i < cy->n_listeners; i++)
+		if (cy->listeners[i].fd == fd)
+			return 1;
+	return 0;
+}
+
+void
+krx_cycle_free(struct krx_cycle *cy, const struct krx_cycle *keep)
+{
+	size_t	 i;
+
 	if (cy == NULL)
 		return;
-	krx_nodemap_free(cy->nodemap);
-	krx_topicmap_free(cy->topicmap);
-	krx_stats_free(cy->stats);
+	for (i = 0; i < cy->n_listeners; i++)
+		if (cy->listeners[i].fd != -1 &&
+		    !cycle_has_fd(keep, cy->listeners[i].fd))
+			close(cy->listeners[i].fd);
+	if (keep == NULL || keep->nodemap != cy->nodemap)
+		krx_nodemap_free(cy->nodemap);
+	if (keep == NULL || keep->topicmap != cy->topicmap)
+		krx_topicmap_free(cy->topicmap);
 	krx_secret_free(cy->cache_key);
 	krx_conf_free(cy->conf);
 	free(cy->listeners);

@@ -7,6 +7,9 @@
  * A liveness timer pings keysvc every KS_PING_EVERY seconds; without a
  * PONG within KRX_KS_PING_TIMEOUT it is killed, and the reaper respawns
  * it (issue 9, finding 7: a frozen keysvc must not look "running").
+ * A generation's workers talk to its keysvc; a reload that changes the
+ * KMS settings starts a second one for the new generation (master/
+ * reload.c), and the old one is retired with the old generation.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,11 +32,6 @@
 
 #define KEYSVC_FD	3
 #define KS_PING_EVERY	3	/* seconds */
-
-/* The liveness check: one keysvc per master. */
-static struct event	*ks_ping_ev;
-static time_t		 ks_ping_sent;	/* monotonic; 0: none outstanding */
-static uint32_t		 ks_ping_id;
 
 /*
  * As root with both users set, the DEK cache directory belongs to the
@@ -87,54 +85,55 @@ keysvc_mono(void)
 static void
 keysvc_ping(evutil_socket_t fd, short what, void *arg)
 {
-	struct krx_master	*m = arg;
-	time_t			 now = keysvc_mono();
+	struct krx_slot	*ks = arg;
+	time_t		 now = keysvc_mono();
 
-	if (m->keysvc.pid <= 0 || m->keysvc.chan == NULL) {
-		ks_ping_sent = 0;
+	if (ks->pid <= 0 || ks->chan == NULL) {
+		ks->ping_sent = 0;
 		return;
 	}
-	if (ks_ping_sent != 0) {
-		if (now - ks_ping_sent < KRX_KS_PING_TIMEOUT)
+	if (ks->ping_sent != 0) {
+		if (now - ks->ping_sent < KRX_KS_PING_TIMEOUT)
 			return;
 		log_warnx("keysvc (pid %d) did not answer a ping for %d "
-		    "seconds; killing it", (int)m->keysvc.pid,
-		    (int)(now - ks_ping_sent));
-		kill(m->keysvc.pid, SIGKILL);
-		ks_ping_sent = 0;
+		    "seconds; killing it", (int)ks->pid,
+		    (int)(now - ks->ping_sent));
+		kill(ks->pid, SIGKILL);
+		ks->ping_sent = 0;
 		return;
 	}
-	if (krx_chan_send(m->keysvc.chan, KRX_IPC_KS_PING, ++ks_ping_id, 0,
-	    NULL, 0, -1) == KRX_OK)
-		ks_ping_sent = now;
+	if (krx_chan_send(ks->chan, KRX_IPC_KS_PING, ++ks->ping_id, 0, NULL,
+	    0, -1) == KRX_OK)
+		ks->ping_sent = now;
 }
 
 static void
-keysvc_ping_start(struct krx_master *m)
+keysvc_ping_start(struct krx_master *m, struct krx_slot *ks)
 {
 	struct timeval	 tv = { KS_PING_EVERY, 0 };
 
-	ks_ping_sent = 0;
-	if (ks_ping_ev != NULL)
+	ks->ping_sent = 0;
+	if (ks->ping_ev != NULL)
 		return;
-	if ((ks_ping_ev = event_new(m->base, -1, EV_PERSIST, keysvc_ping,
-	    m)) == NULL || event_add(ks_ping_ev, &tv) == -1)
+	if ((ks->ping_ev = event_new(m->base, -1, EV_PERSIST, keysvc_ping,
+	    ks)) == NULL || event_add(ks->ping_ev, &tv) == -1)
 		log_warnx("cannot start the keysvc liveness check");
 }
 
 int
 krx_keysvc_link(struct krx_master *m, struct krx_slot *s)
 {
-	uint32_t	 slot = htonl((uint32_t)s->slot);
+	uint32_t	 slot = htonl((uint32_t)s->row);	/* both generations */
+	struct krx_slot	*ks = s->gen != NULL ? s->gen->keysvc : NULL;
 	int		 kp[2];
 
-	if (!m->use_keysvc || m->keysvc.chan == NULL)
+	if (ks == NULL || ks->chan == NULL)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, kp) == -1) {
 		log_warn("socketpair for worker %d and keysvc", s->slot);
 		return -1;
 	}
-	if (krx_chan_send(m->keysvc.chan, KRX_IPC_KS_CHANNEL, 0, 0, &slot,
+	if (krx_chan_send(ks->chan, KRX_IPC_KS_CHANNEL, 0, 0, &slot,
 	    sizeof(slot), kp[0]) != KRX_OK) {
 		close(kp[1]);
 		return -1;
@@ -166,11 +165,56 @@ keysvc_exec(struct krx_master *m, int fd)
 	_exit(KRX_EXIT_SOFTWARE);
 }
 
-void
-krx_keysvc_spawn(struct krx_master *m)
+/* A new keysvc: every live worker it serves gets a channel. */
+static void
+keysvc_link_all(struct krx_master *m, struct krx_slot *ks)
 {
-	int	 sv[2], i, kfd;
-	pid_t	 pid;
+	struct krx_gen	*g;
+	struct krx_slot	*s;
+	int		 i, kfd;
+
+	for (g = m->gens; g < m->gens + 2; g++)
+		for (i = 0; g->keysvc == ks && i < g->n_workers; i++) {
+			s = &g->slots[i];
+			if (s->pid <= 0 || s->chan == NULL)
+				continue;
+			if ((kfd = krx_keysvc_link(m, s)) != -1)
+				krx_chan_send(s->chan, KRX_IPC_KS_CHANNEL, 0, 0,
+				    NULL, 0, kfd);
+		}
+}
+
+/* The cycle whose DEK cache key ks gets: the newest generation's. */
+static struct krx_cycle *
+keysvc_cycle(struct krx_master *m, struct krx_slot *ks)
+{
+	struct krx_gen	*o = krx_reload_other(m);
+
+	if (o != NULL && o->keysvc == ks && o->cy->generation >
+	    m->cy->generation)
+		return o->cy;
+	return m->cur->keysvc == ks || o == NULL ? m->cy : o->cy;
+}
+
+void
+krx_keysvc_retire(struct krx_master *m, struct krx_slot *ks)
+{
+	ks->retired = 1;
+	if (ks->respawn_ev != NULL)
+		evtimer_del(ks->respawn_ev);
+	if (ks->pid > 0) {
+		log_info("keysvc %d (pid %d) serves no generation any more; "
+		    "stopping it", ks->slot, (int)ks->pid);
+		kill(ks->pid, SIGTERM);
+	}
+}
+
+void
+krx_keysvc_spawn(struct krx_master *m, struct krx_slot *ks)
+{
+	struct krx_cycle	*cy = keysvc_cycle(m, ks);
+	int			 sv[2];
+	pid_t			 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair for keysvc");
@@ -185,23 +229,18 @@ krx_keysvc_spawn(struct krx_master *m)
 	if (pid == 0)
 		keysvc_exec(m, sv[1]);
 	close(sv[1]);
-	krx_spawn_attach(m, &m->keysvc, sv[0], pid, KRX_IPC_MAX_KEYS);
-	keysvc_ping_start(m);
-	krx_chan_send(m->keysvc.chan, KRX_IPC_KS_INIT, 0, 0,
-	    m->cy->cache_key->data, m->cy->cache_key->len, -1);
-	for (i = 0; i < m->n_workers; i++) {
-		if (m->slots[i].pid <= 0 || m->slots[i].chan == NULL)
-			continue;
-		if ((kfd = krx_keysvc_link(m, &m->slots[i])) != -1)
-			krx_chan_send(m->slots[i].chan, KRX_IPC_KS_CHANNEL, 0,
-			    0, NULL, 0, kfd);
-	}
+	krx_spawn_attach(m, ks, sv[0], pid, KRX_IPC_MAX_KEYS);
+	keysvc_ping_start(m, ks);
+	krx_chan_send(ks->chan, KRX_IPC_KS_INIT, 0, 0, cy->cache_key->data,
+	    cy->cache_key->len, -1);
+	keysvc_link_all(m, ks);
 }
 
 void
-krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
-    const uint8_t *p, size_t len)
+krx_keysvc_message(struct krx_master *m, struct krx_slot *ks,
+    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len)
 {
+	struct krx_slot	*s;
 	uint32_t	 slot;
 
 	if (h->type == KRX_IPC_KS_ADMIN_REPLY) {
@@ -209,8 +248,8 @@ krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
 		return;
 	}
 	if (h->type == KRX_IPC_KS_PONG) {
-		if (h->id == ks_ping_id)
-			ks_ping_sent = 0;
+		if (h->id == ks->ping_id)
+			ks->ping_sent = 0;
 		return;
 	}
 	/* KRX_IPC_KS_VIOLATION: replace that worker. */
@@ -218,9 +257,10 @@ krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
 		return;
 	memcpy(&slot, p, 4);
 	slot = ntohl(slot);
-	if (slot < (uint32_t)m->n_workers && m->slots[slot].pid > 0) {
-		log_warnx("keysvc reports that worker %u broke the key "
-		    "protocol; replacing it", slot);
-		kill(m->slots[slot].pid, SIGKILL);
+	if ((s = krx_spawn_find_row(m, slot)) != NULL && s->pid > 0) {
+		log_warnx("keysvc reports that worker %d of generation %u "
+		    "broke the key protocol; replacing it", s->slot,
+		    s->gen->cy->generation);
+		kill(s->pid, SIGKILL);
 	}
 }

@@ -19,9 +19,9 @@
 
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "common/shm/stats.h"
 #include "conf/conf.h"
 #include "keysvc/keysvc.h"
-#include "keysvc/kms.h"
 #include "master/master.h"
 
 #define KRX_VERSION	"0.1.0"
@@ -33,49 +33,7 @@ usage(void)
 	exit(2);
 }
 
-/*
- * Issue 9, finding 14: as root, workers and keysvc must not silently
- * stay root. `krxd -t` and start-up refuse such a configuration.
- */
-static int
-krxd_check_root(const struct krx_conf *conf)
-{
-	struct krx_conf_errors	 errs;
-	size_t			 i;
-
-	memset(&errs, 0, sizeof(errs));
-	krx_conf_check_root(conf, geteuid(), &errs);
-	for (i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.msg[i]);
-	i = errs.n;
-	krx_conf_errors_free(&errs);
-	return i == 0 ? 0 : -1;
-}
-
-/*
- * Every record_encryption names a provider keysvc has (krx_kms_known:
- * a configuration may name one this build lacks).
- */
-static int
-krxd_check_kms(const struct krx_conf *conf)
-{
-	const struct krx_conf_encryption	*e;
-	size_t					 i;
-	int					 r = 0;
-
-	for (i = 0; i < conf->n_vclusters; i++) {
-		e = &conf->vclusters[i].enc;
-		if (!e->enabled || e->kms == NULL || krx_kms_known(e->kms))
-			continue;
-		fprintf(stderr, "%s:%d: kms \"%s\" is not available in this "
-		    "version of krxd (LocalKms, VaultKmsService, AwsKmsService "
-		    "and AzureKeyVaultKmsService are)\n",
-		    conf->path, e->line, e->kms);
-		r = -1;
-	}
-	return r;
-}
-
+/* Every problem, as FILE:LINE: text, then the verdict (exit 78). */
 static struct krx_conf *
 krxd_load(const char *path, int test_only)
 {
@@ -84,7 +42,7 @@ krxd_load(const char *path, int test_only)
 	size_t			 i;
 
 	memset(&errs, 0, sizeof(errs));
-	if (krx_conf_load(path, &conf, &errs) != KRX_OK) {
+	if (krx_confload(path, &conf, &errs) != 0) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		if (errs.dropped > 0)
@@ -95,11 +53,6 @@ krxd_load(const char *path, int test_only)
 		exit(KRX_EXIT_CONFIG);
 	}
 	krx_conf_errors_free(&errs);
-	if (krxd_check_root(conf) == -1 || krxd_check_kms(conf) == -1) {
-		fprintf(stderr, "krxd: configuration %s is not valid\n", path);
-		krx_conf_free(conf);
-		exit(KRX_EXIT_CONFIG);
-	}
 	if (test_only) {
 		krx_conf_keystore_report(conf, stderr);
 		printf("krxd: configuration %s is valid\n", path);
@@ -161,22 +114,33 @@ krxd_pidfile_write(int fd, const char *path)
 		fatal("cannot write pid file %s", path);
 }
 
-/* Absolute config path (keysvc is exec'd after daemon's chdir) and
- * the first generation. */
+/*
+ * Absolute config path (keysvc is exec'd after daemon's chdir, and a
+ * reload reads it again), the counters region and the first generation
+ * with its listeners; fatal on failure (before READY).
+ */
 static void
 krxd_setup(struct krx_master *m, struct krx_conf *conf)
 {
-	char	*abs;
-	size_t	 i;
+	struct krx_conf_errors	 errs;
+	char			*abs;
 
 	if ((abs = realpath(conf->path, NULL)) == NULL)
 		fatal("realpath %s", conf->path);
 	free(conf->path);
 	conf->path = abs;
-	for (i = 0; i < conf->n_vclusters; i++)
-		if (conf->vclusters[i].enc.enabled)
-			m->use_keysvc = 1;
-	m->cy = krx_cycle_new(conf, 1);
+	if ((m->stats = krx_stats_create()) == NULL)
+		fatal("mmap stats");
+	m->cur = &m->gens[0];
+	m->cur->master = m;
+	m->cur->state = KRX_GEN_SERVING;
+	m->cur->n_workers = krx_confload_workers(conf);
+	if ((m->cy = krx_cycle_new(conf, 1, 0, m->stats)) == NULL)
+		fatalx("cannot make the first generation");
+	m->cur->cy = m->cy;
+	memset(&errs, 0, sizeof(errs));
+	if (krx_sockets_open(m->cy, NULL, &errs) == -1)
+		fatalx("%s", errs.n > 0 ? errs.msg[0] : "cannot listen");
 }
 
 static void
@@ -199,6 +163,8 @@ int
 main(int argc, char *argv[])
 {
 	static struct krx_master	 m;
+	struct krx_conf			*conf;
+	struct krx_gen			*other;
 	const char			*path = KRX_CONF_DEFAULT_PATH;
 	int				 ch, test_only = 0, keysvc = 0, status;
 
@@ -237,29 +203,26 @@ main(int argc, char *argv[])
 	log_procname("master");
 	log_init(1, KRX_LOG_INFO);
 	log_fatal_status(KRX_EXIT_SOFTWARE);
-	krxd_setup(&m, krxd_load(path, test_only));
-	log_setlevel(m.cy->conf->log_level);
-	m.n_workers = m.cy->conf->workers > 0 ? m.cy->conf->workers :
-	    (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (m.n_workers < 1)
-		m.n_workers = 1;
-	if (m.n_workers > KRX_MAX_WORKERS)
-		m.n_workers = KRX_MAX_WORKERS;
+	conf = krxd_load(path, test_only);
+	log_setlevel(conf->log_level);
 	m.started = time(NULL);
-	m.pid_fd = krxd_pidfile_lock(m.cy->conf->pid_file);
-	krx_sockets_open(&m);
+	m.pid_fd = krxd_pidfile_lock(conf->pid_file);
+	krxd_setup(&m, conf);
 	if (!m.foreground) {
 		krxd_daemonize();
 		log_init(0, m.cy->conf->log_level);
 	}
 	krxd_pidfile_write(m.pid_fd, m.cy->conf->pid_file);
-	if (m.use_keysvc)
+	if (krx_confload_encrypts(m.cy->conf))
 		krx_keysvc_prepare(&m);
-	log_info("krxd %s starting with %d workers", KRX_VERSION, m.n_workers);
+	log_info("krxd %s starting with %d workers", KRX_VERSION,
+	    m.cur->n_workers);
 	status = krx_master_run(&m);
 	unlink(m.cy->conf->pid_file);
 	close(m.pid_fd);
-	krx_sockets_close(&m);
-	krx_cycle_free(m.cy);
+	if ((other = krx_reload_other(&m)) != NULL)
+		krx_cycle_free(other->cy, m.cy);
+	krx_cycle_free(m.cy, NULL);
+	krx_stats_free(m.stats);
 	return status;
 }

@@ -20,7 +20,7 @@
 #include "common/shm/topicmap.h"
 
 static int
-maps_node(struct krx_master *m, struct krx_slot *s, const uint8_t *p,
+maps_node(struct krx_cycle *cy, struct krx_slot *s, const uint8_t *p,
     size_t len)
 {
 	const struct krx_conf_vcluster	*vc;
@@ -30,9 +30,9 @@ maps_node(struct krx_master *m, struct krx_slot *s, const uint8_t *p,
 	int32_t				 node, port;
 
 	if (krx_nodemap_msg_decode(p, len, &v, &node, &host, &hlen,
-	    &port) != KRX_OK || v >= m->cy->conf->n_vclusters)
+	    &port) != KRX_OK || v >= cy->conf->n_vclusters)
 		return -1;
-	vc = &m->cy->conf->vclusters[v];
+	vc = &cy->conf->vclusters[v];
 	if (node < 0 || node > vc->max_node_id ||
 	    !krx_kafka_endpoint_valid(host, hlen, port))
 		return -1;
@@ -40,39 +40,42 @@ maps_node(struct krx_master *m, struct krx_slot *s, const uint8_t *p,
 	h[hlen] = '\0';
 	if (!krx_conf_host_allowed(vc, h))
 		return -1;
-	if (krx_nodemap_set(m->cy->nodemap, v, node, h, hlen, port) == 1)
+	if (krx_nodemap_set(cy->nodemap, v, node, h, hlen, port) == 1)
 		log_debug("virtual cluster %s: node %d at %s:%d, from worker "
 		    "%d", vc->name, node, h, port, s->slot);
 	return 0;
 }
 
 static int
-maps_topic(struct krx_master *m, const uint8_t *p, size_t len)
+maps_topic(struct krx_cycle *cy, const uint8_t *p, size_t len)
 {
 	const uint8_t	*id;
 	const char	*name;
 	size_t		 v, nlen;
 
 	if (krx_topicmap_msg_decode(p, len, &v, &id, &name, &nlen) !=
-	    KRX_OK || v >= m->cy->conf->n_vclusters)
+	    KRX_OK || v >= cy->conf->n_vclusters)
 		return -1;
 	if (!krx_topicmap_valid(id, name, nlen))
 		return -1;
 	/* A full share of the map is not the worker's fault. */
-	if (krx_topicmap_put(m->cy->topicmap, v, id, name, nlen) < 0)
+	if (krx_topicmap_put(cy->topicmap, v, id, name, nlen) < 0)
 		log_debug("virtual cluster %s: its share of the topic map is "
-		    "full: %.*s not recorded", m->cy->conf->vclusters[v].name,
+		    "full: %.*s not recorded", cy->conf->vclusters[v].name,
 		    (int)nlen, name);
 	return 0;
 }
 
+/* A worker's report goes into its own generation's maps. */
 int
 krx_maps_message(struct krx_master *m, struct krx_slot *s,
     const struct krx_ipc_hdr *h, const uint8_t *p, size_t len)
 {
+	struct krx_cycle	*cy = s->gen != NULL ? s->gen->cy : m->cy;
+
 	if (h->type == KRX_IPC_NODE_LEARNED)
-		return maps_node(m, s, p, len);
+		return maps_node(cy, s, p, len);
 	if (h->type == KRX_IPC_TOPIC_LEARNED)
-		return maps_topic(m, p, len);
+		return maps_topic(cy, p, len);
 	return -1;
 }

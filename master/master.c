@@ -1,7 +1,9 @@
 /*
- * master.c: the master's event loop. Signals arrive as loop events;
- * stopping is driven by reaping: the loop ends when the last child is
- * gone.
+ * master.c: the master's event loop. Signals arrive as loop events:
+ * SIGTERM and SIGINT stop fast, SIGQUIT drains first, SIGHUP reloads
+ * (reload.c), SIGUSR1 would reopen logs (krxd logs to stderr or syslog:
+ * nothing to reopen). Stopping is driven by reaping: the loop ends when
+ * the last child is gone.
  */
 #include <errno.h>
 #include <signal.h>
@@ -44,10 +46,12 @@ krx_master_stop(struct krx_master *m, int graceful)
 		return;
 	m->stopping = graceful ? 2 : 1;
 	krx_notify("STOPPING=1");
+	krx_reload_stop(m);
 	if (graceful) {
 		log_info("graceful stop: draining workers (up to %d s)",
 		    m->cy->conf->drain_timeout);
-		krx_spawn_send_all(m, KRX_IPC_DRAIN);
+		krx_spawn_send_gen(&m->gens[0], KRX_IPC_DRAIN);
+		krx_spawn_send_gen(&m->gens[1], KRX_IPC_DRAIN);
 		tv.tv_sec = m->cy->conf->drain_timeout + 5;
 	} else {
 		log_info("stopping");
@@ -68,13 +72,14 @@ krx_master_child_ready(struct krx_master *m, struct krx_slot *s)
 	    "keysvc" : "worker", s->slot, (int)s->pid);
 	if (m->notified_ready)
 		return;
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].state != KRX_CHILD_RUNNING)
+	for (i = 0; i < m->cur->n_workers; i++)
+		if (m->cur->slots[i].state != KRX_CHILD_RUNNING)
 			return;
-	if (m->use_keysvc && m->keysvc.state != KRX_CHILD_RUNNING)
+	if (m->cur->keysvc != NULL && m->cur->keysvc->state !=
+	    KRX_CHILD_RUNNING)
 		return;
 	m->notified_ready = 1;
-	log_info("ready: %d workers serving", m->n_workers);
+	log_info("ready: %d workers serving", m->cur->n_workers);
 	krx_notify("READY=1");
 }
 
@@ -94,10 +99,12 @@ master_signal(struct krx_master *m, int sig)
 		master_check_done(m);
 		break;
 	case SIGHUP:
-		log_warnx("reload is not supported yet; ignoring SIGHUP");
+		log_info("SIGHUP: reloading %s", m->cy->conf->path);
+		krx_reload_start(m, NULL);
 		break;
 	case SIGUSR1:
-		log_info("reopening logs (stderr/syslog: nothing to do)");
+		log_info("reopening logs: krxd logs to stderr or syslog, "
+		    "nothing to reopen");
 		break;
 	}
 }
@@ -143,7 +150,8 @@ krx_master_run(struct krx_master *m)
 		fatalx("event_base_new failed");
 	master_signals(m);
 	krx_control_open(m);
-	krx_spawn_all(m);
+	krx_spawn_keysvc_init(m);
+	krx_spawn_gen(m, m->cur);
 	event_base_dispatch(m->base);
 	krx_control_close(m);
 	krx_spawn_free(m);

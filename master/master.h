@@ -34,11 +34,16 @@ enum krx_child_kind {
 };
 
 struct krx_chan;
+struct krx_gen;
+struct krx_conf_errors;
 
 struct krx_slot {
 	struct krx_master	*master;
+	struct krx_gen		*gen;		/* NULL: keysvc */
 	enum krx_child_kind	 kind;
-	int			 slot;
+	int			 slot;		/* worker N of its generation */
+	int			 row;		/* cy->row_base + slot: counters
+						 * row, keysvc channel slot */
 	pid_t			 pid;
 	enum krx_child_state	 state;
 	struct krx_chan		*chan;		/* master end of the channel */
@@ -50,18 +55,47 @@ struct krx_slot {
 	unsigned		 kill_streak;	/* kills within a window */
 	time_t			 relinked;	/* last keysvc channel asked */
 	struct timespec		 spawned;
+	/* keysvc only (keysvc_spawn.c) */
+	struct event		*ping_ev;	/* liveness check */
+	time_t			 ping_sent;	/* monotonic; 0: none out */
+	uint32_t		 ping_id;
+	int			 retired;	/* stopped: no generation uses
+						 * it any more */
+};
+
+/*
+ * A generation's processes (master/reload.c): its cycle and workers.
+ * The master runs one serving generation and, during a reload, a second
+ * one: the new one starting, or the old one draining; never more.
+ * States: proto/ipc.h enum krx_gen_state.
+ */
+struct krx_gen {
+	struct krx_master	*master;
+	struct krx_cycle	*cy;
+	enum krx_gen_state	 state;
+	int			 n_workers;
+	struct krx_slot		 slots[KRX_MAX_WORKERS];
+	time_t			 started;
+	struct event		*timer;		/* reload_timeout, drain end */
+	struct krx_slot		*keysvc;	/* NULL: nothing encrypts; the
+						 * other generation's when the
+						 * KMS settings are the same */
 };
 
 struct krx_master {
 	struct event_base	*base;
-	struct krx_cycle	*cy;		/* the running generation */
+	struct krx_cycle	*cy;		/* the serving generation's */
+	struct krx_gen		 gens[2];	/* gens[i]: rows from i * 256 */
+	struct krx_gen		*cur;		/* serving */
+	struct krx_stats	*stats;		/* every generation's rows */
 	int			 foreground;
-	struct krx_slot		 slots[KRX_MAX_WORKERS];
-	int			 n_workers;
-	struct krx_slot		 keysvc;
-	int			 use_keysvc;	/* some vcluster encrypts */
+	struct krx_slot		 ks[2];		/* key services: one, two
+						 * while a reload changes the
+						 * KMS settings */
 	int			 pid_fd;	/* pid file lock; no worker */
 	struct krx_relay	*relays;	/* ctl requests at keysvc */
+	struct bufferevent	*reload_waiter;	/* krx-ctl reload */
+	int			 prev_log_level; /* while a reload starts */
 	time_t			 started;
 	int			 stopping;	/* 1 fast, 2 graceful */
 	int			 exit_status;
@@ -92,26 +126,88 @@ krx_spawn_exit_is_crash(int status)
 
 /*
  * cycle.c: a new generation for conf (taken over: freed with the
- * cycle): its counters, DEK cache key, node and topic maps; the
- * listeners are sockets.c's. Fatal on failure (before READY).
+ * cycle): its DEK cache key, node and topic maps; the counters region
+ * is the master's (stats); the listeners are sockets.c's. NULL when a
+ * region cannot be made.
  */
-struct krx_cycle *krx_cycle_new(struct krx_conf *conf, uint32_t generation);
-void	krx_cycle_free(struct krx_cycle *cy);
+struct krx_cycle *krx_cycle_new(struct krx_conf *conf, uint32_t generation,
+	    int row_base, struct krx_stats *stats);
+/*
+ * The node and topic maps of old, when cy's virtual clusters are the
+ * same (names, node ranges, upstreams, allowed hosts): cy drops its own
+ * and shares old's (learned brokers and topics stay). 1 when adopted.
+ */
+int	krx_cycle_adopt_maps(struct krx_cycle *cy, const struct krx_cycle *old);
+/*
+ * Free cy, except what keep (NULL: none) shares with it: listening
+ * sockets (by fd), node and topic maps. Never the counters region.
+ */
+void	krx_cycle_free(struct krx_cycle *cy, const struct krx_cycle *keep);
 /* In a new worker: the master's secrets in its copy of cy are wiped. */
 void	krx_cycle_forget_secrets(struct krx_cycle *cy);
+
+/*
+ * confload.c: load path and run every check `krxd -t` runs (syntax,
+ * cross-field, root, KMS providers); errs gets each problem as
+ * FILE:LINE: text. 0, or -1 (nothing in *out).
+ */
+int	krx_confload(const char *path, struct krx_conf **out,
+	    struct krx_conf_errors *errs);
+/*
+ * What a reload cannot change (user, keysvc_user, pid_file,
+ * control_socket, cache.path): each difference goes to errs.
+ */
+void	krx_confload_reloadable(const struct krx_conf *old,
+	    const struct krx_conf *new, struct krx_conf_errors *errs);
+/* Whether some virtual cluster of conf encrypts (keysvc runs). */
+int	krx_confload_encrypts(const struct krx_conf *conf);
+/*
+ * Whether the key service of old serves new as well: both encrypt, with
+ * the same virtual clusters (names, order), the same KMS of each (kms,
+ * kmsConfig with its TLS, dek expiry), cache size and rate (not the
+ * log level: keysvc keeps its own). Otherwise a reload starts a new one.
+ */
+int	krx_confload_same_keysvc(const struct krx_conf *old,
+	    const struct krx_conf *new);
+/* Workers of conf: its workers setting, or one per CPU; within limits. */
+int	krx_confload_workers(const struct krx_conf *conf);
+
+/* reload.c: SIGHUP and krx-ctl reload (waiter: its connection or NULL) */
+void	krx_reload_start(struct krx_master *m, struct bufferevent *waiter);
+/* A worker of a starting generation is ready. */
+void	krx_reload_child_ready(struct krx_master *m, struct krx_gen *g);
+/* A worker of g exited (not respawned unless g serves). */
+void	krx_reload_child_gone(struct krx_master *m, struct krx_gen *g,
+	    int status);
+/* Stopping: a reload in progress fails, generations' timers end. */
+void	krx_reload_stop(struct krx_master *m);
+/* The other generation than the serving one, or NULL. */
+struct krx_gen *krx_reload_other(struct krx_master *m);
 
 /* master.c */
 int	krx_master_run(struct krx_master *m);
 void	krx_master_stop(struct krx_master *m, int graceful);
 void	krx_master_child_ready(struct krx_master *m, struct krx_slot *s);
 
-/* sockets.c: bind every listener of conf; fatal on failure (pre-READY) */
-void	krx_sockets_open(struct krx_master *m);
-void	krx_sockets_close(struct krx_master *m);
+/*
+ * sockets.c: bind every listener of cy's configuration, taking the
+ * socket of old (NULL: none) for each address old listens on too (kept
+ * open: no connection attempt is refused during a reload). 0, or -1
+ * with errs filled (cy's own new sockets closed again).
+ */
+int	krx_sockets_open(struct krx_cycle *cy, const struct krx_cycle *old,
+	    struct krx_conf_errors *errs);
 
 /* spawn.c */
-void	krx_spawn_all(struct krx_master *m);
+/* Start every worker of g (its cycle set, state STARTING or SERVING). */
+void	krx_spawn_gen(struct krx_master *m, struct krx_gen *g);
+/* The first generation's keysvc, if it encrypts. */
+void	krx_spawn_keysvc_init(struct krx_master *m);
+/* A new keysvc for generation g (reload): NULL when none is free. */
+struct krx_slot *krx_spawn_keysvc_new(struct krx_master *m, struct krx_gen *g);
 struct krx_slot *krx_spawn_find(struct krx_master *m, pid_t pid);
+/* The worker whose keysvc channel slot is row, or NULL. */
+struct krx_slot *krx_spawn_find_row(struct krx_master *m, uint32_t row);
 /* In a new child: close the master's fds (but keep) and reset signals. */
 void	krx_spawn_close_inherited(struct krx_master *m, int keep);
 void	krx_spawn_reset_signals(void);
@@ -120,20 +216,34 @@ void	krx_spawn_attach(struct krx_master *m, struct krx_slot *s, int fd,
 	    pid_t pid, size_t max);
 void	krx_spawn_reap(struct krx_master *m);
 void	krx_spawn_signal_all(struct krx_master *m, int sig);
-void	krx_spawn_send_all(struct krx_master *m, uint32_t type);
+/* Signal or message every worker of g. */
+void	krx_spawn_signal_gen(struct krx_gen *g, int sig);
+void	krx_spawn_send_gen(struct krx_gen *g, uint32_t type);
 int	krx_spawn_alive(const struct krx_master *m);
+int	krx_spawn_alive_gen(const struct krx_gen *g);
+/* Release g's slots (its processes are gone). */
+void	krx_spawn_free_gen(struct krx_gen *g);
 void	krx_spawn_free(struct krx_master *m);
 
-/* keysvc_spawn.c: the key service child and its channels */
+/* keysvc_spawn.c: the key service children and their channels */
 void	krx_keysvc_prepare(struct krx_master *m);
-void	krx_keysvc_spawn(struct krx_master *m);
-/* Give worker s a channel to keysvc: returns the worker's end or -1. */
+/* Start keysvc ks (again): the key of its generation, every channel. */
+void	krx_keysvc_spawn(struct krx_master *m, struct krx_slot *ks);
+/* Give worker s a channel to its generation's keysvc: its end or -1. */
 int	krx_keysvc_link(struct krx_master *m, struct krx_slot *s);
-void	krx_keysvc_message(struct krx_master *m, const struct krx_ipc_hdr *h,
-	    const uint8_t *p, size_t len);
+void	krx_keysvc_message(struct krx_master *m, struct krx_slot *ks,
+	    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len);
+/* No generation uses ks any more: stop it (SIGTERM), no respawn. */
+void	krx_keysvc_retire(struct krx_master *m, struct krx_slot *ks);
 
 /* control.c */
 void	krx_control_open(struct krx_master *m);
+/* The reload is over: tell the waiting krx-ctl (err: F_ERROR). */
+void	krx_control_reload_done(struct krx_master *m, int err,
+	    const char *text);
+/* Answer a krx-ctl reload on bev (NULL: SIGHUP, nobody to tell). */
+void	krx_control_reload_answer(struct bufferevent *bev, int err,
+	    const char *text);
 void	krx_control_close(struct krx_master *m);
 /* Answer a relayed ctl request (id from krx_control_relay). */
 void	krx_control_relay_done(struct krx_master *m, uint32_t id,

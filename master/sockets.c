@@ -1,8 +1,12 @@
 /*
- * sockets.c: the master binds every listening socket of the
+ * sockets.c: the master binds every listening socket of a generation's
  * configuration (each virtual cluster's bootstrap port and its node
  * ports) before forking, so workers inherit them and privileged ports
- * work. Failure here is fatal: it happens before READY.
+ * work. On reload, an address the running generation listens on keeps
+ * its socket: the new workers inherit the same one, and no connection
+ * attempt is refused while the generations change over. A failure is
+ * reported, not fatal: krxd.c ends on it before READY, a reload keeps
+ * the running generation.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -18,7 +22,8 @@
 #include "master/master.h"
 
 static int
-sockets_bind(const char *host, int port)
+sockets_bind(const struct krx_conf *conf, int line, const char *host,
+    int port, struct krx_conf_errors *errs)
 {
 	struct addrinfo	 hints, *res, *ai;
 	char		 serv[8];
@@ -29,9 +34,11 @@ sockets_bind(const char *host, int port)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(serv, sizeof(serv), "%d", port);
-	if ((r = getaddrinfo(host, serv, &hints, &res)) != 0)
-		fatalx("cannot resolve listen address %s:%d: %s", host, port,
-		    gai_strerror(r));
+	if ((r = getaddrinfo(host, serv, &hints, &res)) != 0) {
+		krx_conf_error(errs, conf->path, line, "cannot resolve listen "
+		    "address %s:%d: %s", host, port, gai_strerror(r));
+		return -1;
+	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);
@@ -48,54 +55,87 @@ sockets_bind(const char *host, int port)
 	}
 	freeaddrinfo(res);
 	if (fd == -1)
-		fatal("cannot listen on %s:%d", host, port);
+		krx_conf_error(errs, conf->path, line, "cannot listen on "
+		    "%s:%d: %s", host, port, strerror(errno));
 	return fd;
 }
 
-static void
-sockets_add(struct krx_master *m, size_t vc, int node_id, const char *host,
-    int port)
+/* old's socket for host:port, or -1. */
+static int
+sockets_find(const struct krx_cycle *old, const char *host, int port)
 {
-	struct krx_listener	*l;
+	const struct krx_listener	*l;
+	size_t				 i;
 
-	m->cy->listeners = xreallocarray(m->cy->listeners,
-	    m->cy->n_listeners + 1, sizeof(*m->cy->listeners));
-	l = &m->cy->listeners[m->cy->n_listeners++];
+	for (i = 0; old != NULL && i < old->n_listeners; i++) {
+		l = &old->listeners[i];
+		if (l->port == port && l->fd != -1 && strcmp(host,
+		    old->conf->vclusters[l->vc].bootstrap.host) == 0)
+			return l->fd;
+	}
+	return -1;
+}
+
+static int
+sockets_add(struct krx_cycle *cy, const struct krx_cycle *old, size_t vc,
+    int node_id, int port, struct krx_conf_errors *errs)
+{
+	const struct krx_conf_vcluster	*v = &cy->conf->vclusters[vc];
+	struct krx_listener		*l;
+
+	cy->listeners = xreallocarray(cy->listeners, cy->n_listeners + 1,
+	    sizeof(*cy->listeners));
+	l = &cy->listeners[cy->n_listeners];
 	l->vc = vc;
 	l->node_id = node_id;
 	l->port = port;
-	l->fd = sockets_bind(host, port);
+	if ((l->fd = sockets_find(old, v->bootstrap.host, port)) == -1 &&
+	    (l->fd = sockets_bind(cy->conf, v->line, v->bootstrap.host, port,
+	    errs)) == -1)
+		return -1;
+	cy->n_listeners++;
+	return 0;
 }
 
-void
-krx_sockets_open(struct krx_master *m)
+static int
+sockets_vcluster(struct krx_cycle *cy, const struct krx_cycle *old,
+    size_t i, struct krx_conf_errors *errs)
 {
-	const struct krx_conf_vcluster	*vc;
-	size_t				 i;
+	const struct krx_conf_vcluster	*vc = &cy->conf->vclusters[i];
 	int				 n;
 
-	for (i = 0; i < m->cy->conf->n_vclusters; i++) {
-		vc = &m->cy->conf->vclusters[i];
-		sockets_add(m, i, -1, vc->bootstrap.host, vc->bootstrap.port);
-		for (n = 0; n <= vc->max_node_id; n++)
-			sockets_add(m, i, n, vc->bootstrap.host,
-			    vc->node_start_port + n);
-		log_info("virtual cluster %s: bootstrap %s:%d, nodes 0-%d on "
-		    "ports %d-%d", vc->name, vc->bootstrap.host,
-		    vc->bootstrap.port, vc->max_node_id, vc->node_start_port,
-		    vc->node_start_port + vc->max_node_id);
-	}
+	if (sockets_add(cy, old, i, -1, vc->bootstrap.port, errs) == -1)
+		return -1;
+	for (n = 0; n <= vc->max_node_id; n++)
+		if (sockets_add(cy, old, i, n, vc->node_start_port + n,
+		    errs) == -1)
+			return -1;
+	log_info("virtual cluster %s: bootstrap %s:%d, nodes 0-%d on "
+	    "ports %d-%d", vc->name, vc->bootstrap.host, vc->bootstrap.port,
+	    vc->max_node_id, vc->node_start_port,
+	    vc->node_start_port + vc->max_node_id);
+	return 0;
 }
 
-void
-krx_sockets_close(struct krx_master *m)
+int
+krx_sockets_open(struct krx_cycle *cy, const struct krx_cycle *old,
+    struct krx_conf_errors *errs)
 {
 	size_t	 i;
 
-	for (i = 0; i < m->cy->n_listeners; i++)
-		if (m->cy->listeners[i].fd != -1)
-			close(m->cy->listeners[i].fd);
-	free(m->cy->listeners);
-	m->cy->listeners = NULL;
-	m->cy->n_listeners = 0;
+	for (i = 0; i < cy->conf->n_vclusters; i++) {
+		if (sockets_vcluster(cy, old, i, errs) == 0)
+			continue;
+		/* Close what this cycle bound itself, keep old's. */
+		for (i = 0; i < cy->n_listeners; i++)
+			if (sockets_find(old, cy->conf->vclusters[
+			    cy->listeners[i].vc].bootstrap.host,
+			    cy->listeners[i].port) != cy->listeners[i].fd)
+				close(cy->listeners[i].fd);
+		free(cy->listeners);
+		cy->listeners = NULL;
+		cy->n_listeners = 0;
+		return -1;
+	}
+	return 0;
 }

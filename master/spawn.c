@@ -4,7 +4,8 @@
  * exponential backoff; a crash loop ends the master with a non-zero
  * status so systemd's Restart= takes over (kills do not count, see
  * krx_spawn_exit_is_crash). Workers that lost their keysvc channel ask
- * for a new one here.
+ * for a new one here. Workers belong to a generation (master/reload.c):
+ * only the serving one's are respawned.
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #include "common/chan.h"
 #include "common/log.h"
+#include "common/shm/stats.h"
 #include "master/master.h"
 #include "worker/worker.h"
 
@@ -40,7 +42,8 @@ spawn_relink(struct krx_master *m, struct krx_slot *s)
 	int	 kfd;
 
 	if (now - s->relinked < KRX_RELINK_INTERVAL ||
-	    m->keysvc.state != KRX_CHILD_RUNNING)
+	    s->gen->keysvc == NULL ||
+	    s->gen->keysvc->state != KRX_CHILD_RUNNING)
 		return;
 	s->relinked = now;
 	if ((kfd = krx_keysvc_link(m, s)) == -1)
@@ -50,16 +53,34 @@ spawn_relink(struct krx_master *m, struct krx_slot *s)
 	krx_chan_send(s->chan, KRX_IPC_KS_CHANNEL, 0, 0, NULL, 0, kfd);
 }
 
+/* The starting generation s (a worker or its own keysvc) is part of. */
+static struct krx_gen *
+spawn_starting_gen(struct krx_slot *s)
+{
+	struct krx_gen	*o = krx_reload_other(s->master);
+
+	if (s->gen != NULL)
+		return s->gen->state == KRX_GEN_STARTING ? s->gen : NULL;
+	if (o != NULL && o->state == KRX_GEN_STARTING && o->keysvc == s &&
+	    s->master->cur->keysvc != s)
+		return o;
+	return NULL;
+}
+
 static void
 spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
     const uint8_t *p, size_t len, int fd, void *arg)
 {
 	struct krx_slot	*s = arg;
+	struct krx_gen	*g;
 
 	if (h->type == KRX_IPC_READY && len == 0 &&
 	    s->state == KRX_CHILD_STARTING) {
 		s->state = KRX_CHILD_RUNNING;
-		krx_master_child_ready(s->master, s);
+		if ((g = spawn_starting_gen(s)) != NULL)
+			krx_reload_child_ready(s->master, g);
+		else
+			krx_master_child_ready(s->master, s);
 		return;
 	}
 	if (s->kind == KRX_KIND_WORKER && h->type == KRX_IPC_KS_RELINK &&
@@ -72,7 +93,7 @@ spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		return;
 	if (s->kind == KRX_KIND_KEYSVC && (h->type == KRX_IPC_KS_ADMIN_REPLY ||
 	    h->type == KRX_IPC_KS_VIOLATION || h->type == KRX_IPC_KS_PONG)) {
-		krx_keysvc_message(s->master, h, p, len);
+		krx_keysvc_message(s->master, s, h, p, len);
 		return;
 	}
 	log_warnx("%s %d (pid %d) broke the channel contract (message %u); "
@@ -96,14 +117,17 @@ spawn_chan_eof(struct krx_chan *c, int err, void *arg)
 void
 krx_spawn_close_inherited(struct krx_master *m, int keep)
 {
-	int	 i, fd;
+	struct krx_gen	*g;
+	int		 i, fd;
 
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].chan != NULL &&
-		    (fd = krx_chan_fd(m->slots[i].chan)) != keep)
-			close(fd);
-	if (m->keysvc.chan != NULL)
-		close(krx_chan_fd(m->keysvc.chan));
+	for (g = m->gens; g < m->gens + 2; g++)
+		for (i = 0; i < g->n_workers; i++)
+			if (g->slots[i].chan != NULL &&
+			    (fd = krx_chan_fd(g->slots[i].chan)) != keep)
+				close(fd);
+	for (i = 0; i < 2; i++)
+		if (m->ks[i].chan != NULL)
+			close(krx_chan_fd(m->ks[i].chan));
 	if (m->ctl_listener != NULL)
 		close(evconnlistener_get_fd(m->ctl_listener));
 	close(m->sig_fd);
@@ -134,7 +158,34 @@ krx_spawn_attach(struct krx_master *m, struct krx_slot *s, int fd,
 	s->pid = pid;
 	s->state = KRX_CHILD_STARTING;
 	clock_gettime(CLOCK_MONOTONIC, &s->spawned);
-	log_info("started %s %d (pid %d)", spawn_name(s), s->slot, (int)pid);
+	if (s->gen != NULL)
+		log_info("started worker %d (pid %d) of generation %u", s->slot,
+		    (int)pid, s->gen->cy->generation);
+	else
+		log_info("started %s %d (pid %d)", spawn_name(s), s->slot,
+		    (int)pid);
+}
+
+/*
+ * In a new worker: nothing of the master's but its own generation. The
+ * other generation's sockets and maps (those not shared) are closed and
+ * unmapped, so a worker never holds a writable map (finding 12).
+ */
+static void
+spawn_child(struct krx_master *m, struct krx_slot *s)
+{
+	struct krx_gen	*g;
+
+	krx_spawn_reset_signals();
+	krx_spawn_close_inherited(m, -1);
+	if (m->pid_fd != -1)
+		close(m->pid_fd);	/* the lock is the master's */
+	for (g = m->gens; g < m->gens + 2; g++)
+		if (g != s->gen && g->cy != NULL) {
+			krx_cycle_free(g->cy, s->gen->cy);
+			g->cy = NULL;
+		}
+	krx_cycle_forget_secrets(s->gen->cy);
 }
 
 static void
@@ -158,12 +209,8 @@ spawn_worker(struct krx_master *m, struct krx_slot *s)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		krx_spawn_reset_signals();
-		krx_spawn_close_inherited(m, -1);
-		if (m->pid_fd != -1)
-			close(m->pid_fd);	/* the lock is the master's */
-		krx_cycle_forget_secrets(m->cy);
-		krx_worker_main(m->cy, s->slot, sv[1], kfd);
+		spawn_child(m, s);
+		krx_worker_main(s->gen->cy, s->slot, sv[1], kfd);
 	}
 	close(sv[1]);
 	if (kfd != -1)
@@ -176,37 +223,68 @@ spawn_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct krx_slot		*s = arg;
 
-	if (s->master->stopping)
+	if (s->master->stopping || (s->gen != NULL &&
+	    s->gen->state != KRX_GEN_SERVING) || s->retired)
 		return;
 	log_info("respawning %s %d", spawn_name(s), s->slot);
 	if (s->kind == KRX_KIND_KEYSVC)
-		krx_keysvc_spawn(s->master);
+		krx_keysvc_spawn(s->master, s);
 	else
 		spawn_worker(s->master, s);
 }
 
+static void	spawn_slot_free(struct krx_slot *);
+
 static void
-spawn_slot_init(struct krx_master *m, struct krx_slot *s, int slot,
-    enum krx_child_kind kind)
+spawn_slot_init(struct krx_master *m, struct krx_gen *g, struct krx_slot *s,
+    int slot, enum krx_child_kind kind)
 {
+	spawn_slot_free(s);
+	memset(s, 0, sizeof(*s));
 	s->slot = slot;
+	s->gen = g;
+	s->row = g != NULL ? g->cy->row_base + slot : slot;
 	s->kind = kind;
 	s->master = m;
 	s->respawn_ev = evtimer_new(m->base, spawn_respawn_cb, s);
 }
 
 void
-krx_spawn_all(struct krx_master *m)
+krx_spawn_keysvc_init(struct krx_master *m)
+{
+	if (!krx_confload_encrypts(m->cy->conf))
+		return;
+	m->cur->keysvc = &m->ks[0];
+	spawn_slot_init(m, NULL, &m->ks[0], 0, KRX_KIND_KEYSVC);
+	krx_keysvc_spawn(m, &m->ks[0]);
+}
+
+struct krx_slot *
+krx_spawn_keysvc_new(struct krx_master *m, struct krx_gen *g)
+{
+	struct krx_slot	*ks;
+
+	for (ks = m->ks; ks < m->ks + 2; ks++)
+		if (ks != m->cur->keysvc && ks->pid <= 0)
+			break;
+	if (ks == m->ks + 2)
+		return NULL;
+	spawn_slot_init(m, NULL, ks, (int)(ks - m->ks), KRX_KIND_KEYSVC);
+	g->keysvc = ks;
+	krx_keysvc_spawn(m, ks);
+	return ks;
+}
+
+void
+krx_spawn_gen(struct krx_master *m, struct krx_gen *g)
 {
 	int	 i;
 
-	if (m->use_keysvc) {
-		spawn_slot_init(m, &m->keysvc, 0, KRX_KIND_KEYSVC);
-		krx_keysvc_spawn(m);
-	}
-	for (i = 0; i < m->n_workers; i++) {
-		spawn_slot_init(m, &m->slots[i], i, KRX_KIND_WORKER);
-		spawn_worker(m, &m->slots[i]);
+	g->master = m;
+	g->started = time(NULL);
+	for (i = 0; i < g->n_workers; i++) {
+		spawn_slot_init(m, g, &g->slots[i], i, KRX_KIND_WORKER);
+		spawn_worker(m, &g->slots[i]);
 	}
 }
 
@@ -224,10 +302,35 @@ spawn_record_crash(struct krx_slot *s, time_t now)
 	return recent;
 }
 
+/*
+ * Workers of a drained generation exit 0; those of a reload that failed
+ * are killed on purpose, and so is a retired keysvc: all expected, and
+ * said so.
+ */
+static int
+spawn_exit_expected(const struct krx_slot *s, int status)
+{
+	if (s->gen == NULL)
+		return s->retired;
+	if (s->gen->state == KRX_GEN_ABORTED)
+		return 1;
+	return s->gen->state == KRX_GEN_DRAINING && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0;
+}
+
 static void
 spawn_log_exit(struct krx_master *m, struct krx_slot *s, int status)
 {
-	if (WIFSIGNALED(status))
+	if (spawn_exit_expected(s, status) && s->gen == NULL)
+		log_info("retired keysvc %d, pid %d, ended", s->slot,
+		    (int)s->pid);
+	else if (spawn_exit_expected(s, status))
+		log_info("generation %u: worker %d, pid %d, ended (%s %d)",
+		    s->gen->cy->generation, s->slot, (int)s->pid,
+		    WIFSIGNALED(status) ? "signal" : "status",
+		    WIFSIGNALED(status) ? WTERMSIG(status) :
+		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
 		log_warnx("%s %d (pid %d) killed by signal %d", spawn_name(s),
 		    s->slot, (int)s->pid, WTERMSIG(status));
 	else if (WEXITSTATUS(status) != 0 || !m->stopping)
@@ -253,11 +356,16 @@ spawn_record_kill(struct krx_slot *s, time_t now)
 static void
 spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 {
+	struct krx_gen	*g;
 	struct timeval	 tv;
 	unsigned	 recent, ms;
 
 	spawn_log_exit(m, s, status);
-	if (s->kind == KRX_KIND_KEYSVC)
+	/* A killed worker could not count its connections down. */
+	if (s->kind == KRX_KIND_WORKER && m->stats != NULL)
+		atomic_store_explicit(&m->stats->v[s->row][
+		    KRX_STAT_CONN_ACTIVE], 0, memory_order_relaxed);
+	if (s->kind == KRX_KIND_KEYSVC && s == m->cur->keysvc)
 		krx_control_relay_fail_all(m, "the key service exited");
 	s->pid = 0;
 	s->state = KRX_CHILD_EMPTY;
@@ -267,6 +375,13 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 	}
 	if (m->stopping)
 		return;
+	if ((g = spawn_starting_gen(s)) != NULL || (s->gen != NULL &&
+	    s->gen->state != KRX_GEN_SERVING)) {
+		krx_reload_child_gone(m, g != NULL ? g : s->gen, status);
+		return;
+	}
+	if (s->kind == KRX_KIND_KEYSVC && (s->retired || s != m->cur->keysvc))
+		return;		/* the draining generation's: not again */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == KRX_EXIT_CONFIG) {
 		log_err("%s %d cannot use the configuration; not respawning it",
 		    spawn_name(s), s->slot);
@@ -293,14 +408,32 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 struct krx_slot *
 krx_spawn_find(struct krx_master *m, pid_t pid)
 {
-	int	 i;
+	struct krx_gen	*g;
+	int		 i;
 
-	if (m->use_keysvc && m->keysvc.pid == pid)
-		return &m->keysvc;
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].pid == pid)
-			return &m->slots[i];
+	for (i = 0; i < 2; i++)
+		if (m->ks[i].pid == pid && pid > 0)
+			return &m->ks[i];
+	for (g = m->gens; g < m->gens + 2; g++)
+		for (i = 0; i < g->n_workers; i++)
+			if (g->slots[i].pid == pid)
+				return &g->slots[i];
 	return NULL;
+}
+
+struct krx_slot *
+krx_spawn_find_row(struct krx_master *m, uint32_t row)
+{
+	struct krx_gen	*g;
+	uint32_t	 i;
+
+	if (row >= KRX_MAX_ROWS)
+		return NULL;
+	g = &m->gens[row / KRX_MAX_WORKERS];
+	i = row % KRX_MAX_WORKERS;
+	if (g->cy == NULL || i >= (uint32_t)g->n_workers)
+		return NULL;
+	return &g->slots[i];
 }
 
 void
@@ -329,39 +462,55 @@ krx_spawn_reap(struct krx_master *m)
 }
 
 void
-krx_spawn_signal_all(struct krx_master *m, int sig)
+krx_spawn_signal_gen(struct krx_gen *g, int sig)
 {
 	int	 i;
 
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].pid > 0)
-			kill(m->slots[i].pid, sig);
-	if (m->keysvc.pid > 0)
-		kill(m->keysvc.pid, sig);
+	for (i = 0; i < g->n_workers; i++)
+		if (g->slots[i].pid > 0)
+			kill(g->slots[i].pid, sig);
 }
 
 void
-krx_spawn_send_all(struct krx_master *m, uint32_t type)
+krx_spawn_signal_all(struct krx_master *m, int sig)
+{
+	krx_spawn_signal_gen(&m->gens[0], sig);
+	krx_spawn_signal_gen(&m->gens[1], sig);
+	if (m->ks[0].pid > 0)
+		kill(m->ks[0].pid, sig);
+	if (m->ks[1].pid > 0)
+		kill(m->ks[1].pid, sig);
+}
+
+void
+krx_spawn_send_gen(struct krx_gen *g, uint32_t type)
 {
 	int	 i;
 
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].pid > 0 && m->slots[i].chan != NULL)
-			krx_chan_send(m->slots[i].chan, type, 0, 0, NULL, 0,
-			    -1);
+	for (i = 0; i < g->n_workers; i++)
+		if (g->slots[i].pid > 0 && g->slots[i].chan != NULL &&
+		    krx_chan_send(g->slots[i].chan, type, 0, 0, NULL, 0,
+		    -1) == KRX_OK && type == KRX_IPC_DRAIN)
+			g->slots[i].state = KRX_CHILD_DRAINING;
+}
+
+int
+krx_spawn_alive_gen(const struct krx_gen *g)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < g->n_workers; i++)
+		if (g->slots[i].pid > 0)
+			n++;
+	return n;
 }
 
 int
 krx_spawn_alive(const struct krx_master *m)
 {
-	int	 i, n = 0;
-
-	for (i = 0; i < m->n_workers; i++)
-		if (m->slots[i].pid > 0)
-			n++;
-	if (m->keysvc.pid > 0)
-		n++;
-	return n;
+	return krx_spawn_alive_gen(&m->gens[0]) +
+	    krx_spawn_alive_gen(&m->gens[1]) + (m->ks[0].pid > 0) +
+	    (m->ks[1].pid > 0);
 }
 
 static void
@@ -371,16 +520,31 @@ spawn_slot_free(struct krx_slot *s)
 		krx_chan_free(s->chan);
 	if (s->respawn_ev != NULL)
 		event_free(s->respawn_ev);
+	if (s->ping_ev != NULL)
+		event_free(s->ping_ev);
 	s->chan = NULL;
 	s->respawn_ev = NULL;
+	s->ping_ev = NULL;
+}
+
+void
+krx_spawn_free_gen(struct krx_gen *g)
+{
+	int	 i;
+
+	for (i = 0; i < g->n_workers; i++)
+		spawn_slot_free(&g->slots[i]);
+	g->n_workers = 0;
+	if (g->timer != NULL)
+		event_free(g->timer);
+	g->timer = NULL;
 }
 
 void
 krx_spawn_free(struct krx_master *m)
 {
-	int	 i;
-
-	for (i = 0; i < m->n_workers; i++)
-		spawn_slot_free(&m->slots[i]);
-	spawn_slot_free(&m->keysvc);
+	krx_spawn_free_gen(&m->gens[0]);
+	krx_spawn_free_gen(&m->gens[1]);
+	spawn_slot_free(&m->ks[0]);
+	spawn_slot_free(&m->ks[1]);
 }

@@ -58,6 +58,16 @@ krx_ipc_hdr_parse(const uint8_t *p, size_t len, size_t max,
 }
 
 const char *
+krx_gen_state_name(uint32_t state)
+{
+	static const char *const names[] = {
+		"empty", "starting", "serving", "draining", "aborted"
+	};
+
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
+
+const char *
 krx_child_state_name(uint32_t state)
 {
 	switch (state) {

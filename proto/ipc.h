@@ -107,9 +107,12 @@ enum krx_ipc_type {
 	/* ctl -> master: status. Empty. Reply KRX_IPC_STATUS_REPLY. */
 	KRX_IPC_CTL_STATUS = 100,
 	/*
-	 * master -> ctl: u32 pid, u32 generation, u64 uptime seconds,
-	 * u32 n, then n times: u32 slot, u32 kind (0 worker, 1 keysvc),
-	 * u32 pid, u32 state (enum krx_child_state), u32 restarts.
+	 * master -> ctl: u32 pid, u32 serving generation, u64 uptime
+	 * seconds, u32 g (1 or 2: the serving generation, then the other
+	 * during a reload), g times: u32 generation, u32 state (master.h
+	 * enum krx_gen_state), u64 its uptime, u32 n, n times: u32 slot,
+	 * u32 kind (0 worker, 1 keysvc), u32 pid, u32 state (enum
+	 * krx_child_state), u32 restarts, u64 open connections.
 	 */
 	KRX_IPC_STATUS_REPLY = 101,
 	/* ctl -> master: u8 graceful. Reply KRX_IPC_CTL_OK. */
@@ -121,7 +124,16 @@ enum krx_ipc_type {
 	 * (may be empty: the first with record_encryption) | str argument.
 	 * Reply KRX_IPC_CTL_OK with text (F_ERROR: failure).
 	 */
-	KRX_IPC_CTL_KEYS = 104
+	KRX_IPC_CTL_KEYS = 104,
+	/*
+	 * ctl -> master: reload the configuration file. Empty. Reply
+	 * KRX_IPC_CTL_OK once the new generation serves (text), or with
+	 * F_ERROR and every problem (FILE:LINE: text, one a line) when the
+	 * running generation stays.
+	 */
+	KRX_IPC_CTL_RELOAD = 105,
+	/* ctl -> master: reopen log files. Empty. Reply CTL_OK, text. */
+	KRX_IPC_CTL_REOPEN = 106
 };
 
 enum krx_key_flush_op {
@@ -159,6 +171,15 @@ enum krx_child_state {
 	KRX_CHILD_DRAINING = 4
 };
 
+/* A generation of workers (master/reload.c), in krx-ctl status. */
+enum krx_gen_state {
+	KRX_GEN_EMPTY = 0,
+	KRX_GEN_STARTING = 1,	/* reload: waiting for every READY */
+	KRX_GEN_SERVING = 2,
+	KRX_GEN_DRAINING = 3,	/* replaced: its workers drain and exit */
+	KRX_GEN_ABORTED = 4	/* never became ready: killed */
+};
+
 struct krx_ipc_hdr {
 	uint32_t	 type;
 	uint32_t	 len;		/* whole message */
@@ -179,6 +200,7 @@ int	krx_ipc_compose(struct krx_buf *out, uint32_t type, uint32_t id,
 int	krx_ipc_hdr_parse(const uint8_t *p, size_t len, size_t max,
 	    struct krx_ipc_hdr *h);
 const char *krx_child_state_name(uint32_t state);
+const char *krx_gen_state_name(uint32_t state);
 
 
 

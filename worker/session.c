@@ -33,6 +33,7 @@
 #include "conf/conf.h"
 #include "common/cycle.h"
 #include "common/limits.h"
+#include "common/shm/stats.h"
 #include "worker/session.h"
 
 static void	session_client_read(struct bufferevent *, void *);
@@ -107,6 +108,7 @@ krx_session_free(struct krx_session *s)
 	krx_buf_free(&s->scratch);
 	TAILQ_REMOVE(&w->sessions, s, entry);
 	w->n_sessions--;
+	krx_stats_add(w->cy->stats, w->slot, KRX_STAT_CONN_ACTIVE, -1);
 	free(s);
 	krx_worker_session_gone(w);
 }
@@ -802,7 +804,7 @@ krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
 	s->w = w;
 	memcpy(s->peer, peer, sizeof(s->peer));
 	s->t_handshake = s->t_active = krx_limit_now();
-	s->id = ++w->next_id * KRX_MAX_WORKERS + (uint64_t)w->slot;
+	s->id = ++w->next_id * KRX_MAX_ROWS + (uint64_t)w->slot;
 	s->vc = l->vc;
 	s->node_id = l->node_id;
 	TAILQ_INIT(&s->inflight);
@@ -811,6 +813,8 @@ krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
 	krx_buf_init(&s->scratch, 0);
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->n_sessions++;
+	krx_stats_add(w->cy->stats, w->slot, KRX_STAT_CONN_ACCEPTED, 1);
+	krx_stats_add(w->cy->stats, w->slot, KRX_STAT_CONN_ACTIVE, 1);
 	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->client == NULL) {
 		close(fd);

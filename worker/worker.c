@@ -304,7 +304,8 @@ krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 	w.cy = cy;
 	w.conf = cy->conf;
 	w.nodemap = cy->nodemap;
-	w.slot = slot;
+	w.slot = cy->row_base + slot;	/* counters row, unique across the
+					 * generations that run at once */
 	TAILQ_INIT(&w.sessions);
 	w.rr = xcalloc(cy->conf->n_vclusters, sizeof(*w.rr));
 	w.rr[0] = (unsigned)slot;

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KRX_STATS_ROWS	256
+#include "common/limits.h"
+
+#define KRX_STATS_ROWS	KRX_MAX_ROWS	/* both generations' workers */
 
 enum krx_stat {
 	KRX_STAT_CONN_ACCEPTED = 0,

@@ -63,13 +63,18 @@ def _sanitizer_env():
 
 STATUS_HEAD = re.compile(
     r"^krxd pid (\d+) generation (\d+) uptime (\d+)s\s*$")
+STATUS_GEN = re.compile(
+    r"^generation (\d+) (\w+) uptime (\d+)s\s*$")
 STATUS_CHILD = re.compile(
-    r"^(\w+) (\d+) pid (-?\d+) (\w+) restarts (\d+)\s*$")
+    r"^(\w+) (\d+) pid (-?\d+) (\w+) restarts (\d+)"
+    r"(?: generation (\d+))?(?: connections (\d+))?\s*$")
 
 
 def parse_status(text):
     """krx-ctl status output -> {'pid', 'generation', 'uptime',
-    'children': [{'kind', 'slot', 'pid', 'state', 'restarts'}]}."""
+    'generations': [{'generation', 'state', 'uptime'}] (serving first),
+    'children': [{'kind', 'slot', 'pid', 'state', 'restarts',
+    'generation', 'connections'}]} (every generation's children)."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise ValueError("empty status output")
@@ -77,15 +82,23 @@ def parse_status(text):
     if not m:
         raise ValueError(f"bad status head line: {lines[0]!r}")
     st = {"pid": int(m.group(1)), "generation": int(m.group(2)),
-          "uptime": int(m.group(3)), "children": []}
+          "uptime": int(m.group(3)), "generations": [], "children": []}
     for ln in lines[1:]:
+        g = STATUS_GEN.match(ln)
+        if g:
+            st["generations"].append({
+                "generation": int(g.group(1)), "state": g.group(2),
+                "uptime": int(g.group(3))})
+            continue
         c = STATUS_CHILD.match(ln)
         if not c:
             raise ValueError(f"bad status line: {ln!r}")
         st["children"].append({
             "kind": c.group(1), "slot": int(c.group(2)),
             "pid": int(c.group(3)), "state": c.group(4),
-            "restarts": int(c.group(5))})
+            "restarts": int(c.group(5)),
+            "generation": int(c.group(6)) if c.group(6) else None,
+            "connections": int(c.group(7)) if c.group(7) else None})
     return st
 
 
