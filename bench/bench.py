@@ -325,7 +325,9 @@ class Krxd:
         r = self.ctl("status", check=False)
         if r.returncode != 0:
             return False
-        kids = [ln.split() for ln in r.stdout.splitlines()[1:] if ln.strip()]
+        # children lines: "worker 0 pid P running restarts 0 ..."
+        kids = [ln.split() for ln in r.stdout.splitlines()[1:]
+                if ln.split()[:1] in (["worker"], ["keysvc"])]
         if not any(k[0] == "worker" for k in kids):
             return False
         if any(len(k) < 5 or k[4] != "running" for k in kids):
