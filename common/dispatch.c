@@ -33,6 +33,8 @@ dispatch_check(const struct krx_dispatch_row *r, size_t i,
 {
 	int	 has_fd = fd != -1 || (h->flags & KRX_IPC_F_FD) != 0;
 
+	if (r->once && i < 64 && (peer->seen & (UINT64_C(1) << i)) != 0)
+		return KRX_DISPATCH_E_ONCE;
 	if ((r->states & peer->state) == 0)
 		return KRX_DISPATCH_E_STATE;
 	if (len < r->min || len > r->max)
@@ -41,8 +43,6 @@ dispatch_check(const struct krx_dispatch_row *r, size_t i,
 		return KRX_DISPATCH_E_FD;
 	if (r->fd == KRX_DISPATCH_FD_REQUIRED && fd == -1)
 		return KRX_DISPATCH_E_NOFD;
-	if (r->once && i < 64 && (peer->seen & (UINT64_C(1) << i)) != 0)
-		return KRX_DISPATCH_E_ONCE;
 	return KRX_DISPATCH_OK;
 }
 
