@@ -1,8 +1,10 @@
 /*
  * keysvc.c: main loop of the key service. Loads the configuration,
- * becomes the keysvc user, turns undumpable, opens every virtual
- * cluster's KMS, then serves workers over the channels the master hands
- * it. Trusts the master; checks every byte a worker sends (dispatch.c).
+ * becomes the keysvc user with no_new_privs (common/privdrop.c), turns
+ * undumpable, opens every virtual cluster's KMS, then serves workers
+ * over the channels the master hands it. Trusts the master, yet holds
+ * it to a dispatch table (INIT first and once; a breach exits
+ * KRX_EXIT_IPC); checks every byte a worker sends (dispatch.c).
  * Answers the master's liveness PING with PONG. After krx-ctl kek
  * rotate or delete it flushes the DEK cache (delete) and tells every
  * worker with KRX_IPC_KEY_FLUSH (issue 9, finding 10).
