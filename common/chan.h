@@ -8,7 +8,8 @@
  * gets the error): wrong IPC version, a message over the channel's size
  * cap, an fd on a channel that allows none, an F_FD flag without an fd or
  * an fd without the flag. Consumed input and written output are zeroed
- * (they may hold DEKs).
+ * (they may hold DEKs). What each message may be is the receiver's
+ * dispatch table (common/dispatch.h), checked in its msg callback.
  */
 #ifndef KRX_COMMON_CHAN_H
 #define KRX_COMMON_CHAN_H

@@ -1,8 +1,8 @@
 /*
- * dispatch.c: requests from workers. A table of {type, length bounds,
- * handler} is enforced before any handler runs; each handler decodes
- * with a bounded cursor that must end exactly at the payload's end, and
- * checks the virtual cluster index against the configuration. A
+ * dispatch.c: requests from workers. A checked table (common/dispatch.h:
+ * type, state, length bounds, no fd, handler) is enforced before any
+ * handler runs; each handler decodes with a bounded cursor that must
+ * end exactly at the payload's end, and checks the virtual cluster index against the configuration. A
  * violation closes that worker's channel (keysvc.c) and is kept for
  * framing faults: unknown type, length outside the table's bounds, a
  * decoding that does not end at the payload's end, a count over the
@@ -27,6 +27,7 @@
 
 #include "common/buf.h"
 #include "common/chan.h"
+#include "common/dispatch.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -58,22 +59,45 @@ struct ks_req {
 
 typedef int (*ks_handler)(struct ks_req *r, struct krx_cur *c);
 
+/* Who asked: the dispatch context of one worker's message. */
+struct ks_from {
+	struct krx_keysvc	*ks;
+	int			 slot;
+};
+
 static int	ks_resolve(struct ks_req *, struct krx_cur *);
 static int	ks_generate(struct ks_req *, struct krx_cur *);
 static int	ks_decrypt(struct ks_req *, struct krx_cur *);
 static int	ks_stats(struct ks_req *, struct krx_cur *);
+static int	ks_start(void *, const struct krx_ipc_hdr *, const uint8_t *,
+		    size_t, ks_handler);
 
-static const struct {
-	uint32_t	 type;
-	size_t		 min, max;
-	ks_handler	 fn;
-} ks_table[] = {
-	{ KRX_IPC_KEY_RESOLVE, 8 + 1, 8 + KS_MAX_NAME, ks_resolve },
-	{ KRX_IPC_KEY_GENERATE, 8 + 1, 8 + KS_MAX_NAME, ks_generate },
-	{ KRX_IPC_KEY_DECRYPT, 8 + 4, 8 + KS_MAX_BATCH * (4 + KS_MAX_EDEK),
-	    ks_decrypt },
-	{ KRX_IPC_KEY_STATS, 0, 0, ks_stats },
+#define KS_ROW_FN(name, handler)					\
+static int								\
+name(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,		\
+    size_t len, int fd)							\
+{									\
+	return ks_start(ctx, h, p, len, handler);			\
+}
+KS_ROW_FN(ks_on_resolve, ks_resolve)
+KS_ROW_FN(ks_on_generate, ks_generate)
+KS_ROW_FN(ks_on_decrypt, ks_decrypt)
+KS_ROW_FN(ks_on_stats, ks_stats)
+
+/* What keysvc accepts from a worker, once INIT made it ready. */
+static const struct krx_dispatch_row ks_rows[] = {
+	{ KRX_IPC_KEY_RESOLVE, KRX_DISPATCH_S_READY, 8 + 1, 8 + KS_MAX_NAME,
+	    KRX_DISPATCH_FD_NONE, 0, 0, ks_on_resolve },
+	{ KRX_IPC_KEY_GENERATE, KRX_DISPATCH_S_READY, 8 + 1,
+	    8 + KS_MAX_NAME, KRX_DISPATCH_FD_NONE, 0, 0, ks_on_generate },
+	{ KRX_IPC_KEY_DECRYPT, KRX_DISPATCH_S_READY, 8 + 4,
+	    8 + KS_MAX_BATCH * (4 + KS_MAX_EDEK), KRX_DISPATCH_FD_NONE, 0, 0,
+	    ks_on_decrypt },
+	{ KRX_IPC_KEY_STATS, KRX_DISPATCH_S_READY, 0, 0, KRX_DISPATCH_FD_NONE,
+	    0, 0, ks_on_stats },
 };
+static const struct krx_dispatch_table ks_table =
+    KRX_DISPATCH_TABLE("worker -> keysvc", ks_rows);
 
 static void
 ks_send(struct ks_req *r)
@@ -451,38 +475,48 @@ bad:
 	return -1;
 }
 
-int
-krx_keysvc_dispatch(struct krx_keysvc *ks, int slot,
-    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len)
+/* A request that passed the table: its state, caps, then handler. */
+static int
+ks_start(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, ks_handler fn)
 {
+	struct ks_from	*f = ctx;
+	struct krx_keysvc *ks = f->ks;
 	struct ks_req	*r;
 	struct krx_cur	 c;
-	size_t		 i;
 
-	for (i = 0; i < sizeof(ks_table) / sizeof(ks_table[0]); i++)
-		if (ks_table[i].type == h->type)
-			break;
-	if (i == sizeof(ks_table) / sizeof(ks_table[0]) ||
-	    len < ks_table[i].min || len > ks_table[i].max ||
-	    (h->flags & KRX_IPC_F_FD) || !ks->ready)
-		return -1;
 	r = xcalloc(1, sizeof(*r));
-	ks->limits[slot].outstanding++;
+	ks->limits[f->slot].outstanding++;
 	r->ks = ks;
-	r->chan = ks->workers[slot];
-	r->chan_gen = ks->chan_gen[slot];
-	r->slot = slot;
+	r->chan = ks->workers[f->slot];
+	r->chan_gen = ks->chan_gen[f->slot];
+	r->slot = f->slot;
 	r->id = h->id;
 	krx_buf_init(&r->reply, 128);
 	krx_cur_init(&c, p, len);
-	if (ks->limits[slot].outstanding > KS_MAX_OUTSTANDING &&
+	if (ks->limits[f->slot].outstanding > KS_MAX_OUTSTANDING &&
 	    h->type != KRX_IPC_KEY_STATS)
 		return ks_refuse(r, &c, h->type);
-	if (ks_table[i].fn(r, &c) != 0) {
+	if (fn(r, &c) != 0) {
 		krx_buf_free(&r->reply);
-		ks->limits[slot].outstanding--;
+		ks->limits[f->slot].outstanding--;
 		free(r);
 		return -1;
 	}
 	return 0;
+}
+
+int
+krx_keysvc_dispatch(struct krx_keysvc *ks, int slot,
+    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len)
+{
+	struct krx_dispatch_peer	 peer;
+	struct ks_from			 f = { ks, slot };
+
+	/* Requests are not once-only; the state is keysvc's readiness. */
+	krx_dispatch_peer_init(&peer);
+	if (ks->ready)
+		peer.state = KRX_DISPATCH_S_READY;
+	return krx_dispatch_run(&ks_table, &peer, &f, h, p, len, -1) ==
+	    KRX_DISPATCH_OK ? 0 : -1;
 }

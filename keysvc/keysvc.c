@@ -1,21 +1,19 @@
 /*
  * keysvc.c: main loop of the key service. Loads the configuration,
- * becomes the keysvc user, turns undumpable, opens every virtual
- * cluster's KMS, then serves workers over the channels the master hands
- * it. Trusts the master; checks every byte a worker sends (dispatch.c).
+ * becomes the keysvc user with no_new_privs (common/privdrop.c), turns
+ * undumpable, opens every virtual cluster's KMS, then serves workers
+ * over the channels the master hands it. Trusts the master, yet holds
+ * it to a dispatch table (INIT first and once; a breach exits
+ * KRX_EXIT_IPC); checks every byte a worker sends (dispatch.c).
  * Answers the master's liveness PING with PONG. After krx-ctl kek
  * rotate or delete it flushes the DEK cache (delete) and tells every
  * worker with KRX_IPC_KEY_FLUSH (issue 9, finding 10).
  */
 #include <arpa/inet.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +21,9 @@
 #include <openssl/crypto.h>
 
 #include "common/chan.h"
+#include "common/dispatch.h"
 #include "common/log.h"
+#include "common/privdrop.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/dekcache.h"
@@ -34,6 +34,7 @@
 #define KEYSVC_MASTER_FD	3
 
 static struct krx_keysvc	 keysvc;
+static struct krx_dispatch_peer	 keysvc_master_peer;
 
 static const char *const ks_stat_names[KRX_KS_N] = {
 	"resolve_requests", "generate_requests", "decrypt_edeks",
@@ -114,7 +115,9 @@ keysvc_worker_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 {
 	int	 slot = (int)(intptr_t)arg;
 
-	if (krx_keysvc_dispatch(&keysvc, slot, h, p, len) == 0)
+	if (fd != -1)		/* krx_chan refuses it: never here */
+		close(fd);
+	else if (krx_keysvc_dispatch(&keysvc, slot, h, p, len) == 0)
 		return;
 	keysvc.stats[KRX_KS_VIOLATIONS]++;
 	log_err("worker %d broke the key protocol (message %u, %zu bytes); "
@@ -137,13 +140,12 @@ keysvc_worker_eof(struct krx_chan *c, int err, void *arg)
 	krx_chan_free(c);
 }
 
-static void
-keysvc_init(const uint8_t *p, size_t len)
+static int
+keysvc_init(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
 {
 	int	 r;
 
-	if (len != KRX_DEKCACHE_SEAL_LEN || keysvc.ready)
-		fatalx("bad INIT from master");
 	if ((keysvc.cache_key = krx_secret_new_copy(p, len)) == NULL)
 		fatalx("out of memory for the cache key");
 	r = krx_dekcache_open(keysvc.conf->cache_path,
@@ -157,50 +159,79 @@ keysvc_init(const uint8_t *p, size_t len)
 	keysvc.ready = 1;
 	krx_chan_send(keysvc.master, KRX_IPC_READY, 0, 0, NULL, 0, -1);
 	log_info("ready");
+	return 0;
 }
 
-static void
-keysvc_channel(const uint8_t *p, size_t len, int fd)
+static int
+keysvc_channel(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
 {
 	uint32_t	 slot;
 
-	if (len != 4 || fd == -1)
-		fatalx("bad KS_CHANNEL from master");
 	memcpy(&slot, p, 4);
 	slot = ntohl(slot);
-	if (slot >= KRX_MAX_ROWS)
-		fatalx("bad worker slot %u from master", slot);
+	if (slot >= KRX_MAX_ROWS) {
+		close(fd);
+		return -1;
+	}
 	if (keysvc.workers[slot] != NULL)
 		krx_chan_free(keysvc.workers[slot]);
 	keysvc.chan_gen[slot]++;
 	keysvc.workers[slot] = krx_chan_new(keysvc.base, fd, KRX_IPC_MAX_KEYS,
 	    0, keysvc_worker_msg, keysvc_worker_eof, (void *)(intptr_t)slot);
 	log_debug("serving worker %u", slot);
+	return 0;
 }
 
+static int
+keysvc_admin(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	krx_keysvc_admin(&keysvc, h->id, p, len);
+	return 0;
+}
+
+static int
+keysvc_ping(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	krx_chan_send(keysvc.master, KRX_IPC_KS_PONG, h->id, 0, NULL, 0, -1);
+	return 0;
+}
+
+/*
+ * What keysvc accepts from the master (proto/ipc.h): INIT first and
+ * once, the rest after it.
+ */
+static const struct krx_dispatch_row keysvc_master_rows[] = {
+	{ KRX_IPC_KS_INIT, KRX_DISPATCH_S_START, KRX_DEKCACHE_SEAL_LEN,
+	    KRX_DEKCACHE_SEAL_LEN, KRX_DISPATCH_FD_NONE, 1,
+	    KRX_DISPATCH_S_READY, keysvc_init },
+	{ KRX_IPC_KS_CHANNEL, KRX_DISPATCH_S_READY, 4, 4,
+	    KRX_DISPATCH_FD_REQUIRED, 0, 0, keysvc_channel },
+	{ KRX_IPC_KS_ADMIN, KRX_DISPATCH_S_READY, 0,
+	    KRX_IPC_MAX_KEYS - KRX_IPC_HDR_LEN, KRX_DISPATCH_FD_NONE, 0, 0,
+	    keysvc_admin },
+	{ KRX_IPC_KS_PING, KRX_DISPATCH_S_READY, 0, 0, KRX_DISPATCH_FD_NONE,
+	    0, 0, keysvc_ping },
+};
+static const struct krx_dispatch_table keysvc_master_table =
+    KRX_DISPATCH_TABLE("master -> keysvc", keysvc_master_rows);
+
+/* The master broke the contract: exit KRX_EXIT_IPC (respawned). */
 static void
 keysvc_master_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
     const uint8_t *p, size_t len, int fd, void *arg)
 {
+	int	 v;
+
 	log_fatal_status(KRX_EXIT_IPC);
-	switch (h->type) {
-	case KRX_IPC_KS_INIT:
-		keysvc_init(p, len);
-		break;
-	case KRX_IPC_KS_CHANNEL:
-		keysvc_channel(p, len, fd);
-		break;
-	case KRX_IPC_KS_ADMIN:
-		krx_keysvc_admin(&keysvc, h->id, p, len);
-		break;
-	case KRX_IPC_KS_PING:
-		krx_chan_send(keysvc.master, KRX_IPC_KS_PONG, h->id, 0, NULL,
-		    0, -1);
-		break;
-	default:
-		fatalx("unexpected message %u from master", h->type);
-	}
-	log_fatal_status(70);
+	v = krx_dispatch_run(&keysvc_master_table, &keysvc_master_peer,
+	    NULL, h, p, len, fd);
+	if (v != KRX_DISPATCH_OK)
+		fatalx("bad message %u from master: %s", h->type,
+		    krx_dispatch_strerror(v));
+	log_fatal_status(KRX_EXIT_SOFTWARE);
 }
 
 static void
@@ -217,37 +248,32 @@ keysvc_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(keysvc.base, NULL);
 }
 
+/* common/privdrop.c: keysvc_user, no_new_privs (issue 11). */
 static void
 keysvc_drop_privileges(const char *user)
 {
-	struct passwd	*pw;
+	const char	*step = "?";
+	int		 r;
 
-	if (user == NULL || geteuid() != 0)
-		return;
-	if ((pw = getpwnam(user)) == NULL)
+	if ((r = krx_privdrop(user, &step)) == KRX_E_NOTFOUND)
 		fatalx("keysvc_user %s does not exist", user);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("cannot switch to user %s", user);
+	if (r != KRX_OK)
+		fatal("cannot switch to user %s (%s)", user != NULL ? user :
+		    "(none)", step);
 }
 
 /*
  * After the uid change (which resets the dumpable flag to
- * fs.suid_dumpable): no core file, no ptrace by our own uid, no gain of
- * privileges through exec (issue 9, finding 11).
+ * fs.suid_dumpable): no core file, no ptrace by our own uid (issue 9,
+ * finding 11).
  */
 static void
 keysvc_harden(void)
 {
-	struct rlimit	 rl = { 0, 0 };
+	const char	*step = "?";
 
-	if (setrlimit(RLIMIT_CORE, &rl) == -1)
-		fatal("setrlimit core");
-	if (prctl(PR_SET_DUMPABLE, 0) == -1)
-		fatal("prctl dumpable");
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		fatal("prctl no_new_privs");
+	if (krx_privdrop_undumpable(&step) != KRX_OK)
+		fatal("%s", step);
 }
 
 static void
@@ -313,7 +339,7 @@ krx_keysvc_main(const char *conf_path, int foreground)
 
 	log_procname("keysvc");
 	log_init(foreground, KRX_LOG_INFO);
-	log_fatal_status(70);
+	log_fatal_status(KRX_EXIT_SOFTWARE);
 	keysvc_harden();	/* before the configuration is read... */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);	/* the master stops us */
@@ -325,6 +351,7 @@ krx_keysvc_main(const char *conf_path, int foreground)
 	keysvc_open_kms();
 	sigterm = evsignal_new(keysvc.base, SIGTERM, keysvc_signal, NULL);
 	evsignal_add(sigterm, NULL);
+	krx_dispatch_peer_init(&keysvc_master_peer);
 	keysvc.master = krx_chan_new(keysvc.base, KEYSVC_MASTER_FD,
 	    KRX_IPC_MAX_KEYS, 1, keysvc_master_msg, keysvc_master_eof, NULL);
 	event_base_dispatch(keysvc.base);

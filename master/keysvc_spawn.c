@@ -44,22 +44,22 @@ void
 krx_keysvc_prepare(struct krx_master *m)
 {
 	const char	*dir = m->cy->conf->cache_path;
+	const char	*ks_user = krx_spawn_user(KRX_KIND_KEYSVC, m->cy->conf);
+	const char	*wk_user = krx_spawn_user(KRX_KIND_WORKER, m->cy->conf);
 	struct passwd	*ks, *wk;
 	struct stat	 st;
 	uid_t		 ks_uid;
 	gid_t		 ks_gid;
 	int		 fd;
 
-	if (geteuid() != 0 || m->cy->conf->keysvc_user == NULL ||
-	    m->cy->conf->user == NULL)
+	if (geteuid() != 0 || ks_user == NULL || wk_user == NULL)
 		return;
-	if ((ks = getpwnam(m->cy->conf->keysvc_user)) == NULL)
-		fatalx("keysvc_user %s does not exist",
-		    m->cy->conf->keysvc_user);
+	if ((ks = getpwnam(ks_user)) == NULL)
+		fatalx("keysvc_user %s does not exist", ks_user);
 	ks_uid = ks->pw_uid;
 	ks_gid = ks->pw_gid;
-	if ((wk = getpwnam(m->cy->conf->user)) == NULL)
-		fatalx("user %s does not exist", m->cy->conf->user);
+	if ((wk = getpwnam(wk_user)) == NULL)
+		fatalx("user %s does not exist", wk_user);
 	if (ks_uid == wk->pw_uid)
 		fatalx("user and keysvc_user must differ");
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
@@ -141,8 +141,8 @@ krx_keysvc_link(struct krx_master *m, struct krx_slot *s)
 	return kp[1];
 }
 
-static void __attribute__((noreturn))
-keysvc_exec(struct krx_master *m, int fd)
+void
+krx_keysvc_exec(struct krx_master *m, struct krx_slot *ks, int fd, int keys)
 {
 	char	*argv[6];
 	int	 i = 0;
@@ -213,23 +213,9 @@ void
 krx_keysvc_spawn(struct krx_master *m, struct krx_slot *ks)
 {
 	struct krx_cycle	*cy = keysvc_cycle(m, ks);
-	int			 sv[2];
-	pid_t			 pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("socketpair for keysvc");
+	if (krx_spawn_fork(m, ks, -1) == -1)
 		return;
-	}
-	if ((pid = fork()) == -1) {
-		log_warn("fork keysvc");
-		close(sv[0]);
-		close(sv[1]);
-		return;
-	}
-	if (pid == 0)
-		keysvc_exec(m, sv[1]);
-	close(sv[1]);
-	krx_spawn_attach(m, ks, sv[0], pid, KRX_IPC_MAX_KEYS);
 	keysvc_ping_start(m, ks);
 	krx_chan_send(ks->chan, KRX_IPC_KS_INIT, 0, 0, cy->cache_key->data,
 	    cy->cache_key->len, -1);

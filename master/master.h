@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "common/cycle.h"
+#include "common/dispatch.h"
 #include "common/limits.h"
 #include "proto/ipc.h"
 
@@ -35,7 +36,32 @@ enum krx_child_kind {
 
 struct krx_chan;
 struct krx_gen;
+struct krx_conf;
 struct krx_conf_errors;
+struct krx_master;
+struct krx_slot;
+
+/*
+ * The process graph as data (spawn.c krx_proc_kinds, indexed by enum
+ * krx_child_kind): how the master starts each kind of child, its
+ * channel's size cap and fd permissions, the configuration field that
+ * names the user it runs as, and the checked table of what the master
+ * accepts from it.
+ */
+struct krx_proc_kind {
+	const char			*name;
+	int				 exec;	/* fork+exec, else fork */
+	/* In the new child: chan is its end, keys its keysvc end or -1. */
+	void				(*child)(struct krx_master *m,
+					    struct krx_slot *s, int chan,
+					    int keys) __attribute__((noreturn));
+	size_t				 chan_max;
+	int				 fds_out; /* master passes it fds */
+	int				 fds_in;  /* it passes the master fds */
+	size_t				 user_off; /* in struct krx_conf */
+	const struct krx_dispatch_table	*rx;	/* child -> master */
+};
+extern const struct krx_proc_kind krx_proc_kinds[];
 
 struct krx_slot {
 	struct krx_master	*master;
@@ -47,6 +73,7 @@ struct krx_slot {
 	pid_t			 pid;
 	enum krx_child_state	 state;
 	struct krx_chan		*chan;		/* master end of the channel */
+	struct krx_dispatch_peer peer;		/* its state on chan */
 	struct event		*respawn_ev;
 	unsigned		 restarts;
 	time_t			 crash_times[KRX_CRASH_LIMIT];
@@ -211,9 +238,16 @@ struct krx_slot *krx_spawn_find_row(struct krx_master *m, uint32_t row);
 /* In a new child: close the master's fds (but keep) and reset signals. */
 void	krx_spawn_close_inherited(struct krx_master *m, int keep);
 void	krx_spawn_reset_signals(void);
-/* Track a new child of slot s whose channel is fd. */
-void	krx_spawn_attach(struct krx_master *m, struct krx_slot *s, int fd,
-	    pid_t pid, size_t max);
+/*
+ * Start slot s's child as its kind says (krx_proc_kinds): a channel,
+ * fork, the kind's child entry (keys: the worker's end of its keysvc
+ * channel, or -1; the child inherits it, the caller still owns it).
+ * 0, or -1 when nothing was started.
+ */
+int	krx_spawn_fork(struct krx_master *m, struct krx_slot *s, int keys);
+/* The user that kind runs as, from conf (NULL: no switch). */
+const char *krx_spawn_user(enum krx_child_kind kind,
+	    const struct krx_conf *conf);
 void	krx_spawn_reap(struct krx_master *m);
 void	krx_spawn_signal_all(struct krx_master *m, int sig);
 /* Signal or message every worker of g. */
@@ -229,6 +263,9 @@ void	krx_spawn_free(struct krx_master *m);
 void	krx_keysvc_prepare(struct krx_master *m);
 /* Start keysvc ks (again): the key of its generation, every channel. */
 void	krx_keysvc_spawn(struct krx_master *m, struct krx_slot *ks);
+/* keysvc's child entry: exec `krxd -K` with its channel on fd 3. */
+void	krx_keysvc_exec(struct krx_master *m, struct krx_slot *ks, int chan,
+	    int keys) __attribute__((noreturn));
 /* Give worker s a channel to its generation's keysvc: its end or -1. */
 int	krx_keysvc_link(struct krx_master *m, struct krx_slot *s);
 void	krx_keysvc_message(struct krx_master *m, struct krx_slot *ks,

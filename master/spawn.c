@@ -8,6 +8,7 @@
  * only the serving one's are respawned.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,15 +19,19 @@
 #include <event2/listener.h>
 
 #include "common/chan.h"
+#include "common/dispatch.h"
 #include "common/log.h"
+#include "common/shm/nodemap.h"
 #include "common/shm/stats.h"
+#include "common/shm/topicmap.h"
+#include "conf/conf.h"
 #include "master/master.h"
 #include "worker/worker.h"
 
 static const char *
 spawn_name(const struct krx_slot *s)
 {
-	return s->kind == KRX_KIND_KEYSVC ? "keysvc" : "worker";
+	return krx_proc_kinds[s->kind].name;
 }
 
 /*
@@ -67,37 +72,122 @@ spawn_starting_gen(struct krx_slot *s)
 	return NULL;
 }
 
+static int
+spawn_on_ready(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	struct krx_slot	*s = ctx;
+	struct krx_gen	*g;
+
+	if (s->state != KRX_CHILD_STARTING)
+		return 0;	/* told to drain before it was ready */
+	s->state = KRX_CHILD_RUNNING;
+	if ((g = spawn_starting_gen(s)) != NULL)
+		krx_reload_child_ready(s->master, g);
+	else
+		krx_master_child_ready(s->master, s);
+	return 0;
+}
+
+static int
+spawn_on_relink(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	struct krx_slot	*s = ctx;
+
+	spawn_relink(s->master, s);
+	return 0;
+}
+
+static int
+spawn_on_map(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	struct krx_slot	*s = ctx;
+
+	return krx_maps_message(s->master, s, h, p, len);
+}
+
+static int
+spawn_on_keysvc(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	struct krx_slot	*s = ctx;
+
+	krx_keysvc_message(s->master, s, h, p, len);
+	return 0;
+}
+
+/* What the master accepts from a worker (proto/ipc.h): READY once. */
+static const struct krx_dispatch_row spawn_worker_rows[] = {
+	{ KRX_IPC_READY, KRX_DISPATCH_S_START, 0, 0, KRX_DISPATCH_FD_NONE, 1,
+	    KRX_DISPATCH_S_READY, spawn_on_ready },
+	{ KRX_IPC_KS_RELINK, KRX_DISPATCH_S_ANY, 0, 0, KRX_DISPATCH_FD_NONE,
+	    0, 0, spawn_on_relink },
+	{ KRX_IPC_NODE_LEARNED, KRX_DISPATCH_S_ANY, 14, KRX_NODEMAP_MSG_MAX,
+	    KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_map },
+	{ KRX_IPC_TOPIC_LEARNED, KRX_DISPATCH_S_ANY, 22,
+	    KRX_TOPICMAP_MSG_MAX, KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_map },
+};
+static const struct krx_dispatch_table spawn_worker_table =
+    KRX_DISPATCH_TABLE("worker -> master", spawn_worker_rows);
+
+/* From keysvc: READY once (after INIT), then its answers. */
+static const struct krx_dispatch_row spawn_keysvc_rows[] = {
+	{ KRX_IPC_READY, KRX_DISPATCH_S_START, 0, 0, KRX_DISPATCH_FD_NONE, 1,
+	    KRX_DISPATCH_S_READY, spawn_on_ready },
+	{ KRX_IPC_KS_ADMIN_REPLY, KRX_DISPATCH_S_READY, 0,
+	    KRX_IPC_MAX_KEYS - KRX_IPC_HDR_LEN, KRX_DISPATCH_FD_NONE, 0, 0,
+	    spawn_on_keysvc },
+	{ KRX_IPC_KS_VIOLATION, KRX_DISPATCH_S_READY, 4, 4,
+	    KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_keysvc },
+	{ KRX_IPC_KS_PONG, KRX_DISPATCH_S_READY, 0, 0, KRX_DISPATCH_FD_NONE,
+	    0, 0, spawn_on_keysvc },
+};
+static const struct krx_dispatch_table spawn_keysvc_table =
+    KRX_DISPATCH_TABLE("keysvc -> master", spawn_keysvc_rows);
+
+static void __attribute__((noreturn))
+spawn_worker_child(struct krx_master *, struct krx_slot *, int, int);
+
+/*
+ * The process graph: what the master forks, indexed by enum
+ * krx_child_kind. Workers are fork-only and inherit their generation;
+ * keysvc is fork+exec'd (`krxd -K`, a fresh image that never held the
+ * master's memory). Both channels are the master's socketpairs; the
+ * master passes fds to both (KS_CHANNEL) and takes none from them.
+ */
+const struct krx_proc_kind krx_proc_kinds[] = {
+	[KRX_KIND_WORKER] = { "worker", 0, spawn_worker_child,
+	    KRX_IPC_MAX_WORKER, 1, 0, offsetof(struct krx_conf, user),
+	    &spawn_worker_table },
+	[KRX_KIND_KEYSVC] = { "keysvc", 1, krx_keysvc_exec,
+	    KRX_IPC_MAX_KEYS, 1, 0, offsetof(struct krx_conf, keysvc_user),
+	    &spawn_keysvc_table },
+};
+
+const char *
+krx_spawn_user(enum krx_child_kind kind, const struct krx_conf *conf)
+{
+	return *(const char *const *)(const void *)((const char *)conf +
+	    krx_proc_kinds[kind].user_off);
+}
+
+/* A child that breaks its table is killed (and respawned). */
 static void
 spawn_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
     const uint8_t *p, size_t len, int fd, void *arg)
 {
 	struct krx_slot	*s = arg;
-	struct krx_gen	*g;
+	int		 v;
 
-	if (h->type == KRX_IPC_READY && len == 0 &&
-	    s->state == KRX_CHILD_STARTING) {
-		s->state = KRX_CHILD_RUNNING;
-		if ((g = spawn_starting_gen(s)) != NULL)
-			krx_reload_child_ready(s->master, g);
-		else
-			krx_master_child_ready(s->master, s);
+	v = krx_dispatch_run(krx_proc_kinds[s->kind].rx, &s->peer, s, h, p,
+	    len, fd);
+	if (v == KRX_DISPATCH_OK)
 		return;
-	}
-	if (s->kind == KRX_KIND_WORKER && h->type == KRX_IPC_KS_RELINK &&
-	    len == 0 && fd == -1) {
-		spawn_relink(s->master, s);
-		return;
-	}
-	if (s->kind == KRX_KIND_WORKER && krx_maps_message(s->master, s, h, p,
-	    len) == 0)
-		return;
-	if (s->kind == KRX_KIND_KEYSVC && (h->type == KRX_IPC_KS_ADMIN_REPLY ||
-	    h->type == KRX_IPC_KS_VIOLATION || h->type == KRX_IPC_KS_PONG)) {
-		krx_keysvc_message(s->master, s, h, p, len);
-		return;
-	}
-	log_warnx("%s %d (pid %d) broke the channel contract (message %u); "
-	    "killing it", spawn_name(s), s->slot, (int)s->pid, h->type);
+	log_warnx("%s %d (pid %d) broke the channel contract (message %u: "
+	    "%s); killing it", spawn_name(s), s->slot, (int)s->pid, h->type,
+	    krx_dispatch_strerror(v));
 	kill(s->pid, SIGKILL);
 }
 
@@ -147,14 +237,16 @@ krx_spawn_reset_signals(void)
 	sigprocmask(SIG_SETMASK, &set, NULL);
 }
 
-void
-krx_spawn_attach(struct krx_master *m, struct krx_slot *s, int fd,
-    pid_t pid, size_t max)
+static void
+spawn_attach(struct krx_master *m, struct krx_slot *s, int fd, pid_t pid)
 {
+	const struct krx_proc_kind	*k = &krx_proc_kinds[s->kind];
+
 	if (s->chan != NULL)
 		krx_chan_free(s->chan);
-	s->chan = krx_chan_new(m->base, fd, max, 0, spawn_chan_msg,
-	    spawn_chan_eof, s);
+	krx_dispatch_peer_init(&s->peer);
+	s->chan = krx_chan_new(m->base, fd, k->chan_max, k->fds_in,
+	    spawn_chan_msg, spawn_chan_eof, s);
 	s->pid = pid;
 	s->state = KRX_CHILD_STARTING;
 	clock_gettime(CLOCK_MONOTONIC, &s->spawned);
@@ -189,33 +281,48 @@ spawn_child(struct krx_master *m, struct krx_slot *s)
 }
 
 static void
-spawn_worker(struct krx_master *m, struct krx_slot *s)
+spawn_worker_child(struct krx_master *m, struct krx_slot *s, int chan,
+    int keys)
 {
-	int	 sv[2], kfd;
-	pid_t	 pid;
+	spawn_child(m, s);
+	krx_worker_main(s->gen->cy, s->slot, chan, keys);
+}
+
+int
+krx_spawn_fork(struct krx_master *m, struct krx_slot *s, int keys)
+{
+	const struct krx_proc_kind	*k = &krx_proc_kinds[s->kind];
+	int				 sv[2];
+	pid_t				 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("socketpair for worker %d", s->slot);
-		return;
+		log_warn("socketpair for %s %d", k->name, s->slot);
+		return -1;
 	}
-	kfd = krx_keysvc_link(m, s);
 	if ((pid = fork()) == -1) {
-		log_warn("fork worker %d", s->slot);
+		log_warn("fork %s %d", k->name, s->slot);
 		close(sv[0]);
 		close(sv[1]);
-		if (kfd != -1)
-			close(kfd);
-		return;
+		return -1;
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		spawn_child(m, s);
-		krx_worker_main(s->gen->cy, s->slot, sv[1], kfd);
+		k->child(m, s, sv[1], keys);
 	}
 	close(sv[1]);
+	spawn_attach(m, s, sv[0], pid);
+	return 0;
+}
+
+static void
+spawn_worker(struct krx_master *m, struct krx_slot *s)
+{
+	int	 kfd;
+
+	kfd = krx_keysvc_link(m, s);
+	krx_spawn_fork(m, s, kfd);
 	if (kfd != -1)
 		close(kfd);
-	krx_spawn_attach(m, s, sv[0], pid, KRX_IPC_MAX_WORKER);
 }
 
 static void

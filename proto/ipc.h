@@ -1,7 +1,7 @@
 /*
  * ipc.h: krx's internal wire (master <-> workers, master <-> krx-ctl,
- * later workers <-> keysvc), and the one catalogue of its message types.
- * Library grade.
+ * master <-> keysvc, workers <-> keysvc), and the one catalogue of its
+ * message types. Library grade.
  *
  * Every message: a 16-byte header in host byte order, then the payload.
  *   type (u32) | length (u32, header included) | request id (u32, echoed
@@ -9,6 +9,12 @@
  * Payloads are written with struct krx_buf (big-endian integers, u32
  * length-prefixed byte strings) and decoded with struct krx_cur; every
  * decoder must end exactly at the payload's end.
+ *
+ * Each receiving side checks these types with a common/dispatch.h
+ * table (type, channel state, length bounds, fd, once-only) before any
+ * handler runs: master/spawn.c (from workers and keysvc), keysvc/
+ * keysvc.c (from the master), keysvc/dispatch.c (from workers),
+ * worker/worker.c (from the master), worker/keyclient.c (from keysvc).
  */
 #ifndef KRX_PROTO_IPC_H
 #define KRX_PROTO_IPC_H

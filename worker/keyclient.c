@@ -24,6 +24,7 @@
 
 #include "common/buf.h"
 #include "common/chan.h"
+#include "common/dispatch.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/shm/stats.h"
@@ -588,7 +589,7 @@ kc_table_drop_vc(struct kc_table *t, size_t vc)
  * on delete every decrypted DEK of the vcluster (an EDEK does not say
  * which KEK wrapped it, not to the worker).
  */
-static void
+static int
 kc_flush(struct krx_keyclient *kc, const uint8_t *payload, size_t len)
 {
 	struct kc_pending	*p;
@@ -604,7 +605,7 @@ kc_flush(struct krx_keyclient *kc, const uint8_t *payload, size_t len)
 	    krx_cur_end(&c) != KRX_OK || vc >= kc->w->conf->n_vclusters ||
 	    (op != KRX_KEY_FLUSH_ROTATE && op != KRX_KEY_FLUSH_DELETE)) {
 		log_err("malformed key flush from the key service");
-		return;
+		return -1;
 	}
 	log_info("key service: KEK %.*s%s of vcluster %u %s; flushing",
 	    (int)kek_len, (const char *)kek, kek_len == 0 ? "(all)" : "", vc,
@@ -616,26 +617,34 @@ kc_flush(struct krx_keyclient *kc, const uint8_t *payload, size_t len)
 	if (op == KRX_KEY_FLUSH_DELETE)
 		kc_table_drop_vc(&kc->deks, vc);
 	krx_encpool_flush(kc->w, vc, (const char *)kek, kek_len);
+	return 0;
 }
 
-static void
-kc_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
-    const uint8_t *payload, size_t len, int fd, void *arg)
+/* KRX_IPC_KEY_FLUSH: unsolicited, request id 0. */
+static int
+kc_on_flush(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *payload,
+    size_t len, int fd)
 {
-	struct krx_keyclient	*kc = arg;
+	if (h->id != 0) {
+		log_debug("dropping key flush with request id %u", h->id);
+		return 0;
+	}
+	return kc_flush(ctx, payload, len);
+}
+
+/* KRX_IPC_KEY_REPLY: a reply to nothing pending (late) is dropped. */
+static int
+kc_on_reply(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *payload,
+    size_t len, int fd)
+{
+	struct krx_keyclient	*kc = ctx;
 	struct kc_pending	*p;
 	struct krx_key_answer	 a;
 	struct krx_cur		 cur;
 
-	if (h->type == KRX_IPC_KEY_FLUSH && h->id == 0 && fd == -1) {
-		kc_flush(kc, payload, len);
-		return;
-	}
-	p = kc_find_id(kc, h->id);
-	if (h->type != KRX_IPC_KEY_REPLY || p == NULL) {
-		log_debug("dropping key service message %u (request %u)",
-		    h->type, h->id);
-		return;
+	if ((p = kc_find_id(kc, h->id)) == NULL) {
+		log_debug("dropping key service reply to request %u", h->id);
+		return 0;
 	}
 	krx_cur_init(&cur, payload, len);
 	if (kc_parse_reply(kc, p, &cur, &a) != 0) {
@@ -643,7 +652,7 @@ kc_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		    h->id);
 		kc_fail(p, KRX_KEY_UNAVAILABLE);
 		kc_pump(kc);
-		return;
+		return 0;
 	}
 	kc_remember(kc, p, &a);
 	/* A DEK made before a delete may be under the deleted KEK. */
@@ -651,6 +660,42 @@ kc_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
 		a.status = KRX_KEY_UNAVAILABLE;
 	kc_finish(p, &a);
 	kc_pump(kc);
+	return 0;
+}
+
+/*
+ * What a worker accepts from keysvc. A reply's length is the decoder's
+ * business (a short one fails its request at once, not at the deadline).
+ */
+static const struct krx_dispatch_row kc_rows[] = {
+	{ KRX_IPC_KEY_FLUSH, KRX_DISPATCH_S_ANY, 12, 12 + KC_NAME_MAX,
+	    KRX_DISPATCH_FD_NONE, 0, 0, kc_on_flush },
+	{ KRX_IPC_KEY_REPLY, KRX_DISPATCH_S_ANY, 0,
+	    KRX_IPC_MAX_KEYS - KRX_IPC_HDR_LEN, KRX_DISPATCH_FD_NONE, 0, 0,
+	    kc_on_reply },
+};
+static const struct krx_dispatch_table kc_table =
+    KRX_DISPATCH_TABLE("keysvc -> worker", kc_rows);
+
+/*
+ * keysvc is the more privileged side: what it sends wrong is logged and
+ * dropped, never fatal to the worker.
+ */
+static void
+kc_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
+    const uint8_t *payload, size_t len, int fd, void *arg)
+{
+	struct krx_dispatch_peer	 peer;
+	int				 v;
+
+	krx_dispatch_peer_init(&peer);	/* no state, nothing once-only */
+	v = krx_dispatch_run(&kc_table, &peer, arg, h, payload, len, fd);
+	if (v == KRX_DISPATCH_E_TYPE)
+		log_debug("dropping key service message %u (request %u)",
+		    h->type, h->id);
+	else if (v != KRX_DISPATCH_OK && v != KRX_DISPATCH_E_PAYLOAD)
+		log_err("malformed message %u from the key service: %s",
+		    h->type, krx_dispatch_strerror(v));
 }
 
 /* Ask the master for a keysvc channel until one comes, backing off. */

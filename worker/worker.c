@@ -5,14 +5,11 @@
  * SIGTERM, or when a drain finishes.
  */
 #include <errno.h>
-#include <grp.h>
 #include <malloc.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -22,8 +19,10 @@
 #include <event2/listener.h>
 
 #include "common/chan.h"
+#include "common/dispatch.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/privdrop.h"
 #include "common/proctitle.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -36,21 +35,18 @@
 #include "common/shm/topicmap.h"
 #include "worker/worker.h"
 
+/* common/privdrop.c: the user of the configuration, no_new_privs. */
 static void
 worker_drop_privileges(const char *user)
 {
-	struct passwd	*pw;
+	const char	*step = "?";
+	int		 r;
 
-	if (user == NULL || geteuid() != 0)
-		return;
-	if ((pw = getpwnam(user)) == NULL)
+	if ((r = krx_privdrop(user, &step)) == KRX_E_NOTFOUND)
 		fatalx("user %s does not exist", user);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("cannot switch to user %s", user);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		fatal("prctl no_new_privs");
+	if (r != KRX_OK)
+		fatal("cannot switch to user %s (%s)", user != NULL ? user :
+		    "(none)", step);
 }
 
 /*
@@ -63,12 +59,10 @@ worker_drop_privileges(const char *user)
 static void
 worker_harden(struct krx_cycle *cy)
 {
-	struct rlimit	 rl = { 0, 0 };
+	const char	*step = "?";
 
-	if (setrlimit(RLIMIT_CORE, &rl) == -1)
-		fatal("setrlimit core");
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
-		fatal("prctl dumpable");
+	if (krx_privdrop_undumpable(&step) != KRX_OK)
+		fatal("%s", step);
 	krx_nodemap_readonly(cy->nodemap);
 	if (krx_topicmap_readonly(cy->topicmap) != KRX_OK)
 		fatal("cannot map the topic map read-only");
@@ -117,19 +111,48 @@ worker_drain(struct krx_worker *w)
 	worker_exit_if_drained(w);
 }
 
+static int
+worker_on_drain(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	worker_drain(ctx);
+	return 0;
+}
+
+static int
+worker_on_ks_channel(void *ctx, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len, int fd)
+{
+	struct krx_worker	*w = ctx;
+
+	krx_keyclient_set_channel(w->kc, fd);
+	return 0;
+}
+
+/* What a worker accepts from the master (proto/ipc.h). */
+static const struct krx_dispatch_row worker_master_rows[] = {
+	{ KRX_IPC_DRAIN, KRX_DISPATCH_S_ANY, 0, 0, KRX_DISPATCH_FD_NONE, 0,
+	    0, worker_on_drain },
+	{ KRX_IPC_KS_CHANNEL, KRX_DISPATCH_S_ANY, 0, 0,
+	    KRX_DISPATCH_FD_REQUIRED, 0, 0, worker_on_ks_channel },
+};
+static const struct krx_dispatch_table worker_master_table =
+    KRX_DISPATCH_TABLE("master -> worker", worker_master_rows);
+static struct krx_dispatch_peer worker_master_peer;
+
+/* A message the master should not have sent: exit KRX_EXIT_IPC. */
 static void
 worker_chan_msg(struct krx_chan *c, const struct krx_ipc_hdr *h,
     const uint8_t *p, size_t len, int fd, void *arg)
 {
-	struct krx_worker	*w = arg;
+	int	 v;
 
-	if (h->type == KRX_IPC_DRAIN && len == 0 && fd == -1)
-		worker_drain(w);
-	else if (h->type == KRX_IPC_KS_CHANNEL && len == 0 && fd != -1)
-		krx_keyclient_set_channel(w->kc, fd);
-	else {
+	v = krx_dispatch_run(&worker_master_table, &worker_master_peer, arg,
+	    h, p, len, fd);
+	if (v != KRX_DISPATCH_OK) {
 		log_fatal_status(KRX_EXIT_IPC);
-		fatalx("bad message %u from master", h->type);
+		fatalx("bad message %u from master: %s", h->type,
+		    krx_dispatch_strerror(v));
 	}
 }
 
@@ -319,6 +342,7 @@ krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 		sev[i] = evsignal_new(w.base, sigs[i], worker_signal, &w);
 		evsignal_add(sev[i], NULL);
 	}
+	krx_dispatch_peer_init(&worker_master_peer);
 	w.chan = krx_chan_new(w.base, chan, KRX_IPC_MAX_WORKER, 1,
 	    worker_chan_msg, worker_chan_eof, &w);
 	w.kc = krx_keyclient_new(&w);

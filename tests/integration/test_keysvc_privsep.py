@@ -6,7 +6,8 @@ missing (system users without a home or a login shell).
 - krxd runs as root with user = "krx" and keysvc_user = "krx-keys": the
   master stays root; every worker runs with krx's uid and gid (real,
   effective, saved and filesystem), no supplementary group but krx's and
-  no_new_privs; keysvc runs as krx-keys the same way and is undumpable
+  no_new_privs; keysvc runs as krx-keys the same way (no_new_privs
+  included: one privilege drop, common/privdrop.c) and is undumpable
   (its /proc entries belong to root, and a process of its own uid cannot
   read its /proc/PID/environ). kek create works; the keystore file is
   mode 0600 owned by krx-keys, root can read it and krx cannot. The DEK
@@ -134,6 +135,7 @@ def test_privsep_as_root(kafka, env, topic_name):
     assert ids["Uid"] == [keys.pw_uid] * 4, f"keysvc: {ids}"
     assert ids["Gid"] == [keys.pw_gid] * 4, f"keysvc: {ids}"
     assert ids["Groups"] == [keys.pw_gid], f"keysvc: {ids}"
+    assert ids["NoNewPrivs"] == 1, f"keysvc: {ids}"
 
     # Undumpable: /proc/PID belongs to root, and even its own uid is
     # refused what ptrace access guards.
@@ -201,6 +203,9 @@ def test_keysvc_undumpable_unprivileged(kafka, env, topic_name):
     ks = keytest.wait_keysvc(krxd)["pid"]
     assert proc_ids(krxd.pid)["Uid"] == [krx.pw_uid] * 4
     assert proc_ids(ks)["Uid"] == [krx.pw_uid] * 4
+    # No identity to change, no_new_privs all the same (issue 11).
+    assert proc_ids(ks)["NoNewPrivs"] == 1
+    assert all(proc_ids(w)["NoNewPrivs"] == 1 for w in krxd.worker_pids())
     # The master is dumpable (workers are not either: issue 9, finding
     # 11, see test_issue9_master.py).
     assert proc_owner(krxd.pid) == krx.pw_uid, "the master is undumpable?"
