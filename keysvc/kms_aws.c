@@ -442,14 +442,8 @@ aws_classify(void *arg, const struct krx_http_resp *r)
 static void
 aws_finish(struct aws_call *c, const struct krx_kms_result *res)
 {
-	struct aws_kms	*a = c->a;
-
-	if (c->op == KRX_KMS_OP_GENERATE)
-		c->cb(c->arg, res);
-	else
-		krx_flight_done(a->flight, c->op == KRX_KMS_OP_RESOLVE ?
-		    KRX_FLIGHT_RESOLVE : KRX_FLIGHT_DECRYPT, c->key,
-		    c->key_len, res);
+	krx_flight_deliver(c->a->flight, c->op, c->key, c->key_len, c->cb,
+	    c->arg, res);
 }
 
 static void

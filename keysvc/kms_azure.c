@@ -140,12 +140,8 @@ az_call_free(struct az_call *c)
 static void
 az_finish(struct az_call *c, const struct krx_kms_result *res)
 {
-	if (c->op == KRX_KMS_OP_GENERATE)
-		c->cb(c->arg, res);
-	else
-		krx_flight_done(c->z->flight, c->op == KRX_KMS_OP_RESOLVE ?
-		    KRX_FLIGHT_RESOLVE : KRX_FLIGHT_DECRYPT, c->key,
-		    c->key_len, res);
+	krx_flight_deliver(c->z->flight, c->op, c->key, c->key_len, c->cb,
+	    c->arg, res);
 }
 
 /* End c with st and its detail (counted, logged unless OK). */

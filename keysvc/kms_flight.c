@@ -311,6 +311,18 @@ flight_cache(struct krx_flight *f, struct flight_entry *e,
 	f->ncached++;
 }
 
+void
+krx_flight_deliver(struct krx_flight *f, enum krx_kms_op op,
+    const void *key, size_t len, krx_kms_cb cb, void *arg,
+    const struct krx_kms_result *r)
+{
+	if (op == KRX_KMS_OP_GENERATE)
+		cb(arg, r);
+	else
+		krx_flight_done(f, op == KRX_KMS_OP_RESOLVE ?
+		    KRX_FLIGHT_RESOLVE : KRX_FLIGHT_DECRYPT, key, len, r);
+}
+
 size_t
 krx_flight_done(struct krx_flight *f, enum krx_flight_op op,
     const void *key, size_t len, const struct krx_kms_result *r)

@@ -117,6 +117,14 @@ size_t		 krx_flight_done(struct krx_flight *f, enum krx_flight_op op,
 		    const void *key, size_t len,
 		    const struct krx_kms_result *r);
 /*
+ * How a provider's call of op ends with r: a resolve or decrypt ends its
+ * flight (key, len: the flight's key), a generate (never coalesced)
+ * answers its one caller cb(arg).
+ */
+void		 krx_flight_deliver(struct krx_flight *f, enum krx_kms_op op,
+		    const void *key, size_t len, krx_kms_cb cb, void *arg,
+		    const struct krx_kms_result *r);
+/*
  * Remove every waiter whose argument is arg, in every flight (and among
  * those a running krx_flight_done has yet to call): their cb is never
  * called. The flights themselves go on. Returns the number removed.

@@ -305,14 +305,8 @@ vault_finish(struct vault_op *op, struct krx_kms_result *res)
 	struct vault_kms	*v = op->v;
 
 	krx_kms_count(&v->ctr, vault_kind_op[op->kind], res->status);
-	if (op->kind == VOP_RESOLVE)
-		krx_flight_done(v->flight, KRX_FLIGHT_RESOLVE, op->key,
-		    op->key_len, res);
-	else if (op->kind == VOP_DECRYPT)
-		krx_flight_done(v->flight, KRX_FLIGHT_DECRYPT, op->key,
-		    op->key_len, res);
-	else
-		op->cb(op->arg, res);
+	krx_flight_deliver(v->flight, vault_kind_op[op->kind], op->key,
+	    op->key_len, op->cb, op->arg, res);
 	vault_op_free(op);
 }
 
