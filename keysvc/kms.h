@@ -103,6 +103,10 @@ void	krx_kms_answer_now(krx_kms_cb cb, void *arg, enum krx_key_status st,
 /* n bytes of a KMS's untrusted text for a detail: printable ASCII, the
  * rest as '?', cut to outsz - 1 and NUL-ended. */
 void	krx_kms_clean(char *out, size_t outsz, const char *s, size_t n);
+/* (Re)arm the timer ev to fire in secs seconds (at least 1): token and
+ * credential renewals and retries. */
+struct event;
+void	krx_kms_timer_in(struct event *ev, long secs);
 
 /* "generate_dek_pair", ...; "success", "not_found", "exception". */
 const char	*krx_kms_op_name(int op);

@@ -36,6 +36,7 @@
 #include "crypto/json.h"
 #include "crypto/secret.h"
 #include "keysvc/http.h"
+#include "keysvc/kms.h"
 #include "keysvc/kms_aws.h"
 
 #define IMDS_TOKEN_TTL		"60"	/* seconds, as Kroxylicious asks */
@@ -165,16 +166,6 @@ krx_kms_aws_imds_parse(const char *body, size_t len,
 /* ---- fetching ---- */
 
 static void
-imds_schedule(struct krx_aws_imds *m, long secs)
-{
-	struct timeval	 tv;
-
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	evtimer_add(m->timer, &tv);
-}
-
-static void
 imds_failed(struct krx_aws_imds *m)
 {
 	long	 secs = krx_kms_aws_retry_in(m->failures);
@@ -183,7 +174,7 @@ imds_failed(struct krx_aws_imds *m)
 	log_warnx("AwsKmsService: EC2 metadata credentials for role %s: %s; "
 	    "trying again in %ld s%s", m->role, m->why, secs, m->expires != 0 ?
 	    " (the current credentials are kept until they expire)" : "");
-	imds_schedule(m, secs);
+	krx_kms_timer_in(m->timer, secs);
 }
 
 /* A transport failure or a non-200 status as m->why; 0 on a 200. */
@@ -235,7 +226,7 @@ imds_creds_done(void *arg, const struct krx_http_resp *r)
 	renew = krx_kms_aws_renew_in(m->factor, life);
 	log_info("AwsKmsService: EC2 metadata credentials for role %s "
 	    "obtained, valid %ld s, renewed in %ld s", m->role, life, renew);
-	imds_schedule(m, renew);
+	krx_kms_timer_in(m->timer, renew);
 	m->fresh(m->arg);
 	return;
 fail:

@@ -26,6 +26,7 @@
 #include "conf/conf.h"
 #include "crypto/secret.h"
 #include "keysvc/http.h"
+#include "keysvc/kms.h"
 #include "keysvc/kms_aws.h"
 
 #define STS_VALUE_MAX		4096	/* bytes of a credential value */
@@ -142,16 +143,6 @@ bad:
 }
 
 static void
-sts_schedule(struct krx_aws_sts *s, long secs)
-{
-	struct timeval	 tv;
-
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	evtimer_add(s->timer, &tv);
-}
-
-static void
 sts_failed(struct krx_aws_sts *s)
 {
 	long	 secs = krx_kms_aws_retry_in(s->failures);
@@ -160,7 +151,7 @@ sts_failed(struct krx_aws_sts *s)
 	log_warnx("AwsKmsService: web identity for role %s: %s; trying "
 	    "again in %ld s%s", s->role_arn, s->why, secs, s->expires != 0 ?
 	    " (the current credentials are kept until they expire)" : "");
-	sts_schedule(s, secs);
+	krx_kms_timer_in(s->timer, secs);
 }
 
 /* A 200 answer: 0 with the credentials in place, -1 with s->why. */
@@ -204,7 +195,7 @@ sts_take(struct krx_aws_sts *s, const char *body, size_t len)
 	log_info("AwsKmsService: web identity credentials for role %s "
 	    "obtained, valid %ld s, renewed in %ld s", s->role_arn, life,
 	    renew);
-	sts_schedule(s, renew);
+	krx_kms_timer_in(s->timer, renew);
 	krx_secret_free(exp);
 	s->fresh(s->arg);
 	return 0;

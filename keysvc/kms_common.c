@@ -6,7 +6,19 @@
  */
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "keysvc/kms.h"
+
+void
+krx_kms_timer_in(struct event *ev, long secs)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = secs < 1 ? 1 : secs;
+	tv.tv_usec = 0;
+	evtimer_add(ev, &tv);
+}
 
 void
 krx_kms_clean(char *out, size_t outsz, const char *s, size_t n)

@@ -671,18 +671,6 @@ vault_renew_cb(int fd, short ev, void *arg)
 }
 
 static void
-vault_schedule(struct vault_kms *v, long seconds)
-{
-	struct timeval	 tv;
-
-	if (seconds < 1)
-		seconds = 1;
-	tv.tv_sec = seconds;
-	tv.tv_usec = 0;
-	evtimer_add(v->renew, &tv);
-}
-
-static void
 vault_login_done(void *arg, const struct krx_http_resp *r)
 {
 	struct vault_kms	*v = arg;
@@ -711,7 +699,7 @@ vault_login_done(void *arg, const struct krx_http_resp *r)
 		}
 		vault_trouble(v, "cannot log in", detail);
 		if (v->token != NULL)	/* a renewal: the old token lasts */
-			vault_schedule(v, VAULT_RETRY_LOGIN_S);
+			krx_kms_timer_in(v->renew, VAULT_RETRY_LOGIN_S);
 		vault_fail_waiting(v, st, detail);
 		return;
 	}
@@ -739,7 +727,8 @@ vault_login_done(void *arg, const struct krx_http_resp *r)
 	    "s)", v->c->vault.url, v->c->vault.k8s_role, (long long)lease);
 	evtimer_del(v->renew);
 	if (lease > 0)
-		vault_schedule(v, (long)((double)lease * VAULT_RENEW_FACTOR));
+		krx_kms_timer_in(v->renew,
+		    (long)((double)lease * VAULT_RENEW_FACTOR));
 	TAILQ_INIT(&list);
 	TAILQ_CONCAT(&list, &v->waiting, link);
 	while ((op = TAILQ_FIRST(&list)) != NULL) {
@@ -769,7 +758,7 @@ vault_login(struct vault_kms *v)
 		krx_secret_free(jwt);
 		vault_trouble(v, "cannot log in", detail);
 		if (v->token != NULL)
-			vault_schedule(v, VAULT_RETRY_LOGIN_S);
+			krx_kms_timer_in(v->renew, VAULT_RETRY_LOGIN_S);
 		vault_fail_waiting(v, KRX_KEY_UNAVAILABLE, detail);
 		return;
 	}
