@@ -103,6 +103,17 @@ void	krx_kms_answer_now(krx_kms_cb cb, void *arg, enum krx_key_status st,
 /* n bytes of a KMS's untrusted text for a detail: printable ASCII, the
  * rest as '?', cut to outsz - 1 and NUL-ended. */
 void	krx_kms_clean(char *out, size_t outsz, const char *s, size_t n);
+/*
+ * One operation's failure lines, at most one every `every` seconds:
+ * krx_kms_log_due says 1 when a line may be logged now (*earlier: 1
+ * when lines were held back since the last), else counts one held back.
+ */
+struct krx_kms_lograte {
+	int64_t		 next;		/* monotonic seconds */
+	unsigned	 suppressed;
+};
+#define KRX_KMS_LOG_EVERY	10	/* seconds between failure lines */
+int	krx_kms_log_due(struct krx_kms_lograte *l, int *earlier);
 /* (Re)arm the timer ev to fire in secs seconds (at least 1): token and
  * credential renewals and retries. */
 struct event;

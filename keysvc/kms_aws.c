@@ -53,7 +53,6 @@
 #define AWS_TOKENS		512	/* JSON tokens of an answer */
 #define AWS_ALIAS_PREFIX	"alias/"
 #define AWS_ALIAS_MAX		256	/* with the prefix */
-#define AWS_LOG_EVERY		10	/* seconds between failure lines */
 
 struct aws_kms;
 
@@ -70,11 +69,6 @@ struct aws_call {
 	char			 detail[KRX_KMS_AWS_DETAIL];
 };
 
-struct aws_log {
-	time_t		 next;
-	unsigned	 suppressed;
-};
-
 struct aws_kms {
 	struct krx_kms		*k;
 	const struct krx_conf_kms_aws *conf;
@@ -87,7 +81,7 @@ struct aws_kms {
 	struct krx_aws_imds	*imds;		/* ec2Metadata, else NULL */
 	TAILQ_HEAD(, aws_call)	 calls;
 	struct krx_kms_counters	 ctr;
-	struct aws_log		 log[KRX_KMS_OP_N];
+	struct krx_kms_lograte	 log[KRX_KMS_OP_N];
 };
 
 static const char *const aws_targets[KRX_KMS_OP_N] = {
@@ -240,19 +234,15 @@ aws_transport(const struct krx_http_resp *r, char *detail, size_t dlen)
 
 /* ---- calls ---- */
 
-/* A failure line per operation at most every AWS_LOG_EVERY seconds. */
+/* A failure line per operation at most every KRX_KMS_LOG_EVERY s. */
 static void
 aws_log_failure(struct aws_kms *a, struct aws_call *c, enum krx_key_status st)
 {
-	struct aws_log	*l = &a->log[c->op];
-	struct timespec	 now;
 	char		 subj[KRX_EDEK_AWS_KEY_ID_MAX + 16];
+	int		 earlier;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec < l->next) {
-		l->suppressed++;
+	if (!krx_kms_log_due(&a->log[c->op], &earlier))
 		return;
-	}
 	if (c->op == KRX_KMS_OP_RESOLVE)
 		snprintf(subj, sizeof(subj), "alias %.*s", (int)c->key_len,
 		    (const char *)c->key);
@@ -263,10 +253,8 @@ aws_log_failure(struct aws_kms *a, struct aws_call *c, enum krx_key_status st)
 		    c->detail);
 	else
 		log_warnx("AWS KMS %s of %s failed: %s%s", krx_kms_op_name(
-		    c->op), subj, c->detail, l->suppressed > 0 ?
+		    c->op), subj, c->detail, earlier ?
 		    " (and earlier failures not logged)" : "");
-	l->suppressed = 0;
-	l->next = now.tv_sec + AWS_LOG_EVERY;
 }
 
 static void

@@ -50,7 +50,6 @@
 #include "keysvc/kms_flight.h"
 #include "keysvc/kms_tls.h"
 
-#define AZ_LOG_EVERY	10	/* seconds between failure lines */
 #define AZ_AUTH_HDR	"Authorization: Bearer "
 
 struct az_kms;
@@ -83,25 +82,21 @@ struct az_kms {
 	struct krx_azure_auth		*auth;
 	TAILQ_HEAD(, az_call)		 calls;
 	struct krx_kms_counters		 ctr;
-	time_t				 log_next[KRX_KMS_OP_N];
-	unsigned			 suppressed[KRX_KMS_OP_N];
+	struct krx_kms_lograte		 log[KRX_KMS_OP_N];
 };
 
 static void	az_send(struct az_call *);
 
-/* A failure line per operation at most every AZ_LOG_EVERY seconds. */
+/* A failure line per operation at most every KRX_KMS_LOG_EVERY s. */
 static void
 az_log_failure(struct az_call *c, enum krx_key_status st)
 {
 	struct az_kms	*z = c->z;
-	struct timespec	 now;
 	char		 subj[KRX_AZURE_KEK_MAX + 16];
+	int		 earlier;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec < z->log_next[c->op]) {
-		z->suppressed[c->op]++;
+	if (!krx_kms_log_due(&z->log[c->op], &earlier))
 		return;
-	}
 	if (c->op == KRX_KMS_OP_RESOLVE)
 		snprintf(subj, sizeof(subj), "key %.*s", (int)c->key_len,
 		    (const char *)c->key);
@@ -114,10 +109,8 @@ az_log_failure(struct az_call *c, enum krx_key_status st)
 	else
 		log_warnx("AzureKeyVault %s %s of %s failed: %s%s",
 		    z->conf->vault_url, krx_kms_op_name(c->op), subj,
-		    c->detail, z->suppressed[c->op] > 0 ?
+		    c->detail, earlier ?
 		    " (and earlier failures not logged)" : "");
-	z->suppressed[c->op] = 0;
-	z->log_next[c->op] = now.tv_sec + AZ_LOG_EVERY;
 }
 
 static void

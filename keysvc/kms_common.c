@@ -5,10 +5,27 @@
  * grade; runs in keysvc only.
  */
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "keysvc/kms.h"
+
+int
+krx_kms_log_due(struct krx_kms_lograte *l, int *earlier)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec < l->next) {
+		l->suppressed++;
+		return 0;
+	}
+	*earlier = l->suppressed > 0;
+	l->suppressed = 0;
+	l->next = now.tv_sec + KRX_KMS_LOG_EVERY;
+	return 1;
+}
 
 void
 krx_kms_timer_in(struct event *ev, long secs)
