@@ -174,7 +174,8 @@ build(struct micro *m, int codec)
 		krx_buf_put(&m->plain, body.data, body.len);
 	}
 	krx_buf_init(&scratch, 0);
-	if ((r = krx_batch_write_finish(&w, &m->plain, &scratch)) != KRX_OK)
+	if ((r = krx_batch_write_finish(&w, NULL, &m->plain,
+	    &scratch)) != KRX_OK)
 		die("batch finish", r);
 	krx_buf_free(&scratch);
 	krx_buf_free(&body);
@@ -375,7 +376,7 @@ main(int argc, char **argv)
 	    EVP_EncryptInit_ex2(m.enc, m.cipher, m.key, NULL, NULL) != 1 ||
 	    EVP_DecryptInit_ex2(m.dec, m.cipher, m.key, NULL, NULL) != 1)
 		die("setup", KRX_E_CRYPTO);
-	krx_recenc_scratch_init(&m.s, 64 << 20);
+	krx_recenc_scratch_init(&m.s, 64 << 20, krx_zctx_new());
 	krx_buf_init(&m.plain, 0);
 	krx_buf_init(&m.sealed, 0);
 	krx_buf_init(&m.out, 0);

@@ -22,7 +22,8 @@ static const struct krx_header recenc_hdr = {
 };
 
 void
-krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max)
+krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max,
+    struct krx_zctx *z)
 {
 	krx_buf_init(&s->plain, 0);
 	krx_buf_init(&s->comp, 0);
@@ -31,6 +32,7 @@ krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max)
 	krx_buf_init(&s->dec, 0);
 	s->max_decompressed = max;
 	s->budget = UINT64_MAX;
+	s->z = z;
 }
 
 void
@@ -49,7 +51,8 @@ recenc_area(const struct krx_batch *b, struct krx_recenc_scratch *s,
     const uint8_t **p, size_t *n)
 {
 	krx_buf_reset(&s->plain);
-	return krx_batch_records(b, &s->plain, s->max_decompressed, p, n);
+	return krx_batch_records(b, s->z, &s->plain, s->max_decompressed, p,
+	    n);
 }
 
 /* Produce batches: complete, magic 2, CRC right. 1: copy as is. */
@@ -239,7 +242,7 @@ recenc_batch(const struct krx_batch *b, struct krx_recenc_dek *d,
 	if (r < 0)
 		return r;
 	krx_buf_reset(&s->comp);
-	return krx_batch_write_finish(&w, out, &s->comp);
+	return krx_batch_write_finish(&w, s->z, out, &s->comp);
 }
 
 int
@@ -460,7 +463,7 @@ recdec_emit(struct krx_batch_writer *w, const struct krx_batch *b,
 	int			 r, codec;
 
 	codec = b->attributes & KRX_BATCH_ATTR_CODEC;
-	if ((r = krx_batch_write_finish(w, &s->dec, NULL)) != KRX_OK)
+	if ((r = krx_batch_write_finish(w, NULL, &s->dec, NULL)) != KRX_OK)
 		return r;
 	if (codec == KRX_CODEC_NONE || s->dec.len / RECDEC_GROWTH <= b->len)
 		return krx_buf_put(out, s->dec.data, s->dec.len);
@@ -469,9 +472,9 @@ recdec_emit(struct krx_batch_writer *w, const struct krx_batch *b,
 		return r;
 	/* Compressed here, straight into out: _finish only seals it. */
 	z.codec = KRX_CODEC_NONE;
-	if ((r = krx_compress(codec, s->dec.data + w->records,
+	if ((r = krx_compress(s->z, codec, s->dec.data + w->records,
 	    s->dec.len - w->records, out)) == KRX_OK)
-		r = krx_batch_write_finish(&z, out, NULL);
+		r = krx_batch_write_finish(&z, NULL, out, NULL);
 	if (r != KRX_OK && out->err == KRX_OK)
 		out->len = z.start;
 	return r;

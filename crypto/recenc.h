@@ -22,6 +22,8 @@
 #include "crypto/aead.h"
 #include "crypto/ivgen.h"
 
+struct krx_zctx;
+
 /* The DEK to encrypt with: key context, its EDEK, its IV counter. */
 struct krx_recenc_dek {
 	struct krx_aead		*aead;
@@ -54,9 +56,13 @@ struct krx_recenc_scratch {
 	int		 truncated;	/* the last decrypt stopped there */
 	uint64_t	 encrypted;	/* by the last krx_recenc_encrypt */
 	size_t		 max_decompressed;
+	struct krx_zctx	*z;		/* the caller's zstd contexts, or
+					 * NULL (see compress.h) */
 };
 
-void	krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max);
+/* max: decompressed bytes per batch; z: borrowed, may be NULL. */
+void	krx_recenc_scratch_init(struct krx_recenc_scratch *s, size_t max,
+	    struct krx_zctx *z);
 void	krx_recenc_scratch_free(struct krx_recenc_scratch *s);
 
 /*

@@ -24,6 +24,7 @@
 struct split_ctx {
 	struct krx_recsplit	*sp;
 	struct krx_buf		*comp;		/* compression scratch */
+	struct krx_zctx		*z;		/* zstd contexts, or NULL */
 	size_t			 limit;
 	const struct krx_batch	*b;
 	const uint8_t		*p;		/* its records, uncompressed */
@@ -154,7 +155,8 @@ split_close(struct split_ctx *x, struct split_piece *pc)
 	split_set_be64(out->data + h + SPLIT_MAX_TS_OFF, (uint64_t)pc->max_ts);
 	krx_buf_set_be32(out, h + SPLIT_BASE_SEQ_OFF, (uint32_t)seq);
 	krx_buf_set_be32(out, h + SPLIT_COUNT_OFF, (uint32_t)pc->count);
-	if ((r = krx_batch_write_finish(&pc->w, out, x->comp)) != KRX_OK)
+	if ((r = krx_batch_write_finish(&pc->w, x->z, out, x->comp)) !=
+	    KRX_OK)
 		return r;
 	if (out->len - h > x->big)
 		x->big = out->len - h;
@@ -283,7 +285,8 @@ split_batch(struct split_ctx *x, const struct krx_batch *b, int out_codec,
 		return r;
 	if (b->records_count <= 0)
 		return KRX_E_MALFORMED;
-	r = krx_batch_records(b, plain, max_decompressed, &x->p, &x->plen);
+	r = krx_batch_records(b, x->z, plain, max_decompressed, &x->p,
+	    &x->plen);
 	if (r != KRX_OK)
 		goto out;
 	/* At most one record per KRX_RECORD_MIN_LEN bytes. */
@@ -303,8 +306,8 @@ out:
 
 int
 krx_recsplit(const uint8_t *records, size_t len, size_t limit,
-    int out_codec, size_t max_decompressed, struct krx_buf *plain,
-    struct krx_buf *comp, struct krx_recsplit *sp)
+    int out_codec, size_t max_decompressed, struct krx_zctx *z,
+    struct krx_buf *plain, struct krx_buf *comp, struct krx_recsplit *sp)
 {
 	struct krx_batch_iter	 bi;
 	struct krx_batch	 b;
@@ -321,6 +324,7 @@ krx_recsplit(const uint8_t *records, size_t len, size_t limit,
 	memset(&x, 0, sizeof(x));
 	x.sp = sp;
 	x.comp = comp;
+	x.z = z;
 	x.limit = limit;
 	krx_batch_iter_init(&bi, records, len);
 	while ((step = krx_batch_next(&bi, &b)) > 0) {

@@ -77,8 +77,9 @@ void	krx_recsplit_free(struct krx_recsplit *sp);
  *   header and their encoded sizes stay within limit; a record that
  *   does not fit alone is KRX_E_TOO_BIG.
  *
- * There are never more pieces than records plus batches copied. plain
- * and comp are scratch buffers, used and left as long as they were;
+ * There are never more pieces than records plus batches copied. z: the
+ * caller's zstd contexts, or NULL (see compress.h). plain and comp are
+ * scratch buffers, used and left as long as they were;
  * distinct from each other and from sp->out, else KRX_E_RANGE. At
  * most 1 + KRX_RECSPLIT_TRIES compressions of a batch's records (and
  * one decompression) are done. Returns KRX_OK, or
@@ -87,8 +88,10 @@ void	krx_recsplit_free(struct krx_recsplit *sp);
  * KRX_E_NOMEM, errors of krx_decompress and krx_compress; on error sp
  * holds no piece.
  */
+struct krx_zctx;
 int	krx_recsplit(const uint8_t *records, size_t len, size_t limit,
-	    int out_codec, size_t max_decompressed, struct krx_buf *plain,
-	    struct krx_buf *comp, struct krx_recsplit *sp);
+	    int out_codec, size_t max_decompressed, struct krx_zctx *z,
+	    struct krx_buf *plain, struct krx_buf *comp,
+	    struct krx_recsplit *sp);
 
 #endif

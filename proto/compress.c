@@ -6,6 +6,7 @@
  * trailing bytes as errors, and never reads outside [in, in + len).
  */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lz4frame.h>
@@ -312,28 +313,61 @@ out:
 }
 
 /*
- * One compression and one decompression context per process, kept:
- * setting them up for every batch costs about as much as a 16 KiB batch.
- * krx's processes are single-threaded.
+ * The zstd contexts a caller keeps (krx_zctx_new): setting them up for
+ * every batch costs about as much as compressing a 16 KiB batch. A call
+ * without one makes its own and frees it.
  */
-static ZSTD_CCtx	*cz_zstd_cctx;
-static ZSTD_DCtx	*cz_zstd_dctx;
+struct krx_zctx {
+	ZSTD_CCtx	*cctx;
+	ZSTD_DCtx	*dctx;
+};
+
+struct krx_zctx *
+krx_zctx_new(void)
+{
+	struct krx_zctx	*z;
+
+	if ((z = calloc(1, sizeof(*z))) == NULL)
+		return NULL;
+	z->cctx = ZSTD_createCCtx();
+	z->dctx = ZSTD_createDCtx();
+	if (z->cctx == NULL || z->dctx == NULL) {
+		krx_zctx_free(z);
+		return NULL;
+	}
+	return z;
+}
+
+void
+krx_zctx_free(struct krx_zctx *z)
+{
+	if (z == NULL)
+		return;
+	ZSTD_freeCCtx(z->cctx);
+	ZSTD_freeDCtx(z->dctx);
+	free(z);
+}
 
 static int
-cz_zstd_compress(const uint8_t *in, size_t len, struct krx_buf *out)
+cz_zstd_compress(struct krx_zctx *z, const uint8_t *in, size_t len,
+    struct krx_buf *out)
 {
-	size_t	 bound = ZSTD_compressBound(len), n;
+	ZSTD_CCtx	*cc = z != NULL ? z->cctx : ZSTD_createCCtx();
+	size_t		 bound = ZSTD_compressBound(len), n;
+	int		 r = KRX_OK;
 
-	if (cz_zstd_cctx == NULL && (cz_zstd_cctx = ZSTD_createCCtx()) == NULL)
+	if (cc == NULL)
 		return KRX_E_NOMEM;
 	if (krx_buf_reserve(out, bound) != KRX_OK)
-		return out->err;
-	n = ZSTD_compressCCtx(cz_zstd_cctx, out->data + out->len, bound, in,
-	    len, CZ_ZSTD_LEVEL);
-	if (ZSTD_isError(n))
-		return KRX_E_NOMEM;
-	out->len += n;
-	return KRX_OK;
+		r = out->err;
+	else if (ZSTD_isError(n = ZSTD_compressCCtx(cc, out->data + out->len,
+	    bound, in, len, CZ_ZSTD_LEVEL)))
+		r = KRX_E_NOMEM;
+	else
+		out->len += n;
+	if (z == NULL)
+		ZSTD_freeCCtx(cc);
+	return r;
 }
 
 static int
@@ -354,18 +388,17 @@ cz_zstd_err(size_t ret)
  * is limited by libzstd's default (2^27), as in the Java consumer.
  */
 static int
-cz_zstd_decompress(const uint8_t *in, size_t len, size_t max_out,
-    struct krx_buf *out, size_t start)
+cz_zstd_decompress(struct krx_zctx *z, const uint8_t *in, size_t len,
+    size_t max_out, struct krx_buf *out, size_t start)
 {
-	ZSTD_DCtx	*dc;
+	ZSTD_DCtx	*dc = z != NULL ? z->dctx : ZSTD_createDCtx();
 	ZSTD_inBuffer	 ib = { in, len, 0 };
 	ZSTD_outBuffer	 ob;
 	size_t		 ret;
 	int		 r;
 
-	if (cz_zstd_dctx == NULL && (cz_zstd_dctx = ZSTD_createDCtx()) == NULL)
+	if (dc == NULL)
 		return KRX_E_NOMEM;
-	dc = cz_zstd_dctx;
 	ZSTD_DCtx_reset(dc, ZSTD_reset_session_only);
 	for (;;) {
 		if ((ob.size = cz_room(out, start, max_out)) == 0) {
@@ -393,11 +426,14 @@ cz_zstd_decompress(const uint8_t *in, size_t len, size_t max_out,
 	}
 	r = KRX_OK;
 out:
+	if (z == NULL)
+		ZSTD_freeDCtx(dc);
 	return r;
 }
 
 int
-krx_compress(int codec, const uint8_t *in, size_t len, struct krx_buf *out)
+krx_compress(struct krx_zctx *z, int codec, const uint8_t *in, size_t len,
+    struct krx_buf *out)
 {
 	size_t	 start = out->len;
 	int	 r;
@@ -419,7 +455,7 @@ krx_compress(int codec, const uint8_t *in, size_t len, struct krx_buf *out)
 		r = cz_lz4_compress(in, len, out);
 		break;
 	case KRX_CODEC_ZSTD:
-		r = cz_zstd_compress(in, len, out);
+		r = cz_zstd_compress(z, in, len, out);
 		break;
 	default:
 		return KRX_E_UNSUPPORTED;
@@ -430,8 +466,8 @@ krx_compress(int codec, const uint8_t *in, size_t len, struct krx_buf *out)
 }
 
 int
-krx_decompress(int codec, const uint8_t *in, size_t len, size_t max_out,
-    struct krx_buf *out)
+krx_decompress(struct krx_zctx *z, int codec, const uint8_t *in,
+    size_t len, size_t max_out, struct krx_buf *out)
 {
 	size_t	 start = out->len;
 	int	 r;
@@ -454,7 +490,7 @@ krx_decompress(int codec, const uint8_t *in, size_t len, size_t max_out,
 		r = cz_lz4_decompress(in, len, max_out, out, start);
 		break;
 	case KRX_CODEC_ZSTD:
-		r = cz_zstd_decompress(in, len, max_out, out, start);
+		r = cz_zstd_decompress(z, in, len, max_out, out, start);
 		break;
 	default:
 		return KRX_E_UNSUPPORTED;

@@ -100,8 +100,8 @@ krx_batch_verify_crc(const struct krx_batch *b)
 }
 
 int
-krx_batch_records(const struct krx_batch *b, struct krx_buf *scratch,
-    size_t max_len, const uint8_t **p, size_t *len)
+krx_batch_records(const struct krx_batch *b, struct krx_zctx *z,
+    struct krx_buf *scratch, size_t max_len, const uint8_t **p, size_t *len)
 {
 	int	 codec = b->attributes & KRX_BATCH_ATTR_CODEC, r;
 	size_t	 start;
@@ -116,7 +116,7 @@ krx_batch_records(const struct krx_batch *b, struct krx_buf *scratch,
 		return KRX_OK;
 	}
 	start = scratch->len;
-	r = krx_decompress(codec, b->records, b->records_len, max_len,
+	r = krx_decompress(z, codec, b->records, b->records_len, max_len,
 	    scratch);
 	if (r != KRX_OK)
 		return r;
@@ -370,8 +370,8 @@ krx_batch_write_header(struct krx_batch_writer *w, struct krx_buf *out,
 
 /* Replace out's records area by its compression (through scratch). */
 static int
-rb_compress_area(struct krx_batch_writer *w, struct krx_buf *out,
-    struct krx_buf *scratch)
+rb_compress_area(struct krx_batch_writer *w, struct krx_zctx *z,
+    struct krx_buf *out, struct krx_buf *scratch)
 {
 	size_t	 s0;
 	int	 r;
@@ -381,7 +381,7 @@ rb_compress_area(struct krx_batch_writer *w, struct krx_buf *out,
 	if (scratch->err != KRX_OK)
 		return scratch->err;
 	s0 = scratch->len;
-	r = krx_compress(w->codec, out->data + w->records,
+	r = krx_compress(z, w->codec, out->data + w->records,
 	    out->len - w->records, scratch);
 	if (r != KRX_OK)
 		return r;
@@ -392,8 +392,8 @@ rb_compress_area(struct krx_batch_writer *w, struct krx_buf *out,
 }
 
 int
-krx_batch_write_finish(struct krx_batch_writer *w, struct krx_buf *out,
-    struct krx_buf *scratch)
+krx_batch_write_finish(struct krx_batch_writer *w, struct krx_zctx *z,
+    struct krx_buf *out, struct krx_buf *scratch)
 {
 	size_t	 total;
 	int	 r;
@@ -401,7 +401,7 @@ krx_batch_write_finish(struct krx_batch_writer *w, struct krx_buf *out,
 	if (out->err != KRX_OK)
 		return out->err;
 	if (w->codec != KRX_CODEC_NONE &&
-	    (r = rb_compress_area(w, out, scratch)) != KRX_OK)
+	    (r = rb_compress_area(w, z, out, scratch)) != KRX_OK)
 		goto fail;
 	total = out->len - w->start;
 	if (total - KRX_BATCH_LOG_OVERHEAD > INT32_MAX) {

@@ -20,12 +20,12 @@
  *		if (b.legacy || (b.attributes & KRX_BATCH_ATTR_CONTROL))
  *			copy b.data, b.len;
  *		krx_batch_verify_crc(&b);
- *		krx_batch_records(&b, &scratch, cap, &p, &n);
+ *		krx_batch_records(&b, z, &scratch, cap, &p, &n);
  *		krx_batch_write_header(&w, out, &b, KRX_CODEC_NONE);
  *		krx_record_iter_init(&ri, p, n, b.records_count);
  *		while (krx_record_next(&ri, &rec) == 1)
  *			krx_record_write(out, &rec', &marker, &slot);
- *		krx_batch_write_finish(&w, out, &scratch2);
+ *		krx_batch_write_finish(&w, z, out, &scratch2);
  *	}
  *	if (r == KRX_BATCH_TAIL) copy b.data, b.len (or drop it);
  */
@@ -124,11 +124,14 @@ int	krx_batch_verify_crc(const struct krx_batch *b);
  * itself (a view into the batch, max_len does not apply). Otherwise it is
  * decompressed and appended to scratch, at most max_len bytes
  * (KRX_E_TOO_BIG beyond), and *p points into scratch: valid until scratch
- * next grows or is freed. Errors of krx_decompress, KRX_E_UNSUPPORTED for
- * codecs 5-7 and legacy batches.
+ * next grows or is freed. z: the caller's zstd contexts, or NULL (see
+ * compress.h). Errors of krx_decompress, KRX_E_UNSUPPORTED for codecs 5-7
+ * and legacy batches.
  */
-int	krx_batch_records(const struct krx_batch *b, struct krx_buf *scratch,
-	    size_t max_len, const uint8_t **p, size_t *len);
+struct krx_zctx;
+int	krx_batch_records(const struct krx_batch *b, struct krx_zctx *z,
+	    struct krx_buf *scratch, size_t max_len, const uint8_t **p,
+	    size_t *len);
 
 /*
  * One record, as a view into its records area. A length of -1 means null
@@ -241,13 +244,14 @@ int	krx_batch_write_header(struct krx_batch_writer *w,
 	    struct krx_buf *out, const struct krx_batch *b, int codec);
 
 /*
- * Finish the batch: compress the records area (scratch, distinct from
- * out, is used and left as it was; NULL is fine for codec 0), then write
+ * Finish the batch: compress the records area (with z, as for
+ * krx_compress; scratch, distinct from out, is used and left as it was;
+ * NULL is fine for codec 0), then write
  * batchLength and the CRC-32C. On failure out is cut back to where the
  * batch started. Returns KRX_OK, KRX_E_TOO_BIG (over INT32_MAX bytes),
  * errors of krx_compress, out->err.
  */
 int	krx_batch_write_finish(struct krx_batch_writer *w,
-	    struct krx_buf *out, struct krx_buf *scratch);
+	    struct krx_zctx *z, struct krx_buf *out, struct krx_buf *scratch);
 
 #endif

@@ -150,8 +150,10 @@ fj_scratch_trim(void)
 	    fj_scratch.dec.cap > FJ_SCRATCH_KEEP ||
 	    fj_scratch.parcel.cap > FJ_SCRATCH_KEEP ||
 	    fj_scratch.hdrs.cap > FJ_SCRATCH_KEEP) {
+		struct krx_zctx	*z = fj_scratch.z;
+
 		krx_recenc_scratch_free(&fj_scratch);
-		krx_recenc_scratch_init(&fj_scratch, FJ_MAX_DECOMPRESSED);
+		krx_recenc_scratch_init(&fj_scratch, FJ_MAX_DECOMPRESSED, z);
 	}
 }
 
@@ -931,7 +933,8 @@ krx_filter_fetch(struct krx_session *s, struct krx_inflight *f,
 	int		 r;
 
 	if (!fj_scratch_ready) {
-		krx_recenc_scratch_init(&fj_scratch, FJ_MAX_DECOMPRESSED);
+		krx_recenc_scratch_init(&fj_scratch, FJ_MAX_DECOMPRESSED,
+		    s->w->z);
 		fj_scratch_ready = 1;
 	}
 	j = xcalloc(1, sizeof(*j));

@@ -775,7 +775,8 @@ krx_filter_produce(struct krx_session *s, struct evbuffer *in,
 	int		 r;
 
 	if (!pj_scratch_ready) {
-		krx_recenc_scratch_init(&pj_scratch, PJ_MAX_DECOMPRESSED);
+		krx_recenc_scratch_init(&pj_scratch, PJ_MAX_DECOMPRESSED,
+		    s->w->z);
 		pj_scratch_ready = 1;
 	}
 	frame = evbuffer_pullup(in, 4 + (size_t)size) + 4;

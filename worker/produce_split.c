@@ -85,7 +85,8 @@ pj_split_part(struct krx_pjob *j, size_t i, struct krx_buf *enc,
 	if (enc->len > limit) {
 		r = krx_recsplit(enc->data, enc->len, limit,
 		    j->s->w->conf->vclusters[j->s->vc].enc.split_codec,
-		    PS_MAX_DECOMPRESSED, &ps_plain, &ps_comp, &pc->sp);
+		    PS_MAX_DECOMPRESSED, j->s->w->z, &ps_plain, &ps_comp,
+		    &pc->sp);
 		ps_scratch_trim();
 		if (r != KRX_OK) {
 			krx_recsplit_free(&pc->sp);

@@ -132,6 +132,7 @@ struct krx_worker {
 	struct krx_chan		*chan;		/* to the master */
 	struct krx_keyclient	*kc;
 	struct krx_topiclimit	*limits;	/* topiclimit.c */
+	struct krx_zctx		*z;		/* zstd contexts, or NULL */
 	struct evconnlistener	**listeners;
 	void			*listen_ctx;
 	size_t			 n_listeners;

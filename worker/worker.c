@@ -25,6 +25,7 @@
 #include "common/privdrop.h"
 #include "common/proctitle.h"
 #include "common/xmalloc.h"
+#include "proto/compress.h"
 #include "conf/conf.h"
 #include "common/cycle.h"
 #include "common/limits.h"
@@ -262,6 +263,7 @@ worker_free(struct krx_worker *w)
 	free(w->listen_ctx);
 	krx_keyclient_free(w->kc);
 	krx_topiclimit_free(w->limits);
+	krx_zctx_free(w->z);
 	krx_chan_free(w->chan);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
@@ -347,6 +349,8 @@ krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 	    worker_chan_msg, worker_chan_eof, &w);
 	w.kc = krx_keyclient_new(&w);
 	w.limits = krx_topiclimit_new();
+	if ((w.z = krx_zctx_new()) == NULL)
+		log_warnx("no memory for zstd contexts: made per batch");
 	krx_keyclient_set_channel(w.kc, keys);
 	worker_listen(&w);
 	krx_chan_send(w.chan, KRX_IPC_READY, 0, 0, NULL, 0, -1);

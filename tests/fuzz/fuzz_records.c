@@ -24,6 +24,17 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* One set of zstd contexts for every input, as a worker keeps them. */
+static struct krx_zctx *
+fz_zctx(void)
+{
+	static struct krx_zctx	*z;
+
+	if (z == NULL)
+		z = krx_zctx_new();
+	return z;
+}
+
 static void
 fz_check(int cond)
 {
@@ -122,7 +133,7 @@ fz_rebuild(const struct krx_batch *b, int codec, struct krx_buf *out,
 
 	krx_buf_init(&s, 0);
 	krx_buf_init(&cz, 0);
-	if ((rv = krx_batch_records(b, &s, FZ_CAP, &p, &n)) != KRX_OK)
+	if ((rv = krx_batch_records(b, fz_zctx(), &s, FZ_CAP, &p, &n)) != KRX_OK)
 		goto out;
 	if ((rv = krx_batch_write_header(&w, out, b, codec)) != KRX_OK)
 		goto out;
@@ -143,7 +154,8 @@ fz_rebuild(const struct krx_batch *b, int codec, struct krx_buf *out,
 		fz_check(out->len - before == krx_record_size(&r, NULL));
 		count++;
 	}
-	if (rv == 0 && (rv = krx_batch_write_finish(&w, out, &cz)) == KRX_OK)
+	if (rv == 0 && (rv = krx_batch_write_finish(&w, fz_zctx(), out,
+	    &cz)) == KRX_OK)
 		rv = count;
 out:
 	krx_buf_free(&s);

@@ -26,6 +26,17 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* One set of zstd contexts for every input, as a worker keeps them. */
+static struct krx_zctx *
+fz_zctx(void)
+{
+	static struct krx_zctx	*z;
+
+	if (z == NULL)
+		z = krx_zctx_new();
+	return z;
+}
+
 static void
 fz_check(int cond)
 {
@@ -81,7 +92,8 @@ fz_first_delta(const struct krx_batch *pb)
 	size_t			 n;
 
 	krx_buf_init(&s, 0);
-	fz_check(krx_batch_records(pb, &s, FZ_MAXDEC * 2, &p, &n) == KRX_OK);
+	fz_check(krx_batch_records(pb, NULL, &s, FZ_MAXDEC * 2, &p,
+	    &n) == KRX_OK);
 	krx_record_iter_init(&ri, p, n, pb->records_count);
 	fz_check(krx_record_next(&ri, &r) == 1 && r.offset_delta == 0);
 	krx_buf_free(&s);
@@ -158,7 +170,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	krx_buf_init(&comp, 0);
 	krx_recsplit_init(&sp);
 	krx_recsplit_init(&again);
-	r = krx_recsplit(in, len, limit, codec, FZ_MAXDEC, &plain, &comp,
+	r = krx_recsplit(in, len, limit, codec, FZ_MAXDEC, fz_zctx(), &plain, &comp,
 	    &sp);
 	fz_check(r <= 0 && plain.len == 0 && comp.len == 0);
 	if (r != KRX_OK) {
@@ -166,7 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	fz_verify(in, len, &sp, limit);
-	fz_check(krx_recsplit(in, len, limit, codec, FZ_MAXDEC, &plain,
+	fz_check(krx_recsplit(in, len, limit, codec, FZ_MAXDEC, fz_zctx(), &plain,
 	    &comp, &again) == KRX_OK);
 	fz_check(again.n == sp.n && again.out.len == sp.out.len);
 	fz_check(sp.out.len == 0 ||

@@ -40,16 +40,16 @@ mkdata(size_t len, uint64_t seed)
 }
 
 static void
-roundtrip(int codec, size_t len)
+roundtrip(struct krx_zctx *z, int codec, size_t len)
 {
 	struct krx_buf	 c, d;
 	uint8_t		*in = mkdata(len, len + 1);
 
 	krx_buf_init(&c, 0);
 	krx_buf_init(&d, 0);
-	cr_assert_eq(krx_compress(codec, in, len, &c), KRX_OK,
+	cr_assert_eq(krx_compress(z, codec, in, len, &c), KRX_OK,
 	    "codec %d len %zu", codec, len);
-	cr_assert_eq(krx_decompress(codec, c.data, c.len, len, &d), KRX_OK,
+	cr_assert_eq(krx_decompress(z, codec, c.data, c.len, len, &d), KRX_OK,
 	    "codec %d len %zu", codec, len);
 	cr_assert_eq(d.len, len);
 	cr_assert(len == 0 || memcmp(d.data, in, len) == 0);
@@ -58,15 +58,53 @@ roundtrip(int codec, size_t len)
 	free(in);
 }
 
+/* Each length with contexts made per call, then with one kept. */
 Test(compress, roundtrip_every_codec)
 {
 	static const size_t	 lens[] = { 0, 1, 7, 100, 32768, 32769, 65536,
 	    70000, 300001 };
+	struct krx_zctx		*z = krx_zctx_new();
 	size_t			 i, j;
 
+	cr_assert_not_null(z);
 	for (i = 0; i < NCODECS; i++)
-		for (j = 0; j < sizeof(lens) / sizeof(lens[0]); j++)
-			roundtrip(codecs[i], lens[j]);
+		for (j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+			roundtrip(NULL, codecs[i], lens[j]);
+			roundtrip(z, codecs[i], lens[j]);
+		}
+	krx_zctx_free(z);
+}
+
+/*
+ * A kept context is clean after a failed call: a stream cut short, one
+ * over the cap and one corrupt each leave it able to read the next.
+ */
+Test(compress, zctx_reused_after_errors)
+{
+	struct krx_zctx	*z = krx_zctx_new();
+	struct krx_buf	 c, d;
+	uint8_t		*in = mkdata(200000, 5);
+
+	cr_assert_not_null(z);
+	krx_buf_init(&c, 0);
+	krx_buf_init(&d, 0);
+	cr_assert_eq(krx_compress(z, KRX_CODEC_ZSTD, in, 200000, &c), KRX_OK);
+	cr_assert_eq(krx_decompress(z, KRX_CODEC_ZSTD, c.data, c.len / 2,
+	    200000, &d), KRX_E_TRUNCATED);
+	cr_assert_eq(krx_decompress(z, KRX_CODEC_ZSTD, c.data, c.len,
+	    199999, &d), KRX_E_TOO_BIG);
+	c.data[0] ^= 0xff;		/* the frame magic */
+	cr_assert_eq(krx_decompress(z, KRX_CODEC_ZSTD, c.data, c.len,
+	    200000, &d), KRX_E_MALFORMED);
+	c.data[0] ^= 0xff;
+	cr_assert_eq(d.len, 0);
+	cr_assert_eq(krx_decompress(z, KRX_CODEC_ZSTD, c.data, c.len,
+	    200000, &d), KRX_OK);
+	cr_assert(d.len == 200000 && memcmp(d.data, in, d.len) == 0);
+	krx_buf_free(&c);
+	krx_buf_free(&d);
+	free(in);
+	krx_zctx_free(z);
 }
 
 Test(compress, appends_to_out)
@@ -80,9 +118,11 @@ Test(compress, appends_to_out)
 		krx_buf_init(&d, 0);
 		krx_buf_put(&c, "abc", 3);
 		krx_buf_put(&d, "xyz", 3);
-		cr_assert_eq(krx_compress(codecs[i], in, 5000, &c), KRX_OK);
+		cr_assert_eq(krx_compress(NULL, codecs[i], in, 5000, &c),
+		    KRX_OK);
 		cr_assert_eq(memcmp(c.data, "abc", 3), 0);
-		cr_assert_eq(krx_decompress(codecs[i], c.data + 3, c.len - 3,
+		cr_assert_eq(krx_decompress(NULL, codecs[i], c.data + 3,
+		    c.len - 3,
 		    5000, &d), KRX_OK);
 		cr_assert_eq(d.len, 5003);
 		cr_assert_eq(memcmp(d.data, "xyz", 3), 0);
@@ -98,11 +138,11 @@ Test(compress, unknown_codec)
 	struct krx_buf	 b;
 
 	krx_buf_init(&b, 0);
-	cr_assert_eq(krx_compress(5, (const uint8_t *)"a", 1, &b),
+	cr_assert_eq(krx_compress(NULL, 5, (const uint8_t *)"a", 1, &b),
 	    KRX_E_UNSUPPORTED);
-	cr_assert_eq(krx_decompress(7, (const uint8_t *)"a", 1, 10, &b),
+	cr_assert_eq(krx_decompress(NULL, 7, (const uint8_t *)"a", 1, 10, &b),
 	    KRX_E_UNSUPPORTED);
-	cr_assert_eq(krx_decompress(-1, (const uint8_t *)"a", 1, 10, &b),
+	cr_assert_eq(krx_decompress(NULL, -1, (const uint8_t *)"a", 1, 10, &b),
 	    KRX_E_UNSUPPORTED);
 	cr_assert_eq(b.len, 0);
 	krx_buf_free(&b);
@@ -114,9 +154,9 @@ Test(compress, sticky_error_returned)
 
 	krx_buf_init(&b, 0);
 	b.err = KRX_E_NOMEM;
-	cr_assert_eq(krx_compress(1, (const uint8_t *)"a", 1, &b),
+	cr_assert_eq(krx_compress(NULL, 1, (const uint8_t *)"a", 1, &b),
 	    KRX_E_NOMEM);
-	cr_assert_eq(krx_decompress(0, (const uint8_t *)"a", 1, 9, &b),
+	cr_assert_eq(krx_decompress(NULL, 0, (const uint8_t *)"a", 1, 9, &b),
 	    KRX_E_NOMEM);
 	krx_buf_free(&b);
 }
@@ -132,7 +172,8 @@ Test(compress, snappy_xerial_layout_and_default)
 
 	krx_buf_init(&a, 0);
 	krx_buf_init(&b, 0);
-	cr_assert_eq(krx_compress(KRX_CODEC_SNAPPY, in, 70000, &a), KRX_OK);
+	cr_assert_eq(krx_compress(NULL, KRX_CODEC_SNAPPY, in, 70000, &a),
+	    KRX_OK);
 	cr_assert_eq(krx_compress_snappy(in, 70000, true, &b), KRX_OK);
 	cr_assert_eq(a.len, b.len);
 	cr_assert_eq(memcmp(a.data, b.data, a.len), 0, "default is xerial");
@@ -162,7 +203,7 @@ Test(compress, snappy_raw_written_and_both_read)
 	cr_assert_eq(snappy_uncompressed_length((const char *)raw.data,
 	    raw.len, &n), SNAPPY_OK);
 	cr_assert_eq(n, 70000);
-	cr_assert_eq(krx_decompress(KRX_CODEC_SNAPPY, raw.data, raw.len,
+	cr_assert_eq(krx_decompress(NULL, KRX_CODEC_SNAPPY, raw.data, raw.len,
 	    70000, &d), KRX_OK);
 	cr_assert_eq(d.len, 70000);
 	cr_assert_eq(memcmp(d.data, in, 70000), 0);
@@ -180,7 +221,7 @@ Test(compress, snappy_xerial_concatenated_streams)
 	krx_buf_init(&d, 0);
 	cr_assert_eq(krx_compress_snappy(in, 600, true, &a), KRX_OK);
 	cr_assert_eq(krx_compress_snappy(in + 600, 400, true, &a), KRX_OK);
-	cr_assert_eq(krx_decompress(KRX_CODEC_SNAPPY, a.data, a.len, 1000,
+	cr_assert_eq(krx_decompress(NULL, KRX_CODEC_SNAPPY, a.data, a.len, 1000,
 	    &d), KRX_OK);
 	cr_assert_eq(d.len, 1000);
 	cr_assert_eq(memcmp(d.data, in, 1000), 0);
@@ -195,7 +236,7 @@ Test(compress, lz4_frame_flags_for_java)
 	uint8_t		*in = mkdata(200000, 12);
 
 	krx_buf_init(&c, 0);
-	cr_assert_eq(krx_compress(KRX_CODEC_LZ4, in, 200000, &c), KRX_OK);
+	cr_assert_eq(krx_compress(NULL, KRX_CODEC_LZ4, in, 200000, &c), KRX_OK);
 	cr_assert_eq(c.data[0], 0x04);
 	cr_assert_eq(c.data[1], 0x22);
 	cr_assert_eq(c.data[2], 0x4d);
@@ -230,12 +271,13 @@ Test(compress, lz4_linked_blocks_and_checksums_read)
 	n = LZ4F_compressFrame(c, bound, in, 300000, &prefs);
 	cr_assert(!LZ4F_isError(n));
 	krx_buf_init(&d, 0);
-	cr_assert_eq(krx_decompress(KRX_CODEC_LZ4, c, n, 300000, &d), KRX_OK);
+	cr_assert_eq(krx_decompress(NULL, KRX_CODEC_LZ4, c, n, 300000, &d),
+	    KRX_OK);
 	cr_assert_eq(memcmp(d.data, in, 300000), 0);
 	/* A flipped content byte is caught by the checksums. */
 	c[n / 2] ^= 0x01;
 	krx_buf_reset(&d);
-	cr_assert_eq(krx_decompress(KRX_CODEC_LZ4, c, n, 300000, &d),
+	cr_assert_eq(krx_decompress(NULL, KRX_CODEC_LZ4, c, n, 300000, &d),
 	    KRX_E_MALFORMED);
 	cr_assert_eq(d.len, 0);
 	krx_buf_free(&d);
@@ -264,11 +306,13 @@ Test(compress, zstd_without_content_size)
 	cr_assert_eq(ZSTD_getFrameContentSize(c, ob.pos),
 	    ZSTD_CONTENTSIZE_UNKNOWN);
 	krx_buf_init(&d, 0);
-	cr_assert_eq(krx_decompress(KRX_CODEC_ZSTD, c, ob.pos, 200000, &d),
+	cr_assert_eq(krx_decompress(NULL, KRX_CODEC_ZSTD, c, ob.pos, 200000,
+	    &d),
 	    KRX_OK);
 	cr_assert_eq(memcmp(d.data, in, 200000), 0);
 	krx_buf_reset(&d);
-	cr_assert_eq(krx_decompress(KRX_CODEC_ZSTD, c, ob.pos, 199999, &d),
+	cr_assert_eq(krx_decompress(NULL, KRX_CODEC_ZSTD, c, ob.pos, 199999,
+	    &d),
 	    KRX_E_TOO_BIG);
 	krx_buf_free(&d);
 	ZSTD_freeCCtx(cc);
@@ -283,10 +327,11 @@ Test(compress, gzip_two_members_read)
 
 	krx_buf_init(&c, 0);
 	krx_buf_init(&d, 0);
-	cr_assert_eq(krx_compress(KRX_CODEC_GZIP, in, 1000, &c), KRX_OK);
-	cr_assert_eq(krx_compress(KRX_CODEC_GZIP, in + 1000, 2000, &c),
+	cr_assert_eq(krx_compress(NULL, KRX_CODEC_GZIP, in, 1000, &c), KRX_OK);
+	cr_assert_eq(krx_compress(NULL, KRX_CODEC_GZIP, in + 1000, 2000, &c),
 	    KRX_OK);
-	cr_assert_eq(krx_decompress(KRX_CODEC_GZIP, c.data, c.len, 3000, &d),
+	cr_assert_eq(krx_decompress(NULL, KRX_CODEC_GZIP, c.data, c.len, 3000,
+	    &d),
 	    KRX_OK);
 	cr_assert_eq(d.len, 3000);
 	cr_assert_eq(memcmp(d.data, in, 3000), 0);
@@ -305,14 +350,18 @@ Test(compress, cap_enforced_every_codec)
 		krx_buf_init(&c, 0);
 		krx_buf_init(&d, 0);
 		krx_buf_put(&d, "keep", 4);
-		cr_assert_eq(krx_compress(codecs[i], in, 100000, &c), KRX_OK);
-		cr_assert_eq(krx_decompress(codecs[i], c.data, c.len, 99999,
+		cr_assert_eq(krx_compress(NULL, codecs[i], in, 100000, &c),
+		    KRX_OK);
+		cr_assert_eq(krx_decompress(NULL, codecs[i], c.data, c.len,
+		    99999,
 		    &d), KRX_E_TOO_BIG, "codec %d", codecs[i]);
 		cr_assert_eq(d.len, 4, "partial output left");
 		cr_assert_eq(d.err, KRX_OK);
-		cr_assert_eq(krx_decompress(codecs[i], c.data, c.len, 0, &d),
+		cr_assert_eq(krx_decompress(NULL, codecs[i], c.data, c.len, 0,
+		    &d),
 		    KRX_E_TOO_BIG);
-		cr_assert_eq(krx_decompress(codecs[i], c.data, c.len, 100000,
+		cr_assert_eq(krx_decompress(NULL, codecs[i], c.data, c.len,
+		    100000,
 		    &d), KRX_OK);
 		cr_assert_eq(d.len, 100004);
 		krx_buf_free(&c);
@@ -332,9 +381,11 @@ Test(compress, bomb_stopped_at_cap)
 	for (i = 1; i < NCODECS; i++) {
 		krx_buf_init(&c, 0);
 		krx_buf_init(&d, 0);
-		cr_assert_eq(krx_compress(codecs[i], zeros, big, &c), KRX_OK);
+		cr_assert_eq(krx_compress(NULL, codecs[i], zeros, big, &c),
+		    KRX_OK);
 		cr_assert_lt(c.len, big / 20);
-		cr_assert_eq(krx_decompress(codecs[i], c.data, c.len, 1 << 20,
+		cr_assert_eq(krx_decompress(NULL, codecs[i], c.data, c.len,
+		    1 << 20,
 		    &d), KRX_E_TOO_BIG, "codec %d", codecs[i]);
 		cr_assert_leq(d.cap, (size_t)4 << 20, "grew past the cap");
 		krx_buf_free(&c);
@@ -354,9 +405,11 @@ Test(compress, trailing_bytes_rejected)
 	for (i = 0; i < 3; i++) {
 		krx_buf_init(&c, 0);
 		krx_buf_init(&d, 0);
-		cr_assert_eq(krx_compress(strict[i], in, 2000, &c), KRX_OK);
+		cr_assert_eq(krx_compress(NULL, strict[i], in, 2000, &c),
+		    KRX_OK);
 		krx_buf_put(&c, "\x00garbage", 8);
-		cr_assert_lt(krx_decompress(strict[i], c.data, c.len, 4000,
+		cr_assert_lt(krx_decompress(NULL, strict[i], c.data, c.len,
+		    4000,
 		    &d), 0, "codec %d", strict[i]);
 		cr_assert_eq(d.len, 0);
 		krx_buf_free(&c);
@@ -376,9 +429,11 @@ Test(compress, every_prefix_rejected)
 	for (i = 1; i < NCODECS; i++) {
 		krx_buf_init(&c, 0);
 		krx_buf_init(&d, 0);
-		cr_assert_eq(krx_compress(codecs[i], in, 3000, &c), KRX_OK);
+		cr_assert_eq(krx_compress(NULL, codecs[i], in, 3000, &c),
+		    KRX_OK);
 		for (n = 0; n < c.len; n++) {
-			r = krx_decompress(codecs[i], c.data, n, 3000, &d);
+			r = krx_decompress(NULL, codecs[i], c.data, n, 3000,
+			    &d);
 			/* xerial has no end mark: its bare header is empty. */
 			if (codecs[i] == KRX_CODEC_SNAPPY && n == 16) {
 				cr_assert_eq(r, KRX_OK);
@@ -409,11 +464,13 @@ Test(compress, corrupt_input_never_crashes)
 	for (i = 1; i < NCODECS; i++) {
 		krx_buf_init(&c, 0);
 		krx_buf_init(&d, 0);
-		cr_assert_eq(krx_compress(codecs[i], in, 3000, &c), KRX_OK);
+		cr_assert_eq(krx_compress(NULL, codecs[i], in, 3000, &c),
+		    KRX_OK);
 		for (n = 0; n < c.len; n++) {
 			c.data[n] ^= 0x5a;
 			krx_buf_reset(&d);
-			r = krx_decompress(codecs[i], c.data, c.len, 3000, &d);
+			r = krx_decompress(NULL, codecs[i], c.data, c.len, 3000,
+			    &d);
 			cr_assert(r == KRX_OK || r == KRX_E_TRUNCATED ||
 			    r == KRX_E_MALFORMED || r == KRX_E_TOO_BIG);
 			cr_assert_leq(d.len, 3000);
@@ -436,9 +493,10 @@ Test(compress, garbage_rejected)
 
 	krx_buf_init(&d, 0);
 	for (i = 1; i < NCODECS; i++) {
-		cr_assert_lt(krx_decompress(codecs[i], junk, sizeof(junk),
+		cr_assert_lt(krx_decompress(NULL, codecs[i], junk, sizeof(junk),
 		    1000, &d), 0, "codec %d", codecs[i]);
-		cr_assert_lt(krx_decompress(codecs[i], NULL, 0, 1000, &d), 0);
+		cr_assert_lt(krx_decompress(NULL, codecs[i], NULL, 0, 1000, &d),
+		    0);
 		cr_assert_eq(d.len, 0);
 	}
 	krx_buf_free(&d);

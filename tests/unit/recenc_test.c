@@ -240,7 +240,7 @@ batch_end(struct krx_batch_writer *w, struct krx_buf *out)
 	struct krx_buf	 z;
 
 	krx_buf_init(&z, 0);
-	cr_assert_eq(krx_batch_write_finish(w, out, &z), KRX_OK);
+	cr_assert_eq(krx_batch_write_finish(w, NULL, out, &z), KRX_OK);
 	krx_buf_free(&z);
 }
 
@@ -590,7 +590,7 @@ area(const struct krx_batch *b, struct krx_buf *s, const uint8_t **p,
     size_t *n)
 {
 	krx_buf_reset(s);
-	cr_assert_eq(krx_batch_records(b, s, CAP, p, n), KRX_OK);
+	cr_assert_eq(krx_batch_records(b, NULL, s, CAP, p, n), KRX_OK);
 }
 
 /*
@@ -760,7 +760,7 @@ roundtrip(const uint8_t *in, size_t len, uint64_t values)
 	int				 i;
 
 	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	krx_buf_init(&enc, 0);
 	krx_buf_init(&dec, 0);
 
@@ -897,7 +897,7 @@ Test(recenc, dek_budget)
 	krx_buf_init(&in, 0);
 	build_plain(&in, KRX_CODEC_NONE, 0, 4, 10, -1);
 	build_plain(&in, KRX_CODEC_LZ4, 4, 7, 100, 2);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	encrypt(&k, 3, &in, &s, &enc);
 	cr_assert_eq(k.calls, 4, "dek fn called %d times", k.calls);
 	cr_assert_eq(k.n, 4);
@@ -933,7 +933,7 @@ Test(recenc, ivs_never_repeat)
 	build_plain(&in, KRX_CODEC_NONE, 0, 300, 1, -1);
 	build_plain(&in, KRX_CODEC_ZSTD, 300, 300, 0, 5);
 	build_plain(&in, KRX_CODEC_SNAPPY, 600, 300, 20, -1);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	encrypt(&k, KRX_IVGEN_MAX_BUDGET, &in, &s, &enc);
 	k.reuse = true;
 	cr_assert_eq(check_encrypted(&k, in.data, in.len, enc.data, enc.len),
@@ -962,7 +962,7 @@ Test(recenc, dek_fn_error_aborts)
 
 	krx_buf_init(&in, 0);
 	build_plain(&in, KRX_CODEC_GZIP, 0, 10, 10, -1);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	krx_buf_init(&enc, 0);
 	kms_init(&k, 3);
 	k.fail_at = 0;
@@ -991,7 +991,7 @@ Test(recenc, produce_rejects_bad_input)
 
 	krx_buf_init(&in, 0);
 	build_mixed(&in, KRX_CODEC_NONE);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
 	krx_buf_init(&enc, 0);
 	/* A truncated last batch. */
@@ -1019,7 +1019,7 @@ mixed_encrypted(struct kms *k, int codec, struct krx_recenc_scratch *s,
 {
 	krx_buf_init(in, 0);
 	build_mixed(in, codec);
-	krx_recenc_scratch_init(s, CAP);
+	krx_recenc_scratch_init(s, CAP, NULL);
 	encrypt(k, KRX_IVGEN_MAX_BUDGET, in, s, enc);
 }
 
@@ -1141,7 +1141,7 @@ Test(recenc, decrypt_detects_tampering)
 
 	krx_buf_init(&in, 0);
 	build_plain(&in, KRX_CODEC_NONE, 0, 3, 50, -1);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	encrypt(&k, KRX_IVGEN_MAX_BUDGET, &in, &s, &enc);
 	krx_buf_init(&dec, 0);
 	voff = value_off(&enc, 1, &vlen);
@@ -1266,7 +1266,7 @@ compat_case(const char *name, const char *const *kv, int nh,
 	vlen = vec(key, value, sizeof(value));
 	krx_buf_init(&in, 0);
 	build_one(&in, KRX_CODEC_NONE, value, (int32_t)vlen, kv, nh);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	kms_init(&k, 0);
 	cr_assert_eq(krx_recdec_scan(in.data, in.len, kms_scan, &k, &s, &n),
 	    KRX_OK);
@@ -1312,7 +1312,7 @@ Test(recenc, kroxylicious_null_value)
 	memset(&m, 0, sizeof(m));
 	krx_buf_init(&in, 0);
 	build_one(&in, KRX_CODEC_NONE, NULL, -1, NULL, 0);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	kms_init(&k, 0);
 	cr_assert_eq(krx_recdec_scan(in.data, in.len, kms_scan, &k, &s, &n),
 	    KRX_OK);
@@ -1349,7 +1349,7 @@ bad_case(const uint8_t *value, size_t vlen, const char *const *kv, int nh,
 	cr_assert_eq(vec("kek", m.kek, sizeof(m.kek)), 32);
 	krx_buf_init(&in, 0);
 	build_one(&in, KRX_CODEC_LZ4, value, (int32_t)vlen, kv, nh);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	kms_init(&k, 0);
 	r = krx_recdec_scan(in.data, in.len, kms_scan, &k, &s, &n);
 	cr_assert(want == ANY_ERROR ? r < 0 : r == want, "scan: %s",
@@ -1492,7 +1492,7 @@ parcel_case(const char *parcel, const char *const *kv, int nh,
 	wlen = seal_parcel(&k, parcel, w);
 	krx_buf_init(&in, 0);
 	build_one(&in, KRX_CODEC_ZSTD, w, (int32_t)wlen, kv, nh);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	krx_buf_init(&dec, 0);
 	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
 	    &dec), KRX_OK, "parcel %s", parcel);
@@ -1628,7 +1628,7 @@ count_refused(const struct krx_buf *in, int want)
 	struct kms			 k;
 	uint64_t			 n = 1;
 
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	cr_assert_eq(krx_recenc_count(in->data, in->len, &s, &n), want);
 	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
 	krx_buf_init(&enc, 0);
@@ -1667,7 +1667,7 @@ Test(recenc, count_above_bytes_refused)
 	uint64_t			 n;
 	size_t				 i;
 
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
 		/* 10 records of 7 bytes: 10 is possible, 11 is not. */
 		krx_buf_init(&in, 0);
@@ -1698,7 +1698,7 @@ Test(recenc, count_compressed_many_records)
 	struct krx_batch		 b;
 	uint64_t			 n;
 
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	krx_buf_init(&in, 0);
 	build_counted(&in, KRX_CODEC_ZSTD, 5000, 5000);
 	krx_batch_iter_init(&bi, in.data, in.len);
@@ -1725,7 +1725,7 @@ Test(recenc, count_not_records_refused)
 	size_t				 i;
 	int32_t				 declared;
 
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
 		for (declared = 4; declared <= 6; declared += 2) {
 			/* 5 records, values of 20 bytes: 4 and 6 fit. */
@@ -1772,7 +1772,7 @@ Test(recenc, produce_refuses_encryption_header)
 	size_t				 i;
 	int				 c;
 
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	for (i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
 		for (c = 0; c < 3; c++) {
 			b.attributes = (int16_t)codecs[i];
@@ -1826,7 +1826,7 @@ Test(recenc, encrypt_output_capped)
 
 	krx_buf_init(&in, 0);
 	build_plain(&in, KRX_CODEC_NONE, 0, 100, 10, -1);
-	krx_recenc_scratch_init(&s, 8192);
+	krx_recenc_scratch_init(&s, 8192, NULL);
 	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
 	krx_buf_init(&enc, 0);
 	krx_buf_put(&enc, "before", 6);
@@ -1837,7 +1837,7 @@ Test(recenc, encrypt_output_capped)
 	krx_buf_free(&enc);
 	kms_free(&k);
 	/* The same field under a cap that fits. */
-	krx_recenc_scratch_init(&s, 64 * 1024);
+	krx_recenc_scratch_init(&s, 64 * 1024, NULL);
 	kms_init(&k, KRX_IVGEN_MAX_BUDGET);
 	krx_buf_init(&enc, 0);
 	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
@@ -1867,7 +1867,7 @@ Test(recenc, decrypt_marked_tombstone)
 	size_t				 wlen;
 
 	kms_init(&k, 10);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	krx_buf_init(&in, 0);
 	build_one(&in, KRX_CODEC_NONE, NULL, -1, ok, 1);
 	build_one(&in, KRX_CODEC_LZ4, NULL, -1, bad, 1);
@@ -1928,7 +1928,7 @@ edek_case(size_t elen)
 	krx_buf_init(&in, 0);
 	build_one(&in, KRX_CODEC_GZIP, v.data, (int32_t)v.len, ok, 1);
 	kms_init(&k, 10);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	cr_assert_eq(krx_recdec_scan(in.data, in.len, kms_scan, &k, &s, &n),
 	    KRX_E_TOO_BIG);
 	krx_buf_init(&dec, 0);
@@ -1986,7 +1986,7 @@ Test(recenc, decrypt_keeps_batch_codec)
 		put_record(&in, 0, 0, i, "z", zeros, 64 << 10, NULL, 0);
 	batch_end(&bw, &in);
 	cr_assert_lt(in.len, 16 << 10, "input %zu bytes", in.len);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	krx_buf_init(&dec, 0);
 	cr_assert_eq(krx_recdec_decrypt(in.data, in.len, kms_find, &k, &s,
 	    &dec), KRX_OK);
@@ -2029,7 +2029,7 @@ Test(recenc, decrypt_budget)
 	for (i = 0; i < 3; i++)
 		build_plain(&in, KRX_CODEC_ZSTD, 100 * i, 16, 64 << 10, -1);
 	kms_init(&k, 0);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	cr_assert_eq(s.budget, UINT64_MAX);
 	krx_buf_init(&dec, 0);
 	s.budget = 1;
@@ -2086,7 +2086,7 @@ grown(int32_t vlen, size_t *formula)
 	put_record(&in, 0, 0, 0, "key", NULL, vlen, hv, 1);
 	batch_end(&w, &in);
 	kms_init(&k, 1000);
-	krx_recenc_scratch_init(&s, CAP);
+	krx_recenc_scratch_init(&s, CAP, NULL);
 	krx_buf_init(&enc, 0);
 	cr_assert_eq(krx_recenc_encrypt(in.data, in.len, kms_next, &k, &s,
 	    &enc), KRX_OK);

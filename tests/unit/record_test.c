@@ -123,7 +123,8 @@ check_capture(const char *name, int codec, const struct want_rec *want)
 	cr_assert_geq(b.max_timestamp, b.base_timestamp);
 	cr_assert_eq(krx_batch_verify_crc(&b), KRX_OK, "%s", name);
 	krx_buf_init(&scratch, 0);
-	cr_assert_eq(krx_batch_records(&b, &scratch, CAP, &p, &n), KRX_OK);
+	cr_assert_eq(krx_batch_records(&b, NULL, &scratch, CAP, &p, &n),
+	    KRX_OK);
 	cr_assert_eq(scratch.len, codec == 0 ? 0 : n);
 	krx_record_iter_init(&ri, p, n, b.records_count);
 	for (i = 0; i < 5; i++) {
@@ -189,7 +190,8 @@ reencode(const struct krx_batch *b, int codec, struct krx_buf *out)
 
 	krx_buf_init(&scratch, 0);
 	krx_buf_init(&cz, 0);
-	if ((rv = krx_batch_records(b, &scratch, CAP, &p, &n)) != KRX_OK ||
+	if ((rv = krx_batch_records(b, NULL, &scratch, CAP, &p,
+	    &n)) != KRX_OK ||
 	    (rv = krx_batch_write_header(&w, out, b, codec)) != KRX_OK)
 		goto out;
 	krx_record_iter_init(&ri, p, n, b->records_count);
@@ -197,7 +199,7 @@ reencode(const struct krx_batch *b, int codec, struct krx_buf *out)
 		if ((rv = krx_record_write(out, &r, NULL, NULL)) != KRX_OK)
 			goto out;
 	if (rv == 0)
-		rv = krx_batch_write_finish(&w, out, &cz);
+		rv = krx_batch_write_finish(&w, NULL, out, &cz);
 out:
 	krx_buf_free(&scratch);
 	krx_buf_free(&cz);
@@ -218,8 +220,8 @@ same_records(const struct krx_batch *a, const struct krx_batch *b,
 
 	krx_buf_init(&sa, 0);
 	krx_buf_init(&sb, 0);
-	cr_assert_eq(krx_batch_records(a, &sa, CAP, &pa, &na), KRX_OK);
-	cr_assert_eq(krx_batch_records(b, &sb, CAP, &pb, &nb), KRX_OK);
+	cr_assert_eq(krx_batch_records(a, NULL, &sa, CAP, &pa, &na), KRX_OK);
+	cr_assert_eq(krx_batch_records(b, NULL, &sb, CAP, &pb, &nb), KRX_OK);
 	cr_assert_eq(a->records_count, b->records_count);
 	krx_record_iter_init(&ia, pa, na, a->records_count);
 	krx_record_iter_init(&ib, pb, nb, b->records_count);
@@ -392,11 +394,12 @@ Test(record, decompress_cap)
 	size_t			 n;
 
 	krx_buf_init(&s, 0);
-	cr_assert_eq(krx_batch_records(&b, &s, 40000, &p, &n), KRX_E_TOO_BIG);
+	cr_assert_eq(krx_batch_records(&b, NULL, &s, 40000, &p, &n),
+	    KRX_E_TOO_BIG);
 	cr_assert_null(p);
 	cr_assert_eq(s.len, 0);
 	krx_buf_put(&s, "x", 1);
-	cr_assert_eq(krx_batch_records(&b, &s, CAP, &p, &n), KRX_OK);
+	cr_assert_eq(krx_batch_records(&b, NULL, &s, CAP, &p, &n), KRX_OK);
 	cr_assert_eq(p, s.data + 1);
 	cr_assert_eq(n, s.len - 1);
 	krx_buf_free(&s);
@@ -423,7 +426,7 @@ mark_batch(const struct krx_batch *b, struct krx_buf *out)
 
 	krx_buf_init(&s, 0);
 	krx_buf_init(&cz, 0);
-	cr_assert_eq(krx_batch_records(b, &s, CAP, &p, &n), KRX_OK);
+	cr_assert_eq(krx_batch_records(b, NULL, &s, CAP, &p, &n), KRX_OK);
 	cr_assert_eq(krx_batch_write_header(&w, out, b, KRX_CODEC_NONE),
 	    KRX_OK);
 	krx_record_iter_init(&ri, p, n, b->records_count);
@@ -444,7 +447,7 @@ mark_batch(const struct krx_batch *b, struct krx_buf *out)
 		slot[0] = '!';
 		memcpy(slot + 1, r.value, (size_t)r.value_len);
 	}
-	cr_assert_eq(krx_batch_write_finish(&w, out, &cz), KRX_OK);
+	cr_assert_eq(krx_batch_write_finish(&w, NULL, out, &cz), KRX_OK);
 	krx_buf_free(&s);
 	krx_buf_free(&cz);
 }
@@ -479,7 +482,7 @@ unmark_batch(const struct krx_batch *b, int codec, struct krx_buf *out)
 		}
 		cr_assert_eq(krx_record_write(out, &nr, NULL, NULL), KRX_OK);
 	}
-	cr_assert_eq(krx_batch_write_finish(&w, out, &cz), KRX_OK);
+	cr_assert_eq(krx_batch_write_finish(&w, NULL, out, &cz), KRX_OK);
 	krx_buf_free(&cz);
 }
 
@@ -696,7 +699,8 @@ Test(record, every_prefix_never_crashes)
 				continue;
 			b.records_len = cut - 61;
 			krx_buf_reset(&s);
-			if (krx_batch_records(&b, &s, CAP, &p, &n) != KRX_OK)
+			if (krx_batch_records(&b, NULL, &s, CAP, &p,
+			    &n) != KRX_OK)
 				continue;
 			/* Decoded (xerial cut at a chunk): records missing. */
 			krx_record_iter_init(&ri, p, n, b.records_count);
@@ -815,7 +819,7 @@ Test(record, legacy_batches_passed_through)
 	cr_assert_eq(b.data, buf);
 	cr_assert_eq(krx_batch_verify_crc(&b), KRX_E_UNSUPPORTED);
 	krx_buf_init(&out, 0);
-	cr_assert_eq(krx_batch_records(&b, &out, CAP, &p, &n),
+	cr_assert_eq(krx_batch_records(&b, NULL, &out, CAP, &p, &n),
 	    KRX_E_UNSUPPORTED);
 	cr_assert_eq(krx_batch_write_header(&w, &out, &b, 0),
 	    KRX_E_UNSUPPORTED);
@@ -851,7 +855,7 @@ Test(record, writer_codec_checks)
 	cr_assert_eq(krx_batch_write_header(&w, &out, &b,
 	    KRX_BATCH_CODEC_KEEP), KRX_OK);
 	cr_assert_eq(out.len, 3 + 61);
-	cr_assert_eq(krx_batch_write_finish(&w, &out, NULL), KRX_E_RANGE);
+	cr_assert_eq(krx_batch_write_finish(&w, NULL, &out, NULL), KRX_E_RANGE);
 	cr_assert_eq(out.len, 3);
 	/* Codec bits 5-7 cannot be decompressed nor kept. */
 	b.attributes |= 7;

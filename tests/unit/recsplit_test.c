@@ -89,7 +89,7 @@ static int
 fx_split(struct fx *f, size_t limit, int out_codec)
 {
 	return krx_recsplit(f->in.data, f->in.len, limit, out_codec, MAXDEC,
-	    &f->plain, &f->comp, &f->sp);
+	    NULL, &f->plain, &f->comp, &f->sp);
 }
 
 static uint64_t
@@ -201,7 +201,7 @@ mkbatch(struct krx_buf *out, const struct bspec *s)
 	    KRX_BATCH_CODEC_KEEP), KRX_OK);
 	for (i = 0; i < s->count; i++)
 		put_record(out, s, i, &rng);
-	cr_assert_eq(krx_batch_write_finish(&w, out, &z), KRX_OK);
+	cr_assert_eq(krx_batch_write_finish(&w, NULL, out, &z), KRX_OK);
 	krx_buf_free(&h);
 	krx_buf_free(&z);
 }
@@ -310,7 +310,7 @@ check_records(const struct krx_batch *pb, struct krx_record_iter *oi,
 	int32_t			 i;
 
 	krx_buf_init(&s, 0);
-	cr_assert_eq(krx_batch_records(pb, &s, MAXDEC, &p, &n), KRX_OK);
+	cr_assert_eq(krx_batch_records(pb, NULL, &s, MAXDEC, &p, &n), KRX_OK);
 	krx_record_iter_init(&ri, p, n, pb->records_count);
 	for (i = 0; krx_record_next(&ri, &r) == 1; i++) {
 		cr_assert_eq(krx_record_next(oi, &o), 1, "more records");
@@ -346,7 +346,8 @@ check_split(const uint8_t *in, size_t inlen, const struct krx_recsplit *sp,
 
 	ob = one_batch(in, inlen);
 	krx_buf_init(&os, 0);
-	cr_assert_eq(krx_batch_records(&ob, &os, MAXDEC, &op, &on), KRX_OK);
+	cr_assert_eq(krx_batch_records(&ob, NULL, &os, MAXDEC, &op, &on),
+	    KRX_OK);
 	krx_record_iter_init(&oi, op, on, ob.records_count);
 	cr_assert_gt(sp->n, 0);
 	for (i = 0; i < sp->n; i++) {
@@ -454,7 +455,8 @@ Test(recsplit, under_limit_copied)
 	cr_assert_eq(f.sp.n, 3);
 	cr_assert_eq(memcmp(f.sp.out.data, f.in.data, f.in.len), 0);
 	/* Nothing in, nothing out. */
-	cr_assert_eq(krx_recsplit(NULL, 0, 1024, 0, MAXDEC, &f.plain, &f.comp,
+	cr_assert_eq(krx_recsplit(NULL, 0, 1024, 0, MAXDEC, NULL, &f.plain,
+	    &f.comp,
 	    &f.sp), KRX_OK);
 	cr_assert_eq(f.sp.n, 0);
 	fx_free(&f);
@@ -694,7 +696,8 @@ ztotal(const struct krx_buf *in)
 
 	krx_buf_init(&z, 0);
 	b = one_batch(in->data, in->len);
-	cr_assert_eq(krx_compress(KRX_CODEC_ZSTD, b.records, b.records_len,
+	cr_assert_eq(krx_compress(NULL, KRX_CODEC_ZSTD, b.records,
+	    b.records_len,
 	    &z), KRX_OK);
 	t = KRX_BATCH_HDR_LEN + z.len;
 	krx_buf_free(&z);
@@ -831,7 +834,7 @@ Test(recsplit, captures)
 		w.greedy = w.codec == KRX_CODEC_NONE;
 		w.limit = fr.len - 1;
 		cr_assert_eq(krx_recsplit(fr.data, fr.len, w.limit,
-		    KRX_CODEC_NONE, MAXDEC, &f.plain, &f.comp, &f.sp),
+		    KRX_CODEC_NONE, MAXDEC, NULL, &f.plain, &f.comp, &f.sp),
 		    caps[i].r, "%s", caps[i].name);
 		if (caps[i].r == KRX_OK)
 			cr_assert_gt(check_split(fr.data, fr.len, &f.sp, &w,
@@ -841,7 +844,7 @@ Test(recsplit, captures)
 	/* A transaction's batch and its COMMIT marker: copied. */
 	fr = kt_load("batch_txn_java.bin");
 	cr_assert_eq(krx_recsplit(fr.data, fr.len, 1024, KRX_CODEC_NONE,
-	    MAXDEC, &f.plain, &f.comp, &f.sp), KRX_OK);
+	    MAXDEC, NULL, &f.plain, &f.comp, &f.sp), KRX_OK);
 	cr_assert(f.sp.n == 2 && f.sp.out.len == fr.len &&
 	    memcmp(f.sp.out.data, fr.data, fr.len) == 0);
 	free(fr.data);
@@ -886,9 +889,9 @@ Test(recsplit, limit_and_arguments)
 	failed(&f, 1024, 5, KRX_E_UNSUPPORTED);
 	failed(&f, 1024, -1, KRX_E_UNSUPPORTED);
 	cr_assert_eq(krx_recsplit(f.in.data, f.in.len, 1024, 0, MAXDEC,
-	    &f.plain, &f.plain, &f.sp), KRX_E_RANGE);
+	    NULL, &f.plain, &f.plain, &f.sp), KRX_E_RANGE);
 	cr_assert_eq(krx_recsplit(f.in.data, f.in.len, 1024, 0, MAXDEC,
-	    &f.plain, &f.sp.out, &f.sp), KRX_E_RANGE);
+	    NULL, &f.plain, &f.sp.out, &f.sp), KRX_E_RANGE);
 	cr_assert_eq(fx_split(&f, 1024, KRX_CODEC_NONE), KRX_OK);
 	fx_free(&f);
 }
@@ -949,7 +952,7 @@ Test(recsplit, bad_batches)
 	s.count = 1000;
 	mkbatch(&f.in, &s);
 	cr_assert_eq(krx_recsplit(f.in.data, f.in.len, 1024, KRX_CODEC_NONE,
-	    4096, &f.plain, &f.comp, &f.sp), KRX_E_TOO_BIG);
+	    4096, NULL, &f.plain, &f.comp, &f.sp), KRX_E_TOO_BIG);
 	cr_assert_eq(f.sp.n, 0);
 	krx_buf_free(&orig);
 	fx_free(&f);
