@@ -29,7 +29,7 @@ struct chan_out {
 struct krx_chan {
 	int			 fd;
 	size_t			 max_len;
-	int			 allow_fd;
+	unsigned		 fds_dir;	/* KRX_CHAN_FD_* */
 	struct event		*rev;
 	struct event		*wev;
 	struct krx_buf		 in;
@@ -126,7 +126,8 @@ chan_take_fds(struct krx_chan *c, struct msghdr *mh)
 		fds = (int *)(void *)CMSG_DATA(cm);
 		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (i = 0; i < n; i++) {
-			if (c->n_fds < CHAN_MAX_FDS && c->allow_fd)
+			if (c->n_fds < CHAN_MAX_FDS &&
+			    (c->fds_dir & KRX_CHAN_FD_IN))
 				c->fds[c->n_fds++] = fds[i];
 			else {
 				close(fds[i]);
@@ -308,9 +309,14 @@ int
 krx_chan_send(struct krx_chan *c, uint32_t type, uint32_t id,
     uint16_t flags, const void *payload, size_t len, int fd)
 {
-	struct chan_out	*o = xcalloc(1, sizeof(*o));
+	struct chan_out	*o;
 	int		 r;
 
+	if (fd != -1 && !(c->fds_dir & KRX_CHAN_FD_OUT)) {
+		close(fd);
+		return KRX_E_RANGE;
+	}
+	o = xcalloc(1, sizeof(*o));
 	o->fd = fd;
 	if (fd != -1)
 		flags |= KRX_IPC_F_FD;
@@ -328,7 +334,7 @@ krx_chan_send(struct krx_chan *c, uint32_t type, uint32_t id,
 }
 
 struct krx_chan *
-krx_chan_new(struct event_base *base, int fd, size_t max_len, int allow_fd,
+krx_chan_new(struct event_base *base, int fd, size_t max_len, unsigned fds,
     krx_chan_msg_fn msg, krx_chan_eof_fn eof, void *arg)
 {
 	struct krx_chan	*c = xcalloc(1, sizeof(*c));
@@ -336,7 +342,7 @@ krx_chan_new(struct event_base *base, int fd, size_t max_len, int allow_fd,
 	evutil_make_socket_nonblocking(fd);
 	c->fd = fd;
 	c->max_len = max_len;
-	c->allow_fd = allow_fd;
+	c->fds_dir = fds;
 	c->msg = msg;
 	c->eof = eof;
 	c->arg = arg;

@@ -7,7 +7,8 @@
  * Contract checks made here, each closing the channel (the eof callback
  * gets the error): wrong IPC version, a message over the channel's size
  * cap, an fd on a channel that allows none, an F_FD flag without an fd or
- * an fd without the flag. Consumed input and written output are zeroed
+ * an fd without the flag. Sending an fd on a channel not opened with
+ * KRX_CHAN_FD_OUT is refused (KRX_E_RANGE, the fd closed). Consumed input and written output are zeroed
  * (they may hold DEKs). What each message may be is the receiver's
  * dispatch table (common/dispatch.h), checked in its msg callback.
  */
@@ -32,9 +33,13 @@ typedef void (*krx_chan_msg_fn)(struct krx_chan *c,
 /* End of the channel: err 0 for EOF, else a negative enum krx_err. */
 typedef void (*krx_chan_eof_fn)(struct krx_chan *c, int err, void *arg);
 
+/* Which way fds may travel on a channel (krx_chan_new's fds). */
+#define KRX_CHAN_FD_IN	0x1	/* this end accepts them */
+#define KRX_CHAN_FD_OUT	0x2	/* this end sends them */
+
 /* Takes ownership of fd (closed by krx_chan_free). */
 struct krx_chan *krx_chan_new(struct event_base *base, int fd,
-	    size_t max_len, int allow_fd, krx_chan_msg_fn msg,
+	    size_t max_len, unsigned fds, krx_chan_msg_fn msg,
 	    krx_chan_eof_fn eof, void *arg);
 void	krx_chan_free(struct krx_chan *c);
 /* Queue a message; fd (or -1) is sent with it and closed once sent. */

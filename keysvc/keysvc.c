@@ -353,7 +353,7 @@ krx_keysvc_main(const char *conf_path, int foreground)
 	evsignal_add(sigterm, NULL);
 	krx_dispatch_peer_init(&keysvc_master_peer);
 	keysvc.master = krx_chan_new(keysvc.base, KEYSVC_MASTER_FD,
-	    KRX_IPC_MAX_KEYS, 1, keysvc_master_msg, keysvc_master_eof, NULL);
+	    KRX_IPC_MAX_KEYS, KRX_CHAN_FD_IN, keysvc_master_msg, keysvc_master_eof, NULL);
 	event_base_dispatch(keysvc.base);
 	event_free(sigterm);
 	keysvc_free();

@@ -147,7 +147,6 @@ krx_keysvc_exec(struct krx_master *m, struct krx_slot *ks, int fd, int keys)
 	char	*argv[6];
 	int	 i = 0;
 
-	krx_spawn_reset_signals();
 	if (fd == KEYSVC_FD)
 		fcntl(fd, F_SETFD, 0);
 	else if (dup2(fd, KEYSVC_FD) == -1)

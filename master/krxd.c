@@ -135,6 +135,7 @@ krxd_setup(struct krx_master *m, struct krx_conf *conf)
 	m->cur->master = m;
 	m->cur->state = KRX_GEN_SERVING;
 	m->cur->n_workers = krx_confload_workers(conf);
+	m->last_gen = 1;
 	if ((m->cy = krx_cycle_new(conf, 1, 0, m->stats)) == NULL)
 		fatalx("cannot make the first generation");
 	m->cur->cy = m->cy;

@@ -114,6 +114,8 @@ struct krx_master {
 	struct krx_cycle	*cy;		/* the serving generation's */
 	struct krx_gen		 gens[2];	/* gens[i]: rows from i * 256 */
 	struct krx_gen		*cur;		/* serving */
+	uint32_t		 last_gen;	/* highest number given, so an
+						 * aborted one is not reused */
 	struct krx_stats	*stats;		/* every generation's rows */
 	int			 foreground;
 	struct krx_slot		 ks[2];		/* key services: one, two

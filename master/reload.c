@@ -213,7 +213,7 @@ reload_cycle(struct krx_master *m, struct krx_gen *g, struct krx_conf *conf,
 {
 	struct krx_cycle	*cy;
 
-	cy = krx_cycle_new(conf, m->cy->generation + 1,
+	cy = krx_cycle_new(conf, ++m->last_gen,
 	    (int)(g - m->gens) * KRX_MAX_WORKERS, m->stats);
 	if (cy == NULL) {
 		krx_conf_error(errs, conf->path, 0, "cannot make the shared "

@@ -245,8 +245,10 @@ spawn_attach(struct krx_master *m, struct krx_slot *s, int fd, pid_t pid)
 	if (s->chan != NULL)
 		krx_chan_free(s->chan);
 	krx_dispatch_peer_init(&s->peer);
-	s->chan = krx_chan_new(m->base, fd, k->chan_max, k->fds_in,
-	    spawn_chan_msg, spawn_chan_eof, s);
+	s->chan = krx_chan_new(m->base, fd, k->chan_max,
+	    (k->fds_in ? KRX_CHAN_FD_IN : 0) |
+	    (k->fds_out ? KRX_CHAN_FD_OUT : 0), spawn_chan_msg,
+	    spawn_chan_eof, s);
 	s->pid = pid;
 	s->state = KRX_CHILD_STARTING;
 	clock_gettime(CLOCK_MONOTONIC, &s->spawned);
@@ -259,16 +261,16 @@ spawn_attach(struct krx_master *m, struct krx_slot *s, int fd, pid_t pid)
 }
 
 /*
- * In a new worker: nothing of the master's but its own generation. The
- * other generation's sockets and maps (those not shared) are closed and
- * unmapped, so a worker never holds a writable map (finding 12).
+ * In a new child of a fork-only kind (a worker): nothing of the
+ * master's but its own generation. The other generation's sockets and
+ * maps (those not shared) are closed and unmapped, so a worker never
+ * holds a writable map (finding 12).
  */
 static void
-spawn_child(struct krx_master *m, struct krx_slot *s)
+spawn_forget_master(struct krx_master *m, struct krx_slot *s)
 {
 	struct krx_gen	*g;
 
-	krx_spawn_reset_signals();
 	krx_spawn_close_inherited(m, -1);
 	if (m->pid_fd != -1)
 		close(m->pid_fd);	/* the lock is the master's */
@@ -284,7 +286,6 @@ static void
 spawn_worker_child(struct krx_master *m, struct krx_slot *s, int chan,
     int keys)
 {
-	spawn_child(m, s);
 	krx_worker_main(s->gen->cy, s->slot, chan, keys);
 }
 
@@ -307,6 +308,10 @@ krx_spawn_fork(struct krx_master *m, struct krx_slot *s, int keys)
 	}
 	if (pid == 0) {
 		close(sv[0]);
+		krx_spawn_reset_signals();
+		/* An exec'd image holds nothing of the master's anyway. */
+		if (!k->exec)
+			spawn_forget_master(m, s);
 		k->child(m, s, sv[1], keys);
 	}
 	close(sv[1]);

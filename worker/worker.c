@@ -345,7 +345,7 @@ krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 		evsignal_add(sev[i], NULL);
 	}
 	krx_dispatch_peer_init(&worker_master_peer);
-	w.chan = krx_chan_new(w.base, chan, KRX_IPC_MAX_WORKER, 1,
+	w.chan = krx_chan_new(w.base, chan, KRX_IPC_MAX_WORKER, KRX_CHAN_FD_IN,
 	    worker_chan_msg, worker_chan_eof, &w);
 	w.kc = krx_keyclient_new(&w);
 	w.limits = krx_topiclimit_new();

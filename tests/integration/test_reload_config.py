@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 
 from confluent_kafka import KafkaError
 
@@ -232,3 +233,50 @@ def test_reload_listener_port(kafka, krxd_factory, topic_name):
                               [b"x%d" % i for i in range(5)]) == []
     recs = enctest.read_topics(krxd.bootstrap, [topic_name])[topic_name][0]
     assert [r[4] for r in recs] == [b"x%d" % i for i in range(5)]
+
+
+def test_reload_aborted_when_keysvc_dies(kafka, krxd_factory, topic_name,
+                                         tmp_path):
+    """A new generation that never becomes ready is aborted: here its new
+    key service cannot start (a Vault token file that does not exist,
+    which only keysvc reads, so `krxd -t` cannot see it). krx-ctl reload
+    fails with the reason, the running generation keeps its workers and
+    serves encrypted records, and the next good reload goes through."""
+    krxd = enctest.enc_krxd(krxd_factory, workers=2)
+    topic = topic_name
+    tools.create_topics(kafka.bootstrap, {topic: 1})
+    enctest.kek(krxd, "create", f"KEK-{topic}")
+    pids = sorted(krxd.worker_pids())
+    good = krxd.vc_extra
+    missing = os.path.join(str(tmp_path), "no-such-token")
+    krxd.vc_extra = good.replace(
+        '      kms = "LocalKms";\n',
+        '      kms = "VaultKmsService";\n').replace(
+        f'kmsConfig = {{ keystore = "{krxd.keystore}"; }};',
+        'kmsConfig = { vaultTransitEngineUrl = '
+        '"http://127.0.0.1:1/v1/transit"; vaultToken = { passwordFile = '
+        f'"{missing}"; }}; }};')
+    assert "VaultKmsService" in krxd.vc_extra and missing in krxd.vc_extra
+    krxd.write_config()
+    t = subprocess.run([krxtest.KRXD, "-t", "-c", krxd.config_path],
+                       capture_output=True, text=True, timeout=30)
+    assert t.returncode == 0, t.stdout + t.stderr
+    r = reloadtest.ctl_reload(krxd)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"generation 2 failed: a worker or its key service "
+                     r"exited with status \d+ before it was ready; "
+                     r"generation 1 keeps serving", r.stderr), r.stderr
+    assert f"token file {missing}" in krxd.log_text()
+    krxd.expected_deaths.update(int(p) for p in re.findall(
+        r"keysvc \d+ \(pid (\d+)\) exited with status 78",
+        krxd.log_text()))
+    reloadtest.wait_serving(krxd, 1)
+    assert sorted(krxd.worker_pids()) == pids
+    assert reloadtest.produce(krxd.bootstrap, topic, [b"after"]) == []
+    direct = enctest.read_topics(kafka.bootstrap, [topic])[topic][0]
+    dec = enctest.Decryptor(krxd.keystore)
+    assert dec.check(direct[-1], None, b"after", None)["version"] == 1
+
+    krxd.vc_extra = good
+    krxd.write_config()
+    assert reloadtest.reload_ok(krxd) == 3

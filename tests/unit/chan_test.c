@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -65,8 +66,10 @@ Test(chan, messages_and_fd_arrive)
 
 	pair(sv);
 	cr_assert_eq(pipe(p), 0);
-	ca = krx_chan_new(base, sv[0], 1024, 1, on_msg, on_eof, &a);
-	cb = krx_chan_new(base, sv[1], 1024, 1, on_msg, on_eof, &b);
+	ca = krx_chan_new(base, sv[0], 1024, KRX_CHAN_FD_OUT, on_msg, on_eof,
+	    &a);
+	cb = krx_chan_new(base, sv[1], 1024, KRX_CHAN_FD_IN, on_msg, on_eof,
+	    &b);
 	krx_chan_send(ca, 1, 0, 0, "one", 3, -1);
 	krx_chan_send(ca, 2, 0, 0, "two", 3, p[0]);
 	krx_chan_send(ca, 3, 0, 0, "three", 5, -1);
@@ -120,13 +123,41 @@ Test(chan, fd_refused_where_not_allowed)
 	pair(sv);
 	cr_assert_eq(pipe(p), 0);
 	close(p[1]);
-	ca = krx_chan_new(base, sv[0], 1024, 1, on_msg, on_eof, &a);
+	ca = krx_chan_new(base, sv[0], 1024, KRX_CHAN_FD_OUT, on_msg, on_eof,
+	    &a);
 	cb = krx_chan_new(base, sv[1], 1024, 0, on_msg, on_eof, &b);
 	krx_chan_send(ca, 1, 0, 0, "x", 1, p[0]);
 	event_base_dispatch(base);
 	cr_assert(b.ended);
 	cr_assert_eq(b.err, KRX_E_MALFORMED);
 	krx_chan_free(ca);
+	krx_chan_free(cb);
+	event_base_free(base);
+}
+
+/* An end not opened to send fds refuses to, and closes the fd. */
+Test(chan, fd_not_sent_without_fd_out)
+{
+	struct event_base	*base = event_base_new();
+	struct seen		 a = { .base = base, .fd = -1 }, b = a;
+	struct krx_chan		*ca, *cb;
+	int			 sv[2], p[2];
+
+	pair(sv);
+	cr_assert_eq(pipe(p), 0);
+	ca = krx_chan_new(base, sv[0], 1024, KRX_CHAN_FD_IN, on_msg, on_eof,
+	    &a);
+	cb = krx_chan_new(base, sv[1], 1024, KRX_CHAN_FD_IN, on_msg, on_eof,
+	    &b);
+	cr_assert_eq(krx_chan_send(ca, 1, 0, 0, "x", 1, p[0]), KRX_E_RANGE);
+	cr_assert_eq(fcntl(p[0], F_GETFD), -1);		/* closed */
+	cr_assert_eq(krx_chan_send(ca, 2, 0, 0, "y", 1, -1), KRX_OK);
+	krx_chan_free(ca);
+	event_base_dispatch(base);
+	cr_assert_eq(b.n, 1);
+	cr_assert_eq(b.types[0], 2);
+	cr_assert(b.ended);
+	close(p[1]);
 	krx_chan_free(cb);
 	event_base_free(base);
 }
