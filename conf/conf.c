@@ -490,6 +490,22 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	conf_vclusters(c, root);
 }
 
+/* conf->text: the parsed tree written out again (no secret is inline). */
+static void
+conf_snapshot(config_t *cfg, struct krx_conf *conf,
+    struct krx_conf_errors *errs)
+{
+	FILE	*f;
+
+	if ((f = open_memstream(&conf->text, &conf->text_len)) == NULL) {
+		krx_conf_error(errs, conf->path, 0, "out of memory");
+		return;
+	}
+	config_write(cfg, f);
+	if (fclose(f) != 0 || conf->text == NULL)
+		krx_conf_error(errs, conf->path, 0, "out of memory");
+}
+
 static int
 conf_finish(config_t *cfg, int read_ok, const char *name,
     struct krx_conf **out, struct krx_conf_errors *errs)
@@ -515,6 +531,8 @@ conf_finish(config_t *cfg, int read_ok, const char *name,
 	conf_root(&c, config_root_setting(cfg));
 	if (errs->n == 0)
 		krx_conf_check(conf, errs);
+	if (errs->n == 0)
+		conf_snapshot(cfg, conf, errs);
 	if (errs->n > 0 || errs->dropped > 0) {
 		krx_conf_free(conf);
 		return KRX_E_CONFIG;
@@ -561,6 +579,7 @@ krx_conf_free(struct krx_conf *conf)
 
 	if (conf == NULL)
 		return;
+	free(conf->text);
 	for (i = 0; i < conf->n_vclusters; i++) {
 		vc = &conf->vclusters[i];
 		free(vc->name);

@@ -172,6 +172,12 @@ struct krx_conf_vcluster {
 
 struct krx_conf {
 	char			*path;
+	char			*text;		/* as parsed, @includes inlined
+					 * (libconfig's writer): what a
+					 * key service started later
+					 * parses, whatever the file
+					 * holds by then */
+	size_t			 text_len;
 	int			 workers;	/* 0: one per CPU */
 	char			*user;		/* NULL: no switch */
 	char			*keysvc_user;	/* NULL: no switch */

@@ -10,6 +10,7 @@
  * worker with KRX_IPC_KEY_FLUSH (issue 9, finding 10).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "common/buf.h"
 #include "common/chan.h"
 #include "common/dispatch.h"
 #include "common/log.h"
@@ -31,7 +33,8 @@
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
 
-#define KEYSVC_MASTER_FD	3
+#define KEYSVC_MASTER_FD	KRX_IPC_KEYSVC_MASTER_FD
+#define KEYSVC_CONF_MAX		(16 * 1024 * 1024)
 
 static struct krx_keysvc	 keysvc;
 static struct krx_dispatch_peer	 keysvc_master_peer;
@@ -276,19 +279,56 @@ keysvc_harden(void)
 		fatal("%s", step);
 }
 
+/*
+ * The configuration text the master wrote at KRX_IPC_KEYSVC_CONF_FD
+ * (its generation's, as the master parsed it), at most
+ * KEYSVC_CONF_MAX bytes; NUL-terminated.
+ */
+static char *
+keysvc_read_conf(void)
+{
+	struct krx_buf	 b;
+	ssize_t		 n;
+	char		*text;
+
+	krx_buf_init(&b, 4096);
+	for (;;) {
+		if (krx_buf_reserve(&b, 4096) != KRX_OK)
+			fatalx("out of memory for the configuration");
+		n = read(KRX_IPC_KEYSVC_CONF_FD, b.data + b.len, 4096);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			fatal("reading the configuration from the master");
+		if (n == 0)
+			break;
+		b.len += (size_t)n;
+		if (b.len > KEYSVC_CONF_MAX)
+			fatalx("configuration over %d bytes", KEYSVC_CONF_MAX);
+	}
+	close(KRX_IPC_KEYSVC_CONF_FD);
+	text = xmalloc(b.len + 1);
+	memcpy(text, b.data, b.len);
+	text[b.len] = '\0';
+	krx_buf_free(&b);
+	return text;
+}
+
 static void
 keysvc_load(const char *path)
 {
 	struct krx_conf_errors	 errs;
 	size_t			 i;
+	char			*text = keysvc_read_conf();
 
 	memset(&errs, 0, sizeof(errs));
-	if (krx_conf_load(path, &keysvc.conf, &errs) != KRX_OK) {
+	if (krx_conf_load_string(text, path, &keysvc.conf, &errs) != KRX_OK) {
 		for (i = 0; i < errs.n; i++)
 			log_err("%s", errs.msg[i]);
 		krx_conf_errors_free(&errs);
 		exit(KRX_EXIT_CONFIG);
 	}
+	free(text);
 	krx_conf_errors_free(&errs);
 	log_setlevel(keysvc.conf->log_level);
 }
@@ -353,7 +393,8 @@ krx_keysvc_main(const char *conf_path, int foreground)
 	evsignal_add(sigterm, NULL);
 	krx_dispatch_peer_init(&keysvc_master_peer);
 	keysvc.master = krx_chan_new(keysvc.base, KEYSVC_MASTER_FD,
-	    KRX_IPC_MAX_KEYS, KRX_CHAN_FD_IN, keysvc_master_msg, keysvc_master_eof, NULL);
+	    KRX_IPC_MAX_KEYS, KRX_CHAN_FD_IN, keysvc_master_msg,
+	    keysvc_master_eof, NULL);
 	event_base_dispatch(keysvc.base);
 	event_free(sigterm);
 	keysvc_free();

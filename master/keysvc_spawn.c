@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <string.h>
@@ -30,7 +31,8 @@
 #include "crypto/secret.h"
 #include "master/master.h"
 
-#define KEYSVC_FD	3
+#define KEYSVC_FD	KRX_IPC_KEYSVC_MASTER_FD
+#define KEYSVC_CONF_FD	KRX_IPC_KEYSVC_CONF_FD
 #define KS_PING_EVERY	3	/* seconds */
 
 /*
@@ -141,21 +143,71 @@ krx_keysvc_link(struct krx_master *m, struct krx_slot *s)
 	return kp[1];
 }
 
+/*
+ * The configuration key service ks serves: that of the newest
+ * generation using it (generations share a key service only when their
+ * KMS settings are the same).
+ */
+static const struct krx_conf *
+keysvc_conf(struct krx_master *m, struct krx_slot *ks)
+{
+	const struct krx_cycle	*best = m->cy;
+	struct krx_gen		*g;
+
+	for (g = m->gens; g < m->gens + 2; g++)
+		if (g->keysvc == ks && g->cy != NULL &&
+		    g->cy->generation > best->generation)
+			best = g->cy;
+	return best->conf;
+}
+
+/*
+ * The text a key service parses, at KEYSVC_CONF_FD: its generation's
+ * configuration as the master read it. Reading the file again would
+ * give a key service respawned after a crash whatever the file holds
+ * now, perhaps a broken edit that a reload refused.
+ */
+static int
+keysvc_conf_fd(const struct krx_conf *conf)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = memfd_create("krxd.conf", 0)) == -1)
+		return -1;
+	while (off < conf->text_len) {
+		n = write(fd, conf->text + off, conf->text_len - off);
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0 || (fd != KEYSVC_CONF_FD &&
+	    (dup2(fd, KEYSVC_CONF_FD) == -1 || close(fd) == -1)))
+		return -1;
+	return KEYSVC_CONF_FD;
+}
+
 void
 krx_keysvc_exec(struct krx_master *m, struct krx_slot *ks, int fd, int keys)
 {
-	char	*argv[6];
-	int	 i = 0;
+	const struct krx_conf	*conf = keysvc_conf(m, ks);
+	char			*argv[6];
+	int			 i = 0;
 
 	if (fd == KEYSVC_FD)
 		fcntl(fd, F_SETFD, 0);
 	else if (dup2(fd, KEYSVC_FD) == -1)
 		_exit(KRX_EXIT_SOFTWARE);
-	close_range(KEYSVC_FD + 1, ~0U, 0);
+	if (keysvc_conf_fd(conf) == -1)
+		_exit(KRX_EXIT_SOFTWARE);
+	close_range(KEYSVC_CONF_FD + 1, ~0U, 0);
 	argv[i++] = "krxd";
 	argv[i++] = "-K";
 	argv[i++] = "-c";
-	argv[i++] = m->cy->conf->path;
+	argv[i++] = conf->path;
 	if (m->foreground)
 		argv[i++] = "-g";
 	argv[i] = NULL;

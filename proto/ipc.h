@@ -29,6 +29,9 @@
 #define KRX_IPC_MAX_WORKER	(16 * 1024)	/* master <-> worker */
 #define KRX_IPC_MAX_CTL		(64 * 1024)	/* master <-> krx-ctl */
 #define KRX_IPC_MAX_KEYS	(64 * 1024)	/* worker <-> keysvc */
+/* The fds an exec'd key service finds: its channel, its configuration. */
+#define KRX_IPC_KEYSVC_MASTER_FD	3
+#define KRX_IPC_KEYSVC_CONF_FD		4
 
 #define KRX_IPC_F_ERROR		0x0001	/* payload is an error text */
 #define KRX_IPC_F_FD		0x0002	/* one fd travels with it */

@@ -29,6 +29,7 @@ import subprocess
 from confluent_kafka import KafkaError
 
 import enctest
+import keytest
 import krxtest
 import reloadtest
 import tools
@@ -280,3 +281,27 @@ def test_reload_aborted_when_keysvc_dies(kafka, krxd_factory, topic_name,
     krxd.vc_extra = good
     krxd.write_config()
     assert reloadtest.reload_ok(krxd) == 3
+
+
+def test_keysvc_respawn_keeps_running_config(kafka, krxd_factory,
+                                             topic_name):
+    """A key service respawned after a crash parses its generation's
+    configuration as the master read it, not the file, which here holds
+    an edit a reload refused: it comes back and records are encrypted."""
+    krxd = enctest.enc_krxd(krxd_factory, workers=1)
+    topic = topic_name
+    tools.create_topics(kafka.bootstrap, {topic: 1})
+    enctest.kek(krxd, "create", f"KEK-{topic}")
+    krxd.extra += "no_such_setting = 1;\n"
+    krxd.write_config()
+    assert reloadtest.ctl_reload(krxd).returncode == 1
+    old = keytest.wait_keysvc(krxd)["pid"]
+    krxd.expected_deaths.add(old)
+    os.kill(old, signal.SIGKILL)
+    keytest.wait_keysvc(krxd, not_pid=old)
+    assert reloadtest.produce(krxd.bootstrap, topic, [b"v"]) == []
+    direct = enctest.read_topics(kafka.bootstrap, [topic])[topic][0]
+    dec = enctest.Decryptor(krxd.keystore)
+    assert dec.check(direct[-1], None, b"v", None)["version"] == 1
+    assert not re.search(r"keysvc \d+ \(pid \d+\) exited with status 78",
+                         krxd.log_text())

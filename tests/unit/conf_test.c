@@ -3,7 +3,10 @@
  * every error carries file and line, unknown keys and bad values are
  * refused, port ranges may not collide.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -285,4 +288,44 @@ Test(conf, limits_errors_have_lines)
 	    "t.conf:2: max_frame_bytes_unauthenticated 4096 is larger");
 	load_fails("\n\nworker_buffer_bytes = 2097152;\n" VC(""),
 	    "t.conf:3: worker_buffer_bytes 2097152 cannot hold one frame");
+}
+
+/*
+ * conf->text, what a key service parses later: the file as parsed, an
+ * @include inlined, read back to the same settings.
+ */
+Test(conf, text_snapshot_reads_back)
+{
+	char			 dir[] = "/tmp/krxconfXXXXXX", main[64], inc[64];
+	struct krx_conf_errors	 errs;
+	struct krx_conf		*a = NULL, *b;
+	FILE			*f;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(main, sizeof(main), "%s/krxd.conf", dir);
+	snprintf(inc, sizeof(inc), "%s/vc.conf", dir);
+	cr_assert_not_null(f = fopen(inc, "w"));
+	fputs(VC("  advertised_host = \"k.example\";\n"), f);
+	fclose(f);
+	cr_assert_not_null(f = fopen(main, "w"));
+	fprintf(f, "workers = 3;\nmax_connections = 77;\n"
+	    "@include \"%s\"\n", inc);
+	fclose(f);
+	memset(&errs, 0, sizeof(errs));
+	cr_assert_eq(krx_conf_load(main, &a, &errs), KRX_OK, "%s",
+	    errs.n ? errs.msg[0] : "");
+	cr_assert(a->text != NULL && a->text_len == strlen(a->text));
+	cr_assert_null(strstr(a->text, "@include"));
+	unlink(inc);
+	unlink(main);
+	rmdir(dir);
+	b = load_ok(a->text);
+	cr_assert_eq(b->workers, 3);
+	cr_assert_eq(b->max_connections, 77);
+	cr_assert_eq(b->n_vclusters, 1);
+	cr_assert_str_eq(b->vclusters[0].name, "a");
+	cr_assert_str_eq(b->vclusters[0].advertised_host, "k.example");
+	cr_assert_eq(b->vclusters[0].n_upstream, 2);
+	krx_conf_free(a);
+	krx_conf_free(b);
 }
