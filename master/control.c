@@ -135,6 +135,7 @@ struct krx_relay {
 	uint32_t		 ctl_id;
 	uint8_t			 op;
 	struct bufferevent	*bev;
+	const struct krx_slot	*ks;		/* asked */
 };
 
 static void	control_stats_reply(struct krx_master *, struct krx_relay *,
@@ -168,6 +169,7 @@ control_relay(struct krx_master *m, struct bufferevent *bev,
 	r->ctl_id = h->id;
 	r->op = p->len > 0 ? p->data[0] : 0;
 	r->bev = bev;
+	r->ks = ks;
 	r->next = m->relays;
 	m->relays = r;
 	krx_chan_send(ks->chan, KRX_IPC_KS_ADMIN, r->id, 0, p->data,
@@ -212,13 +214,13 @@ control_stats_reply(struct krx_master *m, struct krx_relay *r,
 }
 
 void
-krx_control_relay_done(struct krx_master *m, uint32_t id, uint16_t flags,
-    const uint8_t *p, size_t len)
+krx_control_relay_done(struct krx_master *m, const struct krx_slot *ks,
+    uint32_t id, uint16_t flags, const uint8_t *p, size_t len)
 {
 	struct krx_relay	**rp, *r;
 
 	for (rp = &m->relays; (r = *rp) != NULL; rp = &r->next) {
-		if (r->id != id)
+		if (r->id != id || r->ks != ks)
 			continue;
 		*rp = r->next;
 		if (r->op == KRX_KEYS_STATS && !(flags & KRX_IPC_F_ERROR))
@@ -233,12 +235,17 @@ krx_control_relay_done(struct krx_master *m, uint32_t id, uint16_t flags,
 }
 
 void
-krx_control_relay_fail_all(struct krx_master *m, const char *why)
+krx_control_relay_fail(struct krx_master *m, const struct krx_slot *ks,
+    const char *why)
 {
-	struct krx_relay	*r;
+	struct krx_relay	**rp, *r;
 
-	while ((r = m->relays) != NULL) {
-		m->relays = r->next;
+	for (rp = &m->relays; (r = *rp) != NULL;) {
+		if (ks != NULL && r->ks != ks) {
+			rp = &r->next;
+			continue;
+		}
+		*rp = r->next;
 		control_keys_error(r->bev, r->ctl_id, why);
 		free(r);
 	}

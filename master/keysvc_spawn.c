@@ -281,7 +281,7 @@ krx_keysvc_message(struct krx_master *m, struct krx_slot *ks,
 	uint32_t	 slot;
 
 	if (h->type == KRX_IPC_KS_ADMIN_REPLY) {
-		krx_control_relay_done(m, h->id, h->flags, p, len);
+		krx_control_relay_done(m, ks, h->id, h->flags, p, len);
 		return;
 	}
 	if (h->type == KRX_IPC_KS_PONG) {

@@ -284,11 +284,13 @@ void	krx_control_reload_done(struct krx_master *m, int err,
 void	krx_control_reload_answer(struct bufferevent *bev, int err,
 	    const char *text);
 void	krx_control_close(struct krx_master *m);
-/* Answer a relayed ctl request (id from krx_control_relay). */
-void	krx_control_relay_done(struct krx_master *m, uint32_t id,
-	    uint16_t flags, const uint8_t *p, size_t len);
-/* keysvc went away: answer every waiting ctl request with why. */
-void	krx_control_relay_fail_all(struct krx_master *m, const char *why);
+/* Answer a ctl request relayed to ks (id from krx_control_relay). */
+void	krx_control_relay_done(struct krx_master *m,
+	    const struct krx_slot *ks, uint32_t id, uint16_t flags,
+	    const uint8_t *p, size_t len);
+/* Key service ks went away (NULL: all): its waiting requests get why. */
+void	krx_control_relay_fail(struct krx_master *m,
+	    const struct krx_slot *ks, const char *why);
 
 /*
  * maps.c: a worker's NODE_LEARNED or TOPIC_LEARNED, checked and written

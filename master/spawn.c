@@ -477,8 +477,8 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 	if (s->kind == KRX_KIND_WORKER && m->stats != NULL)
 		atomic_store_explicit(&m->stats->v[s->row][
 		    KRX_STAT_CONN_ACTIVE], 0, memory_order_relaxed);
-	if (s->kind == KRX_KIND_KEYSVC && s == m->cur->keysvc)
-		krx_control_relay_fail_all(m, "the key service exited");
+	if (s->kind == KRX_KIND_KEYSVC)
+		krx_control_relay_fail(m, s, "the key service exited");
 	s->pid = 0;
 	s->state = KRX_CHILD_EMPTY;
 	if (s->chan != NULL) {

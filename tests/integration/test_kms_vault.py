@@ -346,3 +346,35 @@ def test_vault_wrong_ca(kafka, krxd_factory, tmp_path, topic_name):
         assert_no_secrets(k, v)
     finally:
         v.stop()
+
+
+def test_ctl_request_at_retired_keysvc_answered(kafka, krxd_factory,
+                                                tmp_path, topic_name):
+    """A krx-ctl request waiting at a key service that a reload retires
+    (the KMS settings changed) is answered when that key service ends,
+    not left to the krx-ctl timeout."""
+    v = start_double(tmp_path)
+    try:
+        v.create_key(f"KEK-{topic_name}")
+        k = make_krxd(krxd_factory, tmp_path, v, workers=1)
+        v.outage("hang")
+        ctl = subprocess.Popen(
+            [krxtest.KRXCTL, "-s", k.control_socket, "kms", "check",
+             f"KEK-{topic_name}"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=k.env)
+        krxtest.wait_for(lambda: v.stats()["outage_refusals"] >= 1, 20,
+                         "kms check at the Vault double")
+        k.vc_extra = k.vc_extra.replace("requestTimeoutSeconds = 10",
+                                        "requestTimeoutSeconds = 11")
+        k.write_config()
+        r = k.ctl("reload", check=False, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        t0 = time.monotonic()
+        out, err = ctl.communicate(timeout=20)
+        assert time.monotonic() - t0 < 15
+        assert ctl.returncode != 0 and "the key service exited" in err, \
+            (ctl.returncode, out, err)
+        v.recover()
+        k.assert_running()
+    finally:
+        v.stop()

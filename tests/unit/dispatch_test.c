@@ -42,7 +42,8 @@ krx_confload_encrypts(const struct krx_conf *conf)
 }
 
 void
-krx_control_relay_fail_all(struct krx_master *m, const char *why)
+krx_control_relay_fail(struct krx_master *m, const struct krx_slot *ks,
+    const char *why)
 {
 }
 
