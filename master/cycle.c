@@ -38,7 +38,10 @@ krx_cycle_new(struct krx_conf *conf, uint32_t generation, int row_base,
 		log_warnx("cannot make the DEK cache key");
 		goto fail;
 	}
-	cy->nodemap = krx_nodemap_create(conf);
+	if ((cy->nodemap = krx_nodemap_create(conf)) == NULL) {
+		log_warn("mmap node map");
+		goto fail;
+	}
 	if ((cy->topicmap = krx_topicmap_create(conf->n_vclusters)) == NULL) {
 		log_warn("mmap topic map");
 		goto fail;

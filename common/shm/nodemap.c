@@ -65,8 +65,10 @@ krx_nodemap_create(const struct krx_conf *conf)
 	}
 	nm->map_len = nm->n_entries * sizeof(*nm->entries);
 	nm->entries = krx_region_create("krx-nodemap", nm->map_len, &nm->fd);
-	if (nm->entries == NULL)
-		fatal("cannot make the node map");
+	if (nm->entries == NULL) {
+		krx_nodemap_free(nm);
+		return NULL;
+	}
 	return nm;
 }
 
@@ -90,7 +92,8 @@ krx_nodemap_free(struct krx_nodemap *nm)
 {
 	if (nm == NULL)
 		return;
-	munmap(nm->entries, nm->map_len);
+	if (nm->entries != NULL)
+		munmap(nm->entries, nm->map_len);
 	if (nm->fd != -1)
 		close(nm->fd);
 	free(nm->overlay);

@@ -17,7 +17,7 @@ struct krx_nodemap;
 
 #define KRX_NODEMAP_HOST_MAX	255
 
-/* Master, before fork: map the region. fatal on failure (pre-READY). */
+/* Master, before fork: map the region. NULL when it cannot (errno). */
 struct krx_nodemap *krx_nodemap_create(const struct krx_conf *conf);
 void	krx_nodemap_free(struct krx_nodemap *nm);
 /*
