@@ -658,4 +658,6 @@ Test(dekcache, clear_drops_every_entry)
 	cr_assert_eq(krx_dekcache_put(c, seal, key, dek, FAR), KRX_OK);
 	cr_assert_eq(krx_dekcache_get(c, seal, key, 1000, out), KRX_OK);
 	krx_dekcache_close(c);
+	rmtree(dir);
+	free(dir);
 }
