@@ -28,10 +28,10 @@ static const char *const log_keys[] = { "level", NULL };
 static const char *const cache_keys[] = { "path", "max_bytes", NULL };
 static const char *const vc_keys[] = {
 	"name", "bootstrap", "advertised_host", "node_start_port",
-	"max_node_id", "upstream", "record_encryption", NULL
+	"max_node_id", "upstream", "record_encryption", "tls", NULL
 };
 static const char *const upstream_keys[] = { "bootstrap", "allowed_hosts",
-	NULL };
+	"tls", NULL };
 
 void
 krx_conf_error(struct krx_conf_errors *errs, const char *file, int line,
@@ -276,6 +276,7 @@ conf_upstream(struct conf_ctx *c, const config_setting_t *vcs,
 		krx_conf_error(c->errs, c->file, line,
 		    "upstream bootstrap lists no broker");
 	conf_allowed_hosts(c, u, vc);
+	krx_conf_tls(c, u, "upstream", &vc->upstream_tls, KRX_CONF_TLS_CLIENT);
 }
 
 static void
@@ -301,6 +302,7 @@ conf_vcluster(struct conf_ctx *c, const config_setting_t *s,
 	vc->node_start_port = (int)krx_conf_int(c, s, "node_start_port", 1, 65535,
 	    vc->bootstrap.port + 1, 0, line);
 	conf_upstream(c, s, vc);
+	krx_conf_tls(c, s, "virtual cluster", &vc->tls, KRX_CONF_TLS_SERVER);
 	krx_conf_encryption(c, s, &vc->enc);
 	if (vc->name == NULL)
 		vc->name = strdup("?");
@@ -592,6 +594,8 @@ krx_conf_free(struct krx_conf *conf)
 		for (j = 0; j < vc->n_allowed_hosts; j++)
 			free(vc->allowed_hosts[j]);
 		free(vc->allowed_hosts);
+		krx_conf_tls_free(&vc->tls);
+		krx_conf_tls_free(&vc->upstream_tls);
 	}
 	free(conf->vclusters);
 	free(conf->path);

@@ -45,7 +45,21 @@ enum krx_conf_store_type {
  * A KMS connection's tls group. No group, or no trust: the system's
  * trust store. All paths absolute; NULL when not set.
  */
-struct krx_conf_kms_tls {
+/* A list of names (protocols, cipher suites); given: the list was set. */
+struct krx_conf_names {
+	char	**v;
+	size_t	 n;
+	int	 given;
+};
+
+enum krx_conf_client_auth {
+	KRX_CONF_CLIENT_AUTH_NONE = 0,
+	KRX_CONF_CLIENT_AUTH_REQUESTED,
+	KRX_CONF_CLIENT_AUTH_REQUIRED
+};
+
+/* A tls group (conf/conf_tls.c has the schema). */
+struct krx_conf_tls {
 	int	 present;		/* a tls group was written */
 	int	 insecure;		/* trust = { insecure = true; }: no
 					 * certificate or host name check */
@@ -58,6 +72,9 @@ struct krx_conf_kms_tls {
 	char	*key_file;		/* key.privateKeyFile (PEM) with */
 	char	*cert_file;		/* key.certificateFile (PEM) */
 	char	*key_password_file;	/* key.keyPassword.passwordFile */
+	int	 client_auth;		/* trust.trustOptions.clientAuth */
+	struct krx_conf_names protocols_allowed, protocols_denied;
+	struct krx_conf_names ciphers_allowed, ciphers_denied;
 };
 
 /* VaultKmsService: exactly one of token_file and k8s_role is set. */
@@ -118,7 +135,7 @@ struct krx_conf_kms_azure {
 	char	*client_id_file;	/* clientId.passwordFile */
 	char	*client_secret_file;	/* clientSecret.passwordFile */
 	char	*scope;
-	struct krx_conf_kms_tls oauth_tls; /* oauth2ClientCredentials.tls */
+	struct krx_conf_tls oauth_tls; /* oauth2ClientCredentials.tls */
 	char	*target_resource;	/* managedIdentityCredentials */
 	char	*identity_endpoint;	/* default http://169.254.169.254 */
 };
@@ -128,7 +145,7 @@ struct krx_conf_kms {
 	int			 line;		/* of kmsConfig */
 	int			 connect_timeout; /* seconds */
 	int			 request_timeout; /* seconds */
-	struct krx_conf_kms_tls	 tls;		/* kmsConfig.tls */
+	struct krx_conf_tls	 tls;		/* kmsConfig.tls */
 	struct krx_conf_kms_vault vault;
 	struct krx_conf_kms_aws	 aws;
 	struct krx_conf_kms_azure azure;
@@ -168,6 +185,8 @@ struct krx_conf_vcluster {
 	int			 line;
 	char			**allowed_hosts;	/* upstream globs */
 	size_t			 n_allowed_hosts;	/* 0: any host */
+	struct krx_conf_tls	 tls;		/* clients to krx */
+	struct krx_conf_tls	 upstream_tls;	/* krx to the brokers */
 };
 
 struct krx_conf {
@@ -222,6 +241,7 @@ int	krx_conf_load(const char *path, struct krx_conf **out,
 int	krx_conf_load_string(const char *text, const char *name,
 	    struct krx_conf **out, struct krx_conf_errors *errs);
 void	krx_conf_free(struct krx_conf *conf);
+void	krx_conf_tls_free(struct krx_conf_tls *t);
 void	krx_conf_errors_free(struct krx_conf_errors *errs);
 
 /* Split "host:port" / "[v6]:port"; returns 0 or KRX_E_MALFORMED. */

@@ -24,6 +24,41 @@ char	*krx_conf_string(struct conf_ctx *c, const config_setting_t *g,
 long long krx_conf_int(struct conf_ctx *c, const config_setting_t *g,
 	    const char *name, long long lo, long long hi, long long def,
 	    int required, int line);
+/* conf_util.c: checked readers; each reports its problem, file, line. */
+int	krx_conf_graph(int ch);		/* printable ASCII, no space */
+char	*krx_conf_dup(struct conf_ctx *c, int line, const char *s);
+/* A member group of g, or NULL (an error when it is not a group). */
+const config_setting_t *krx_conf_group(struct conf_ctx *c,
+	    const config_setting_t *g, const char *where, const char *name);
+/* The line of member name of g, or of g when there is none. */
+int	krx_conf_line(const config_setting_t *g, const char *name);
+void	krx_conf_missing(struct conf_ctx *c, const config_setting_t *g,
+	    const char *where, const char *name);
+/*
+ * A string member, copied: 1..max characters, all from set (printable
+ * ASCII without spaces when set is NULL); what names the set in the
+ * error. NULL when absent (an error if required) or bad.
+ */
+char	*krx_conf_str(struct conf_ctx *c, const config_setting_t *g,
+	    const char *where, const char *name, int required, size_t max,
+	    const char *set, const char *what);
+/* An absolute path without control characters. */
+char	*krx_conf_path(struct conf_ctx *c, const config_setting_t *g,
+	    const char *where, const char *name, int required);
+/* { passwordFile = "/path"; }: the path (inline passwords refused). */
+char	*krx_conf_password(struct conf_ctx *c, const config_setting_t *g,
+	    const char *where, const char *name, int required);
+
+/* conf_tls.c: where's tls group, if any, into *tls, as role allows. */
+enum krx_conf_tls_role {
+	KRX_CONF_TLS_KMS,	/* krx is a KMS's client: trust and key */
+	KRX_CONF_TLS_SERVER,	/* a virtual cluster: key needed */
+	KRX_CONF_TLS_CLIENT	/* an upstream cluster */
+};
+void	krx_conf_tls(struct conf_ctx *c, const config_setting_t *g,
+	    const char *where, struct krx_conf_tls *tls,
+	    enum krx_conf_tls_role role);
+
 void	krx_conf_encryption(struct conf_ctx *c, const config_setting_t *vcs,
 	    struct krx_conf_encryption *e);
 void	krx_conf_encryption_free(struct krx_conf_encryption *e);

@@ -122,17 +122,6 @@ static const char *const oauth2_keys[] = {
 static const char *const managed_keys[] = {
 	"targetResource", "identityServiceEndpoint", NULL
 };
-static const char *const tls_keys[] = { "trust", "key", NULL };
-static const char *const trust_keys[] = {
-	"storeFile", "storePassword", "storeType", "insecure", NULL
-};
-static const char *const key_keys[] = {
-	"storeFile", "storePassword", "keyPassword", "storeType",
-	"privateKeyFile", "certificateFile", NULL
-};
-static const char *const password_keys[] = {
-	"passwordFile", "password", NULL
-};
 
 static int
 kms_alnum(int ch)
@@ -141,139 +130,12 @@ kms_alnum(int ch)
 	    (ch >= '0' && ch <= '9');
 }
 
-/* Printable ASCII without the space. */
-static int
-kms_graph(int ch)
-{
-	return ch > ' ' && ch < 0x7f;
-}
-
-static int
-kms_all_graph(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (!kms_graph((unsigned char)*s))
-			return 0;
-	return 1;
-}
-
-static char *
-kms_dup(struct conf_ctx *c, int line, const char *s)
-{
-	char	*r;
-
-	if ((r = strdup(s)) == NULL)
-		krx_conf_error(c->errs, c->file, line, "out of memory");
-	return r;
-}
-
 /* *p = a copy of def when nothing was set. */
 static void
 kms_default(struct conf_ctx *c, int line, char **p, const char *def)
 {
 	if (*p == NULL)
-		*p = kms_dup(c, line, def);
-}
-
-/* A member group of g, or NULL (with an error when it is not a group). */
-static const config_setting_t *
-kms_group(struct conf_ctx *c, const config_setting_t *g, const char *where,
-    const char *name)
-{
-	const config_setting_t	*s = config_setting_get_member(g, name);
-
-	if (s != NULL && !config_setting_is_group(s)) {
-		krx_conf_error(c->errs, c->file, config_setting_source_line(s),
-		    "%s.%s must be a group { ... }", where, name);
-		return NULL;
-	}
-	return s;
-}
-
-/* The line of member name of g, or of g when there is none. */
-static int
-kms_line(const config_setting_t *g, const char *name)
-{
-	const config_setting_t	*s = config_setting_get_member(g, name);
-
-	return config_setting_source_line(s != NULL ? s : g);
-}
-
-static void
-kms_missing(struct conf_ctx *c, const config_setting_t *g, const char *where,
-    const char *name)
-{
-	krx_conf_error(c->errs, c->file, config_setting_source_line(g),
-	    "%s: missing setting \"%s\"", where, name);
-}
-
-/*
- * A string member, copied: 1..max characters, all from set (printable
- * ASCII without spaces when set is NULL); what names the set in the
- * error. NULL when absent (an error if required) or bad.
- */
-static char *
-kms_str(struct conf_ctx *c, const config_setting_t *g, const char *where,
-    const char *name, int required, size_t max, const char *set,
-    const char *what)
-{
-	const config_setting_t	*s = config_setting_get_member(g, name);
-	const char		*v;
-	int			 line;
-
-	if (s == NULL) {
-		if (required)
-			kms_missing(c, g, where, name);
-		return NULL;
-	}
-	line = config_setting_source_line(s);
-	if ((v = config_setting_get_string(s)) == NULL) {
-		krx_conf_error(c->errs, c->file, line, "%s.%s must be a "
-		    "string", where, name);
-		return NULL;
-	}
-	if (*v == '\0' || strlen(v) > max) {
-		krx_conf_error(c->errs, c->file, line, "%s.%s must have 1 to "
-		    "%zu characters", where, name, max);
-		return NULL;
-	}
-	if (set != NULL ? v[strspn(v, set)] != '\0' : !kms_all_graph(v)) {
-		krx_conf_error(c->errs, c->file, line, "%s.%s must be %s",
-		    where, name, what != NULL ? what :
-		    "printable ASCII without spaces");
-		return NULL;
-	}
-	return kms_dup(c, line, v);
-}
-
-/* An absolute path without control characters. */
-static char *
-kms_path(struct conf_ctx *c, const config_setting_t *g, const char *where,
-    const char *name, int required)
-{
-	const config_setting_t	*s = config_setting_get_member(g, name);
-	const char		*v, *p;
-	int			 line;
-
-	if (s == NULL) {
-		if (required)
-			kms_missing(c, g, where, name);
-		return NULL;
-	}
-	line = config_setting_source_line(s);
-	if ((v = config_setting_get_string(s)) == NULL || v[0] != '/' ||
-	    strlen(v) >= PATH_MAX) {
-		krx_conf_error(c->errs, c->file, line, "%s.%s must be an "
-		    "absolute path (keysvc runs from \"/\")", where, name);
-		return NULL;
-	}
-	for (p = v; *p != '\0'; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f) {
-			krx_conf_error(c->errs, c->file, line, "%s.%s must "
-			    "not hold control characters", where, name);
-			return NULL;
-		}
-	return kms_dup(c, line, v);
+		*p = krx_conf_dup(c, line, def);
 }
 
 /*
@@ -321,7 +183,7 @@ kms_url_check(const char *u, size_t *path)
 	for (p = end; *p != '\0'; p++) {
 		if (*p == '?' || *p == '#')
 			return "must not have a query or fragment";
-		if (!kms_graph((unsigned char)*p) ||
+		if (!krx_conf_graph((unsigned char)*p) ||
 		    strchr("\"<>\\^`{|}", *p) != NULL)
 			return "has a character not allowed in a URL";
 	}
@@ -339,10 +201,10 @@ kms_url(struct conf_ctx *c, const config_setting_t *g, const char *where,
 	size_t		 path, n;
 	int		 line;
 
-	if ((u = kms_str(c, g, where, name, required, KMS_URL_MAX, NULL,
+	if ((u = krx_conf_str(c, g, where, name, required, KMS_URL_MAX, NULL,
 	    "a URL")) == NULL)
 		return NULL;
-	line = kms_line(g, name);
+	line = krx_conf_line(g, name);
 	if ((why = kms_url_check(u, &path)) == NULL && vault) {
 		/* Kroxylicious: the path must match ^/?v1/.+ */
 		if (strncmp(u + path, "/v1/", 4) != 0 ||
@@ -370,7 +232,7 @@ kms_vault_path(struct conf_ctx *c, const config_setting_t *g,
 	char		*v;
 	size_t		 n;
 
-	if ((v = kms_str(c, g, where, name, 0, KMS_NAME_MAX, NULL,
+	if ((v = krx_conf_str(c, g, where, name, 0, KMS_NAME_MAX, NULL,
 	    NULL)) == NULL)
 		return NULL;
 	for (seg = v; ; seg += n + 1) {
@@ -378,7 +240,7 @@ kms_vault_path(struct conf_ctx *c, const config_setting_t *g,
 		if (n == 0 || (n == 1 && seg[0] == '.') ||
 		    (n == 2 && seg[0] == '.' && seg[1] == '.') ||
 		    strspn(seg, KMS_ALNUM "_.-") != n) {
-			krx_conf_error(c->errs, c->file, kms_line(g, name),
+			krx_conf_error(c->errs, c->file, krx_conf_line(g, name),
 			    "%s.%s \"%s\" must be path segments of "
 			    "[A-Za-z0-9_.-] joined by '/'", where, name, v);
 			free(v);
@@ -390,155 +252,6 @@ kms_vault_path(struct conf_ctx *c, const config_setting_t *g,
 	return v;
 }
 
-/*
- * A password provider, { passwordFile = "/path"; }: returns the path.
- * An inline password = "..." is refused.
- */
-static char *
-kms_password(struct conf_ctx *c, const config_setting_t *g,
-    const char *where, const char *name, int required)
-{
-	const config_setting_t	*s = config_setting_get_member(g, name);
-	const config_setting_t	*inl;
-	char			 w[128];
-
-	if (s == NULL) {
-		if (required)
-			kms_missing(c, g, where, name);
-		return NULL;
-	}
-	if (!config_setting_is_group(s)) {
-		krx_conf_error(c->errs, c->file, config_setting_source_line(s),
-		    "%s.%s must be { passwordFile = \"/path\"; } (secrets "
-		    "are never inline)", where, name);
-		return NULL;
-	}
-	snprintf(w, sizeof(w), "%s.%s", where, name);
-	krx_conf_check_keys(c, s, password_keys, w);
-	if ((inl = config_setting_get_member(s, "password")) != NULL) {
-		krx_conf_error(c->errs, c->file,
-		    config_setting_source_line(inl), "%s: inline password "
-		    "refused: put the secret in a file only the key service "
-		    "can read and write passwordFile = \"/path\";", w);
-		return NULL;
-	}
-	return kms_path(c, s, w, "passwordFile", 1);
-}
-
-static void
-kms_store_type(struct conf_ctx *c, const config_setting_t *g,
-    const char *where, int *type)
-{
-	static const char *const names[] = { "PKCS12", "JKS", "PEM" };
-	char	*v;
-	int	 i;
-
-	*type = KRX_CONF_STORE_PKCS12;
-	if ((v = kms_str(c, g, where, "storeType", 0, 16, NULL, NULL)) ==
-	    NULL)
-		return;
-	for (i = 0; i < 3 && strcmp(v, names[i]) != 0; i++)
-		;
-	if (i < 3)
-		*type = i;
-	else
-		krx_conf_error(c->errs, c->file, kms_line(g, "storeType"),
-		    "%s.storeType must be PKCS12, JKS or PEM", where);
-	free(v);
-}
-
-static void
-kms_trust(struct conf_ctx *c, const config_setting_t *t, const char *where,
-    struct krx_conf_kms_tls *tls)
-{
-	const config_setting_t	*ins = config_setting_get_member(t,
-	    "insecure");
-
-	krx_conf_check_keys(c, t, trust_keys, where);
-	if (ins != NULL) {
-		if (config_setting_type(ins) != CONFIG_TYPE_BOOL) {
-			krx_conf_error(c->errs, c->file,
-			    config_setting_source_line(ins), "%s.insecure "
-			    "must be true or false", where);
-			return;
-		}
-		tls->insecure = config_setting_get_bool(ins) != 0;
-		if (tls->insecure && config_setting_length(t) > 1) {
-			krx_conf_error(c->errs, c->file,
-			    config_setting_source_line(ins), "%s: insecure = "
-			    "true takes no storeFile, storePassword or "
-			    "storeType", where);
-			return;
-		}
-		if (config_setting_length(t) == 1)
-			return;
-	}
-	tls->trust_file = kms_path(c, t, where, "storeFile", 1);
-	tls->trust_password_file = kms_password(c, t, where, "storePassword",
-	    0);
-	kms_store_type(c, t, where, &tls->trust_type);
-	if (tls->trust_type == KRX_CONF_STORE_PEM &&
-	    tls->trust_password_file != NULL)
-		krx_conf_error(c->errs, c->file, config_setting_source_line(t),
-		    "%s: a PEM store takes no storePassword", where);
-}
-
-static void
-kms_key(struct conf_ctx *c, const config_setting_t *k, const char *where,
-    struct krx_conf_kms_tls *tls)
-{
-	int	 store = config_setting_get_member(k, "storeFile") != NULL;
-	int	 pem = config_setting_get_member(k, "privateKeyFile") != NULL ||
-	    config_setting_get_member(k, "certificateFile") != NULL;
-	int	 line = config_setting_source_line(k);
-
-	krx_conf_check_keys(c, k, key_keys, where);
-	if (store == pem) {
-		krx_conf_error(c->errs, c->file, line, "%s takes either "
-		    "storeFile or privateKeyFile and certificateFile", where);
-		return;
-	}
-	tls->key_password_file = kms_password(c, k, where, "keyPassword", 0);
-	if (!store) {
-		if (config_setting_get_member(k, "storePassword") != NULL ||
-		    config_setting_get_member(k, "storeType") != NULL)
-			krx_conf_error(c->errs, c->file, line, "%s: "
-			    "storePassword and storeType go with storeFile",
-			    where);
-		tls->key_file = kms_path(c, k, where, "privateKeyFile", 1);
-		tls->cert_file = kms_path(c, k, where, "certificateFile", 1);
-		return;
-	}
-	tls->key_store_file = kms_path(c, k, where, "storeFile", 1);
-	tls->key_store_password_file = kms_password(c, k, where,
-	    "storePassword", 0);
-	kms_store_type(c, k, where, &tls->key_store_type);
-	if (tls->key_store_type == KRX_CONF_STORE_PEM &&
-	    tls->key_store_password_file != NULL)
-		krx_conf_error(c->errs, c->file, line, "%s: a PEM store takes "
-		    "no storePassword (keyPassword decrypts the key)", where);
-}
-
-static void
-kms_tls(struct conf_ctx *c, const config_setting_t *g, const char *where,
-    struct krx_conf_kms_tls *tls)
-{
-	const config_setting_t	*t, *s;
-	char			 w[128], ws[160];
-
-	if ((t = kms_group(c, g, where, "tls")) == NULL)
-		return;
-	tls->present = 1;
-	snprintf(w, sizeof(w), "%s.tls", where);
-	krx_conf_check_keys(c, t, tls_keys, w);
-	snprintf(ws, sizeof(ws), "%s.trust", w);
-	if ((s = kms_group(c, t, w, "trust")) != NULL)
-		kms_trust(c, s, ws, tls);
-	snprintf(ws, sizeof(ws), "%s.key", w);
-	if ((s = kms_group(c, t, w, "key")) != NULL)
-		kms_key(c, s, ws, tls);
-}
-
 static void
 kms_vault_k8s(struct conf_ctx *c, const config_setting_t *k,
     struct krx_conf_kms_vault *v)
@@ -547,13 +260,13 @@ kms_vault_k8s(struct conf_ctx *c, const config_setting_t *k,
 	const config_setting_t	*a;
 	int			 line;
 
-	if ((a = kms_group(c, k, "kmsConfig", "kubernetesAuth")) == NULL)
+	if ((a = krx_conf_group(c, k, "kmsConfig", "kubernetesAuth")) == NULL)
 		return;
 	line = config_setting_source_line(a);
 	krx_conf_check_keys(c, a, k8s_keys, w);
-	v->k8s_role = kms_str(c, a, w, "role", 1, KMS_NAME_MAX,
+	v->k8s_role = krx_conf_str(c, a, w, "role", 1, KMS_NAME_MAX,
 	    KMS_ALNUM "_.@-", "a Vault role name of [A-Za-z0-9_.@-]");
-	v->k8s_token_file = kms_path(c, a, w, "serviceAccountTokenFile", 0);
+	v->k8s_token_file = krx_conf_path(c, a, w, "serviceAccountTokenFile", 0);
 	kms_default(c, line, &v->k8s_token_file,
 	    "/var/run/secrets/kubernetes.io/serviceaccount/token");
 	v->k8s_mount = kms_vault_path(c, a, w, "mountPath");
@@ -576,7 +289,7 @@ kms_vault(struct conf_ctx *c, const config_setting_t *k,
 		    "vaultToken = { passwordFile = \"...\"; } and "
 		    "kubernetesAuth = { role = \"...\"; }");
 	else if (tok)
-		v->token_file = kms_password(c, k, "kmsConfig", "vaultToken",
+		v->token_file = krx_conf_password(c, k, "kmsConfig", "vaultToken",
 		    1);
 	else
 		kms_vault_k8s(c, k, v);
@@ -610,10 +323,10 @@ kms_aws_long_term(struct conf_ctx *c, const config_setting_t *g,
     const char *where, struct krx_conf_kms_aws *a)
 {
 	krx_conf_check_keys(c, g, long_term_keys, where);
-	a->access_key_id_file = kms_password(c, g, where, "accessKeyId", 1);
-	a->secret_access_key_file = kms_password(c, g, where,
+	a->access_key_id_file = krx_conf_password(c, g, where, "accessKeyId", 1);
+	a->secret_access_key_file = krx_conf_password(c, g, where,
 	    "secretAccessKey", 1);
-	a->session_token_file = kms_password(c, g, where, "sessionToken", 0);
+	a->session_token_file = krx_conf_password(c, g, where, "sessionToken", 0);
 }
 
 static void
@@ -621,7 +334,7 @@ kms_aws_ec2(struct conf_ctx *c, const config_setting_t *g,
     const char *where, struct krx_conf_kms_aws *a)
 {
 	krx_conf_check_keys(c, g, ec2_keys, where);
-	a->iam_role = kms_str(c, g, where, "iamRole", 1, 64, KMS_IAM,
+	a->iam_role = krx_conf_str(c, g, where, "iamRole", 1, 64, KMS_IAM,
 	    "an IAM role name of [A-Za-z0-9_+=,.@-]");
 	a->metadata_endpoint = kms_url(c, g, where, "metadataEndpoint", 0, 0);
 	kms_default(c, config_setting_source_line(g), &a->metadata_endpoint,
@@ -636,20 +349,20 @@ kms_aws_web(struct conf_ctx *c, const config_setting_t *g,
 	int	 line = config_setting_source_line(g);
 
 	krx_conf_check_keys(c, g, web_identity_keys, where);
-	a->role_arn = kms_str(c, g, where, "roleArn", 0, 2048, NULL, NULL);
+	a->role_arn = krx_conf_str(c, g, where, "roleArn", 0, 2048, NULL, NULL);
 	if (a->role_arn != NULL && strncmp(a->role_arn, "arn:", 4) != 0) {
-		krx_conf_error(c->errs, c->file, kms_line(g, "roleArn"),
+		krx_conf_error(c->errs, c->file, krx_conf_line(g, "roleArn"),
 		    "%s.roleArn \"%s\" is "
 		    "not an ARN (arn:aws:iam::<account>:role/<name>)", where,
 		    a->role_arn);
 	}
-	a->web_identity_token_file = kms_path(c, g, where,
+	a->web_identity_token_file = krx_conf_path(c, g, where,
 	    "webIdentityTokenFile", 0);
-	a->role_session_name = kms_str(c, g, where, "roleSessionName", 0, 64,
+	a->role_session_name = krx_conf_str(c, g, where, "roleSessionName", 0, 64,
 	    KMS_IAM, "2 to 64 of [A-Za-z0-9_+=,.@-]");
 	if (a->role_session_name != NULL && a->role_session_name[1] == '\0')
 		krx_conf_error(c->errs, c->file,
-		    kms_line(g, "roleSessionName"), "%s.roleSessionName "
+		    krx_conf_line(g, "roleSessionName"), "%s.roleSessionName "
 		    "must be 2 to 64 of [A-Za-z0-9_+=,.@-]", where);
 	a->sts_endpoint_url = kms_url(c, g, where, "stsEndpointUrl", 0, 0);
 	a->duration_seconds = (int)krx_conf_int(c, g, "durationSeconds", 900,
@@ -680,13 +393,13 @@ kms_aws_sources(struct conf_ctx *c, const config_setting_t *k,
 	size_t			 i, n = 0;
 
 	for (i = 0; i < 2; i++)
-		if ((s = kms_group(c, k, "kmsConfig", flat[i].name)) != NULL) {
+		if ((s = krx_conf_group(c, k, "kmsConfig", flat[i].name)) != NULL) {
 			src[n].g = s;
 			src[n].kind = flat[i].kind;
 			snprintf(src[n++].where, sizeof(src[0].where),
 			    "kmsConfig.%s", flat[i].name);
 		}
-	if ((cr = kms_group(c, k, "kmsConfig", "credentials")) == NULL)
+	if ((cr = krx_conf_group(c, k, "kmsConfig", "credentials")) == NULL)
 		return n;
 	krx_conf_check_keys(c, cr, aws_cred_keys, "kmsConfig.credentials");
 	if ((s = config_setting_get_member(cr, "podIdentity")) != NULL)
@@ -694,7 +407,7 @@ kms_aws_sources(struct conf_ctx *c, const config_setting_t *k,
 		    "kmsConfig.credentials.podIdentity is not supported by "
 		    "krx (webIdentity is)");
 	for (i = 0; i < 3; i++)
-		if ((s = kms_group(c, cr, "kmsConfig.credentials",
+		if ((s = krx_conf_group(c, cr, "kmsConfig.credentials",
 		    nested[i].name)) != NULL) {
 			src[n].g = s;
 			src[n].kind = nested[i].kind;
@@ -715,7 +428,7 @@ kms_aws(struct conf_ctx *c, const config_setting_t *k,
 
 	krx_conf_check_keys(c, k, aws_keys, "kmsConfig");
 	a->endpoint_url = kms_url(c, k, "kmsConfig", "endpointUrl", 1, 0);
-	a->region = kms_str(c, k, "kmsConfig", "region", 1, 64,
+	a->region = krx_conf_str(c, k, "kmsConfig", "region", 1, 64,
 	    KMS_REGION, "an AWS region of [a-z0-9-] (us-east-1)");
 	if ((n = kms_aws_sources(c, k, src)) == 0) {
 		krx_conf_error(c->errs, c->file, config_setting_source_line(k),
@@ -753,12 +466,12 @@ kms_azure_oauth2(struct conf_ctx *c, const config_setting_t *g,
 	z->oauth_endpoint = kms_url(c, g, w, "oauthEndpoint", 0, 0);
 	kms_default(c, config_setting_source_line(g), &z->oauth_endpoint,
 	    "https://login.microsoftonline.com");
-	z->tenant_id = kms_str(c, g, w, "tenantId", 1, 128, KMS_HOST,
+	z->tenant_id = krx_conf_str(c, g, w, "tenantId", 1, 128, KMS_HOST,
 	    "a tenant id or domain of [A-Za-z0-9.-]");
-	z->client_id_file = kms_password(c, g, w, "clientId", 1);
-	z->client_secret_file = kms_password(c, g, w, "clientSecret", 1);
-	z->scope = kms_str(c, g, w, "scope", 1, 512, NULL, NULL);
-	kms_tls(c, g, w, &z->oauth_tls);
+	z->client_id_file = krx_conf_password(c, g, w, "clientId", 1);
+	z->client_secret_file = krx_conf_password(c, g, w, "clientSecret", 1);
+	z->scope = krx_conf_str(c, g, w, "scope", 1, 512, NULL, NULL);
+	krx_conf_tls(c, g, w, &z->oauth_tls, KRX_CONF_TLS_KMS);
 }
 
 static void
@@ -768,7 +481,7 @@ kms_azure_managed(struct conf_ctx *c, const config_setting_t *g,
 	static const char	 w[] = "kmsConfig.managedIdentityCredentials";
 
 	krx_conf_check_keys(c, g, managed_keys, w);
-	z->target_resource = kms_str(c, g, w, "targetResource", 1, 512, NULL,
+	z->target_resource = krx_conf_str(c, g, w, "targetResource", 1, 512, NULL,
 	    NULL);
 	z->identity_endpoint = kms_url(c, g, w, "identityServiceEndpoint", 0,
 	    0);
@@ -793,26 +506,26 @@ kms_azure_vault(struct conf_ctx *c, const config_setting_t *k,
 {
 	int	 line = config_setting_source_line(k);
 
-	z->vault_name = kms_str(c, k, "kmsConfig", "keyVaultName", 1, 24,
+	z->vault_name = krx_conf_str(c, k, "kmsConfig", "keyVaultName", 1, 24,
 	    KMS_ALNUM "-", "3 to 24 of [A-Za-z0-9-]");
 	if (z->vault_name != NULL && (strlen(z->vault_name) < 3 ||
 	    !kms_azure_label_ok(z->vault_name)))
-		krx_conf_error(c->errs, c->file, kms_line(k, "keyVaultName"),
+		krx_conf_error(c->errs, c->file, krx_conf_line(k, "keyVaultName"),
 		    "kmsConfig.keyVaultName "
 		    "\"%s\" must be 3 to 24 of [A-Za-z0-9-], without '-' at "
 		    "either end or twice in a row", z->vault_name);
-	z->vault_host = kms_str(c, k, "kmsConfig", "keyVaultHost", 1, 253,
+	z->vault_host = krx_conf_str(c, k, "kmsConfig", "keyVaultHost", 1, 253,
 	    KMS_HOST, "a host name (vault.azure.net)");
 	if (z->vault_host != NULL && !kms_azure_label_ok(z->vault_host))
-		krx_conf_error(c->errs, c->file, kms_line(k, "keyVaultHost"),
+		krx_conf_error(c->errs, c->file, krx_conf_line(k, "keyVaultHost"),
 		    "kmsConfig.keyVaultHost "
 		    "\"%s\" is not a host name (vault.azure.net)",
 		    z->vault_host);
-	z->scheme = kms_str(c, k, "kmsConfig", "keyVaultScheme", 0, 8, NULL,
+	z->scheme = krx_conf_str(c, k, "kmsConfig", "keyVaultScheme", 0, 8, NULL,
 	    NULL);
 	if (z->scheme != NULL && strcmp(z->scheme, "https") != 0 &&
 	    strcmp(z->scheme, "http") != 0)
-		krx_conf_error(c->errs, c->file, kms_line(k, "keyVaultScheme"),
+		krx_conf_error(c->errs, c->file, krx_conf_line(k, "keyVaultScheme"),
 		    "kmsConfig.keyVaultScheme must be https or http");
 	kms_default(c, line, &z->scheme, "https");
 	z->port = (int)krx_conf_int(c, k, "keyVaultPort", 1, 65535, 0, 0,
@@ -837,8 +550,8 @@ kms_azure(struct conf_ctx *c, const config_setting_t *k,
 
 	krx_conf_check_keys(c, k, azure_keys, "kmsConfig");
 	kms_azure_vault(c, k, z);
-	o = kms_group(c, k, "kmsConfig", "oauth2ClientCredentials");
-	m = kms_group(c, k, "kmsConfig", "managedIdentityCredentials");
+	o = krx_conf_group(c, k, "kmsConfig", "oauth2ClientCredentials");
+	m = krx_conf_group(c, k, "kmsConfig", "managedIdentityCredentials");
 	if ((o == NULL) == (m == NULL)) {
 		krx_conf_error(c->errs, c->file, config_setting_source_line(k),
 		    "kmsConfig: AzureKeyVaultKmsService needs exactly one of "
@@ -884,7 +597,7 @@ krx_conf_kms(struct conf_ctx *c, const config_setting_t *g,
 	}
 	if (i == 3) {
 		free(e->kms);
-		if ((e->kms = kms_dup(c, e->line, kms_names[2].name)) == NULL)
+		if ((e->kms = krx_conf_dup(c, e->line, kms_names[2].name)) == NULL)
 			return;
 	}
 	k = config_setting_get_member(g, "kmsConfig");
@@ -905,7 +618,7 @@ krx_conf_kms(struct conf_ctx *c, const config_setting_t *g,
 		kms_aws(c, k, &kc->aws);
 	else
 		kms_azure(c, k, &kc->azure);
-	kms_tls(c, k, "kmsConfig", &kc->tls);
+	krx_conf_tls(c, k, "kmsConfig", &kc->tls, KRX_CONF_TLS_KMS);
 }
 
 /* Length-prefixed fields (NULL: 0xffffffff), SHA-256, 32 hex digits. */
@@ -997,18 +710,6 @@ krx_conf_kms_remote_id(const struct krx_conf_encryption *e, char *out,
 	return r < 0 || (size_t)r >= len ? KRX_E_TOO_BIG : KRX_OK;
 }
 
-static void
-kms_tls_free(struct krx_conf_kms_tls *t)
-{
-	free(t->trust_file);
-	free(t->trust_password_file);
-	free(t->key_store_file);
-	free(t->key_store_password_file);
-	free(t->key_file);
-	free(t->cert_file);
-	free(t->key_password_file);
-}
-
 void
 krx_conf_kms_free(struct krx_conf_kms *k)
 {
@@ -1016,7 +717,7 @@ krx_conf_kms_free(struct krx_conf_kms *k)
 	struct krx_conf_kms_aws		*a = &k->aws;
 	struct krx_conf_kms_azure	*z = &k->azure;
 
-	kms_tls_free(&k->tls);
+	krx_conf_tls_free(&k->tls);
 	free(v->url);
 	free(v->token_file);
 	free(v->k8s_role);
@@ -1043,7 +744,7 @@ krx_conf_kms_free(struct krx_conf_kms *k)
 	free(z->client_id_file);
 	free(z->client_secret_file);
 	free(z->scope);
-	kms_tls_free(&z->oauth_tls);
+	krx_conf_tls_free(&z->oauth_tls);
 	free(z->target_resource);
 	free(z->identity_endpoint);
 	memset(k, 0, sizeof(*k));

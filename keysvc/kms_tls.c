@@ -116,7 +116,7 @@ kms_tls_password(const char *what, const char *path, struct krx_secret **s)
 }
 
 int
-krx_kms_tls_load(struct krx_kms_tls *kt, const struct krx_conf_kms_tls *t,
+krx_kms_tls_load(struct krx_kms_tls *kt, const struct krx_conf_tls *t,
     const char *url)
 {
 	struct krx_tlsstore_file	 f;
@@ -196,7 +196,7 @@ krx_kms_tls_free(struct krx_kms_tls *kt)
 }
 
 void
-krx_kms_tls_opts(struct krx_http_opts *o, const struct krx_conf_kms_tls *t,
+krx_kms_tls_opts(struct krx_http_opts *o, const struct krx_conf_tls *t,
     struct krx_kms_tls *kt, const char *url)
 {
 	o->insecure = t->insecure;

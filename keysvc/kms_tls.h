@@ -19,7 +19,7 @@
 
 #define KRX_KMS_PW_MAX	4096	/* bytes of a store password file */
 
-struct krx_conf_kms_tls;
+struct krx_conf_tls;
 
 struct krx_kms_tls {
 	struct krx_tlsstore	*store;		/* NULL: nothing to install */
@@ -42,7 +42,7 @@ struct krx_secret *krx_kms_read_secret(const char *path, size_t max,
  * krx_kms_tls_free either way.
  */
 int	krx_kms_tls_load(struct krx_kms_tls *kt,
-	    const struct krx_conf_kms_tls *t, const char *url);
+	    const struct krx_conf_tls *t, const char *url);
 void	krx_kms_tls_free(struct krx_kms_tls *kt);
 
 /*
@@ -50,7 +50,7 @@ void	krx_kms_tls_free(struct krx_kms_tls *kt);
  * client) from t and kt; an insecure t is logged loudly.
  */
 void	krx_kms_tls_opts(struct krx_http_opts *o,
-	    const struct krx_conf_kms_tls *t, struct krx_kms_tls *kt,
+	    const struct krx_conf_tls *t, struct krx_kms_tls *kt,
 	    const char *url);
 
 /*

@@ -134,8 +134,8 @@ krx_confload_encrypts(const struct krx_conf *conf)
 
 /* A KMS connection's TLS settings (not in the KMS id). */
 static int
-confload_tls_same(const struct krx_conf_kms_tls *a,
-    const struct krx_conf_kms_tls *b)
+confload_tls_same(const struct krx_conf_tls *a,
+    const struct krx_conf_tls *b)
 {
 	return a->present == b->present && a->insecure == b->insecure &&
 	    a->trust_type == b->trust_type &&
