@@ -13,7 +13,8 @@
  *
  * The program plays the master and one worker. It makes a keystore with
  * one KEK (crypto/localkms.h) and a config in a temporary directory,
- * fork+execs `krxd -K -c CONF -g` with its master channel on fd 3, sends
+ * fork+execs `krxd -K -c CONF -g` with its master channel on fd 3 (and
+ * CONF on fd 4, as the master hands it over), sends
  * KRX_IPC_KS_INIT (a random 32-byte cache key) and KRX_IPC_KS_CHANNEL
  * (slot 0, with keysvc's end of a socketpair), waits for READY, then over
  * the worker channel keeps WINDOW requests in flight:
@@ -359,7 +360,7 @@ write_setup(const char *dir, char *conf, size_t conflen)
 static pid_t
 spawn_keysvc(const char *krxd, const char *conf, int *master)
 {
-	int	 sv[2];
+	int	 sv[2], cfd;
 	pid_t	 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
@@ -370,6 +371,10 @@ spawn_keysvc(const char *krxd, const char *conf, int *master)
 		if (sv[1] == 3)
 			fcntl(3, F_SETFD, 0);
 		else if (dup2(sv[1], 3) == -1)
+			_exit(70);
+		/* fd 4: the configuration, as the master hands it over. */
+		if ((cfd = open(conf, O_RDONLY)) == -1 ||
+		    (cfd != 4 && (dup2(cfd, 4) == -1 || close(cfd) == -1)))
 			_exit(70);
 		execl(krxd, "krxd", "-K", "-c", conf, "-g", (char *)NULL);
 		perror(krxd);

@@ -158,9 +158,11 @@ class Keysvc:
         n = child.fileno()
         log = open(self.log_path, "ab")
         try:
-            # fd 3 in keysvc is our socketpair's other end.
+            # fd 3 in keysvc is our socketpair's other end, fd 4 the
+            # configuration (the master writes its parsed text there).
             self.proc = subprocess.Popen(
-                ["bash", "-c", f'exec "$0" -K -g -c "$1" 3<&{n} {n}<&-',
+                ["bash", "-c",
+                 f'exec "$0" -K -g -c "$1" 3<&{n} {n}<&- 4<"$1"',
                  krxtest.KRXD, self.conf], pass_fds=(n,),
                 stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, env=krxtest._sanitizer_env(),
