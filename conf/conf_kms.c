@@ -266,7 +266,8 @@ kms_vault_k8s(struct conf_ctx *c, const config_setting_t *k,
 	krx_conf_check_keys(c, a, k8s_keys, w);
 	v->k8s_role = krx_conf_str(c, a, w, "role", 1, KMS_NAME_MAX,
 	    KMS_ALNUM "_.@-", "a Vault role name of [A-Za-z0-9_.@-]");
-	v->k8s_token_file = krx_conf_path(c, a, w, "serviceAccountTokenFile", 0);
+	v->k8s_token_file = krx_conf_path(c, a, w, "serviceAccountTokenFile",
+	    0);
 	kms_default(c, line, &v->k8s_token_file,
 	    "/var/run/secrets/kubernetes.io/serviceaccount/token");
 	v->k8s_mount = kms_vault_path(c, a, w, "mountPath");
@@ -289,8 +290,8 @@ kms_vault(struct conf_ctx *c, const config_setting_t *k,
 		    "vaultToken = { passwordFile = \"...\"; } and "
 		    "kubernetesAuth = { role = \"...\"; }");
 	else if (tok)
-		v->token_file = krx_conf_password(c, k, "kmsConfig", "vaultToken",
-		    1);
+		v->token_file = krx_conf_password(c, k, "kmsConfig",
+		    "vaultToken", 1);
 	else
 		kms_vault_k8s(c, k, v);
 }
@@ -323,10 +324,12 @@ kms_aws_long_term(struct conf_ctx *c, const config_setting_t *g,
     const char *where, struct krx_conf_kms_aws *a)
 {
 	krx_conf_check_keys(c, g, long_term_keys, where);
-	a->access_key_id_file = krx_conf_password(c, g, where, "accessKeyId", 1);
+	a->access_key_id_file = krx_conf_password(c, g, where, "accessKeyId",
+	    1);
 	a->secret_access_key_file = krx_conf_password(c, g, where,
 	    "secretAccessKey", 1);
-	a->session_token_file = krx_conf_password(c, g, where, "sessionToken", 0);
+	a->session_token_file = krx_conf_password(c, g, where, "sessionToken",
+	    0);
 }
 
 static void
@@ -358,8 +361,8 @@ kms_aws_web(struct conf_ctx *c, const config_setting_t *g,
 	}
 	a->web_identity_token_file = krx_conf_path(c, g, where,
 	    "webIdentityTokenFile", 0);
-	a->role_session_name = krx_conf_str(c, g, where, "roleSessionName", 0, 64,
-	    KMS_IAM, "2 to 64 of [A-Za-z0-9_+=,.@-]");
+	a->role_session_name = krx_conf_str(c, g, where, "roleSessionName", 0,
+	    64, KMS_IAM, "2 to 64 of [A-Za-z0-9_+=,.@-]");
 	if (a->role_session_name != NULL && a->role_session_name[1] == '\0')
 		krx_conf_error(c->errs, c->file,
 		    krx_conf_line(g, "roleSessionName"), "%s.roleSessionName "
@@ -393,7 +396,8 @@ kms_aws_sources(struct conf_ctx *c, const config_setting_t *k,
 	size_t			 i, n = 0;
 
 	for (i = 0; i < 2; i++)
-		if ((s = krx_conf_group(c, k, "kmsConfig", flat[i].name)) != NULL) {
+		if ((s = krx_conf_group(c, k, "kmsConfig",
+		    flat[i].name)) != NULL) {
 			src[n].g = s;
 			src[n].kind = flat[i].kind;
 			snprintf(src[n++].where, sizeof(src[0].where),
@@ -481,7 +485,8 @@ kms_azure_managed(struct conf_ctx *c, const config_setting_t *g,
 	static const char	 w[] = "kmsConfig.managedIdentityCredentials";
 
 	krx_conf_check_keys(c, g, managed_keys, w);
-	z->target_resource = krx_conf_str(c, g, w, "targetResource", 1, 512, NULL,
+	z->target_resource = krx_conf_str(c, g, w, "targetResource", 1, 512,
+	    NULL,
 	    NULL);
 	z->identity_endpoint = kms_url(c, g, w, "identityServiceEndpoint", 0,
 	    0);
@@ -510,22 +515,26 @@ kms_azure_vault(struct conf_ctx *c, const config_setting_t *k,
 	    KMS_ALNUM "-", "3 to 24 of [A-Za-z0-9-]");
 	if (z->vault_name != NULL && (strlen(z->vault_name) < 3 ||
 	    !kms_azure_label_ok(z->vault_name)))
-		krx_conf_error(c->errs, c->file, krx_conf_line(k, "keyVaultName"),
+		krx_conf_error(c->errs, c->file, krx_conf_line(k,
+		    "keyVaultName"),
 		    "kmsConfig.keyVaultName "
 		    "\"%s\" must be 3 to 24 of [A-Za-z0-9-], without '-' at "
 		    "either end or twice in a row", z->vault_name);
 	z->vault_host = krx_conf_str(c, k, "kmsConfig", "keyVaultHost", 1, 253,
 	    KMS_HOST, "a host name (vault.azure.net)");
 	if (z->vault_host != NULL && !kms_azure_label_ok(z->vault_host))
-		krx_conf_error(c->errs, c->file, krx_conf_line(k, "keyVaultHost"),
+		krx_conf_error(c->errs, c->file, krx_conf_line(k,
+		    "keyVaultHost"),
 		    "kmsConfig.keyVaultHost "
 		    "\"%s\" is not a host name (vault.azure.net)",
 		    z->vault_host);
-	z->scheme = krx_conf_str(c, k, "kmsConfig", "keyVaultScheme", 0, 8, NULL,
+	z->scheme = krx_conf_str(c, k, "kmsConfig", "keyVaultScheme", 0, 8,
+	    NULL,
 	    NULL);
 	if (z->scheme != NULL && strcmp(z->scheme, "https") != 0 &&
 	    strcmp(z->scheme, "http") != 0)
-		krx_conf_error(c->errs, c->file, krx_conf_line(k, "keyVaultScheme"),
+		krx_conf_error(c->errs, c->file, krx_conf_line(k,
+		    "keyVaultScheme"),
 		    "kmsConfig.keyVaultScheme must be https or http");
 	kms_default(c, line, &z->scheme, "https");
 	z->port = (int)krx_conf_int(c, k, "keyVaultPort", 1, 65535, 0, 0,
@@ -597,7 +606,8 @@ krx_conf_kms(struct conf_ctx *c, const config_setting_t *g,
 	}
 	if (i == 3) {
 		free(e->kms);
-		if ((e->kms = krx_conf_dup(c, e->line, kms_names[2].name)) == NULL)
+		if ((e->kms = krx_conf_dup(c, e->line,
+		    kms_names[2].name)) == NULL)
 			return;
 	}
 	k = config_setting_get_member(g, "kmsConfig");

@@ -203,7 +203,8 @@ tls_names(struct conf_ctx *c, const config_setting_t *g, const char *where,
 	for (i = 0; i < n; i++) {
 		v = config_setting_get_string_elem(l, i);
 		if (v == NULL || *v == '\0' || strlen(v) > TLS_NAME_MAX ||
-		    v[strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw"
+		    v[strspn(v,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw"
 		    "xyz0123456789_.-")] != '\0') {
 			krx_conf_error(c->errs, c->file, line, "%s.%s: each "
 			    "name must be 1 to %d letters, digits, '_', '.' "

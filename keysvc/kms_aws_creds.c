@@ -36,7 +36,7 @@ krx_kms_aws_read_secret(const char *path, const char *what,
 	int			 r = -1;
 
 	*out = NULL;
-	if ((f = krx_kms_read_secret(path, AWS_SECRET_MAX, &why)) == NULL) {
+	if ((f = krx_tlsctx_read_secret(path, AWS_SECRET_MAX, &why)) == NULL) {
 		log_warnx("AwsKmsService: the %s file %s: %s", what, path,
 		    why);
 		return -1;

@@ -95,7 +95,7 @@ aa_read(const char *path, const char *what)
 	const char		*why;
 	size_t			 i;
 
-	if ((s = krx_kms_read_secret(path, AZ_SECRET_MAX, &why)) == NULL) {
+	if ((s = krx_tlsctx_read_secret(path, AZ_SECRET_MAX, &why)) == NULL) {
 		log_warnx("AzureKeyVault: %s file %s: %s", what, path, why);
 		return NULL;
 	}

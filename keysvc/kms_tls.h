@@ -1,7 +1,6 @@
 /*
  * kms_tls.h: what keysvc's HTTP KMS providers share about their
- * configuration's secrets: secret files (tokens, passwords) read into
- * struct krx_secret, and the kmsConfig tls group's trust and key stores
+ * configuration's TLS: the kmsConfig tls group's trust and key stores
  * (crypto/tlsstore.h) installed on each connection by keysvc/http.c's
  * TLS hook. Program grade; runs in keysvc only and logs failures
  * without secrets.
@@ -14,10 +13,10 @@
 #include <openssl/ssl.h>
 
 #include "crypto/secret.h"
+#include "crypto/tlsctx.h"
 #include "crypto/tlsstore.h"
 #include "keysvc/http.h"
 
-#define KRX_KMS_PW_MAX	4096	/* bytes of a store password file */
 
 struct krx_conf_tls;
 
@@ -25,15 +24,6 @@ struct krx_kms_tls {
 	struct krx_tlsstore	*store;		/* NULL: nothing to install */
 	int			 own_trust;	/* a trust store: only it */
 };
-
-/*
- * The contents of the file at path (a regular file of at most max
- * bytes, not empty), trailing CR and LF dropped, as a new secret; NULL
- * with *why (a constant text, no file content) on failure. The read
- * buffer is wiped.
- */
-struct krx_secret *krx_kms_read_secret(const char *path, size_t max,
-		    const char **why);
 
 /*
  * Load the stores of t into *kt (zeroed first; nothing to load when t

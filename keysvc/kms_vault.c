@@ -447,7 +447,7 @@ vault_reread_token(struct vault_kms *v)
 	struct krx_secret	*t;
 	const char		*why;
 
-	if ((t = krx_kms_read_secret(v->c->vault.token_file,
+	if ((t = krx_tlsctx_read_secret(v->c->vault.token_file,
 	    VAULT_TOKEN_MAX, &why)) == NULL || !vault_token_ok(t) ||
 	    (t->len == v->token->len && CRYPTO_memcmp(t->data,
 	    v->token->data, t->len) == 0)) {
@@ -750,7 +750,7 @@ vault_login(struct vault_kms *v)
 
 	if (v->login != NULL || v->login_url == NULL)
 		return;
-	if ((jwt = krx_kms_read_secret(v->c->vault.k8s_token_file,
+	if ((jwt = krx_tlsctx_read_secret(v->c->vault.k8s_token_file,
 	    VAULT_JWT_MAX, &why)) == NULL || !vault_token_ok(jwt)) {
 		snprintf(detail, sizeof(detail), "vault: service account "
 		    "token file %s: %s", v->c->vault.k8s_token_file,
@@ -833,7 +833,7 @@ vault_setup(struct krx_kms *k)
 		return -1;
 	}
 	if (c->vault.token_file != NULL) {
-		if ((v->token = krx_kms_read_secret(c->vault.token_file,
+		if ((v->token = krx_tlsctx_read_secret(c->vault.token_file,
 		    VAULT_TOKEN_MAX, &why)) == NULL) {
 			log_err("vault %s: token file %s: %s", c->vault.url,
 			    c->vault.token_file, why);

@@ -325,7 +325,7 @@ def test_wrong_store_password_stops_keysvc(tmp_path):
             ks = kstest.Keysvc(d, text)
             assert ks.start_failing() == 78, ks.log_text()
             log = ks.log_text()
-            assert f"TLS store {st.trust(kind)}: wrong password" in log, log
+            assert f"trust store {st.trust(kind)}: wrong password" in log, log
             assert "not-the-password" not in log
     finally:
         v.stop()
