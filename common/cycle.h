@@ -18,6 +18,14 @@ struct krx_nodemap;
 struct krx_topicmap;
 struct krx_stats;
 struct krx_secret;
+struct ssl_ctx_st;		/* OpenSSL's SSL_CTX */
+
+/* A virtual cluster's TLS contexts (NULL: plaintext on that side). */
+struct krx_cycle_tls {
+	struct ssl_ctx_st	*server;	/* clients to krx */
+	struct ssl_ctx_st	*client;	/* krx to the brokers */
+	int			 verify_host;	/* the brokers' names checked */
+};
 
 /* One listening socket, opened by the master, inherited by workers. */
 struct krx_listener {
@@ -40,6 +48,9 @@ struct krx_cycle {
 	struct krx_stats	*stats;		/* a row per worker; the
 						 * master's, shared by every
 						 * generation */
+	struct krx_cycle_tls	*tls;		/* per virtual cluster, built
+						 * by the master (it reads the
+						 * key files) */
 	struct krx_secret	*cache_key;	/* DEK cache seal: the master
 						 * sends it to keysvc; a
 						 * worker wipes its copy */

@@ -491,23 +491,18 @@ krx_tlsctx_client(const struct krx_conf_tls *t, char *err, size_t len)
 	return ctx;
 }
 
-SSL *
-krx_tlsctx_client_ssl(SSL_CTX *ctx, const char *host, int verify)
+int
+krx_tlsctx_set_host(SSL *ssl, const char *host, int verify)
 {
 	struct in6_addr	 a6;
 	struct in_addr	 a4;
-	SSL		*ssl;
 	int		 ip;
 
-	if ((ssl = SSL_new(ctx)) == NULL)
-		return NULL;
 	ip = inet_pton(AF_INET, host, &a4) == 1 ||
 	    inet_pton(AF_INET6, host, &a6) == 1;
 	if ((!ip && SSL_set_tlsext_host_name(ssl, host) != 1) ||
 	    (verify && (ip ? X509_VERIFY_PARAM_set1_ip_asc(
-	    SSL_get0_param(ssl), host) : SSL_set1_host(ssl, host)) != 1)) {
-		SSL_free(ssl);
-		return NULL;
-	}
-	return ssl;
+	    SSL_get0_param(ssl), host) : SSL_set1_host(ssl, host)) != 1))
+		return -1;
+	return 0;
 }

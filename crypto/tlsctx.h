@@ -10,7 +10,7 @@
  * security level. A server with clientAuth REQUESTED or REQUIRED checks
  * client certificates against its trust store only. A client verifies
  * the broker's chain (its trust store, else the system's) and host
- * name (the caller sets it per connection: krx_tlsctx_client_ssl),
+ * name (the caller sets it per connection: krx_tlsctx_set_host),
  * unless trust.insecure.
  */
 #ifndef KRX_CRYPTO_TLSCTX_H
@@ -51,10 +51,10 @@ SSL_CTX	*krx_tlsctx_server(const struct krx_conf_tls *t, char *err,
 SSL_CTX	*krx_tlsctx_client(const struct krx_conf_tls *t, char *err,
 	    size_t len);
 /*
- * A client connection of ctx to host: SNI (a name, not an address) and,
+ * A client connection's ssl to host: SNI (a name, not an address) and,
  * when verify, the host name or IP address checked against the
- * certificate. NULL when memory is short.
+ * certificate. 0, or -1 when memory is short.
  */
-SSL	*krx_tlsctx_client_ssl(SSL_CTX *ctx, const char *host, int verify);
+int	krx_tlsctx_set_host(SSL *ssl, const char *host, int verify);
 
 #endif

@@ -19,6 +19,7 @@
 #include "conf/conf.h"
 #include "crypto/dekcache.h"
 #include "crypto/secret.h"
+#include "crypto/tlsctx.h"
 #include "master/master.h"
 
 struct krx_cycle *
@@ -99,6 +100,61 @@ krx_cycle_adopt_maps(struct krx_cycle *cy, const struct krx_cycle *old)
 	return 1;
 }
 
+/* One side's context; NULL without a tls group or with errs. */
+static SSL_CTX *
+cycle_tls_ctx(const struct krx_conf_vcluster *vc, int server,
+    struct krx_conf_errors *errs, const char *path)
+{
+	const struct krx_conf_tls	*t = server ? &vc->tls :
+	    &vc->upstream_tls;
+	SSL_CTX				*ctx;
+	char				 err[512];
+
+	if (!t->present)
+		return NULL;
+	ctx = server ? krx_tlsctx_server(t, err, sizeof(err)) :
+	    krx_tlsctx_client(t, err, sizeof(err));
+	if (ctx == NULL)
+		krx_conf_error(errs, path, vc->line, "virtual cluster %s: %s "
+		    "TLS: %s", vc->name, server ? "client-facing" : "upstream",
+		    err);
+	else if (!server && t->insecure)
+		log_warnx("virtual cluster %s: upstream tls.trust.insecure = "
+		    "true: the brokers' certificates and names are NOT "
+		    "checked; anyone on the path can read and change every "
+		    "record. For tests only.", vc->name);
+	return ctx;
+}
+
+int
+krx_cycle_tls_open(struct krx_cycle *cy, struct krx_conf_errors *errs)
+{
+	const struct krx_conf_vcluster	*vc;
+	size_t				 i, n = errs->n;
+
+	cy->tls = xcalloc(cy->conf->n_vclusters, sizeof(*cy->tls));
+	for (i = 0; i < cy->conf->n_vclusters; i++) {
+		vc = &cy->conf->vclusters[i];
+		cy->tls[i].server = cycle_tls_ctx(vc, 1, errs, cy->conf->path);
+		cy->tls[i].client = cycle_tls_ctx(vc, 0, errs, cy->conf->path);
+		cy->tls[i].verify_host = !vc->upstream_tls.insecure;
+	}
+	return errs->n > n || errs->dropped > 0 ? -1 : 0;
+}
+
+void
+krx_cycle_tls_close(struct krx_cycle *cy)
+{
+	size_t	 i;
+
+	for (i = 0; cy->tls != NULL && i < cy->conf->n_vclusters; i++) {
+		SSL_CTX_free(cy->tls[i].server);
+		SSL_CTX_free(cy->tls[i].client);
+	}
+	free(cy->tls);
+	cy->tls = NULL;
+}
+
 void
 krx_cycle_forget_secrets(struct krx_cycle *cy)
 {
@@ -133,6 +189,8 @@ krx_cycle_free(struct krx_cycle *cy, const struct krx_cycle *keep)
 	if (keep == NULL || keep->topicmap != cy->topicmap)
 		krx_topicmap_free(cy->topicmap);
 	krx_secret_free(cy->cache_key);
+	if (cy->conf != NULL)
+		krx_cycle_tls_close(cy);
 	krx_conf_free(cy->conf);
 	free(cy->listeners);
 	free(cy);

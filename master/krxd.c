@@ -34,6 +34,22 @@ usage(void)
 }
 
 /* Every problem, as FILE:LINE: text, then the verdict (exit 78). */
+/* The TLS files of every virtual cluster read and checked; 0 or -1. */
+static int
+krxd_check_tls(struct krx_conf *conf, struct krx_conf_errors *errs)
+{
+	struct krx_cycle	 cy;
+	int			 r;
+
+	memset(&cy, 0, sizeof(cy));
+	cy.conf = conf;
+	r = krx_cycle_tls_open(&cy, errs);
+	krx_cycle_tls_close(&cy);
+	if (r != 0)
+		krx_conf_free(conf);
+	return r;
+}
+
 static struct krx_conf *
 krxd_load(const char *path, int test_only)
 {
@@ -42,7 +58,8 @@ krxd_load(const char *path, int test_only)
 	size_t			 i;
 
 	memset(&errs, 0, sizeof(errs));
-	if (krx_confload(path, &conf, &errs) != 0) {
+	if (krx_confload(path, &conf, &errs) != 0 ||
+	    krxd_check_tls(conf, &errs) != 0) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		if (errs.dropped > 0)
@@ -140,6 +157,8 @@ krxd_setup(struct krx_master *m, struct krx_conf *conf)
 		fatalx("cannot make the first generation");
 	m->cur->cy = m->cy;
 	memset(&errs, 0, sizeof(errs));
+	if (krx_cycle_tls_open(m->cy, &errs) == -1)
+		fatalx("%s", errs.n > 0 ? errs.msg[0] : "TLS");
 	if (krx_sockets_open(m->cy, NULL, &errs) == -1)
 		fatalx("%s", errs.n > 0 ? errs.msg[0] : "cannot listen");
 }

@@ -172,6 +172,13 @@ int	krx_cycle_adopt_maps(struct krx_cycle *cy, const struct krx_cycle *old);
  * sockets (by fd), node and topic maps. Never the counters region.
  */
 void	krx_cycle_free(struct krx_cycle *cy, const struct krx_cycle *keep);
+/*
+ * The TLS contexts of cy's virtual clusters, their key, certificate
+ * and trust files read now; every failure reported in errs (with the
+ * virtual cluster's file and line). 0 or -1.
+ */
+int	krx_cycle_tls_open(struct krx_cycle *cy, struct krx_conf_errors *errs);
+void	krx_cycle_tls_close(struct krx_cycle *cy);
 /* In a new worker: the master's secrets in its copy of cy are wiped. */
 void	krx_cycle_forget_secrets(struct krx_cycle *cy);
 

@@ -224,7 +224,8 @@ reload_cycle(struct krx_master *m, struct krx_gen *g, struct krx_conf *conf,
 	if (krx_cycle_adopt_maps(cy, m->cy))
 		log_info("reload: the virtual clusters are unchanged: the new "
 		    "generation keeps the brokers and topics learned");
-	if (krx_sockets_open(cy, m->cy, errs) == -1) {
+	if (krx_cycle_tls_open(cy, errs) == -1 ||
+	    krx_sockets_open(cy, m->cy, errs) == -1) {
 		krx_cycle_free(cy, m->cy);
 		return NULL;
 	}

@@ -18,6 +18,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "worker/session.h"
+#include "worker/tls.h"
 
 #define PROBE_METADATA_VERSION	4
 #define PROBE_CORR		1
@@ -137,11 +138,12 @@ krx_probe_start(struct krx_session *s)
 	log_info("conn=%llu client=%s: address of broker %d not known yet; "
 	    "asking %s:%d", (unsigned long long)s->id, s->client_addr,
 	    s->node_id, hp->host, hp->port);
-	p->bev = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	p->bev = krx_tls_upstream_bev(s->w, s->vc);
 	krx_buf_init(&req, 64);
 	krx_kafka_metadata_request(&req, PROBE_METADATA_VERSION, PROBE_CORR,
 	    "krx");
-	if (p->bev == NULL || req.err != KRX_OK) {
+	if (p->bev == NULL || req.err != KRX_OK ||
+	    krx_tls_upstream_host(s->w, s->vc, p->bev, hp->host) != 0) {
 		krx_buf_free(&req);
 		probe_fail(p, "out of memory");
 		return -1;

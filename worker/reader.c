@@ -1,6 +1,8 @@
 /*
  * reader.c: one readv per readiness event into a bufferevent's input,
- * instead of libevent 2.1's FIONREAD + 4 KiB read. See reader.h.
+ * instead of libevent 2.1's FIONREAD + 4 KiB read. See reader.h. A TLS
+ * bufferevent reads its socket itself: the reader only turns its
+ * reading on and off.
  */
 #include <errno.h>
 #include <sys/uio.h>
@@ -11,10 +13,18 @@
 
 #include "common/err.h"
 #include "worker/reader.h"
+#include "worker/tls.h"
 
 static void
 reader_apply(struct krx_reader *rd)
 {
+	if (rd->native) {
+		if (rd->want)
+			bufferevent_enable(rd->bev, EV_READ);
+		else
+			bufferevent_disable(rd->bev, EV_READ);
+		return;
+	}
 	if (rd->ev == NULL || rd->want == rd->added)
 		return;
 	if (rd->want)
@@ -87,6 +97,7 @@ krx_reader_attach(struct krx_reader *rd, struct bufferevent *bev,
     bufferevent_data_cb readcb, bufferevent_event_cb eventcb, void *arg)
 {
 	evutil_socket_t	 fd = bufferevent_getfd(bev);
+	bufferevent_data_cb	 writecb;
 
 	if (fd < 0)
 		return KRX_E_IO;
@@ -94,6 +105,15 @@ krx_reader_attach(struct krx_reader *rd, struct bufferevent *bev,
 	rd->readcb = readcb;
 	rd->eventcb = eventcb;
 	rd->arg = arg;
+	if (krx_tls_is(bev)) {
+		/* TLS reads its own socket: the bufferevent reads. */
+		rd->native = 1;
+		bufferevent_getcb(bev, NULL, &writecb, NULL, NULL);
+		bufferevent_setcb(bev, readcb, writecb, eventcb, arg);
+		bufferevent_set_max_single_read(bev, KRX_READER_CHUNK);
+		reader_apply(rd);
+		return KRX_OK;
+	}
 	rd->ev = event_new(bufferevent_get_base(bev), fd, EV_READ |
 	    EV_PERSIST, reader_cb, rd);
 	if (rd->ev == NULL)
@@ -113,6 +133,7 @@ krx_reader_enable(struct krx_reader *rd, int on)
 void
 krx_reader_detach(struct krx_reader *rd)
 {
+	rd->native = 0;
 	if (rd->ev != NULL)
 		event_free(rd->ev);
 	rd->ev = NULL;

@@ -6,6 +6,8 @@
  * bufferevent's own read callback, or its event callback with
  * BEV_EVENT_EOF or BEV_EVENT_ERROR (reading is off then). The
  * bufferevent's EV_READ stays disabled; it keeps writing and connecting.
+ * A TLS bufferevent (worker/tls.h) keeps reading itself, with the
+ * reader's callbacks; the reader switches its EV_READ.
  * Program grade.
  */
 #ifndef KRX_WORKER_READER_H
@@ -28,6 +30,7 @@ struct krx_reader {
 	void			*arg;
 	unsigned		 want:1;	/* reading wanted */
 	unsigned		 added:1;
+	unsigned		 native:1;	/* TLS: the bufferevent reads */
 };
 
 /* Start (or not) reading bev's socket, which must exist by now. */

@@ -35,6 +35,7 @@
 #include "common/limits.h"
 #include "common/shm/stats.h"
 #include "worker/session.h"
+#include "worker/tls.h"
 
 static void	session_client_read(struct bufferevent *, void *);
 
@@ -206,7 +207,7 @@ krx_bev_write_now(struct bufferevent *bev)
 	struct evbuffer	*out = bufferevent_get_output(bev);
 	evutil_socket_t	 fd = bufferevent_getfd(bev);
 
-	if (fd < 0 || evbuffer_get_length(out) == 0)
+	if (fd < 0 || evbuffer_get_length(out) == 0 || krx_tls_is(bev))
 		return;
 	evbuffer_unfreeze(out, 1);
 	(void)evbuffer_write_atmost(out, fd, -1);
@@ -245,6 +246,8 @@ frame_fill(struct bufferevent *bev, struct evbuffer *in, size_t need)
 	ssize_t		 r;
 	size_t		 room;
 
+	if (krx_tls_is(bev))
+		return;		/* TLS: the bufferevent reads */
 	while (fd >= 0 && need > 0) {
 		if ((r = krx_read_into(fd, in, need, &room)) <= 0)
 			break;
@@ -781,8 +784,14 @@ session_client_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		krx_session_close(s, KRX_LOG_DEBUG, "client error: %s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		char	 why[512];
+
+		if (krx_tls_error(bev, why, sizeof(why)) != NULL)
+			krx_session_close(s, KRX_LOG_INFO, "client TLS "
+			    "failed: %s", why);
+		else
+			krx_session_close(s, KRX_LOG_DEBUG, "client error: %s",
+			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return;
 	}
 }
@@ -815,7 +824,7 @@ krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
 	w->n_sessions++;
 	krx_stats_add(w->cy->stats, w->slot, KRX_STAT_CONN_ACCEPTED, 1);
 	krx_stats_add(w->cy->stats, w->slot, KRX_STAT_CONN_ACTIVE, 1);
-	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->client = krx_tls_client_bev(w, l->vc, fd);
 	if (s->client == NULL) {
 		close(fd);
 		krx_session_close(s, KRX_LOG_WARN, "out of memory");

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "worker/session.h"
+#include "worker/tls.h"
 
 static void	upstream_read(struct bufferevent *, void *);
 
@@ -55,15 +56,22 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_ERROR) {
 		int	 dnserr = bufferevent_socket_get_dns_error(bev);
+		char	 why[512];
 
 		if (s->connecting) {
 			/* Reported by krx_upstream_connect's caller. */
 			s->connect_failed = 1;
 			return;
 		}
-		krx_session_close(s, KRX_LOG_WARN, "broker %s: %s",
-		    s->upstream_addr, dnserr ? evutil_gai_strerror(dnserr) :
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		if (!dnserr && krx_tls_error(bev, why, sizeof(why)) != NULL)
+			krx_session_close(s, KRX_LOG_WARN, "broker %s: TLS "
+			    "failed: %s", s->upstream_addr, why);
+		else
+			krx_session_close(s, KRX_LOG_WARN, "broker %s: %s",
+			    s->upstream_addr, dnserr ?
+			    evutil_gai_strerror(dnserr) :
+			    evutil_socket_error_to_string(
+			    EVUTIL_SOCKET_ERROR()));
 	}
 }
 
@@ -273,6 +281,10 @@ krx_upstream_connect(struct krx_session *s, const char *host, int port)
 
 	snprintf(s->upstream_addr, sizeof(s->upstream_addr), "%s:%d", host,
 	    port);
+	if (krx_tls_upstream_host(s->w, s->vc, s->upstream, host) != 0) {
+		krx_session_close(s, KRX_LOG_WARN, "out of memory");
+		return -1;
+	}
 	s->connecting = 1;
 	r = bufferevent_socket_connect_hostname(s->upstream, s->w->dns,
 	    AF_UNSPEC, host, port);
@@ -294,8 +306,7 @@ krx_upstream_start(struct krx_session *s)
 	char				 host[KRX_NODEMAP_HOST_MAX + 1];
 	int32_t				 port;
 
-	s->upstream = bufferevent_socket_new(s->w->base, -1,
-	    BEV_OPT_CLOSE_ON_FREE);
+	s->upstream = krx_tls_upstream_bev(s->w, s->vc);
 	if (s->upstream == NULL) {
 		krx_session_close(s, KRX_LOG_WARN, "out of memory");
 		return -1;

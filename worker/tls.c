@@ -1,0 +1,105 @@
+/*
+ * tls.c: TLS bufferevents of sessions (tls.h has the contract).
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "common/cycle.h"
+#include "crypto/tlsctx.h"
+#include "worker/session.h"
+#include "worker/tls.h"
+
+struct bufferevent *
+krx_tls_client_bev(struct krx_worker *w, size_t vc, int fd)
+{
+	SSL_CTX			*ctx = w->cy->tls != NULL ?
+	    w->cy->tls[vc].server : NULL;
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	if (ctx == NULL)
+		return bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* Many clients close without close_notify: that is an EOF. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+struct bufferevent *
+krx_tls_upstream_bev(struct krx_worker *w, size_t vc)
+{
+	SSL_CTX			*ctx = w->cy->tls != NULL ?
+	    w->cy->tls[vc].client : NULL;
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	if (ctx == NULL)
+		return bufferevent_socket_new(w->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(w->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+int
+krx_tls_upstream_host(struct krx_worker *w, size_t vc,
+    struct bufferevent *bev, const char *host)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl == NULL)
+		return 0;
+	return krx_tlsctx_set_host(ssl, host, w->cy->tls[vc].verify_host);
+}
+
+int
+krx_tls_is(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+const char *
+krx_tls_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long	 e;
+	const char	*r;
+	long		 v;
+	size_t		 n = 0;
+
+	if (ssl == NULL)
+		return NULL;
+	buf[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(bev)) != 0 && n + 2 < len) {
+		/* libevent also queues errno values here: not OpenSSL's. */
+		if ((r = ERR_reason_error_string(e)) == NULL)
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "; " : "",
+		    r);
+	}
+	v = SSL_get_verify_result(ssl);
+	if (v != X509_V_OK && n + 2 < len)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ": " : "",
+		    X509_verify_cert_error_string(v));
+	return n > 0 ? buf : "TLS failure";
+}
