@@ -144,21 +144,19 @@ krx_keysvc_link(struct krx_master *m, struct krx_slot *s)
 }
 
 /*
- * The configuration key service ks serves: that of the newest
- * generation using it (generations share a key service only when their
- * KMS settings are the same).
+ * The cycle of ks: the newest generation's that uses it (generations
+ * share a key service only when their KMS settings are the same). Its
+ * DEK cache key and configuration are what ks gets.
  */
-static const struct krx_conf *
-keysvc_conf(struct krx_master *m, struct krx_slot *ks)
+static struct krx_cycle *
+keysvc_cycle(struct krx_master *m, struct krx_slot *ks)
 {
-	const struct krx_cycle	*best = m->cy;
-	struct krx_gen		*g;
+	struct krx_gen	*o = krx_reload_other(m);
 
-	for (g = m->gens; g < m->gens + 2; g++)
-		if (g->keysvc == ks && g->cy != NULL &&
-		    g->cy->generation > best->generation)
-			best = g->cy;
-	return best->conf;
+	if (o != NULL && o->keysvc == ks && o->cy->generation >
+	    m->cy->generation)
+		return o->cy;
+	return m->cur->keysvc == ks || o == NULL ? m->cy : o->cy;
 }
 
 /*
@@ -193,7 +191,7 @@ keysvc_conf_fd(const struct krx_conf *conf)
 void
 krx_keysvc_exec(struct krx_master *m, struct krx_slot *ks, int fd, int keys)
 {
-	const struct krx_conf	*conf = keysvc_conf(m, ks);
+	const struct krx_conf	*conf = keysvc_cycle(m, ks)->conf;
 	char			*argv[6];
 	int			 i = 0;
 
@@ -233,18 +231,6 @@ keysvc_link_all(struct krx_master *m, struct krx_slot *ks)
 				krx_chan_send(s->chan, KRX_IPC_KS_CHANNEL, 0, 0,
 				    NULL, 0, kfd);
 		}
-}
-
-/* The cycle whose DEK cache key ks gets: the newest generation's. */
-static struct krx_cycle *
-keysvc_cycle(struct krx_master *m, struct krx_slot *ks)
-{
-	struct krx_gen	*o = krx_reload_other(m);
-
-	if (o != NULL && o->keysvc == ks && o->cy->generation >
-	    m->cy->generation)
-		return o->cy;
-	return m->cur->keysvc == ks || o == NULL ? m->cy : o->cy;
 }
 
 void

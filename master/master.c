@@ -18,9 +18,21 @@
 #include "conf/conf.h"
 #include "master/master.h"
 
+/*
+ * Every worker gone in a graceful stop: the key services are not needed
+ * any more (they had to outlive the workers, whose requests in flight
+ * may wait for keys).
+ */
 static void
 master_check_done(struct krx_master *m)
 {
+	int	 i;
+
+	if (m->stopping == 2 && krx_spawn_alive_gen(&m->gens[0]) +
+	    krx_spawn_alive_gen(&m->gens[1]) == 0)
+		for (i = 0; i < 2; i++)
+			if (m->ks[i].pid > 0 && !m->ks[i].retired)
+				krx_keysvc_retire(m, &m->ks[i]);
 	if (m->stopping && krx_spawn_alive(m) == 0)
 		event_base_loopexit(m->base, NULL);
 }

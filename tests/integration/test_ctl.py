@@ -10,9 +10,12 @@ without a daemon fails.
 
 import os
 import subprocess
+import time
 
 import pytest
 
+import enctest
+import keytest
 import krxtest
 
 
@@ -56,6 +59,21 @@ def test_stop(krxd):
     for port in krxd.ports:
         assert not krxtest.tcp_accepts(krxd.host, port), \
             f"port {port} still accepts after stop"
+
+
+def test_graceful_stop_idle_is_quick(krxd_factory, tmp_path):
+    """krx-ctl stop --graceful with nothing in flight ends once the
+    workers have drained, key service included: not after drain_timeout
+    (30 s here) and a SIGKILL."""
+    k = enctest.enc_krxd(krxd_factory, workers=2)
+    keytest.wait_keysvc(k)
+    t0 = time.monotonic()
+    assert k.ctl("stop", "--graceful").returncode == 0
+    assert k.proc.wait(25) == 0, k.log_text()[-3000:]
+    assert time.monotonic() - t0 < 15, "graceful stop waited for a timeout"
+    log = k.log_text()
+    assert "serves no generation any more; stopping it" in log
+    assert "still alive after the stop timeout" not in log, log[-2000:]
 
 
 def krxd_t(path):
