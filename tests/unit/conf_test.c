@@ -329,3 +329,57 @@ Test(conf, text_snapshot_reads_back)
 	krx_conf_free(a);
 	krx_conf_free(b);
 }
+
+#define VCT(tls, up)							\
+	"virtual_clusters = ( { name = \"a\";\n"				\
+	"  bootstrap = \"127.0.0.1:9192\";\n" tls			\
+	"  upstream = { bootstrap = \"b:9092\";\n" up " };\n} );\n"
+
+/* A virtual cluster's and an upstream's tls groups. */
+Test(conf, tls_groups)
+{
+	struct krx_conf	*c;
+
+	c = load_ok(VCT("  tls = { key = { privateKeyFile = \"/k.pem\";\n"
+	    "    certificateFile = \"/c.pem\";\n"
+	    "    keyPassword = { passwordFile = \"/pw\"; }; };\n"
+	    "    trust = { storeFile = \"/ca.p12\"; storeType = \"PKCS12\";\n"
+	    "      trustOptions = { clientAuth = \"REQUIRED\"; }; };\n"
+	    "    protocols = { allowed = [ \"TLSv1.3\" ]; };\n"
+	    "    cipherSuites = { denied = [ \"TLS_AES_128_GCM_SHA256\" ];"
+	    " }; };\n",
+	    "  tls = { trust = { storeFile = \"/ca.pem\"; storeType = "
+	    "\"PEM\"; }; key = { storeFile = \"/c.jks\"; storeType = "
+	    "\"JKS\"; }; };\n"));
+	cr_assert(c->vclusters[0].tls.present);
+	cr_assert_str_eq(c->vclusters[0].tls.key_file, "/k.pem");
+	cr_assert_str_eq(c->vclusters[0].tls.key_password_file, "/pw");
+	cr_assert_eq(c->vclusters[0].tls.client_auth,
+	    KRX_CONF_CLIENT_AUTH_REQUIRED);
+	cr_assert_eq(c->vclusters[0].tls.protocols_allowed.n, 1);
+	cr_assert_str_eq(c->vclusters[0].tls.ciphers_denied.v[0],
+	    "TLS_AES_128_GCM_SHA256");
+	cr_assert_str_eq(c->vclusters[0].upstream_tls.trust_file, "/ca.pem");
+	cr_assert_eq(c->vclusters[0].upstream_tls.key_store_type,
+	    KRX_CONF_STORE_JKS);
+	krx_conf_free(c);
+	c = load_ok(VCT("", "  tls = { trust = { insecure = true; }; };\n"));
+	cr_assert(c->vclusters[0].upstream_tls.insecure);
+	cr_assert(!c->vclusters[0].tls.present);
+	krx_conf_free(c);
+	load_fails(VCT("  tls = { trust = { storeFile = \"/ca.pem\"; }; };\n",
+	    ""), "needs a key");
+	load_fails(VCT("  tls = { key = { privateKeyFile = \"/k\"; "
+	    "certificateFile = \"/c\"; }; trust = { trustOptions = { "
+	    "clientAuth = \"REQUIRED\"; }; }; };\n", ""),
+	    "clientAuth needs a trust store");
+	load_fails(VCT("", "  tls = { trust = { storeFile = \"/ca.pem\"; "
+	    "trustOptions = { clientAuth = \"REQUIRED\"; }; }; };\n"),
+	    "clientAuth is for a server");
+	load_fails(VCT("", "  tls = { protocols = { allowed = \"TLSv1.3\"; "
+	    "}; };\n"), "must be a list");
+	load_fails(VCT("", "  tls = { key = { privateKeyFile = \"/k\"; "
+	    "certificateFile = \"/c\"; keyPassword = { password = \"x\"; "
+	    "}; }; };\n"), "inline password refused");
+	load_fails(VCT("", "  tls = { sni = true; };\n"), "sni");
+}
