@@ -5,6 +5,14 @@
  * connection of its own, records every broker in the node map, then
  * connects the session to broker N. Client frames wait in the session's
  * upstream output buffer meanwhile.
+ *
+ * A cluster that wants SASL first (a SASL_SSL listener) closes such an
+ * unauthenticated probe. The session then goes to the bootstrap server
+ * itself, provisionally: the client authenticates there with its own
+ * credentials, and the first Metadata response anyone's session gets
+ * teaches broker N's address. If broker N is another broker, the
+ * session closes before its next request and the client reconnects to
+ * the right one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +61,43 @@ probe_fail(struct krx_probe *p, const char *why)
 	    "broker %d: %s", s->node_id, why);
 }
 
+/* The probe failed at the connection: serve through hp provisionally. */
+static void
+probe_fallback(struct krx_probe *p, const char *why)
+{
+	struct krx_session	*s = p->s;
+
+	s->probe = NULL;
+	krx_probe_free(p);
+	log_info("conn=%llu client=%s: cannot ask for the address of broker "
+	    "%d (%s; a SASL listener refuses Metadata before the client "
+	    "authenticates): serving it through bootstrap server %s until "
+	    "it is known", (unsigned long long)s->id, s->client_addr,
+	    s->node_id, why, s->probe_host);
+	s->provisional = 1;
+	krx_upstream_connect(s, s->probe_host, s->probe_port);
+}
+
+int
+krx_probe_settle(struct krx_session *s)
+{
+	char	 host[KRX_NODEMAP_HOST_MAX + 1], addr[sizeof(s->upstream_addr)];
+	int32_t	 port;
+
+	if (krx_nodemap_get(s->w->nodemap, s->vc, s->node_id, host,
+	    &port) != KRX_OK)
+		return 0;
+	snprintf(addr, sizeof(addr), "%s:%d", host, (int)port);
+	if (strcmp(addr, s->upstream_addr) == 0) {
+		s->provisional = 0;
+		return 0;
+	}
+	krx_session_close(s, KRX_LOG_INFO, "broker %d is at %s, not behind "
+	    "bootstrap server %s: closing so that the client reconnects to "
+	    "it", s->node_id, addr, s->upstream_addr);
+	return -1;
+}
+
 static void
 probe_done(struct krx_probe *p, const uint8_t *body, size_t len)
 {
@@ -95,7 +140,7 @@ probe_read(struct bufferevent *bev, void *arg)
 	if (r == 0)
 		return;
 	if (r < 0 || size < 4) {
-		probe_fail(p, "bad frame from broker");
+		probe_fallback(p, "bad frame from broker");
 		return;
 	}
 	frame = evbuffer_pullup(in, 4 + (size_t)size) + 4;
@@ -118,8 +163,10 @@ probe_event(struct bufferevent *bev, short what, void *arg)
 		p->failed = 1;
 		return;
 	}
-	probe_fail(p, what & BEV_EVENT_TIMEOUT ? "timed out" :
-	    "bootstrap connection failed");
+	if (what & BEV_EVENT_TIMEOUT)
+		probe_fail(p, "timed out");
+	else
+		probe_fallback(p, "the bootstrap server closed the probe");
 }
 
 int
@@ -135,6 +182,8 @@ krx_probe_start(struct krx_session *s)
 	p->s = s;
 	s->probe = p;
 	hp = &vc->upstream[s->w->rr[s->vc]++ % vc->n_upstream];
+	snprintf(s->probe_host, sizeof(s->probe_host), "%s", hp->host);
+	s->probe_port = hp->port;
 	log_info("conn=%llu client=%s: address of broker %d not known yet; "
 	    "asking %s:%d", (unsigned long long)s->id, s->client_addr,
 	    s->node_id, hp->host, hp->port);

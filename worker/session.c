@@ -589,6 +589,8 @@ session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	/* The broker connection is opened for the first request it gets. */
 	if (s->upstream == NULL && krx_upstream_start(s) != 0)
 		return -1;
+	if (s->provisional && krx_probe_settle(s) != 0)
+		return -1;
 	if (h.api_key == KRX_API_SASL_HANDSHAKE) {
 		/* Small frames again until SaslAuthenticate succeeds. */
 		if (s->authed)

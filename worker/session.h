@@ -83,6 +83,8 @@ struct krx_session {
 	struct krx_reader	 rd_client;	/* reads for client */
 	struct krx_reader	 rd_upstream;	/* reads for upstream */
 	struct krx_probe	*probe;
+	char			 probe_host[KRX_NODEMAP_HOST_MAX + 1];
+	int			 probe_port;	/* the bootstrap server probed */
 	struct krx_inflight_q	 inflight;
 	uint32_t		 n_inflight;
 	int32_t			 next_corr;
@@ -99,6 +101,8 @@ struct krx_session {
 	unsigned		 client_paused:1;
 	unsigned		 upstream_paused:1;
 	unsigned		 upstream_ready:1;	/* connected */
+	unsigned		 provisional:1;	/* node port served through a
+						   bootstrap server (probe.c) */
 	uint32_t		 fetch_ratio;	/* fetched bytes per clear byte,
 						   KRX_RATIO_ONE = 1 */
 	uint32_t		 expanded_c;	/* frame size made contiguous */
@@ -273,6 +277,13 @@ void	krx_upstream_release(struct krx_session *s);
 /* -1 when s was closed. */
 int	krx_probe_start(struct krx_session *s);
 void	krx_probe_free(struct krx_probe *p);
+/*
+ * A provisional session (s->provisional) before its next request: 0 to
+ * go on (broker N still unknown, or known at the bootstrap server it
+ * reached: provisional no more), -1 when the session was closed because
+ * broker N is elsewhere (the client reconnects to the right broker).
+ */
+int	krx_probe_settle(struct krx_session *s);
 
 /* rewrite.c: responses krx changes; 0 written to dst, 1 held, -1 closed */
 int	krx_rewrite_response(struct krx_session *s, struct krx_inflight *f,
