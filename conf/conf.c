@@ -28,8 +28,9 @@ static const char *const log_keys[] = { "level", NULL };
 static const char *const cache_keys[] = { "path", "max_bytes", NULL };
 static const char *const vc_keys[] = {
 	"name", "bootstrap", "advertised_host", "node_start_port",
-	"max_node_id", "upstream", "record_encryption", "tls", NULL
+	"max_node_id", "upstream", "record_encryption", "tls", "sni", NULL
 };
+static const char *const sni_keys[] = { "bootstrap", "broker", NULL };
 static const char *const upstream_keys[] = { "bootstrap", "allowed_hosts",
 	"tls", NULL };
 
@@ -279,6 +280,48 @@ conf_upstream(struct conf_ctx *c, const config_setting_t *vcs,
 	krx_conf_tls(c, u, "upstream", &vc->upstream_tls, KRX_CONF_TLS_CLIENT);
 }
 
+/*
+ * sni = { bootstrap = "bootstrap.kafka.example";
+ *         broker = "broker-$(nodeId).kafka.example"; };
+ * Kroxylicious' sniHostIdentifiesNode: host names only (the port is the
+ * bootstrap's); $(nodeId) exactly once in broker.
+ */
+static void
+conf_sni(struct conf_ctx *c, const config_setting_t *s,
+    struct krx_conf_vcluster *vc)
+{
+	static const char	 host[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789.-";
+	const config_setting_t	*g;
+	char			*b;
+	const char		*at;
+
+	if ((g = krx_conf_group(c, s, "virtual cluster", "sni")) == NULL)
+		return;
+	krx_conf_check_keys(c, g, sni_keys, "sni");
+	vc->sni_bootstrap = krx_conf_str(c, g, "sni", "bootstrap", 1, 253,
+	    host, "a host name");
+	if ((b = krx_conf_str(c, g, "sni", "broker", 1, 253, NULL,
+	    NULL)) == NULL)
+		return;
+	if ((at = strstr(b, "$(nodeId)")) == NULL ||
+	    strstr(at + 1, "$(nodeId)") != NULL ||
+	    strspn(b, host) != (size_t)(at - b) ||
+	    at[9 + strspn(at + 9, host)] != '\0' || (at == b && !at[9]))
+		krx_conf_error(c->errs, c->file, krx_conf_line(g, "broker"),
+		    "sni.broker must be a host name with $(nodeId) once, "
+		    "such as \"broker-$(nodeId).kafka.example\"");
+	else {
+		vc->sni_prefix = strndup(b, (size_t)(at - b));
+		vc->sni_suffix = strdup(at + 9);
+	}
+	free(b);
+	if (!vc->tls.present)
+		krx_conf_error(c->errs, c->file, config_setting_source_line(g),
+		    "sni routing needs tls: clients name the broker in the "
+		    "TLS handshake");
+}
+
 static void
 conf_vcluster(struct conf_ctx *c, const config_setting_t *s,
     struct krx_conf_vcluster *vc)
@@ -303,6 +346,7 @@ conf_vcluster(struct conf_ctx *c, const config_setting_t *s,
 	    vc->bootstrap.port + 1, 0, line);
 	conf_upstream(c, s, vc);
 	krx_conf_tls(c, s, "virtual cluster", &vc->tls, KRX_CONF_TLS_SERVER);
+	conf_sni(c, s, vc);
 	krx_conf_encryption(c, s, &vc->enc);
 	if (vc->name == NULL)
 		vc->name = strdup("?");
@@ -596,6 +640,9 @@ krx_conf_free(struct krx_conf *conf)
 		free(vc->allowed_hosts);
 		krx_conf_tls_free(&vc->tls);
 		krx_conf_tls_free(&vc->upstream_tls);
+		free(vc->sni_bootstrap);
+		free(vc->sni_prefix);
+		free(vc->sni_suffix);
 	}
 	free(conf->vclusters);
 	free(conf->path);

@@ -13,14 +13,27 @@ check_overlap(int a0, int a1, int b0, int b1)
 	return a0 <= b1 && b0 <= a1;
 }
 
+/* The node ports of vc: none with SNI routing (its bootstrap port). */
+static void
+check_node_range(const struct krx_conf_vcluster *vc, int *lo, int *hi)
+{
+	if (vc->sni_bootstrap != NULL) {
+		*lo = *hi = vc->bootstrap.port;
+		return;
+	}
+	*lo = vc->node_start_port;
+	*hi = *lo + vc->max_node_id;
+}
+
 static void
 check_vcluster_pair(const struct krx_conf *conf,
     const struct krx_conf_vcluster *a, const struct krx_conf_vcluster *b,
     struct krx_conf_errors *errs)
 {
-	int	 a0 = a->node_start_port, a1 = a0 + a->max_node_id;
-	int	 b0 = b->node_start_port, b1 = b0 + b->max_node_id;
+	int	 a0, a1, b0, b1;
 
+	check_node_range(a, &a0, &a1);
+	check_node_range(b, &b0, &b1);
 	if (strcmp(a->name, b->name) == 0)
 		krx_conf_error(errs, conf->path, b->line,
 		    "virtual cluster name \"%s\" used twice", b->name);
@@ -47,6 +60,11 @@ krx_conf_check(const struct krx_conf *conf, struct krx_conf_errors *errs)
 		    "no virtual_clusters configured");
 	for (i = 0; i < conf->n_vclusters; i++) {
 		vc = &conf->vclusters[i];
+		for (j = 0; j < i; j++)
+			check_vcluster_pair(conf, &conf->vclusters[j], vc,
+			    errs);
+		if (vc->sni_bootstrap != NULL)
+			continue;	/* one port */
 		if (vc->bootstrap.port >= vc->node_start_port &&
 		    vc->bootstrap.port <= vc->node_start_port + vc->max_node_id)
 			krx_conf_error(errs, conf->path, vc->line,
@@ -58,9 +76,6 @@ krx_conf_check(const struct krx_conf *conf, struct krx_conf_errors *errs)
 			    "node port range %d-%d goes past 65535",
 			    vc->node_start_port,
 			    vc->node_start_port + vc->max_node_id);
-		for (j = 0; j < i; j++)
-			check_vcluster_pair(conf, &conf->vclusters[j], vc,
-			    errs);
 	}
 }
 

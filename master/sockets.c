@@ -106,6 +106,13 @@ sockets_vcluster(struct krx_cycle *cy, const struct krx_cycle *old,
 
 	if (sockets_add(cy, old, i, -1, vc->bootstrap.port, errs) == -1)
 		return -1;
+	if (vc->sni_bootstrap != NULL) {
+		log_info("virtual cluster %s: %s:%d, brokers by TLS server "
+		    "name %s$(nodeId)%s (0-%d), bootstrap %s", vc->name,
+		    vc->bootstrap.host, vc->bootstrap.port, vc->sni_prefix,
+		    vc->sni_suffix, vc->max_node_id, vc->sni_bootstrap);
+		return 0;
+	}
 	for (n = 0; n <= vc->max_node_id; n++)
 		if (sockets_add(cy, old, i, n, vc->node_start_port + n,
 		    errs) == -1)

@@ -60,6 +60,33 @@ rewrite_tell_node(struct krx_session *s, const struct krx_kafka_endpoint *up)
 		    -1);
 }
 
+/*
+ * Where clients reach broker node: advertised_host and its node port,
+ * or with SNI routing its server name and the one port. The name lives
+ * in a buffer of this worker's until the next call (each endpoint is
+ * written out before the next is learned).
+ */
+static void
+rewrite_advertise(const struct krx_conf_vcluster *vc, int32_t node,
+    struct krx_kafka_endpoint *adv)
+{
+	static char	 name[KRX_NODEMAP_HOST_MAX + 1];
+	int		 n;
+
+	if (vc->sni_bootstrap == NULL) {
+		adv->host = vc->advertised_host;
+		adv->host_len = strlen(vc->advertised_host);
+		adv->port = vc->node_start_port + node;
+		return;
+	}
+	n = snprintf(name, sizeof(name), "%s%d%s", vc->sni_prefix, (int)node,
+	    vc->sni_suffix);
+	adv->host = name;
+	adv->host_len = n < 0 ? 0 : (size_t)n >= sizeof(name) ?
+	    sizeof(name) - 1 : (size_t)n;
+	adv->port = vc->bootstrap.port;
+}
+
 int
 krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
     struct krx_kafka_endpoint *adv)
@@ -79,16 +106,14 @@ krx_rewrite_learn(void *arg, const struct krx_kafka_endpoint *up,
 	    up->host_len, up->port);
 	if (r < 0)
 		return r;
+	rewrite_advertise(vc, up->node_id, adv);
 	if (r == 1) {
 		rewrite_tell_node(s, up);
 		log_info("virtual cluster %s: broker %d is at %.*s:%d, "
-		    "advertised as %s:%d", vc->name, up->node_id,
-		    (int)up->host_len, up->host, up->port, vc->advertised_host,
-		    vc->node_start_port + up->node_id);
+		    "advertised as %.*s:%d", vc->name, up->node_id,
+		    (int)up->host_len, up->host, up->port, (int)adv->host_len,
+		    adv->host, adv->port);
 	}
-	adv->host = vc->advertised_host;
-	adv->host_len = strlen(vc->advertised_host);
-	adv->port = vc->node_start_port + up->node_id;
 	return KRX_OK;
 }
 

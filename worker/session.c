@@ -769,12 +769,49 @@ session_client_write(struct bufferevent *bev, void *arg)
 		krx_upstream_resume(s);
 }
 
+/* SNI routing: the TLS server name the client sent picks the broker. */
+static void
+session_sni(struct krx_session *s)
+{
+	const struct krx_conf_vcluster	*vc = &s->w->conf->vclusters[s->vc];
+	const char			*name;
+	char				 shown[65];
+	size_t				 i;
+
+	if (vc->sni_bootstrap == NULL)
+		return;
+	if (krx_tls_sni_node(s->client, vc, &s->node_id, &name) == 0) {
+		log_debug("conn=%llu client=%s: TLS server name %s: %s %d",
+		    (unsigned long long)s->id, s->client_addr, name,
+		    s->node_id < 0 ? "bootstrap" : "broker", s->node_id);
+		return;
+	}
+	if (name == NULL)
+		krx_session_close(s, KRX_LOG_INFO, "no TLS server name (SNI): "
+		    "virtual cluster %s routes by it", vc->name);
+	else {
+		/* The client's bytes: printable only in the log. */
+		for (i = 0; name[i] != '\0' && i + 1 < sizeof(shown); i++)
+			shown[i] = name[i] > ' ' && name[i] < 0x7f ? name[i] :
+			    '?';
+		shown[i] = '\0';
+		krx_session_close(s, KRX_LOG_INFO, "TLS server name %s is "
+		    "neither %s nor %s<node id>%s (0-%d)", shown,
+		    vc->sni_bootstrap, vc->sni_prefix, vc->sni_suffix,
+		    vc->max_node_id);
+	}
+}
+
 static void
 session_client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct krx_session	*s = arg;
 	size_t			 left;
 
+	if (what & BEV_EVENT_CONNECTED) {	/* a TLS handshake done */
+		session_sni(s);
+		return;
+	}
 	left = evbuffer_get_length(bufferevent_get_input(bev));
 	if (what & BEV_EVENT_EOF) {
 		if (left > 0)

@@ -2,6 +2,7 @@
  * tls.c: TLS bufferevents of sessions (tls.h has the contract).
  */
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/bufferevent_ssl.h>
@@ -10,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "common/cycle.h"
+#include "conf/conf.h"
 #include "crypto/tlsctx.h"
 #include "worker/session.h"
 #include "worker/tls.h"
@@ -102,4 +104,49 @@ krx_tls_error(struct bufferevent *bev, char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ": " : "",
 		    X509_verify_cert_error_string(v));
 	return n > 0 ? buf : "TLS failure";
+}
+
+/* 0..max when name is prefix, a node id, suffix (any case), else -1. */
+static int
+tls_sni_id(const char *name, const char *prefix, const char *suffix,
+    int max)
+{
+	size_t	 n = strlen(name), p = strlen(prefix), x = strlen(suffix);
+	size_t	 d, i;
+	long	 id = 0;
+
+	if (n <= p + x || strncasecmp(name, prefix, p) != 0 ||
+	    strcasecmp(name + n - x, suffix) != 0)
+		return -1;
+	d = n - p - x;
+	if (d > 4 || (d > 1 && name[p] == '0'))
+		return -1;
+	for (i = p; i < p + d; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return -1;
+		id = id * 10 + (name[i] - '0');
+	}
+	return id <= max ? (int)id : -1;
+}
+
+int
+krx_tls_sni_node(struct bufferevent *bev, const struct krx_conf_vcluster *vc,
+    int32_t *node, const char **name)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+	int	 id;
+
+	*name = ssl != NULL ? SSL_get_servername(ssl,
+	    TLSEXT_NAMETYPE_host_name) : NULL;
+	if (*name == NULL)
+		return -1;
+	if (strcasecmp(*name, vc->sni_bootstrap) == 0) {
+		*node = -1;
+		return 0;
+	}
+	if ((id = tls_sni_id(*name, vc->sni_prefix, vc->sni_suffix,
+	    vc->max_node_id)) < 0)
+		return -1;
+	*node = id;
+	return 0;
 }

@@ -9,6 +9,7 @@
 #define KRX_WORKER_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/bufferevent.h>
 
@@ -30,5 +31,16 @@ int	krx_tls_is(struct bufferevent *bev);
  * "tlsv13 alert certificate required"), or NULL when it was not TLS.
  */
 const char *krx_tls_error(struct bufferevent *bev, char *buf, size_t len);
+
+/*
+ * SNI routing: the node that bev's TLS server name picks in vc: -1 for
+ * its sni bootstrap name, N for its broker pattern with N (decimal, no
+ * leading zero, at most max_node_id), any case. 0, or -1 when the name
+ * is missing (*name NULL) or names neither.
+ */
+struct krx_conf_vcluster;
+int	krx_tls_sni_node(struct bufferevent *bev,
+	    const struct krx_conf_vcluster *vc, int32_t *node,
+	    const char **name);
 
 #endif

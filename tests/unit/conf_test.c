@@ -383,3 +383,30 @@ Test(conf, tls_groups)
 	    "}; }; };\n"), "inline password refused");
 	load_fails(VCT("", "  tls = { sni = true; };\n"), "sni");
 }
+
+#define TLSKEY	"  tls = { key = { privateKeyFile = \"/k\"; "		\
+		"certificateFile = \"/c\"; }; };\n"
+
+/* SNI routing: one port, a broker pattern with $(nodeId), tls needed. */
+Test(conf, sni_routing)
+{
+	struct krx_conf	*c;
+
+	c = load_ok(VCT(TLSKEY "  sni = { bootstrap = \"b.k.example\"; "
+	    "broker = \"broker-$(nodeId).k.example\"; };\n"
+	    "  node_start_port = 9100;\n", ""));
+	cr_assert_str_eq(c->vclusters[0].sni_bootstrap, "b.k.example");
+	cr_assert_str_eq(c->vclusters[0].sni_prefix, "broker-");
+	cr_assert_str_eq(c->vclusters[0].sni_suffix, ".k.example");
+	krx_conf_free(c);
+	load_fails(VCT("  sni = { bootstrap = \"b\"; broker = "
+	    "\"n$(nodeId)\"; };\n", ""), "needs tls");
+	load_fails(VCT(TLSKEY "  sni = { bootstrap = \"b\"; broker = "
+	    "\"broker.k\"; };\n", ""), "$(nodeId) once");
+	load_fails(VCT(TLSKEY "  sni = { bootstrap = \"b\"; broker = "
+	    "\"$(nodeId)-$(nodeId).k\"; };\n", ""), "$(nodeId) once");
+	load_fails(VCT(TLSKEY "  sni = { bootstrap = \"b\"; broker = "
+	    "\"a/$(nodeId)\"; };\n", ""), "$(nodeId) once");
+	load_fails(VCT(TLSKEY "  sni = { broker = \"b$(nodeId)\"; };\n", ""),
+	    "bootstrap");
+}
