@@ -28,7 +28,8 @@ static const char *const log_keys[] = { "level", NULL };
 static const char *const cache_keys[] = { "path", "max_bytes", NULL };
 static const char *const vc_keys[] = {
 	"name", "bootstrap", "advertised_host", "node_start_port",
-	"max_node_id", "upstream", "record_encryption", "tls", "sni", NULL
+	"max_node_id", "upstream", "record_encryption", "tls", "sni",
+	"proxy_protocol", NULL
 };
 static const char *const sni_keys[] = { "bootstrap", "broker", NULL };
 static const char *const upstream_keys[] = { "bootstrap", "allowed_hosts",
@@ -280,6 +281,24 @@ conf_upstream(struct conf_ctx *c, const config_setting_t *vcs,
 	krx_conf_tls(c, u, "upstream", &vc->upstream_tls, KRX_CONF_TLS_CLIENT);
 }
 
+/* A true/false member of g; 0 when absent (an error when not a bool). */
+static int
+conf_bool(struct conf_ctx *c, const config_setting_t *g, const char *name,
+    int line)
+{
+	const config_setting_t	*s;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		krx_conf_error(c->errs, c->file,
+		    config_setting_source_line(s),
+		    "\"%s\" must be true or false", name);
+		return 0;
+	}
+	return config_setting_get_bool(s);
+}
+
 /*
  * sni = { bootstrap = "bootstrap.kafka.example";
  *         broker = "broker-$(nodeId).kafka.example"; };
@@ -347,6 +366,7 @@ conf_vcluster(struct conf_ctx *c, const config_setting_t *s,
 	conf_upstream(c, s, vc);
 	krx_conf_tls(c, s, "virtual cluster", &vc->tls, KRX_CONF_TLS_SERVER);
 	conf_sni(c, s, vc);
+	vc->proxy_protocol = conf_bool(c, s, "proxy_protocol", line);
 	krx_conf_encryption(c, s, &vc->enc);
 	if (vc->name == NULL)
 		vc->name = strdup("?");
@@ -491,22 +511,6 @@ conf_limits(struct conf_ctx *c, const config_setting_t *root)
 }
 
 static void
-conf_allow_root(struct conf_ctx *c, const config_setting_t *root)
-{
-	const config_setting_t	*s;
-
-	if ((s = config_setting_get_member(root, "allow_root")) == NULL)
-		return;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		krx_conf_error(c->errs, c->file,
-		    config_setting_source_line(s),
-		    "\"allow_root\" must be true or false");
-		return;
-	}
-	c->conf->allow_root = config_setting_get_bool(s);
-}
-
-static void
 conf_root(struct conf_ctx *c, const config_setting_t *root)
 {
 	struct krx_conf	*conf = c->conf;
@@ -516,7 +520,7 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	conf_log(c, root);
 	conf->user = krx_conf_string(c, root, "user", 0, 0);
 	conf->keysvc_user = krx_conf_string(c, root, "keysvc_user", 0, 0);
-	conf_allow_root(c, root);
+	c->conf->allow_root = conf_bool(c, root, "allow_root", 0);
 	conf_cache(c, root);
 	conf->pid_file = krx_conf_string(c, root, "pid_file", 0, 0);
 	if (conf->pid_file == NULL)

@@ -186,6 +186,7 @@ struct krx_conf_vcluster {
 	char			**allowed_hosts;	/* upstream globs */
 	size_t			 n_allowed_hosts;	/* 0: any host */
 	struct krx_conf_tls	 tls;		/* clients to krx */
+	int			 proxy_protocol; /* a PROXY header first */
 	/* SNI routing (sni = { bootstrap; broker; }): one port, the
 	 * bootstrap's; the TLS server name picks the broker. */
 	char			*sni_bootstrap;	/* NULL: port per broker */

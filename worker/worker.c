@@ -30,6 +30,7 @@
 #include "common/cycle.h"
 #include "common/limits.h"
 #include "worker/keyclient.h"
+#include "worker/proxyhdr.h"
 #include "common/shm/nodemap.h"
 #include "worker/session.h"
 #include "worker/topiclimit.h"
@@ -188,7 +189,10 @@ worker_accept(struct evconnlistener *el, evutil_socket_t fd,
 {
 	struct worker_listen	*wl = arg;
 
-	krx_session_accept(wl->w, wl->l, fd, sa, salen);
+	if (wl->w->conf->vclusters[wl->l->vc].proxy_protocol)
+		krx_proxyhdr_start(wl->w, wl->l, fd, sa, salen);
+	else
+		krx_session_accept(wl->w, wl->l, fd, sa, salen);
 }
 
 static void
@@ -256,6 +260,7 @@ worker_free(struct krx_worker *w)
 
 	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
 		krx_session_free(s);
+	krx_proxyhdr_free_all(w);
 	krx_limit_free(w);
 	for (i = 0; i < w->n_listeners; i++)
 		evconnlistener_free(w->listeners[i]);

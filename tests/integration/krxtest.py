@@ -112,7 +112,7 @@ class Krxd:
 
     def __init__(self, workdir, upstream, workers=2, max_node_id=2,
                  max_frame_bytes=None, log_level="debug", name="test",
-                 extra="", vc_extra=""):
+                 extra="", vc_extra="", upstream_extra=""):
         self.dir = workdir
         os.makedirs(self.dir, exist_ok=True)
         self.upstream = upstream
@@ -123,6 +123,7 @@ class Krxd:
         self.name = name
         self.extra = extra          # top-level settings
         self.vc_extra = vc_extra    # settings inside the virtual cluster
+        self.upstream_extra = upstream_extra    # ... inside its upstream
         self.host = "127.0.0.1"
         base = free_port_range(max_node_id + 2, self.host)
         self.bootstrap_port = base
@@ -181,7 +182,8 @@ class Krxd:
             f'    advertised_host = "{self.host}";\n'
             f"    node_start_port = {self.node_start_port};\n"
             f"    max_node_id = {self.max_node_id};\n"
-            f'    upstream = {{ bootstrap = "{self.upstream}"; }};\n'
+            f'    upstream = {{ bootstrap = "{self.upstream}";\n'
+            f"{self.upstream_extra} }};\n"
             f"{self.vc_extra}"
             f"  }} );\n")
 
