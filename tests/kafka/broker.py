@@ -211,13 +211,16 @@ class Broker:
         return "\n".join(out)
 
     # -- lifecycle ----------------------------------------------------
-    def _write_config(self):
+    def _pick_ports(self):
         self.port = free_port(self.host)
         self.controller_port = free_port(self.host)
         while self.controller_port == self.port:
             self.controller_port = free_port(self.host)
+
+    def _props(self):
+        """server.properties before extra_props (subclasses add to it)."""
         h, p, c = self.host, self.port, self.controller_port
-        props = {
+        return {
             "process.roles": "broker,controller",
             "node.id": str(NODE_ID),
             "controller.quorum.bootstrap.servers": f"{h}:{c}",
@@ -244,6 +247,16 @@ class Broker:
             "num.io.threads": "4",
             "log.flush.interval.messages": "9223372036854775807",
         }
+
+    def _state(self):
+        """What broker.json records (subclasses add to it)."""
+        return {"pid": self.pid, "bootstrap": self.bootstrap,
+                "port": self.port, "controller_port": self.controller_port,
+                "node_id": NODE_ID, "own_dir": self.own_dir}
+
+    def _write_config(self):
+        self._pick_ports()
+        props = self._props()
         props.update({k: str(v) for k, v in self.extra_props.items()})
         with open(self.props_path, "w") as f:
             for k, v in props.items():
@@ -297,10 +310,7 @@ class Broker:
         with open(self.pid_path, "w") as f:
             f.write(f"{self.pid}\n")
         with open(self.state_path, "w") as f:
-            json.dump({"pid": self.pid, "bootstrap": self.bootstrap,
-                       "port": self.port,
-                       "controller_port": self.controller_port,
-                       "node_id": NODE_ID, "own_dir": self.own_dir}, f)
+            json.dump(self._state(), f)
         try:
             self.wait_ready(timeout)
         except BaseException:
