@@ -13,6 +13,7 @@ hold passwords are private (0600).
 
 import json
 import os
+import re
 import socket
 import ssl
 import stat
@@ -24,6 +25,10 @@ import tools
 
 N = 200
 TOPIC_TOOL = "org.apache.kafka.tools.TopicCommand"
+# the TLS alert a client without a certificate gets from a broker that
+# requires one (bad_certificate from Java's TLS 1.3 stack;
+# certificate_required is the RFC 8446 one)
+NO_CERT_ALERT = r"alert (bad certificate|certificate required)"
 
 
 def records(tag):
@@ -243,3 +248,39 @@ def test_other_ca_fails_handshake(tls_kafka, tmp_path):
     assert r.returncode != 0
     assert "SslAuthenticationException" in err or \
         "SSLHandshakeException" in err, err[-3000:]
+
+
+def test_client_auth_required(tmp_path):
+    """client_auth="required" (a broker of its own, small heap): a client
+    with the CA's client certificate is served, one without is refused,
+    over confluent-kafka, kcat and a Java tool."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient
+    from tlsbroker import TlsBroker
+    b = TlsBroker(workdir=str(tmp_path / "kafka"), client_auth="required",
+                  heap="384M")
+    try:
+        b.start(timeout=240)
+        md = AdminClient(dict(b.ssl_conf(client_cert=True),
+                              log_level=3)).list_topics(timeout=30)
+        assert list(md.brokers) == [1]
+        errs = client_errors(b.ssl_conf(), KafkaError._TRANSPORT)
+        assert any(re.search(NO_CERT_ALERT, e.str()) for e in errs), \
+            [e.str() for e in errs]
+
+        kcat(b, ["-L", "-m", "30"] + b.ssl_kcat(client_cert=True))
+        r = kcat(b, ["-L", "-m", "3"] + b.ssl_kcat(), check=False)
+        assert r.returncode != 0
+        assert re.search(NO_CERT_ALERT, r.stderr.decode()), r.stderr[-2000:]
+
+        r = java_list_topics(b.ssl_bootstrap, b.ssl_properties)
+        assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
+        nocert = b.java_properties(str(tmp_path / "nocert.properties"),
+                                   "SSL")
+        r = java_list_topics(b.ssl_bootstrap, nocert)
+        err = r.stderr.decode(errors="replace")
+        assert r.returncode != 0
+        assert "SslAuthenticationException" in err or \
+            "SSLHandshakeException" in err, err[-3000:]
+    finally:
+        b.stop(remove="always")

@@ -82,6 +82,8 @@ class TlsBroker(Broker):
       client_cert, client_key
                             PEM client certificate/key issued by ca_file's
                             CA (for mTLS with client_auth != "none")
+      client_keystore       PEM key + client cert + CA, for Java clients
+      keystore              the broker's PEM keystore (key, leaf, CA)
       pki                   tlsca's dict of every file it wrote
       users                 {name: password} (SCRAM and PLAIN alike)
       client_auth           the SSL listener's ssl.client.auth
@@ -89,15 +91,25 @@ class TlsBroker(Broker):
                             fixed librdkafka preloaded if the system's is
                             too old for SCRAM with Kafka 4.x, see kcat_env)
       ssl_properties, sasl_properties
-                            Java client properties files (0600) for SSL and
-                            for SASL_SSL + SCRAM-SHA-512 as the first user
-    Methods returning fresh objects (bootstrap= overrides the address):
-      ssl_conf(), sasl_conf(user, mechanism, password)
-                            confluent-kafka config dicts
-      ssl_kcat(), sasl_kcat(...)
-                            kcat argument lists ('-b', address, '-X', ...)
-      java_properties(path, protocol, ...)
+                            Java client properties files (0600) for SSL
+                            (with client_keystore if client_auth is
+                            "required") and for SASL_SSL + SCRAM-SHA-512 as
+                            the first user
+    Methods returning fresh objects (bootstrap= overrides the address,
+    ca= the trusted CA file, client_cert=True adds the client certificate):
+      ssl_conf(bootstrap, ca, client_cert)
+      sasl_conf(user, mechanism, password, bootstrap, ca)
+                            confluent-kafka config dicts (bootstrap.servers,
+                            security.protocol, ssl.ca.location and
+                            sasl.mechanism/username/password)
+      ssl_kcat(...), sasl_kcat(...)  (same arguments)
+                            kcat argument lists ['-b', address, '-X', 'k=v',
+                            ...]: run with env=kcat_env
+      java_properties(path, protocol, user, mechanism, password, ca,
+                      client_cert)
                             write another Java client properties file
+      add_scram_user(user, password)
+                            store more SCRAM credentials (kafka-configs)
     """
 
     def __init__(self, workdir=None, tls_dir=None, scram_users=None,
@@ -117,6 +129,7 @@ class TlsBroker(Broker):
         self.client_cert = self.pki["client"]
         self.client_key = self.pki["client_key"]
         self.keystore = os.path.join(self.dir, "kafka-keystore.pem")
+        self.client_keystore = os.path.join(self.dir, "client-keystore.pem")
         self.ssl_port = None
         self.sasl_ssl_port = None
         self.ssl_properties = os.path.join(self.dir, "client-ssl.properties")
@@ -154,11 +167,17 @@ class TlsBroker(Broker):
          self.sasl_ssl_port) = ports
 
     def _write_keystore(self):
-        with open(self.pki["server_key"]) as f:
-            key = f.read()
-        with open(self.pki["server_chain"]) as f:
-            chain = f.read()
-        _write_private(self.keystore, key + chain)
+        """The broker's PEM keystore (key, leaf, CA) and a client one for
+        Java clients doing mTLS (key, client leaf, CA)."""
+        def read(*names):
+            out = []
+            for n in names:
+                with open(self.pki[n]) as f:
+                    out.append(f.read())
+            return "".join(out)
+        _write_private(self.keystore, read("server_key", "server_chain"))
+        _write_private(self.client_keystore,
+                       read("client_key", "client", "ca"))
 
     def _props(self):
         props = super()._props()
@@ -209,7 +228,8 @@ class TlsBroker(Broker):
         for u, pw in self.users.items():
             self.add_scram_user(u, pw,
                                 timeout=max(30, deadline - time.monotonic()))
-        self.java_properties(self.ssl_properties, "SSL")
+        self.java_properties(self.ssl_properties, "SSL",
+                             client_cert=self.client_auth == "required")
         self.java_properties(self.sasl_properties, "SASL_SSL")
         left = max(10, deadline - time.monotonic())
         wait_for(lambda: self._answers(self.ssl_conf()), left,
@@ -227,7 +247,8 @@ class TlsBroker(Broker):
             raise RuntimeError(f"kafka exited with {self.proc.returncode}")
         c = dict(conf)
         c.update({"socket.timeout.ms": 3000, "log_level": 0})
-        if self.client_auth == "required":
+        if self.client_auth == "required" and \
+                c["security.protocol"] == "SSL":
             c.setdefault("ssl.certificate.location", self.client_cert)
             c.setdefault("ssl.key.location", self.client_key)
         md = AdminClient(c).list_topics(timeout=4)
@@ -269,11 +290,15 @@ class TlsBroker(Broker):
                 f"{r.stdout[-3000:].replace(secret, '***')}")
 
     # -- client helpers ----------------------------------------------
-    def ssl_conf(self, bootstrap=None, ca=None):
+    def ssl_conf(self, bootstrap=None, ca=None, client_cert=False):
         """confluent-kafka config for the SSL listener."""
-        return {"bootstrap.servers": bootstrap or self.ssl_bootstrap,
-                "security.protocol": "SSL",
-                "ssl.ca.location": ca or self.ca_file}
+        c = {"bootstrap.servers": bootstrap or self.ssl_bootstrap,
+             "security.protocol": "SSL",
+             "ssl.ca.location": ca or self.ca_file}
+        if client_cert:
+            c["ssl.certificate.location"] = self.client_cert
+            c["ssl.key.location"] = self.client_key
+        return c
 
     def sasl_conf(self, user=None, mechanism="SCRAM-SHA-512", password=None,
                   bootstrap=None, ca=None):
@@ -288,8 +313,8 @@ class TlsBroker(Broker):
                 "sasl.password": password if password is not None
                 else self.users[user]}
 
-    def ssl_kcat(self, bootstrap=None, ca=None):
-        return _kcat_args(self.ssl_conf(bootstrap, ca))
+    def ssl_kcat(self, bootstrap=None, ca=None, client_cert=False):
+        return _kcat_args(self.ssl_conf(bootstrap, ca, client_cert))
 
     def sasl_kcat(self, user=None, mechanism="SCRAM-SHA-512", password=None,
                   bootstrap=None, ca=None):
@@ -297,13 +322,17 @@ class TlsBroker(Broker):
                                          bootstrap, ca))
 
     def java_properties(self, path, protocol, user=None,
-                        mechanism="SCRAM-SHA-512", password=None, ca=None):
+                        mechanism="SCRAM-SHA-512", password=None, ca=None,
+                        client_cert=False):
         """Write a Java client properties file (0600) for protocol "SSL"
         or "SASL_SSL" (for --producer.config / --consumer.config /
         --command-config); returns path."""
         lines = [f"security.protocol={protocol}",
                  "ssl.truststore.type=PEM",
                  f"ssl.truststore.location={ca or self.ca_file}"]
+        if client_cert:
+            lines += ["ssl.keystore.type=PEM",
+                      f"ssl.keystore.location={self.client_keystore}"]
         if protocol == "SASL_SSL":
             user = user or self.first_user
             pw = password if password is not None else self.users[user]
