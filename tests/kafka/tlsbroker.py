@@ -118,10 +118,10 @@ class TlsBroker(Broker):
         if client_auth not in CLIENT_AUTH:
             raise ValueError(f"client_auth must be one of {CLIENT_AUTH}")
         self.users = dict(scram_users or {"alice": "alice-secret"})
-        if not self.users:
-            raise ValueError("TlsBroker needs at least one user")
         _check_users(self.users)
         self.client_auth = client_auth
+        # tls_dir: tlsca's files are reused if already there (made
+        # elsewhere they may lack the name kafka.test); default <dir>/tls
         self.tls_dir = tls_dir or os.path.join(self.dir, "tls")
         self.pki = tlsca.ensure(self.tls_dir, dns=EXTRA_DNS)
         self.ca_file = self.pki["ca"]
