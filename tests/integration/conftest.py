@@ -9,6 +9,10 @@
   an exit by signal in its log fails the test. Tests pick options with
   @pytest.mark.krxd(workers=..., max_frame_bytes=..., log_level=...).
 - krxd_factory: start further or differently configured krxd instances.
+- tls_kafka (session): a second broker (tests/kafka/tlsbroker.py) with SSL
+  and SASL_SSL (SCRAM-SHA-512/256, PLAIN) listeners besides PLAINTEXT,
+  a throwaway CA, users alice and bob with random passwords; started on
+  first use only. See TlsBroker for its attributes and client helpers.
 
 The krxd process wrapper and the helpers live in krxtest.py.
 Environment: KRXD, KRXCTL (default build/krxd, build/krx-ctl),
@@ -63,6 +67,25 @@ def kafka():
         b.start(timeout=180)
     except BaseException:
         sys.stderr.write("kafka failed to start; log tail:\n" +
+                         b.log_text()[-6000:] + "\n")
+        b.stop()
+        raise
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_kafka():
+    import secrets
+    from tlsbroker import TlsBroker  # needs cryptography (tests/kms)
+    users = {u: secrets.token_urlsafe(18) for u in ("alice", "bob")}
+    b = TlsBroker(scram_users=users, heap="512M")
+    try:
+        b.start(timeout=240)
+    except BaseException:
+        sys.stderr.write("TLS kafka failed to start; log tail:\n" +
                          b.log_text()[-6000:] + "\n")
         b.stop()
         raise

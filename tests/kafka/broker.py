@@ -6,6 +6,10 @@ tests/demo.sh and the benchmark:
 
     python3 tests/kafka/broker.py start --dir D   # prints BOOTSTRAP=host:port
     python3 tests/kafka/broker.py stop --dir D
+    python3 tests/kafka/broker.py start --dir D --tls [--user N=PW]...
+        # also SSL and SASL_SSL listeners (tests/kafka/tlsbroker.py);
+        # prints SSL_BOOTSTRAP=, SASL_SSL_BOOTSTRAP=, CA= and the Java
+        # client properties files too
 
 The broker runs from the Maven jars resolved by tests/kafka/fetch.sh
 (classpath $KRX_KAFKA_LIBS, default <repo>/.cache/kafka/libs/*) with Java 17,
@@ -211,13 +215,16 @@ class Broker:
         return "\n".join(out)
 
     # -- lifecycle ----------------------------------------------------
-    def _write_config(self):
+    def _pick_ports(self):
         self.port = free_port(self.host)
         self.controller_port = free_port(self.host)
         while self.controller_port == self.port:
             self.controller_port = free_port(self.host)
+
+    def _props(self):
+        """server.properties before extra_props (subclasses add to it)."""
         h, p, c = self.host, self.port, self.controller_port
-        props = {
+        return {
             "process.roles": "broker,controller",
             "node.id": str(NODE_ID),
             "controller.quorum.bootstrap.servers": f"{h}:{c}",
@@ -244,6 +251,16 @@ class Broker:
             "num.io.threads": "4",
             "log.flush.interval.messages": "9223372036854775807",
         }
+
+    def _state(self):
+        """What broker.json records (subclasses add to it)."""
+        return {"pid": self.pid, "bootstrap": self.bootstrap,
+                "port": self.port, "controller_port": self.controller_port,
+                "node_id": NODE_ID, "own_dir": self.own_dir}
+
+    def _write_config(self):
+        self._pick_ports()
+        props = self._props()
         props.update({k: str(v) for k, v in self.extra_props.items()})
         with open(self.props_path, "w") as f:
             for k, v in props.items():
@@ -297,10 +314,7 @@ class Broker:
         with open(self.pid_path, "w") as f:
             f.write(f"{self.pid}\n")
         with open(self.state_path, "w") as f:
-            json.dump({"pid": self.pid, "bootstrap": self.bootstrap,
-                       "port": self.port,
-                       "controller_port": self.controller_port,
-                       "node_id": NODE_ID, "own_dir": self.own_dir}, f)
+            json.dump(self._state(), f)
         try:
             self.wait_ready(timeout)
         except BaseException:
@@ -380,13 +394,25 @@ def _cli_start(args):
             print(f"kafka already running in {d} (pid {st['pid']})",
                   file=sys.stderr)
             return 0
-    b = Broker(workdir=d, log_level=args.log_level)
+    if args.tls or args.user:
+        from tlsbroker import TlsBroker
+        users = dict(u.split("=", 1) for u in args.user) or None
+        b = TlsBroker(workdir=d, log_level=args.log_level, scram_users=users,
+                      client_auth=args.client_auth)
+    else:
+        b = Broker(workdir=d, log_level=args.log_level)
     b.start(timeout=args.timeout, detach=True)
     # The JVM is in its own session; drop our handle so it is not reaped
     # by us (it is reparented when we exit).
     print(f"BOOTSTRAP={b.bootstrap}")
     print(f"PID={b.pid}")
     print(f"LOG={b.log_path}")
+    if hasattr(b, "ssl_bootstrap"):
+        print(f"SSL_BOOTSTRAP={b.ssl_bootstrap}")
+        print(f"SASL_SSL_BOOTSTRAP={b.sasl_ssl_bootstrap}")
+        print(f"CA={b.ca_file}")
+        print(f"SSL_PROPERTIES={b.ssl_properties}")
+        print(f"SASL_PROPERTIES={b.sasl_properties}")
     sys.stdout.flush()
     return 0
 
@@ -402,7 +428,10 @@ def _cli_stop(args):
     _terminate(st["pid"], None, args.timeout)
     if not args.keep:
         for name in ("data", "broker.json", "broker.pid",
-                     "server.properties", "log4j2.xml"):
+                     "server.properties", "log4j2.xml", "tls",
+                     "kafka-keystore.pem", "client-keystore.pem",
+                     "client-ssl.properties",
+                     "client-sasl.properties"):
             p = os.path.join(d, name)
             if os.path.isdir(p):
                 shutil.rmtree(p, ignore_errors=True)
@@ -426,6 +455,14 @@ def main(argv=None):
     s.add_argument("--dir", required=True)
     s.add_argument("--timeout", type=float, default=120)
     s.add_argument("--log-level", default="INFO")
+    s.add_argument("--tls", action="store_true",
+                   help="add SSL and SASL_SSL listeners (tlsbroker.py)")
+    s.add_argument("--user", action="append", default=[],
+                   metavar="NAME=PASSWORD",
+                   help="SCRAM/PLAIN user (implies --tls; repeatable)")
+    s.add_argument("--client-auth", default="none",
+                   choices=("none", "requested", "required"),
+                   help="ssl.client.auth of the SSL listener (--tls)")
     t = sub.add_parser("stop", help="stop the broker started in DIR")
     t.add_argument("--dir", required=True)
     t.add_argument("--timeout", type=float, default=30)
