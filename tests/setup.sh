@@ -19,7 +19,7 @@ APT_PKGS=(
 	openjdk-17-jdk-headless maven python3-pip
 )
 PIP_PKGS=("confluent-kafka>=2.6" "pytest>=7" "cryptography>=3.4"
-	"moto[server]>=5")
+	"moto[server]>=5" "kubernetes-validate>=1.33")
 
 say() { printf 'setup: %s\n' "$*"; }
 
@@ -64,7 +64,7 @@ PY=${PYTHON:-python3}
 if $PY - <<'PYEOF' 2>/dev/null
 import confluent_kafka, pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-import boto3, flask, flask_cors, moto, moto.server
+import boto3, flask, flask_cors, moto, moto.server, kubernetes_validate
 v = tuple(int(x) for x in confluent_kafka.__version__.split(".")[:2])
 m = tuple(int(x) for x in moto.__version__.split(".")[:1])
 raise SystemExit(0 if v >= (2, 6) and m >= (5,) else 1)
