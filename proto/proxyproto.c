@@ -152,6 +152,9 @@ pp_v1_line(const uint8_t *p, size_t n, struct krx_proxyproto *h)
 		h->family = KRX_PROXYPROTO_UNKNOWN;
 		return KRX_OK;
 	}
+	/* Only address characters: no NUL to cut a field short. */
+	if (pp_v1_partial(p, n) != 0)
+		return KRX_E_MALFORMED;
 	memcpy(line, p, n);
 	line[n] = '\0';
 	if (pp_v1_split(line, f, 5) != 5)

@@ -163,7 +163,8 @@ v2_build(uint8_t *buf, uint8_t ver_cmd, uint8_t fam, size_t alen,
 	buf[15] = (uint8_t)blen;
 	for (i = 0; i < alen; i++)
 		buf[n++] = (uint8_t)(0x11 + i);
-	memcpy(buf + n, tlv, tlen);
+	if (tlen > 0)
+		memcpy(buf + n, tlv, tlen);
 	n += tlen;
 	if (crc) {
 		memcpy(buf + n, "\x03\x00\x04\x00\x00\x00\x00", 7);
@@ -382,8 +383,13 @@ Test(proxyproto, v1_malformed)
 		cr_assert_eq(out.version, 0);
 		cr_assert_eq(out.src.ss_family, AF_UNSPEC);
 	}
-	/* A NUL inside a field is not the end of the field. */
+	/* A NUL inside a field is not the end of the field (found by
+	 * fuzz_proxyproto: the port was read up to the NUL). */
 	cr_assert_eq(pp("PROXY TCP4 1.2.3.4\0 5.6.7.8 1 2\r\n", 33, &out),
+	    KRX_E_MALFORMED);
+	cr_assert_eq(pp("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\0003\r\n", 34, &out),
+	    KRX_E_MALFORMED);
+	cr_assert_eq(pp("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\0\r\n", 33, &out),
 	    KRX_E_MALFORMED);
 }
 
