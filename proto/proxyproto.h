@@ -44,7 +44,7 @@ enum krx_proxyproto_cmd {
 };
 
 enum krx_proxyproto_family {
-	KRX_PROXYPROTO_UNSPEC = 0,	/* v2 LOCAL, AF_UNSPEC, AF_UNIX, UDP */
+	KRX_PROXYPROTO_UNSPEC = 0,	/* v2: LOCAL, AF_UNSPEC, UNIX, UDP */
 	KRX_PROXYPROTO_TCP4 = 1,
 	KRX_PROXYPROTO_TCP6 = 2,
 	KRX_PROXYPROTO_UNKNOWN = 3	/* v1 "UNKNOWN" */
