@@ -172,6 +172,17 @@ krx_session_free(struct krx_session *s)
 }
 
 void
+krx_proxyhdr_start(struct krx_worker *w, const struct krx_listener *l,
+    int fd, const struct sockaddr *sa, int salen)
+{
+}
+
+void
+krx_proxyhdr_free_all(struct krx_worker *w)
+{
+}
+
+void
 krx_topiclimit_free(struct krx_topiclimit *tl)
 {
 }
