@@ -825,7 +825,10 @@ session_client_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR) {
 		char	 why[512];
 
-		if (krx_tls_error(bev, why, sizeof(why)) != NULL)
+		if (krx_tls_silent(bev))
+			krx_session_close(s, KRX_LOG_DEBUG, "client closed "
+			    "before TLS");
+		else if (krx_tls_error(bev, why, sizeof(why)) != NULL)
 			krx_session_close(s, KRX_LOG_INFO, "client TLS "
 			    "failed: %s", why);
 		else

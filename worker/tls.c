@@ -75,6 +75,14 @@ krx_tls_upstream_host(struct krx_worker *w, size_t vc,
 }
 
 int
+krx_tls_silent(struct bufferevent *bev)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+	return ssl != NULL && BIO_number_read(SSL_get_rbio(ssl)) == 0;
+}
+
+int
 krx_tls_is(struct bufferevent *bev)
 {
 	return bufferevent_openssl_get_ssl(bev) != NULL;

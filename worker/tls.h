@@ -23,6 +23,8 @@ struct bufferevent *krx_tls_upstream_bev(struct krx_worker *w, size_t vc);
 /* Before connecting bev to host: SNI and the name to check. 0 or -1. */
 int	krx_tls_upstream_host(struct krx_worker *w, size_t vc,
 	    struct bufferevent *bev, const char *host);
+/* 1 when bev is TLS and its peer sent nothing (a TCP health check). */
+int	krx_tls_silent(struct bufferevent *bev);
 /* 1 when bev speaks TLS (its socket must not be read or written). */
 int	krx_tls_is(struct bufferevent *bev);
 /*
