@@ -15,7 +15,7 @@ APT_PKGS=(
 	build-essential pkg-config libssl-dev libevent-dev libcurl4-openssl-dev
 	libconfig-dev liblmdb-dev lmdb-utils libcriterion-dev librdkafka-dev
 	kcat zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libsystemd-dev
-	clang libclang-rt-14-dev clang-format socat iproute2
+	clang libclang-rt-14-dev clang-format socat iproute2 haproxy
 	openjdk-17-jdk-headless maven python3-pip
 )
 PIP_PKGS=("confluent-kafka>=2.6" "pytest>=7" "cryptography>=3.4"

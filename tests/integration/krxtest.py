@@ -112,7 +112,8 @@ class Krxd:
 
     def __init__(self, workdir, upstream, workers=2, max_node_id=2,
                  max_frame_bytes=None, log_level="debug", name="test",
-                 extra="", vc_extra="", upstream_extra=""):
+                 extra="", vc_extra="", upstream_extra="", host="127.0.0.1",
+                 base_port=None, advertised_host=None, sni=False):
         self.dir = workdir
         os.makedirs(self.dir, exist_ok=True)
         self.upstream = upstream
@@ -124,8 +125,10 @@ class Krxd:
         self.extra = extra          # top-level settings
         self.vc_extra = vc_extra    # settings inside the virtual cluster
         self.upstream_extra = upstream_extra    # ... inside its upstream
-        self.host = "127.0.0.1"
-        base = free_port_range(max_node_id + 2, self.host)
+        self.host = host
+        self.advertised_host = advertised_host or host
+        self.sni = sni              # one port: no node ports to wait for
+        base = base_port or free_port_range(max_node_id + 2, self.host)
         self.bootstrap_port = base
         self.node_start_port = base + 1
         self.config_path = os.path.join(self.dir, "krxd.conf")
@@ -154,6 +157,8 @@ class Krxd:
 
     @property
     def ports(self):
+        if self.sni:
+            return [self.bootstrap_port]
         return [self.bootstrap_port] + [self.node_port(i) for i in
                                         range(self.max_node_id + 1)]
 
@@ -179,7 +184,7 @@ class Krxd:
             f"virtual_clusters = (\n"
             f"  {{ name = \"{self.name}\";\n"
             f'    bootstrap = "{self.bootstrap}";\n'
-            f'    advertised_host = "{self.host}";\n'
+            f'    advertised_host = "{self.advertised_host}";\n'
             f"    node_start_port = {self.node_start_port};\n"
             f"    max_node_id = {self.max_node_id};\n"
             f'    upstream = {{ bootstrap = "{self.upstream}";\n'
@@ -226,7 +231,8 @@ class Krxd:
                              for c in st["children"]):
                 return False
             return all(tcp_accepts(self.host, p) for p in
-                       (self.bootstrap_port, self.node_port(1)))
+                       ((self.bootstrap_port,) if self.sni else
+                        (self.bootstrap_port, self.node_port(1))))
         try:
             wait_for(ready, timeout, "krxd workers running", interval=0.05)
         except TimeoutError as e:
