@@ -212,3 +212,29 @@ def test_upstream_wrong_ca_or_name(tls_kafka, krxd_factory, tmp_path):
                     r"mismatch)")
     finally:
         fwd.stop()
+
+
+def test_certificate_reloaded(tls_kafka, krxd_factory, topic_name):
+    """krx-ctl reload reads the certificate files again: after a reload
+    onto a certificate of another CA, a client trusting the first CA is
+    refused and one trusting the other is served."""
+    import reloadtest
+    from confluent_kafka.admin import AdminClient
+    k = tls_krxd(krxd_factory, tls_kafka, tls_kafka.ssl_bootstrap)
+
+    def served(ca):
+        a = AdminClient(dict(tls_kafka.ssl_conf(bootstrap=k.bootstrap,
+                                                ca=ca), log_level=0))
+        try:
+            return len(a.list_topics(timeout=5).brokers) == 1
+        except Exception:
+            return False
+    assert served(tls_kafka.ca_file)
+    pki = tls_kafka.pki
+    k.vc_extra = k.vc_extra.replace(pki["server_key"],
+                                    pki["other_server_key"]).replace(
+        pki["server_chain"], pki["other_server"])
+    k.write_config()
+    assert reloadtest.reload_ok(k) == 2
+    assert served(tls_kafka.other_ca_file)
+    assert not served(tls_kafka.ca_file)
