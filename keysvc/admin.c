@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <openssl/crypto.h>
 
@@ -40,6 +41,7 @@ enum admin_code {
  * sent when the last step ends, whichever way.
  */
 struct admin_check {
+	LIST_ENTRY(admin_check) entry;
 	struct krx_keysvc *ks;
 	uint32_t	 id;		/* of the master's request */
 	struct krx_kms	*kms;
@@ -47,6 +49,25 @@ struct admin_check {
 	char		 kek_id[256];	/* as resolved */
 	uint8_t		 dek[KRX_DEK_LEN];
 };
+
+/* Checks under way, freed by krx_keysvc_admin_free if keysvc exits. */
+static LIST_HEAD(, admin_check) admin_checks =
+    LIST_HEAD_INITIALIZER(admin_checks);
+
+static void
+admin_check_free(struct admin_check *a)
+{
+	LIST_REMOVE(a, entry);
+	OPENSSL_cleanse(a->dek, sizeof(a->dek));
+	free(a);
+}
+
+void
+krx_keysvc_admin_free(void)
+{
+	while (!LIST_EMPTY(&admin_checks))
+		admin_check_free(LIST_FIRST(&admin_checks));
+}
 
 static int
 admin_code(enum krx_key_status st)
@@ -115,8 +136,7 @@ admin_check_end(struct admin_check *a, int code, const char *fmt, ...)
 	krx_buf_put_u8(&out, 0);
 	krx_buf_put(&out, msg, (size_t)n);
 	admin_reply(a->ks, a->id, code, &out);
-	OPENSSL_cleanse(a->dek, sizeof(a->dek));
-	free(a);
+	admin_check_free(a);
 }
 
 /* A failed step: "<step> failed: KEK not found (detail)". */
@@ -189,6 +209,7 @@ admin_kms_check(struct krx_keysvc *ks, uint32_t id, struct krx_kms *k,
 	struct admin_check	*a;
 
 	a = xcalloc(1, sizeof(*a));
+	LIST_INSERT_HEAD(&admin_checks, a, entry);
 	a->ks = ks;
 	a->id = id;
 	a->kms = k;

@@ -365,6 +365,7 @@ keysvc_free(void)
 	krx_chan_free(keysvc.master);
 	for (i = 0; i < keysvc.conf->n_vclusters; i++)
 		krx_kms_close(keysvc.kms[i]);
+	krx_keysvc_admin_free();	/* no KMS left to answer them */
 	free(keysvc.kms);
 	krx_dekcache_close(keysvc.cache);
 	krx_secret_free(keysvc.cache_key);

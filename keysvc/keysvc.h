@@ -73,6 +73,8 @@ void	krx_keysvc_main(const char *conf_path, int foreground)
 int	krx_keysvc_dispatch(struct krx_keysvc *ks, int slot,
 	    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len);
 /* admin.c: a krx-ctl request relayed by the master. */
+/* keysvc exits: the kms checks still waiting for their KMS are freed. */
+void	krx_keysvc_admin_free(void);
 void	krx_keysvc_admin(struct krx_keysvc *ks, uint32_t id, const uint8_t *p,
 	    size_t len);
 /* Record a DEK in the shared cache (no-op without cache). */

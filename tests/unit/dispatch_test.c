@@ -72,6 +72,11 @@ krx_keysvc_admin(struct krx_keysvc *ks, uint32_t id, const uint8_t *p,
 }
 
 void
+krx_keysvc_admin_free(void)
+{
+}
+
+void
 krx_keysvc_exec(struct krx_master *m, struct krx_slot *ks, int chan,
     int keys)
 {
