@@ -91,18 +91,20 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-def free_port_range(n, host="127.0.0.1", lo=20000, hi=60000):
-    """First port p such that p .. p+n-1 are all free on host (bound
-    together, then released, so the answer holds for a moment)."""
+def free_port_range(n, host="127.0.0.1", lo=20000, hi=60000, also=()):
+    """First port p such that p .. p+n-1 are all free on host and on the
+    addresses in also (bound together, then released, so the answer
+    holds for a moment)."""
     import random
     for _ in range(200):
         base = random.randrange(lo, hi - n)
         socks = []
         try:
-            for p in range(base, base + n):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind((host, p))
+            for h in (host,) + tuple(also):
+                for p in range(base, base + n):
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    socks.append(s)
+                    s.bind((h, p))
             return base
         except OSError:
             continue
