@@ -238,3 +238,38 @@ def test_certificate_reloaded(tls_kafka, krxd_factory, topic_name):
     assert reloadtest.reload_ok(k) == 2
     assert served(tls_kafka.other_ca_file)
     assert not served(tls_kafka.ca_file)
+
+
+def test_upstream_client_certificate(krxd_factory, tmp_path, topic_name):
+    """A broker that requires client certificates (a broker of its own):
+    krxd with the upstream key is served (records encrypted at the
+    broker); without it the broker refuses krxd, and krxd says so."""
+    from tlsbroker import TlsBroker
+    b = TlsBroker(workdir=str(tmp_path / "kafka"), client_auth="required",
+                  heap="384M")
+    try:
+        b.start(timeout=240)
+        key = (f'      tls = {{ trust = {{ storeFile = "{b.ca_file}"; '
+               'storeType = "PEM"; };\n'
+               f'        key = {{ privateKeyFile = "{b.client_key}"; '
+               f'certificateFile = "{b.client_cert}"; }}; }};\n')
+        k = enctest.enc_krxd(krxd_factory, upstream=b.ssl_bootstrap,
+                             vc_extra=vc_tls(b), upstream_extra=key,
+                             log_level="debug")
+        enctest.kek(k, "create", f"KEK-{topic_name}")
+        tools.create_topics(b.bootstrap, {topic_name: 1})
+        vals = values("upstream-mtls")
+        produce(b.ssl_conf(bootstrap=k.bootstrap), topic_name, vals)
+        at_broker_encrypted(b, k, topic_name, vals)
+        # the same krxd without the key: refused by the broker
+        k2 = tls_krxd(krxd_factory, b, b.ssl_bootstrap)
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+        a = AdminClient(dict(b.ssl_conf(bootstrap=k2.bootstrap),
+                             log_level=0))
+        with pytest.raises(KafkaException):
+            a.list_topics(timeout=5)
+        k2.wait_log(r"broker 127\.0\.0\.1:\d+: (TLS failed: .*(certificate"
+                    r"|alert)|broker closed the connection)")
+    finally:
+        b.stop(remove="always")
