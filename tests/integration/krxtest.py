@@ -187,8 +187,9 @@ class Krxd:
             f'    advertised_host = "{self.advertised_host}";\n'
             f"    node_start_port = {self.node_start_port};\n"
             f"    max_node_id = {self.max_node_id};\n"
-            f'    upstream = {{ bootstrap = "{self.upstream}";\n'
-            f"{self.upstream_extra} }};\n"
+            f'    upstream = {{ bootstrap = "{self.upstream}";'
+            + (f"\n{self.upstream_extra}" if self.upstream_extra else "")
+            + " };\n"
             f"{self.vc_extra}"
             f"  }} );\n")
 
