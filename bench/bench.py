@@ -93,7 +93,8 @@ SCENARIOS = {
 ENCRYPTING = "cdei"     # scenarios whose records the broker holds encrypted
 TLS = "fghi"            # scenarios with TLS on both sides
 DIRECT = "af"           # scenarios without a proxy
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+HAPROXY = os.environ.get("KRX_HAPROXY") or shutil.which("haproxy") or \
+    "/usr/sbin/haproxy"
 
 # Kafka's own tool JVM settings (kafka-run-class.sh), a bigger heap
 TOOL_JVM = ["-Xms512M", "-Xmx512M", "-server", "-XX:+UseG1GC",
@@ -1121,6 +1122,10 @@ def within_rounds(by_round, k1, k2, f):
                 if k1 in runs and k2 in runs])
 
 
+def pct(x):
+    return "–" if x is None else f"{x * 100:.0f}%"
+
+
 def proxy_cpu(r):
     return r["cpu_prod"] + r["cpu_cons"]
 
@@ -1161,15 +1166,15 @@ def report_tls(keys, by_round, summ, results, failures, notes):
         L.append(f"| {SCENARIOS[k]} | "
                  f"{s['prod_mibps']:.1f}{spread(results[k], 'prod')} | "
                  f"{s['cons_mibps']:.1f}{spread(results[k], 'cons')} | "
-                 f"{fmt(pr and pr * 100, '.0f')}% | "
-                 f"{fmt(cr and cr * 100, '.0f')}% | "
+                 f"{pct(pr)} | {pct(cr)} | "
                  f"{fmt(s.get('cpu'), '.2f')} | "
                  f"{fmt(s.get('cpu_per_gib'), '.2f')} | "
                  f"{fmt(s.get('hwm_mib'))} |")
     L.append("")
     hg = within_rounds(by_round, "h", "g", cpu_ratio)
     if hg is None:
-        why = ", ".join(f"{SCENARIOS[k]}: {failures.get(k, 'not run')}"
+        why = ", ".join(f"{SCENARIOS[k]}: "
+                        f"{failures.get(k, 'not run')[:100]}"
                         for k in "gh" if k not in summ)
         L.append(f"**krxd TLS pass-through (h) / HAProxy (g), proxy CPU per "
                  f"GiB: not measured** ({why or 'no round ran both'}; "
@@ -1270,7 +1275,8 @@ def report(opts, meta, wls, allres, idle, micro, notes, failures,
              "figures (group join excluded). Proxy CPU: utime+stime of "
              "every proxy process (krxd master, workers and keysvc, or the "
              "Kroxylicious JVM) over the measured produce and consume; peak "
-             "RSS: summed VmHWM, reset before each scenario.")
+             "RSS: summed VmHWM, reset before each scenario. (HAProxy: its "
+             "process and threads.)")
     L.append("")
     if opts.rtt > 0:
         L.append(f"## Produce round trip, one record at a time "
@@ -1595,6 +1601,21 @@ def parse_args(argv):
     return o
 
 
+def tls_probe(addr, ca):
+    """"TLSv1.3 TLS_AES_256_GCM_SHA384": what a Python (OpenSSL) client
+    trusting ca negotiates with addr, for the report."""
+    import socket
+    import ssl
+    host, _, port = addr.rpartition(":")
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            with ctx.wrap_socket(s, server_hostname=host) as t:
+                return f"{t.version()} {t.cipher()[0]}"
+    except (OSError, ssl.SSLError, ValueError) as e:
+        return f"? ({e})"
+
+
 def start_tls_proxies(opts, work, broker, hport, topics, proxies, failures,
                       notes):
     """HAProxy for (g) and the TLS krxds for (h) and (i), in proxies; a
@@ -1607,7 +1628,9 @@ def start_tls_proxies(opts, work, broker, hport, topics, proxies, failures,
         "that CA (security.protocol=SSL, PEM truststore) and krxd (h, i) "
         "presents the same certificate (tls.key) and trusts the CA "
         "upstream (upstream.tls.trust), as HAProxy (g) does. Protocol and "
-        "cipher are each side's default (TLS 1.3).")
+        "cipher are each side's default; a Python (OpenSSL) client "
+        "negotiates with the broker's SSL listener "
+        f"{tls_probe(broker.ssl_bootstrap, broker.ca_file)}.")
     if "g" in opts.scenarios:
         hp = Haproxy(os.path.join(work, "haproxy"), hport,
                      broker.lb_bootstrap,
@@ -1615,6 +1638,8 @@ def start_tls_proxies(opts, work, broker, hport, topics, proxies, failures,
                      broker.ca_file)
         try:
             proxies["g"] = hp.start()
+            notes["tls"] += (f" With HAProxy: "
+                             f"{tls_probe(hp.bootstrap, broker.ca_file)}.")
             notes["g"] = (
                 f"HAProxy {hp.version()} (Debian), mode tcp, `bind ... ssl "
                 f"crt` (the broker's certificate and key) to clients, "
@@ -1641,11 +1666,16 @@ def start_tls_proxies(opts, work, broker, hport, topics, proxies, failures,
             kx = Krxd(os.path.join(work, f"krxd-{k}"), broker.ssl_bootstrap,
                       encrypt=enc, workers=opts.workers, tls=files).start()
             proxies[k] = kx
+            if not enc:
+                notes["tls"] += (f" With krxd: "
+                                 f"{tls_probe(kx.bootstrap, broker.ca_file)}"
+                                 f".")
             if enc:
                 for t in topics[k]:
                     kx.create_kek(f"KEK-{t}")
         except (BenchError, TimeoutError, OSError) as e:
-            failures[k] = f"krxd did not start: {str(e).splitlines()[0]}"
+            failures[k] = "krxd did not start: " + \
+                " ".join(str(e).replace("\\n", " ").split())[:400]
             log(f"{SCENARIOS[k]}: {e}")
             opts.scenarios = opts.scenarios.replace(k, "")
 
