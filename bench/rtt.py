@@ -6,8 +6,8 @@ ProducerPerformance reports whole milliseconds, too coarse for the
 acks=all acknowledgement, and only then sends the next, so each sample
 is one Produce request's round trip through whatever is at --bootstrap
 (librdkafka with linger.ms=0; its own overhead is the same for every
-scenario; --ca FILE: over TLS, trusting that CA). Prints one JSON object: count, avg, p50, p90, p99, p999, max
-in microseconds.
+scenario; --ca FILE: over TLS, trusting that CA). Prints one JSON
+object: count, avg, p50, p90, p99, p999, max in microseconds.
 """
 import argparse
 import json
