@@ -9,6 +9,16 @@ through the same path:
   (c) krxd encrypting and decrypting (record_encryption, LocalKms)
   (d) Kroxylicious with its RecordEncryption filter and the in-memory
       UnitTestingKmsService, when its jars resolve from Maven Central
+  (e) krxd encrypting with AwsKmsService against moto's server
+TLS on both sides (the broker is then tests/kafka/tlsbroker.py's, with an
+SSL listener; clients trust its test CA):
+  (f) direct TLS: the tools speak TLS to the broker's SSL listener
+  (g) HAProxy terminating TLS: clients speak TLS to HAProxy, HAProxy
+      speaks TLS to the broker (an extra SSL listener advertised as
+      HAProxy's address), the reference for krxd's TLS cost
+  (h) krxd TLS pass-through: TLS to clients and to the broker, no
+      record_encryption
+  (i) krxd TLS + encryption: (h) with record_encryption as in (c)
 Every round runs all scenarios in turn (the starting scenario rotates), so
 that ratios are taken between runs made close together; the tables give
 the median over rounds. Each round then runs a second, smaller workload
@@ -44,6 +54,7 @@ sys.path.insert(0, os.path.join(TOP, "tests", "kafka"))
 sys.path.insert(0, HERE)
 
 import procstat  # noqa: E402
+from haproxy import HAPROXY, Haproxy, HaproxyError, tls_probe  # noqa: E402
 import idle_conns  # noqa: E402
 sys.path.insert(0, os.path.join(TOP, "tests", "kms"))
 try:    # AWS KMS as moto's server emulates it (tests/setup.sh installs it)
@@ -75,8 +86,14 @@ SCENARIOS = {
     "c": "(c) krxd encrypt+decrypt",
     "d": "(d) Kroxylicious encrypt+decrypt",
     "e": "(e) krxd encrypt+decrypt, AwsKmsService",
+    "f": "(f) direct TLS",
+    "g": "(g) HAProxy TLS termination",
+    "h": "(h) krxd TLS pass-through",
+    "i": "(i) krxd TLS + encrypt+decrypt",
 }
-ENCRYPTING = "cde"      # scenarios whose records the broker holds encrypted
+ENCRYPTING = "cdei"     # scenarios whose records the broker holds encrypted
+TLS = "fghi"            # scenarios with TLS on both sides
+DIRECT = "af"           # scenarios without a proxy
 
 # Kafka's own tool JVM settings (kafka-run-class.sh), a bigger heap
 TOOL_JVM = ["-Xms512M", "-Xmx512M", "-server", "-XX:+UseG1GC",
@@ -145,10 +162,14 @@ class Tools:
         return r
 
     def produce(self, bootstrap, topic, n, size, throughput=-1,
-                what="produce", props=None):
+                what="produce", props=None, config=None):
+        """config: a client properties file (TLS), --producer.config."""
         args = ["--topic", topic, "--num-records", n, "--record-size", size,
-                "--throughput", throughput, "--producer-props",
-                f"bootstrap.servers={bootstrap}", "acks=all"]
+                "--throughput", throughput]
+        if config:
+            args += ["--producer.config", config]
+        args += ["--producer-props", f"bootstrap.servers={bootstrap}",
+                 "acks=all"]
         args += self.producer_props if props is None else props
         timeout = 180 + n // 500
         if throughput > 0:
@@ -178,10 +199,12 @@ class Tools:
                 "p95": int(m.group(7)), "p99": int(m.group(8)),
                 "p999": int(m.group(9))}
 
-    def consume(self, bootstrap, topic, n, what="consume"):
+    def consume(self, bootstrap, topic, n, what="consume", config=None):
         args = ["--bootstrap-server", bootstrap, "--topic", topic,
                 "--messages", n, "--timeout", 60000,
                 "--group", f"krx-bench-{uuid.uuid4().hex[:12]}"]
+        if config:
+            args += ["--consumer.config", config]
         r = self._run(CONSUMER, args, 180 + n // 500, what)
         rows = [ln for ln in r.stdout.splitlines() if ln.count(",") >= 9]
         if len(rows) < 2 or not rows[0].startswith("start.time"):
@@ -230,7 +253,9 @@ class Krxd:
     """krxd -g with its own config, on free loopback ports."""
 
     def __init__(self, workdir, upstream, encrypt, workers="auto",
-                 log_level="warn", aws=None):
+                 log_level="warn", aws=None, tls=None):
+        """tls: {"key", "cert", "ca"} PEM files: krxd serves TLS with key
+        and cert and reaches upstream over TLS trusting ca."""
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.upstream = upstream
@@ -247,8 +272,11 @@ class Krxd:
         self.log_path = os.path.join(workdir, "krxd.log")
         self.proc = None
         self.aws = aws          # a MotoServer: AwsKmsService, not LocalKms
+        self.tls = tls
         self.name = "krxd-pass" if not encrypt else \
             "krxd-aws" if aws else "krxd-enc"
+        if tls:
+            self.name = "krxd-tls-" + ("enc" if encrypt else "pass")
 
     @property
     def bootstrap(self):
@@ -265,6 +293,14 @@ class Krxd:
                 '      selectorConfig = { template = "KEK-$(topicName)"; };\n'
                 '      unresolvedKeyPolicy = "PASSTHROUGH_UNENCRYPTED";\n'
                 "    };\n")
+        vc_tls = up_tls = ""
+        if self.tls:
+            t = self.tls
+            vc_tls = ("    tls = { key = {\n"
+                      f'      privateKeyFile = "{t["key"]}";\n'
+                      f'      certificateFile = "{t["cert"]}"; }}; }};\n')
+            up_tls = (f' tls = {{ trust = {{ storeFile = "{self.tls["ca"]}";'
+                      ' storeType = "PEM"; }; };')
         return (
             "# written by bench/bench.py\n"
             f"workers = {w};\n"
@@ -280,8 +316,8 @@ class Krxd:
             f'    advertised_host = "{self.host}";\n'
             f"    node_start_port = {self.node_start_port};\n"
             f"    max_node_id = {self.max_node_id};\n"
-            f'    upstream = {{ bootstrap = "{self.upstream}"; }};\n'
-            f"{enc}"
+            f'    upstream = {{ bootstrap = "{self.upstream}";{up_tls} }};\n'
+            f"{vc_tls}{enc}"
             "  } );\n")
 
     def kms_text(self):
@@ -673,8 +709,15 @@ def workloads(opts):
 SPLIT_STATS = ("workers.batches_split", "workers.split_pieces")
 
 
-def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl):
-    boot = proxy.bootstrap if proxy else broker
+def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl,
+                 tls=None):
+    """One scenario run of workload wl; broker is the PLAINTEXT address
+    (topics, the encryption check). tls: None, or {"bootstrap": the
+    broker's SSL address, "config": the Java clients' properties file,
+    "ca": the CA file} for the TLS scenarios."""
+    boot = proxy.bootstrap if proxy else \
+        tls["bootstrap"] if tls else broker
+    cfg = tls["config"] if tls else None
     topic = f"krxbench-{runid}-{key}{wl.tag}-r{rnd}"
     warm = topic + "-warm"
     label = SCENARIOS[key]
@@ -688,9 +731,10 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl):
         if wl.warmup:
             log(f"round {rnd} {label}: warm-up, {wl.warmup} records")
             tools.produce(boot, warm, wl.warmup, size,
-                          what=f"{tag}-warm-produce", props=wl.props)
+                          what=f"{tag}-warm-produce", props=wl.props,
+                          config=cfg)
             tools.consume(boot, warm, wl.warmup,
-                          what=f"{tag}-warm-consume")
+                          what=f"{tag}-warm-consume", config=cfg)
         pids = proxy.pids() if proxy else []
         procstat.reset_hwm(pids)
         st0 = proxy.stats() if isinstance(proxy, Krxd) and \
@@ -698,7 +742,8 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl):
         log(f"round {rnd} {label}: produce {n} x {size} B")
         c0 = procstat.cpu_ticks(pids)
         res["prod"] = tools.produce(boot, topic, n, size,
-                                    what=f"{tag}-produce", props=wl.props)
+                                    what=f"{tag}-produce", props=wl.props,
+                                    config=cfg)
         c1 = procstat.cpu_ticks(proxy.pids() if proxy else [])
         if st0 is not None:
             st1 = proxy.stats()
@@ -706,7 +751,7 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl):
                             for k in SPLIT_STATS}
         log(f"round {rnd} {label}: consume {n}")
         res["cons"] = tools.consume(boot, topic, n,
-                                    what=f"{tag}-consume")
+                                    what=f"{tag}-consume", config=cfg)
         pids = proxy.pids() if proxy else []
         c2 = procstat.cpu_ticks(pids)
         res["hwm_kib"] = procstat.hwm_kib(pids) if proxy else None
@@ -717,7 +762,8 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl):
         if wl.rtt > 0:
             log(f"round {rnd} {label}: {wl.rtt} records one at a time "
                 f"(round trip)")
-            res["rtt"] = produce_rtt(boot, warm, wl.rtt, size)
+            res["rtt"] = produce_rtt(boot, warm, wl.rtt, size,
+                                     ca=tls["ca"] if tls else None)
         res["encrypted"] = encrypted_at_broker(broker, topic)
         want = key in ENCRYPTING
         if res["encrypted"] is not want:
@@ -737,11 +783,14 @@ def run_scenario(key, proxy, broker, tools, opts, rnd, runid, wl):
     return res
 
 
-def produce_rtt(bootstrap, topic, n, size):
-    """bench/rtt.py: acks=all round trips in microseconds."""
+def produce_rtt(bootstrap, topic, n, size, ca=None):
+    """bench/rtt.py: acks=all round trips in microseconds (over TLS
+    trusting ca when given)."""
     cmd = [sys.executable, os.path.join(HERE, "rtt.py"), "--bootstrap",
            bootstrap, "--topic", topic, "--count", str(n), "--warmup",
            str(min(200, n)), "--size", str(size)]
+    if ca:
+        cmd += ["--ca", ca]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         raise BenchError(f"rtt.py failed ({p.returncode}): "
@@ -768,7 +817,7 @@ def summarize(key, runs, wl):
         s["prod_" + k] = med(r["prod"][k] for r in runs)
     for k in ("rps", "mibps", "mibps_total"):
         s["cons_" + k] = med(r["cons"][k] for r in runs)
-    if key != "a":
+    if key not in DIRECT:
         s["cpu_prod"] = med(r["cpu_prod"] for r in runs)
         s["cpu_cons"] = med(r["cpu_cons"] for r in runs)
         s["cpu"] = med(r["cpu_prod"] + r["cpu_cons"] for r in runs)
@@ -779,6 +828,9 @@ def summarize(key, runs, wl):
         gib = vol_mib / 1024
         s["cpu_per_gib_prod"] = med(r["cpu_prod"] / gib for r in runs)
         s["cpu_per_gib_cons"] = med(r["cpu_cons"] / gib for r in runs)
+        # per GiB moved: produced plus consumed
+        s["cpu_per_gib"] = med((r["cpu_prod"] + r["cpu_cons"]) / (2 * gib)
+                               for r in runs)
     if any("split" in r for r in runs):
         for k in SPLIT_STATS:
             s[k] = sum(r["split"][k] for r in runs if "split" in r)
@@ -912,8 +964,8 @@ def report_small(opts, wl, results, failures, split_totals):
     for rnd in sorted(by_round):
         for k, r in sorted(by_round[rnd].items(),
                            key=lambda kv: kv[1].get("seq", 0)):
-            cpu = None if k == "a" else r["cpu_prod"] + r["cpu_cons"]
-            hwm = None if k == "a" else r["hwm_kib"] / 1024
+            cpu = None if k in DIRECT else r["cpu_prod"] + r["cpu_cons"]
+            hwm = None if k in DIRECT else r["hwm_kib"] / 1024
             sp = "–" if "split" not in r else \
                 (f"{r['split']['workers.batches_split']} "
                  f"({r['split']['workers.split_pieces']})")
@@ -946,6 +998,96 @@ def aws_vs_local(by_round, summ):
             f"proxy CPU {fmt(cpu and cpu * 100, '.0f')}% "
             f"(target: throughput within 5%: "
             f"{'met' if ok else 'NOT met'}).", ""]
+
+
+def within_rounds(by_round, k1, k2, f):
+    """Median over rounds that ran both k1 and k2 of f(run k1, run k2)
+    (None where f gives None)."""
+    return med([f(runs[k1], runs[k2]) for runs in by_round.values()
+                if k1 in runs and k2 in runs])
+
+
+def pct(x):
+    return "–" if x is None else f"{x * 100:.0f}%"
+
+
+def proxy_cpu(r):
+    return r["cpu_prod"] + r["cpu_cons"]
+
+
+def cpu_ratio(x, y):
+    return proxy_cpu(x) / proxy_cpu(y) if proxy_cpu(y) > 0 else None
+
+
+TLS_TARGET = 1.3    # issue 12: (h) costs at most 1.3x HAProxy's CPU
+
+
+def report_tls(keys, by_round, summ, results, failures, notes):
+    """The "TLS on both sides" section: (f) (g) (h) (i), proxy CPU per
+    GiB moved, (h)/(g) against its target and (i)/(h)."""
+    tk = [k for k in keys if k in TLS]
+    if not tk:
+        return []
+    L = ["## TLS on both sides", ""]
+    L.append(f"TLS between the clients and the proxy and between the proxy "
+             f"and the broker. {notes.get('tls', '')}".rstrip())
+    L.append("")
+    L.append("| scenario | prod MiB/s | cons MiB/s | produce vs direct "
+             "TLS | consume vs direct TLS | proxy CPU s (prod+cons) | "
+             "proxy CPU s per GiB moved | proxy peak RSS MiB |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for k in tk:
+        if k not in summ:
+            L.append(f"| {SCENARIOS[k]} | {failures.get(k, 'failed')} "
+                     "| | | | | | |")
+            continue
+        s = summ[k]
+        pr = cr = None
+        if k != "f":
+            pr = within_rounds(by_round, k, "f", lambda x, f:
+                               x["prod"]["mibps"] / f["prod"]["mibps"])
+            cr = within_rounds(by_round, k, "f", lambda x, f:
+                               x["cons"]["mibps"] / f["cons"]["mibps"])
+        L.append(f"| {SCENARIOS[k]} | "
+                 f"{s['prod_mibps']:.1f}{spread(results[k], 'prod')} | "
+                 f"{s['cons_mibps']:.1f}{spread(results[k], 'cons')} | "
+                 f"{pct(pr)} | {pct(cr)} | "
+                 f"{fmt(s.get('cpu'), '.2f')} | "
+                 f"{fmt(s.get('cpu_per_gib'), '.2f')} | "
+                 f"{fmt(s.get('hwm_mib'))} |")
+    L.append("")
+    hg = within_rounds(by_round, "h", "g", cpu_ratio)
+    if hg is None:
+        why = ", ".join(f"{SCENARIOS[k]}: "
+                        f"{failures.get(k, 'not run')[:100]}"
+                        for k in "gh" if k not in summ)
+        L.append(f"**krxd TLS pass-through (h) / HAProxy (g), proxy CPU per "
+                 f"GiB: not measured** ({why or 'no round ran both'}; "
+                 f"target ≤ {TLS_TARGET}).")
+    else:
+        L.append(f"**krxd TLS pass-through (h) / HAProxy (g), proxy CPU per "
+                 f"GiB: {hg:.2f} (target ≤ {TLS_TARGET}: "
+                 f"{'met' if hg <= TLS_TARGET else 'NOT met'}).**")
+    ih = within_rounds(by_round, "i", "h", cpu_ratio)
+    if ih is not None:
+        L.append("")
+        L.append(f"krxd TLS + encryption (i) / krxd TLS pass-through (h), "
+                 f"proxy CPU per GiB: {ih:.2f} (what record encryption adds "
+                 f"on top of TLS; no target).")
+    L.append("")
+    L.append("Proxy CPU s per GiB moved: utime+stime of the proxy's "
+             "processes (HAProxy's one process and its threads; krxd's "
+             "master, workers and keysvc) over the measured produce and "
+             "consume, divided by the data produced plus the data consumed. "
+             "Ratios are taken within each round (both scenarios run "
+             "close together), then the median over rounds; the same data "
+             "moves in every scenario, so a ratio of CPU per GiB is a "
+             "ratio of CPU seconds. (g) is the reference for krxd's TLS "
+             "cost: HAProxy does the same TLS work (decrypt from the "
+             "client, encrypt to the broker and back) without reading "
+             "Kafka's protocol.")
+    L.append("")
+    return L
 
 
 def report(opts, meta, wls, allres, idle, micro, notes, failures,
@@ -987,6 +1129,8 @@ def report(opts, meta, wls, allres, idle, micro, notes, failures,
         L.append(f"- Kroxylicious: {notes['d']}")
     if "e" in opts.requested or notes["e"]:
         L.append(f"- (e) AwsKmsService: {notes['e']}")
+    if notes.get("g"):
+        L.append(f"- (g) HAProxy: {notes['g']}")
     L.append("")
     L.append("## Throughput and latency (producer saturating: "
              "--throughput -1)")
@@ -1001,7 +1145,7 @@ def report(opts, meta, wls, allres, idle, micro, notes, failures,
                      "| | | | | | | | |")
             continue
         s = summ[k]
-        cpu = "–" if k == "a" else \
+        cpu = "–" if k in DIRECT else \
             f"{s['cpu']:.2f} ({s['cpu_prod']:.2f}+{s['cpu_cons']:.2f})"
         L.append(f"| {SCENARIOS[k]} | {s['prod_rps']:.0f} | "
                  f"{s['prod_mibps']:.1f}{spread(results[k], 'prod')} | "
@@ -1016,7 +1160,8 @@ def report(opts, meta, wls, allres, idle, micro, notes, failures,
              "figures (group join excluded). Proxy CPU: utime+stime of "
              "every proxy process (krxd master, workers and keysvc, or the "
              "Kroxylicious JVM) over the measured produce and consume; peak "
-             "RSS: summed VmHWM, reset before each scenario.")
+             "RSS: summed VmHWM, reset before each scenario. (HAProxy: its "
+             "process and threads.)")
     L.append("")
     if opts.rtt > 0:
         L.append(f"## Produce round trip, one record at a time "
@@ -1065,16 +1210,16 @@ def report(opts, meta, wls, allres, idle, micro, notes, failures,
                     a["cons"]["mibps"])
         dp = paired(by_round, k, lambda x, a: x["prod"]["p99"] -
                     a["prod"]["p99"])
-        row = (f"| {SCENARIOS[k]} | {fmt(pr and pr * 100, '.0f')}% | "
-               f"{fmt(cr and cr * 100, '.0f')}% | {fmt(dp, '+.0f')} |")
+        row = (f"| {SCENARIOS[k]} | {pct(pr)} | {pct(cr)} | "
+               f"{fmt(dp, '+.0f')} |")
         if opts.rtt > 0:
             dr = paired(by_round, k, lambda x, a: x["rtt"]["p99"] -
                         a["rtt"]["p99"] if "rtt" in x and "rtt" in a
                         else None)
             row += f" {fmt(dr, '+.0f')} |"
-        row += (f" {fmt(s['cpu_per_gib_prod'], '.2f')} | "
-                f"{fmt(s['cpu_per_gib_cons'], '.2f')} | "
-                f"{fmt(s['mib_per_cpu'], '.0f')} |")
+        row += (f" {fmt(s.get('cpu_per_gib_prod'), '.2f')} | "
+                f"{fmt(s.get('cpu_per_gib_cons'), '.2f')} | "
+                f"{fmt(s.get('mib_per_cpu'), '.0f')} |")
         if kx:
             e = s["mib_per_cpu"] / kx["mib_per_cpu"] \
                 if s.get("mib_per_cpu") and kx.get("mib_per_cpu") else None
@@ -1090,6 +1235,7 @@ def report(opts, meta, wls, allres, idle, micro, notes, failures,
              "pass-through consume ≥ 90%, added p99 ≤ 1 ms, RSS per idle "
              "connection ≤ 64 KiB.")
     L.append("")
+    L += report_tls(keys, by_round, summ, results, failures, notes)
     L.append("## Every run, in order")
     L.append("")
     L.append("| round | scenario | prod MiB/s | p99 ms | cons MiB/s | "
@@ -1100,8 +1246,8 @@ def report(opts, meta, wls, allres, idle, micro, notes, failures,
     for rnd in sorted(by_round):
         for k, r in sorted(by_round[rnd].items(),
                            key=lambda kv: kv[1].get("seq", 0)):
-            cpu = None if k == "a" else r["cpu_prod"] + r["cpu_cons"]
-            hwm = None if k == "a" else r["hwm_kib"] / 1024
+            cpu = None if k in DIRECT else r["cpu_prod"] + r["cpu_cons"]
+            hwm = None if k in DIRECT else r["hwm_kib"] / 1024
             L.append(f"| {rnd} | {SCENARIOS[k]} | "
                      f"{r['prod']['mibps']:.1f} | {r['prod']['p99']} | "
                      f"{r['cons']['mibps']:.1f} | {fmt(cpu, '.2f')} | "
@@ -1242,10 +1388,16 @@ def parse_args(argv):
     ap.add_argument("--rtt", type=int, default=2000,
                     help="records of the one-at-a-time round-trip run "
                          "(bench/rtt.py; 2000; 0: skip it)")
-    ap.add_argument("--scenarios", default="abcde",
-                    help="which of a b c d e to run (abcde)")
+    ap.add_argument("--scenarios", default=None,
+                    help="which of a b c d e f g h i to run (abcdefghi, "
+                         "abcde with --broker; a is the reference of b-e, "
+                         "f of g-i: --scenarios fghi runs only the TLS "
+                         "ones)")
     ap.add_argument("--no-kroxylicious", action="store_true",
                     help="same as leaving d out of --scenarios")
+    ap.add_argument("--no-tls", action="store_true",
+                    help="same as leaving f g h i out of --scenarios "
+                         "(a plain broker, no HAProxy)")
     ap.add_argument("--kroxylicious-java", default=None,
                     help="java for Kroxylicious (default: the tools' java)")
     ap.add_argument("--workers", default="auto", help="krxd workers (auto)")
@@ -1299,20 +1451,103 @@ def parse_args(argv):
         o.small_warmup = min(200000, o.small_records // 5)
     if o.small_records <= 0:
         o.no_small = True
+    if o.scenarios is None:
+        # a broker of the caller's has no SSL listener of ours
+        o.scenarios = "abcde" if o.broker else "".join(SCENARIOS)
     if o.no_kroxylicious:
         o.scenarios = o.scenarios.replace("d", "")
+    if o.no_tls:
+        o.scenarios = "".join(k for k in o.scenarios if k not in TLS)
+    bad = "".join(k for k in o.scenarios if k not in SCENARIOS)
+    if bad:
+        ap.error(f"unknown scenario(s) {bad!r}: choose among "
+                 f"{''.join(SCENARIOS)}")
     o.scenarios = "".join(k for k in SCENARIOS if k in o.scenarios)
     o.requested = o.scenarios
-    if "a" not in o.scenarios:
-        ap.error("scenario a (direct) is the reference and cannot be left "
-                 "out")
+    if not o.scenarios:
+        ap.error("no scenario left to run")
+    if "a" not in o.scenarios and any(k in o.scenarios for k in "bcde"):
+        ap.error("scenario a (direct) is the reference of b c d e and "
+                 "cannot be left out")
+    if "f" not in o.scenarios and any(k in o.scenarios for k in "ghi"):
+        ap.error("scenario f (direct TLS) is the reference of g h i and "
+                 "cannot be left out")
+    if o.broker and any(k in o.scenarios for k in TLS):
+        ap.error("--broker: the TLS scenarios f g h i need the broker this "
+                 "script starts (tests/kafka/tlsbroker.py); add --no-tls")
     # the small workload runs among the main one's scenarios only
     o.small_scenarios = "".join(k for k in SCENARIOS if k in o.small_scenarios
-                                and k in o.scenarios)
+                                and k in o.scenarios and k not in TLS)
+    if not o.small_scenarios:
+        o.no_small = True
     if not o.no_small and "a" not in o.small_scenarios:
         ap.error("scenario a (direct) is the reference of the small "
                  "workload too")
     return o
+
+
+def start_tls_proxies(opts, work, broker, hport, topics, proxies, failures,
+                      notes):
+    """HAProxy for (g) and the TLS krxds for (h) and (i), in proxies; a
+    proxy that does not start is a failure of its scenario (reported),
+    which then leaves opts.scenarios."""
+    pki = broker.pki
+    notes["tls"] = (
+        "The broker (tests/kafka/tlsbroker.py) presents a P-256 "
+        "certificate from a throwaway CA (PEM keystore); the tools trust "
+        "that CA (security.protocol=SSL, PEM truststore) and krxd (h, i) "
+        "presents the same certificate (tls.key) and trusts the CA "
+        "upstream (upstream.tls.trust), as HAProxy (g) does. Protocol and "
+        "cipher are each side's default; a Python (OpenSSL) client "
+        "negotiates with the broker's SSL listener "
+        f"{tls_probe(broker.ssl_bootstrap, broker.ca_file)}.")
+    if "g" in opts.scenarios:
+        hp = Haproxy(os.path.join(work, "haproxy"), hport,
+                     broker.lb_bootstrap,
+                     [pki["server_chain"], pki["server_key"]],
+                     broker.ca_file)
+        try:
+            proxies["g"] = hp.start()
+            notes["tls"] += (f" With HAProxy: "
+                             f"{tls_probe(hp.bootstrap, broker.ca_file)}.")
+            notes["g"] = (
+                f"HAProxy {hp.version()} (Debian), mode tcp, `bind ... ssl "
+                f"crt` (the broker's certificate and key) to clients, "
+                f"`server ... ssl verify required ca-file <CA> sni "
+                f"str(localhost)` to the broker's LB listener (SSL, "
+                f"advertised as HAProxy's address); one process, one "
+                f"thread per CPU (its default)")
+        except (HaproxyError, TimeoutError, OSError) as e:
+            why = str(e).splitlines()[0][:500]
+            if not os.access(HAPROXY, os.X_OK):
+                failures["g"] = "not available here"
+                notes["g"] = f"not available here ({why})"
+            else:
+                failures["g"] = f"HAProxy did not start: {why}"
+                notes["g"] = failures["g"]
+            log(f"{SCENARIOS['g']}: {why}")
+            opts.scenarios = opts.scenarios.replace("g", "")
+    files = {"key": pki["server_key"], "cert": pki["server_chain"],
+             "ca": broker.ca_file}
+    for k, enc in (("h", False), ("i", True)):
+        if k not in opts.scenarios:
+            continue
+        try:
+            kx = Krxd(os.path.join(work, f"krxd-{k}"), broker.ssl_bootstrap,
+                      encrypt=enc, workers=opts.workers, tls=files).start()
+            proxies[k] = kx
+            if not enc:
+                notes["tls"] += (f" With krxd: "
+                                 f"{tls_probe(kx.bootstrap, broker.ca_file)}"
+                                 f".")
+            if enc:
+                for t in topics[k]:
+                    kx.create_kek(f"KEK-{t}")
+        except (BenchError, TimeoutError, OSError) as e:
+            failures[k] = "krxd did not start: " + \
+                " ".join(str(e).replace("\\n", " ").split())[:400]
+            log(f"{SCENARIOS[k]}: {e}")
+            opts.scenarios = opts.scenarios.replace(k, "")
 
 
 def git_rev():
@@ -1377,12 +1612,28 @@ def main(argv=None):
     idle = []
     kroxy_note = ""
     aws_note = ""
+    notes = {}          # (g) and TLS notes for the report
     moto = None
     stopped = []
     t_start = time.monotonic()
     try:
+        hport = None
         if opts.broker:
             bootstrap = opts.broker
+        elif any(k in TLS for k in opts.scenarios):
+            from tlsbroker import TlsBroker
+            # (g): HAProxy's port, which the broker's LB listener
+            # advertises, is chosen before the broker starts
+            if "g" in opts.scenarios:
+                hport = free_port_range(1, "127.0.0.1")
+            log("starting a Kafka broker with an SSL listener"
+                + (" and one advertised as HAProxy's" if hport else ""))
+            broker = TlsBroker(
+                workdir=os.path.join(work, "kafka"), log_level="WARN",
+                extra_listener_advertised=f"127.0.0.1:{hport}"
+                if hport else None)
+            broker.start(timeout=240)
+            bootstrap = broker.bootstrap
         else:
             log("starting a Kafka broker")
             broker = Broker(workdir=os.path.join(work, "kafka"),
@@ -1390,6 +1641,12 @@ def main(argv=None):
             broker.start(timeout=180)
             bootstrap = broker.bootstrap
         log(f"broker at {bootstrap}")
+        tls_target = None
+        if broker is not None and hasattr(broker, "ssl_bootstrap"):
+            tls_target = {"bootstrap": broker.ssl_bootstrap,
+                          "config": broker.ssl_properties,
+                          "ca": broker.ca_file}
+            log(f"broker SSL listener at {broker.ssl_bootstrap}")
         tools = Tools(work, opts.producer_prop)
         topics = {k: [t for w in wls if k in w.scenarios
                       for t in w.topics(runid, k, opts.rounds)]
@@ -1442,6 +1699,9 @@ def main(argv=None):
                 failures["d"] = "not available here"
                 log(f"Kroxylicious: {kroxy_note}")
                 opts.scenarios = opts.scenarios.replace("d", "")
+        if tls_target:
+            start_tls_proxies(opts, work, broker, hport, topics, proxies,
+                              failures, notes)
         for k, p in proxies.items():
             log(f"{SCENARIOS[k]}: {p.name} at {p.bootstrap}, pid "
                 f"{p.proc.pid}")
@@ -1450,15 +1710,20 @@ def main(argv=None):
         for rnd in range(1, opts.rounds + 1):
             for wl in wls:
                 order = [k for k in opts.scenarios if k in wl.scenarios]
+                if not order:
+                    continue
                 sh = (rnd - 1) % len(order)
                 order = order[sh:] + order[:sh]
                 for k in order:
                     fk = wl.fkey(k)
-                    if fk in failures and (k in "abce" or wl.name != "main"):
+                    if fk in failures and (k in "abcefghi" or
+                                           wl.name != "main"):
                         continue
                     try:
                         r = run_scenario(k, proxies.get(k), bootstrap, tools,
-                                         opts, rnd, runid, wl)
+                                         opts, rnd, runid, wl,
+                                         tls=tls_target if k in TLS
+                                         else None)
                     except BenchError as e:
                         log(f"{SCENARIOS[k]} ({wl.name} workload) failed: "
                             f"{e}")
@@ -1528,7 +1793,8 @@ def main(argv=None):
         meta["load_end"] = loadavg()
     micro = run_micro(opts)
     md = report(opts, meta, wls, allres, idle, micro,
-                {"d": kroxy_note, "e": aws_note}, failures, split_totals)
+                dict(notes, d=kroxy_note, e=aws_note), failures,
+                split_totals)
     md += (f"\n_Run took {(time.monotonic() - t_start) / 60:.1f} min; "
            f"logs in {work}_\n" if opts.keep else
            f"\n_Run took {(time.monotonic() - t_start) / 60:.1f} min._\n")
@@ -1546,8 +1812,9 @@ def main(argv=None):
     log("wrote " + ", ".join(os.path.relpath(p) for p in paths))
     if not opts.keep:
         shutil.rmtree(work, ignore_errors=True)
-    bad = [k for k in failures if k in ("a", "b", "c", "idle", "split") or
-           (k == "e" and failures[k] != "not available here") or
+    bad = [k for k in failures if k in ("a", "b", "c", "f", "h", "i",
+                                        "idle", "split") or
+           (k in "eg" and failures[k] != "not available here") or
            k.startswith("krxd") or re.fullmatch(r"small-[abc]", k)]
     if bad:
         log("failed: " + ", ".join(bad))

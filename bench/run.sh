@@ -1,7 +1,8 @@
 #!/bin/sh
 # make bench: Kafka's perf tools against one broker on loopback, direct,
 # through krxd (pass-through, then encrypting) and through Kroxylicious'
-# RecordEncryption when its jars resolve; then krxd's RSS with idle
+# RecordEncryption when its jars resolve, and with TLS on both sides
+# (direct, HAProxy terminating TLS, krxd); then krxd's RSS with idle
 # connections and the hot-path microbenchmark (bench/micro.c). Prints a
 # markdown report and writes bench/results/latest.md plus a timestamped
 # copy. Options: bench/run.sh --help (make bench BENCH_ARGS="...").

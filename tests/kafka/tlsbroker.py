@@ -8,6 +8,12 @@ loopback ports:
   SSL://127.0.0.1:<ssl_port>            ssl.client.auth = client_auth
                                         (none | requested | required)
   SASL_SSL://127.0.0.1:<sasl_ssl_port>  SCRAM-SHA-512, SCRAM-SHA-256, PLAIN
+  LB://127.0.0.1:<lb_port>              only with extra_listener_advertised:
+                                        SSL (same keystore, no client
+                                        auth), advertised as that
+                                        host:port, e.g. a TLS-terminating
+                                        load balancer's (bench/bench.py's
+                                        HAProxy) that forwards to lb_port
 
 Both present a PEM keystore (ssl.keystore.type=PEM: PKCS#8 key, leaf,
 CA in one file) issued by a throwaway CA from tests/kms/tlsca.py; the leaf
@@ -76,6 +82,11 @@ class TlsBroker(Broker):
       ssl_bootstrap         SSL host:port
       sasl_ssl_bootstrap    SASL_SSL host:port
       ssl_port, sasl_ssl_port
+      lb_port               the extra SSL listener's port, or None
+      lb_bootstrap          its host:port (what it listens on), or None
+      extra_listener_advertised
+                            what it advertises (the constructor's), or
+                            None
       ca_file               PEM of the CA that issued the broker's cert
       other_ca_file         PEM of an unrelated CA (a client trusting only
                             it must fail the handshake)
@@ -113,10 +124,21 @@ class TlsBroker(Broker):
     """
 
     def __init__(self, workdir=None, tls_dir=None, scram_users=None,
-                 client_auth="none", **kw):
+                 client_auth="none", extra_listener_advertised=None,
+                 extra_listener_name="LB", **kw):
         super().__init__(workdir=workdir, **kw)
         if client_auth not in CLIENT_AUTH:
             raise ValueError(f"client_auth must be one of {CLIENT_AUTH}")
+        if extra_listener_advertised is not None and not re.fullmatch(
+                r"[A-Za-z0-9.:\[\]-]+:\d{1,5}", extra_listener_advertised):
+            raise ValueError("extra_listener_advertised must be host:port")
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,31}", extra_listener_name) \
+                or extra_listener_name in ("PLAINTEXT", "CONTROLLER", "SSL",
+                                           "SASL_SSL"):
+            raise ValueError(f"listener name {extra_listener_name!r}")
+        self.extra_listener_advertised = extra_listener_advertised
+        self.extra_listener_name = extra_listener_name
+        self.lb_port = None
         self.users = dict(scram_users or {"alice": "alice-secret"})
         _check_users(self.users)
         self.client_auth = client_auth
@@ -147,6 +169,12 @@ class TlsBroker(Broker):
         return f"{self.host}:{self.sasl_ssl_port}"
 
     @property
+    def lb_bootstrap(self):
+        if self.lb_port is None:
+            return None
+        return f"{self.host}:{self.lb_port}"
+
+    @property
     def first_user(self):
         return next(iter(self.users))
 
@@ -154,8 +182,9 @@ class TlsBroker(Broker):
     def _pick_ports(self):
         import socket
         socks = []
+        extra = self.extra_listener_advertised is not None
         try:
-            for _ in range(4):
+            for _ in range(5 if extra else 4):
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 socks.append(s)
                 s.bind((self.host, 0))
@@ -164,7 +193,8 @@ class TlsBroker(Broker):
             for s in socks:
                 s.close()
         (self.port, self.controller_port, self.ssl_port,
-         self.sasl_ssl_port) = ports
+         self.sasl_ssl_port) = ports[:4]
+        self.lb_port = ports[4] if extra else None
 
     def _write_keystore(self):
         """The broker's PEM keystore (key, leaf, CA) and a client one for
@@ -188,6 +218,13 @@ class TlsBroker(Broker):
         props["advertised.listeners"] += "," + extra
         props["listener.security.protocol.map"] += \
             ",SSL:SSL,SASL_SSL:SASL_SSL"
+        if self.lb_port is not None:
+            n = self.extra_listener_name
+            props["listeners"] += f",{n}://{h}:{self.lb_port}"
+            props["advertised.listeners"] += \
+                f",{n}://{self.extra_listener_advertised}"
+            props["listener.security.protocol.map"] += f",{n}:SSL"
+            props[f"listener.name.{n.lower()}.ssl.client.auth"] = "none"
         self._write_keystore()
         props.update({
             "ssl.keystore.type": "PEM",
@@ -218,6 +255,9 @@ class TlsBroker(Broker):
                    "ca_file": self.ca_file,
                    "ssl_properties": self.ssl_properties,
                    "sasl_properties": self.sasl_properties})
+        if self.lb_port is not None:
+            st.update({"lb_bootstrap": self.lb_bootstrap,
+                       "lb_advertised": self.extra_listener_advertised})
         return st
 
     # -- start: users, then proof that SSL and SCRAM work --------------
