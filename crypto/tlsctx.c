@@ -118,6 +118,8 @@ tlsctx_store_error(int e)
 		return "wrong password or corrupt store";
 	case KRX_E_NOTFOUND:
 		return "no usable certificate or key";
+	case KRX_E_IO:
+		return strerror(errno);	/* set by the failed open or read */
 	default:
 		return krx_strerror(e);
 	}

@@ -34,7 +34,25 @@ usage(void)
 }
 
 /* Every problem, as FILE:LINE: text, then the verdict (exit 78). */
-/* The TLS files of every virtual cluster read and checked; 0 or -1. */
+static void __attribute__((noreturn))
+krxd_config_errors(const char *path, struct krx_conf_errors *errs)
+{
+	size_t	 i;
+
+	for (i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->msg[i]);
+	if (errs->dropped > 0)
+		fprintf(stderr, "%s: %zu more errors not shown\n", path,
+		    errs->dropped);
+	fprintf(stderr, "krxd: configuration %s is not valid\n", path);
+	krx_conf_errors_free(errs);
+	exit(KRX_EXIT_CONFIG);
+}
+
+/*
+ * krxd -t: the TLS files of every virtual cluster read and checked (a
+ * start reads them once, for its first generation); 0 or -1.
+ */
 static int
 krxd_check_tls(struct krx_conf *conf, struct krx_conf_errors *errs)
 {
@@ -55,20 +73,11 @@ krxd_load(const char *path, int test_only)
 {
 	struct krx_conf_errors	 errs;
 	struct krx_conf		*conf;
-	size_t			 i;
 
 	memset(&errs, 0, sizeof(errs));
 	if (krx_confload(path, &conf, &errs) != 0 ||
-	    krxd_check_tls(conf, &errs) != 0) {
-		for (i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.msg[i]);
-		if (errs.dropped > 0)
-			fprintf(stderr, "%s: %zu more errors not shown\n", path,
-			    errs.dropped);
-		fprintf(stderr, "krxd: configuration %s is not valid\n", path);
-		krx_conf_errors_free(&errs);
-		exit(KRX_EXIT_CONFIG);
-	}
+	    (test_only && krxd_check_tls(conf, &errs) != 0))
+		krxd_config_errors(path, &errs);
 	krx_conf_errors_free(&errs);
 	if (test_only) {
 		krx_conf_keystore_report(conf, stderr);
@@ -158,7 +167,7 @@ krxd_setup(struct krx_master *m, struct krx_conf *conf)
 	m->cur->cy = m->cy;
 	memset(&errs, 0, sizeof(errs));
 	if (krx_cycle_tls_open(m->cy, &errs) == -1)
-		fatalx("%s", errs.n > 0 ? errs.msg[0] : "TLS");
+		krxd_config_errors(conf->path, &errs);
 	if (krx_sockets_open(m->cy, NULL, &errs) == -1)
 		fatalx("%s", errs.n > 0 ? errs.msg[0] : "cannot listen");
 }

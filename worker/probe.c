@@ -65,7 +65,9 @@ probe_fail(struct krx_probe *p, const char *why)
 static void
 probe_fallback(struct krx_probe *p, const char *why)
 {
-	struct krx_session	*s = p->s;
+	struct krx_session		*s = p->s;
+	const struct krx_hostport	*hp =
+	    &s->w->conf->vclusters[s->vc].upstream[s->probe_up];
 
 	s->probe = NULL;
 	krx_probe_free(p);
@@ -73,9 +75,9 @@ probe_fallback(struct krx_probe *p, const char *why)
 	    "%d (%s; a SASL listener refuses Metadata before the client "
 	    "authenticates): serving it through bootstrap server %s until "
 	    "it is known", (unsigned long long)s->id, s->client_addr,
-	    s->node_id, why, s->probe_host);
+	    s->node_id, why, hp->host);
 	s->provisional = 1;
-	krx_upstream_connect(s, s->probe_host, s->probe_port);
+	krx_upstream_connect(s, hp->host, hp->port);
 }
 
 int
@@ -181,9 +183,8 @@ krx_probe_start(struct krx_session *s)
 
 	p->s = s;
 	s->probe = p;
-	hp = &vc->upstream[s->w->rr[s->vc]++ % vc->n_upstream];
-	snprintf(s->probe_host, sizeof(s->probe_host), "%s", hp->host);
-	s->probe_port = hp->port;
+	s->probe_up = s->w->rr[s->vc]++ % vc->n_upstream;
+	hp = &vc->upstream[s->probe_up];
 	log_info("conn=%llu client=%s: address of broker %d not known yet; "
 	    "asking %s:%d", (unsigned long long)s->id, s->client_addr,
 	    s->node_id, hp->host, hp->port);

@@ -83,8 +83,8 @@ struct krx_session {
 	struct krx_reader	 rd_client;	/* reads for client */
 	struct krx_reader	 rd_upstream;	/* reads for upstream */
 	struct krx_probe	*probe;
-	char			 probe_host[KRX_NODEMAP_HOST_MAX + 1];
-	int			 probe_port;	/* the bootstrap server probed */
+	size_t			 probe_up;	/* the upstream bootstrap
+						   server probed (index) */
 	struct krx_inflight_q	 inflight;
 	uint32_t		 n_inflight;
 	int32_t			 next_corr;
