@@ -500,9 +500,11 @@ def kroxylicious_fetch(timeout=900):
     return True, ""
 
 
-class Kroxylicious:
+class Kroxylicious(procstat.ProxyProcess):
     """Kroxylicious' KafkaProxy with RecordEncryption and the in-memory
     KMS holding one KEK per topic named up front."""
+
+    STOP_WAIT = 30
 
     def __init__(self, workdir, upstream, kek_aliases, java=None):
         self.dir = workdir
@@ -591,25 +593,6 @@ class Kroxylicious:
             raise
         return self
 
-    def log_text(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def pids(self):
-        return procstat.tree(self.proc.pid)
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 # -- topics and checks ---------------------------------------------------------

@@ -44,7 +44,7 @@ backend broker
 """
 
 
-class Haproxy:
+class Haproxy(procstat.ProxyProcess):
     """Debian's haproxy (tests/setup.sh installs it) terminating TLS for
     (g): clients speak TLS to it (the broker's certificate and key in one
     PEM), it speaks TLS to upstream (the broker's extra SSL listener,
@@ -120,26 +120,6 @@ class Haproxy:
             self.stop()
             raise
         return self
-
-    def log_text(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def pids(self):
-        return procstat.tree(self.proc.pid)
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def tls_probe(addr, ca):

@@ -6,6 +6,7 @@ peak-RSS count (clear_refs 5) so that VmHWM covers one scenario only.
 """
 
 import os
+import subprocess
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -85,3 +86,31 @@ def reset_hwm(pids):
         except OSError:
             ok = False
     return ok
+
+
+class ProxyProcess:
+    """What the bench's proxy processes (Kroxylicious, HAProxy) share:
+    self.proc (a Popen, None before start) writing to self.log_path.
+    stop() terminates it, then kills it after STOP_WAIT seconds."""
+
+    STOP_WAIT = 10
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def pids(self):
+        return tree(self.proc.pid)
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(self.STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
