@@ -6,6 +6,7 @@
 #define KRX_CTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "common/buf.h"
@@ -18,6 +19,12 @@ struct ctl_cmd {
 };
 
 extern const char	*ctl_cluster;	/* -C, "" for the first cluster */
+extern int		 ctl_json;	/* -j: JSON on stdout (json.c) */
+
+/* A JSON string of n bytes (not NUL-terminated), escaped. */
+void	ctl_json_str(FILE *f, const char *s, size_t n);
+/* {"error": msg} on stdout, for -j. */
+void	ctl_json_error(const char *msg);
 
 /* Print the commands and exit 2. */
 _Noreturn void	ctl_usage(void);
