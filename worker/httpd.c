@@ -96,9 +96,13 @@ http_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct http_conn	*c = arg;
 
-	TAILQ_REMOVE(&c->h->conns, c, entry);
-	c->h->n_conns--;
+	struct krx_httpd	*h = c->h;
+
+	TAILQ_REMOVE(&h->conns, c, entry);
+	h->n_conns--;
 	free(c);
+	if (h->bound == NULL && h->n_conns == 0)
+		krx_worker_session_gone(h->w);	/* draining: exit? */
 }
 
 /* Over the cap: the oldest with nothing to write, else the newest. */
@@ -135,6 +139,9 @@ http_adopt_cb(evutil_socket_t fd, short what, void *arg)
 		c->bev = NULL;
 		if (evcon == NULL) {	/* evhttp gave up on it already */
 			free(c);
+			if (h->bound == NULL && h->n_conns == 0 &&
+			    TAILQ_EMPTY(&h->pending))
+				krx_worker_session_gone(h->w);
 			continue;
 		}
 		c->evcon = evcon;
@@ -431,6 +438,12 @@ krx_httpd_drain(struct krx_httpd *h)
 		return;
 	evhttp_del_accept_socket(h->http, h->bound);	/* closes our copy */
 	h->bound = NULL;
+}
+
+int
+krx_httpd_idle(const struct krx_httpd *h)
+{
+	return h == NULL || (h->n_conns == 0 && TAILQ_EMPTY(&h->pending));
 }
 
 void

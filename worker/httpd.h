@@ -15,8 +15,14 @@ struct krx_httpd;
  * worker carries on without it.
  */
 struct krx_httpd *krx_httpd_new(struct krx_worker *w, int fd);
-/* Draining: stop accepting (the socket is closed), answer what is open. */
+/*
+ * Draining: stop accepting (the worker's copy of the socket is closed)
+ * and answer what is open, each with Connection: close; when the last
+ * one is gone, krx_worker_session_gone tells the worker.
+ */
 void	krx_httpd_drain(struct krx_httpd *h);
+/* No connection open (NULL: none ever): a draining worker may exit. */
+int	krx_httpd_idle(const struct krx_httpd *h);
 /* Close every connection and the socket; NULL is a no-op. */
 void	krx_httpd_free(struct krx_httpd *h);
 

@@ -76,7 +76,7 @@ worker_harden(struct krx_cycle *cy)
 static void
 worker_exit_if_drained(struct krx_worker *w)
 {
-	if (w->draining && w->n_sessions == 0)
+	if (w->draining && w->n_sessions == 0 && krx_httpd_idle(worker_http))
 		event_base_loopexit(w->base, NULL);
 }
 
