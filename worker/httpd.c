@@ -45,8 +45,12 @@
 #include "worker/session.h"
 #include "worker/status_page.h"
 
+#ifndef HTTP_MAX_CONNS			/* (tests set smaller ones) */
 #define HTTP_MAX_CONNS		64	/* per worker */
+#endif
+#ifndef HTTP_TIMEOUT
 #define HTTP_TIMEOUT		5	/* seconds: a request, an answer */
+#endif
 #define HTTP_MAX_HEADER_BYTES	8192	/* request line and headers */
 #define HTTP_MAX_HEADERS	64
 #define HTTP_CACHE_MS		1000	/* a rendered /metrics is reused */
