@@ -14,7 +14,8 @@
  * over it, the oldest connection with nothing left to write is closed,
  * so idle or slow clients cannot lock scrapers out. Answers go out
  * through bufferevents (never a blocking write), and the rendered body is
- * kept HTTP_CACHE_MS, so requests cost at most one render per interval.
+ * kept HTTP_CACHE_MS, so requests cost at most one render per interval;
+ * the answers reference it (counted), none holds a copy.
  *
  * evhttp (2.1) has no connection limit and no hook on a new connection:
  * the bufferevent callback (http_bevcb) sees each one before evhttp
@@ -61,6 +62,13 @@
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; " \
 	"frame-ancestors 'none'"
 
+/* A rendered /metrics, shared by the answers that still send it. */
+struct http_body {
+	unsigned	 refs;
+	uint8_t		*data;
+	size_t		 len;
+};
+
 struct http_conn {
 	TAILQ_ENTRY(http_conn)	  entry;
 	struct krx_httpd		 *h;
@@ -80,8 +88,8 @@ struct krx_httpd {
 	struct http_conn_q		 pending;	/* before adoption */
 	struct http_conn_q		 conns;		/* oldest first */
 	size_t				 n_conns;
-	struct krx_buf			 cache;		/* /metrics body */
-	int64_t				 cached_at;	/* ms; 0: none */
+	struct http_body		*body;		/* /metrics, or NULL */
+	int64_t				 rendered;	/* ms, monotonic */
 	uint64_t			 shed;		/* closed: over cap */
 };
 
@@ -205,11 +213,26 @@ http_touch(struct krx_httpd *h, struct evhttp_request *req)
 		}
 }
 
-/* Answer req; body (static or copied) only for GET. */
+/* evbuffer: an answer is done with body (arg). */
+static void
+http_body_unref(const void *data, size_t len, void *arg)
+{
+	struct http_body	*b = arg;
+
+	if (--b->refs == 0) {
+		free(b->data);
+		free(b);
+	}
+}
+
+/*
+ * Answer req; the body only for GET, by reference: static, or ref's
+ * (counted until the answer is written).
+ */
 static void
 http_reply(struct krx_httpd *h, struct evhttp_request *req, int code,
     const char *reason, const char *type, const void *body, size_t len,
-    int copy)
+    struct http_body *ref)
 {
 	struct evkeyvalq	*hd = evhttp_request_get_output_headers(req);
 	struct evbuffer		*b = NULL;
@@ -223,14 +246,16 @@ http_reply(struct krx_httpd *h, struct evhttp_request *req, int code,
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
 		snprintf(clen, sizeof(clen), "%zu", len);
 		evhttp_add_header(hd, "Content-Length", clen);
-	} else if ((b = evbuffer_new()) != NULL && (copy ?
-	    evbuffer_add(b, body, len) : evbuffer_add_reference(b, body, len,
-	    NULL, NULL)) == -1) {
-		evbuffer_free(b);
+	} else if ((b = evbuffer_new()) == NULL ||
+	    evbuffer_add_reference(b, body, len, ref != NULL ?
+	    http_body_unref : NULL, ref) == -1) {
+		if (b != NULL)
+			evbuffer_free(b);
 		b = NULL;
 		code = 500;
 		reason = "Internal Server Error";
-	}
+	} else if (ref != NULL)
+		ref->refs++;
 	evhttp_send_reply(req, code, reason, b);
 	if (b != NULL)
 		evbuffer_free(b);
@@ -242,31 +267,48 @@ http_text(struct krx_httpd *h, struct evhttp_request *req, int code,
     const char *reason, const char *text)
 {
 	http_reply(h, req, code, reason, "text/plain; charset=utf-8", text,
-	    strlen(text), 0);
+	    strlen(text), NULL);
+}
+
+/* A new h->body from the counters: 0, or -1 (out of memory). */
+static int
+http_render(struct krx_httpd *h)
+{
+	struct krx_metrics_src	 src;
+	struct krx_buf		 out;
+	struct http_body	*b;
+
+	if (krx_buf_init(&out, h->body != NULL ? h->body->len + 4096 :
+	    16384) != KRX_OK)
+		return -1;
+	krx_worker_metrics_src(h->w, &src);
+	if (krx_metrics_render(&src, &out) != KRX_OK || out.err != KRX_OK) {
+		krx_buf_free(&out);
+		return -1;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->refs = 1;		/* h's */
+	b->data = krx_buf_take(&out, &b->len);
+	if (h->body != NULL)
+		http_body_unref(NULL, 0, h->body);
+	h->body = b;
+	h->rendered = http_now_ms();
+	return 0;
 }
 
 /* /metrics: rendered at most once per HTTP_CACHE_MS. */
 static void
 http_metrics(struct krx_httpd *h, struct evhttp_request *req)
 {
-	struct krx_metrics_src	 src;
-	int64_t			 now = http_now_ms();
-
-	if (h->cached_at == 0 || now - h->cached_at >= HTTP_CACHE_MS) {
-		krx_buf_reset(&h->cache);
-		h->cached_at = 0;
-		krx_worker_metrics_src(h->w, &src);
-		if (krx_metrics_render(&src, &h->cache) != KRX_OK ||
-		    h->cache.err != KRX_OK) {
-			log_warnx("metrics: cannot render (out of memory)");
-			http_text(h, req, 500, "Internal Server Error",
-			    "cannot render the metrics\n");
-			return;
-		}
-		h->cached_at = now;
+	if ((h->body == NULL || http_now_ms() - h->rendered >=
+	    HTTP_CACHE_MS) && http_render(h) == -1) {
+		log_warnx("metrics: cannot render (out of memory)");
+		http_text(h, req, 500, "Internal Server Error",
+		    "cannot render the metrics\n");
+		return;
 	}
-	http_reply(h, req, 200, "OK", HTTP_METRICS_TYPE, h->cache.data,
-	    h->cache.len, 1);
+	http_reply(h, req, 200, "OK", HTTP_METRICS_TYPE, h->body->data,
+	    h->body->len, h->body);
 }
 
 static void
@@ -281,7 +323,7 @@ http_page(struct krx_httpd *h, struct evhttp_request *req)
 	evhttp_add_header(hd, "X-Frame-Options", "DENY");
 	evhttp_add_header(hd, "Referrer-Policy", "no-referrer");
 	http_reply(h, req, 200, "OK", "text/html; charset=utf-8", page, len,
-	    0);
+	    NULL);
 }
 
 static void
@@ -472,6 +514,7 @@ krx_httpd_free(struct krx_httpd *h)
 		event_free(h->sweep_ev);
 	if (h->resume_ev != NULL)
 		event_free(h->resume_ev);
-	krx_buf_free(&h->cache);
+	if (h->body != NULL)	/* answers still queued keep theirs */
+		http_body_unref(NULL, 0, h->body);
 	free(h);
 }

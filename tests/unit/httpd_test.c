@@ -5,9 +5,10 @@
  * 405 with Allow; over the cap the oldest idle connection is shed and
  * the new one served; a client trickling its request is closed by the
  * deadline; a drain closes the socket, answers what is open with
- * Connection: close and tells the worker when the last one is gone.
- * /metrics itself is left to tests/integration/test_metrics_http.py
- * (its body is the counters' renderer's).
+ * Connection: close and tells the worker when the last one is gone;
+ * /metrics is rendered once per HTTP_CACHE_MS whatever the number of
+ * requests, answers sharing the rendered body (here a fake renderer's:
+ * the real one is tested with the counters).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,19 @@ krx_worker_metrics_src(const struct krx_worker *w,
 	memset(out, 0, sizeof(*out));
 }
 
+static int	test_renders;
+
+int
+krx_metrics_render(const struct krx_metrics_src *src, struct krx_buf *out)
+{
+	char	 line[64];
+	int	 n;
+
+	n = snprintf(line, sizeof(line), "fake_renders_total %d\n",
+	    ++test_renders);
+	return krx_buf_put(out, line, (size_t)n);
+}
+
 static const char test_page[] = "<!DOCTYPE html><html>hi</html>";
 
 const char *
@@ -59,6 +73,7 @@ setup(void)
 	int			 fd;
 
 	test_gone = 0;
+	test_renders = 0;
 	test_w.base = event_base_new();
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	memset(&sin, 0, sizeof(sin));
@@ -269,4 +284,32 @@ Test(httpd, drain)
 	cr_assert(krx_httpd_idle(test_h));
 	cr_assert_eq(test_gone, 1);
 	close(fd);
+}
+
+Test(httpd, metrics_rendered_once_per_interval)
+{
+	static const char	 req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	char			 b[2048];
+	int			 fds[3], i;
+
+	for (i = 0; i < 3; i++) {
+		fds[i] = client();
+		cr_assert(write(fds[i], req, sizeof(req) - 1) ==
+		    sizeof(req) - 1);
+	}
+	for (i = 0; i < 3; i++) {
+		drain_fd(fds[i], b, sizeof(b), 100);
+		cr_assert(strstr(b, "Content-Type: text/plain; version=0.0.4; "
+		    "charset=utf-8\r\n"), "%s", b);
+		cr_assert(strstr(b, "\r\n\r\nfake_renders_total 1\n"), "%s",
+		    b);
+		close(fds[i]);
+	}
+	ask("HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b, sizeof(b));
+	cr_assert(strstr(b, "Content-Length: 21\r\n"), "%s", b);
+	cr_assert_eq(test_renders, 1);
+	usleep((HTTP_CACHE_MS + 50) * 1000);
+	ask("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b, sizeof(b));
+	cr_assert(strstr(b, "\r\n\r\nfake_renders_total 2\n"), "%s", b);
+	cr_assert_eq(test_renders, 2);
 }
