@@ -302,6 +302,40 @@ def test_reload_keeps_and_moves_listener(krxd_factory):
     kafka_served(k)
 
 
+def read_answer(s, timeout=5):
+    """A whole HTTP answer on raw socket s, to EOF: (status, head, body)."""
+    s.settimeout(timeout)
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 "), got[:200]
+    return int(head.split(b" ", 2)[1]), head.decode().lower(), body
+
+
+def test_reload_answers_open_connections(krxd_factory):
+    """Connections the old workers accepted before a reload are answered
+    (with Connection: close) before those workers exit."""
+    k = start(krxd_factory, workers=2)
+    socks = [krxtest.raw_connect(k.metrics_port) for _ in range(6)]
+    try:
+        r = reloadtest.ctl_reload(k)
+        assert r.returncode == 0, r.stdout + r.stderr
+        for s in socks:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        for s in socks:
+            st, head, body = read_answer(s)
+            assert st == 200 and b"krx_generation" in body
+            assert "connection: close" in head
+    finally:
+        for s in socks:
+            s.close()
+    reloadtest.wait_serving(k, k.status()["generation"])
+
+
 def test_worker_killed_still_served(krxd_factory):
     k = start(krxd_factory, workers=2)
     p = k.metrics_port
