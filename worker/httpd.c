@@ -71,7 +71,7 @@ struct http_body {
 
 struct http_conn {
 	TAILQ_ENTRY(http_conn)	  entry;
-	struct krx_httpd		 *h;
+	struct krx_httpd	 *h;
 	struct bufferevent	 *bev;		/* pending: referenced */
 	struct evhttp_connection *evcon;	/* adopted */
 	int64_t			  deadline;	/* ms, monotonic */
@@ -107,7 +107,6 @@ static void
 http_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct http_conn	*c = arg;
-
 	struct krx_httpd	*h = c->h;
 
 	TAILQ_REMOVE(&h->conns, c, entry);
@@ -140,7 +139,7 @@ http_shed(struct krx_httpd *h)
 static void
 http_adopt_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct krx_httpd		*h = arg;
+	struct krx_httpd	*h = arg;
 	struct http_conn	*c;
 	void			*evcon;
 
@@ -169,7 +168,7 @@ http_adopt_cb(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *
 http_bevcb(struct event_base *base, void *arg)
 {
-	struct krx_httpd		*h = arg;
+	struct krx_httpd	*h = arg;
 	struct http_conn	*c;
 	struct bufferevent	*bev;
 
@@ -187,7 +186,7 @@ http_bevcb(struct event_base *base, void *arg)
 static void
 http_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct krx_httpd		*h = arg;
+	struct krx_httpd	*h = arg;
 	struct http_conn	*c, *next;
 	int64_t			 now = http_now_ms();
 
@@ -360,7 +359,7 @@ http_count_headers(struct evhttp_request *req)
 static void
 http_request_cb(struct evhttp_request *req, void *arg)
 {
-	struct krx_httpd			*h = arg;
+	struct krx_httpd		*h = arg;
 	const struct evhttp_uri		*uri;
 	const char			*path;
 	enum evhttp_cmd_type		 cmd = evhttp_request_get_command(req);

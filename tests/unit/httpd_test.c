@@ -221,7 +221,8 @@ Test(httpd, too_many_headers)
 
 Test(httpd, cap_sheds_oldest_idle)
 {
-	static const char	 req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char	 req[] =
+	    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char			 b[2048];
 	int			 fds[HTTP_MAX_CONNS], fd, i;
 
@@ -247,7 +248,8 @@ Test(httpd, cap_sheds_oldest_idle)
 
 Test(httpd, trickle_closed_by_deadline)
 {
-	static const char	 req[] = "GET / HTTP/1.1\r\nX-Slow: zzzzzzzzzzzzzz";
+	static const char	 req[] =
+	    "GET / HTTP/1.1\r\nX-Slow: zzzzzzzzzzzzzz";
 	struct timespec		 t0, t1;
 	char			 b[256];
 	int			 fd, i, closed = 0;
@@ -268,7 +270,8 @@ Test(httpd, trickle_closed_by_deadline)
 
 Test(httpd, drain)
 {
-	static const char	 req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char	 req[] =
+	    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char			 b[2048];
 	int			 fd;
 
@@ -288,7 +291,8 @@ Test(httpd, drain)
 
 Test(httpd, metrics_rendered_once_per_interval)
 {
-	static const char	 req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char	 req[] =
+	    "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 	char			 b[2048];
 	int			 fds[3], i;
 
