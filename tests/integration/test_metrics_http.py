@@ -302,6 +302,26 @@ def test_reload_keeps_and_moves_listener(krxd_factory):
     kafka_served(k)
 
 
+def test_reload_to_busy_address_fails(krxd_factory):
+    """A metrics address that cannot be bound fails the reload; the
+    running generation goes on serving /metrics where it was."""
+    k = start(krxd_factory, workers=1)
+    gen = k.status()["generation"]
+    busy = socket.socket()
+    try:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        k.extra = metrics_conf(busy.getsockname()[1])
+        k.write_config()
+        r = reloadtest.ctl_reload(k)
+        assert r.returncode != 0
+        assert "cannot listen" in r.stdout + r.stderr, r.stdout + r.stderr
+    finally:
+        busy.close()
+    assert k.status()["generation"] == gen
+    assert gen_served(k.metrics_port) == gen
+
+
 def read_answer(s, timeout=5):
     """A whole HTTP answer on raw socket s, to EOF: (status, head, body)."""
     s.settimeout(timeout)
