@@ -45,6 +45,7 @@
 #include "worker/httpd.h"
 #include "worker/session.h"
 #include "worker/status_page.h"
+#include "worker/wmetrics.h"
 
 #ifndef HTTP_MAX_CONNS			/* (tests set smaller ones) */
 #define HTTP_MAX_CONNS		64	/* per worker */

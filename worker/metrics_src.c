@@ -8,6 +8,7 @@
 #include "common/cycle.h"
 #include "common/shm/metrics.h"
 #include "worker/session.h"
+#include "worker/wmetrics.h"
 
 void
 krx_worker_metrics_src(const struct krx_worker *w,

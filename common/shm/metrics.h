@@ -12,7 +12,6 @@
 #include "common/buf.h"
 
 struct krx_stats;
-struct krx_worker;
 
 /* What the renderer reads: pointers into the mapped regions. */
 struct krx_metrics_src {
@@ -23,8 +22,5 @@ struct krx_metrics_src {
 /* Append the text exposition of src to out: 0 or KRX_E_NOMEM. */
 int	krx_metrics_render(const struct krx_metrics_src *src,
 	    struct krx_buf *out);
-/* worker/metrics_src.c: a worker's view of the regions, into *out. */
-void	krx_worker_metrics_src(const struct krx_worker *w,
-	    struct krx_metrics_src *out);
 
 #endif
