@@ -75,7 +75,7 @@ def deb_field(deb, field):
     return r.stdout.strip()
 
 
-def test_deb_files_and_control(deb):
+def test_deb_files_and_control(deb, tmp_path):
     listing = run("dpkg-deb", "-c", deb).stdout.splitlines()
     files = {}
     for line in listing:
@@ -102,11 +102,16 @@ def test_deb_files_and_control(deb):
     for lib in ("libc6 (>=", "libssl3", "libevent-2.1-7", "libconfig9",
                 "liblmdb0", "libcurl4", "libzstd1"):
         assert lib in depends, depends
-    r = run("dpkg-deb", "--ctrl-tarfile", deb)
-    assert r.returncode == 0
-    ctrl = os.path.join(os.path.dirname(deb), "deb", "root", "DEBIAN")
+    ctrl = str(tmp_path / "DEBIAN")
+    r = run("dpkg-deb", "-e", deb, ctrl)
+    assert r.returncode == 0, r.stderr
     with open(os.path.join(ctrl, "conffiles")) as f:
         assert f.read().split() == ["/etc/krx/krxd.conf"]
+    for script in ("postinst", "prerm", "postrm"):
+        assert os.access(os.path.join(ctrl, script), os.X_OK), script
+    with open(os.path.join(ctrl, "postinst")) as f:
+        postinst = f.read()
+    assert "systemd-sysusers" in postinst and "systemd-tmpfiles" in postinst
 
 
 def test_manpages_gzipped_reproducibly(unpacked):
