@@ -14,7 +14,10 @@ rewritten); sysusers.d and tmpfiles.d, applied to a scratch root
 the config's keysvc_user; `systemd-analyze verify --root` passes on the
 unit in a scratch root (the package plus the host's units), silently;
 `make lint-man` is clean, and the man pages name every configuration key
-conf/*.c accepts and every krx-ctl command. No Kafka broker is needed.
+conf/*.c accepts and every krx-ctl command; the postinst, run under
+DPKG_ROOT with stubbed init-system-helpers, creates the users and
+directories and enables the unit only when the admin had. No Kafka broker
+is needed.
 """
 import gzip
 import os
@@ -250,3 +253,53 @@ def test_man_pages_document_every_key_and_command():
     missing = [w for w in words if not re.search(
         rf"^\.It (Nm |Ic )?(Cm )?{re.escape(w)}\b", page, re.M)]
     assert missing == [], "krx-ctl(8) lacks: " + " ".join(missing)
+
+
+STUB = """#!/bin/sh
+echo "$(basename "$0") $*" >>"{log}"
+case "$(basename "$0") $*" in
+*was-enabled*) exit {was_enabled} ;;
+*debian-installed*) exit {installed} ;;
+esac
+exit 0
+"""
+
+
+def run_postinst(deb, tmp_path, *args, was_enabled=1, installed=1):
+    """The package's postinst under DPKG_ROOT (systemd-sysusers and
+    systemd-tmpfiles really run, on the scratch root), with the
+    init-system-helpers and systemctl replaced by stubs that log their
+    arguments. Returns (root, calls)."""
+    root = str(tmp_path / "root")
+    r = run("dpkg-deb", "-R", deb, root)
+    assert r.returncode == 0, r.stderr
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    log.touch()
+    for name in ("deb-systemd-helper", "deb-systemd-invoke", "systemctl"):
+        p = bin_dir / name
+        p.write_text(STUB.format(log=log, was_enabled=was_enabled,
+                                 installed=installed))
+        p.chmod(0o755)
+    env = dict(MAKE_ENV, DPKG_ROOT=root,
+               PATH=f"{bin_dir}:{os.environ['PATH']}")
+    r = run("sh", "-e", os.path.join(root, "DEBIAN", "postinst"), *args,
+            env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return root, log.read_text().splitlines()
+
+
+def test_postinst_fresh_install_does_not_enable(deb, tmp_path):
+    root, calls = run_postinst(deb, tmp_path, "configure", "")
+    with open(os.path.join(root, "etc/passwd")) as f:
+        users = {l.split(":")[0] for l in f}
+    assert {"krx", "krx-keys"} <= users
+    assert os.path.isdir(os.path.join(root, "var/lib/krx/keys"))
+    assert "deb-systemd-helper update-state krxd.service" in calls
+    assert not any(" enable " in c for c in calls), calls
+
+
+def test_postinst_keeps_an_admins_enable(deb, tmp_path):
+    _root, calls = run_postinst(deb, tmp_path, "configure", "0.0.9-1",
+                                was_enabled=0, installed=0)
+    assert "deb-systemd-helper enable krxd.service" in calls, calls
