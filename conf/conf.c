@@ -530,10 +530,13 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	conf->control_socket = krx_conf_string(c, root, "control_socket", 0, 0);
 	if (conf->control_socket == NULL)
 		conf->control_socket = strdup("/run/krx/control.sock");
-	conf->control_group = krx_conf_string(c, root, "control_group", 0, 0);
-	if (conf->control_group != NULL && getgrnam(conf->control_group) == NULL)
-		krx_conf_error(c->errs, c->file, conf_line(root, "control_group"),
-		    "control_group \"%s\": no such group", conf->control_group);
+	conf->control_group = krx_conf_string(c, root, "control_group", 0,
+	    0);
+	if (conf->control_group != NULL &&
+	    getgrnam(conf->control_group) == NULL)
+		krx_conf_error(c->errs, c->file, conf_line(root,
+		    "control_group"), "control_group \"%s\": no such group",
+		    conf->control_group);
 	conf->max_frame_bytes = (uint32_t)krx_conf_int(c, root, "max_frame_bytes",
 	    1024, INT32_MAX, 100 * 1024 * 1024, 0, 0);
 	conf->drain_timeout = (int)krx_conf_int(c, root, "drain_timeout", 0, 3600,
