@@ -29,7 +29,8 @@
 struct ctl_cmd {
 	const char	*word;
 	int		(*run)(int fd, int argc, char **argv);
-	const char	*usage;		/* one line, in the command list */
+	const char	*usage;		/* its syntax */
+	const char	*summary;	/* one line, in the command list */
 	const char	*help;		/* krx-ctl help WORD */
 	int		 no_socket;	/* run without krxd (fd -1) */
 };

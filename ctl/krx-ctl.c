@@ -19,58 +19,51 @@
 #include "ctl/ctl.h"
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "status", cmd_status, "status                 show krxd, its "
-	    "generations and children",
+	{ "status", cmd_status, "status", "show krxd, its generations and children",
 	    "Show krxd's pid, serving generation and uptime, and each "
 	    "worker and\nkey service with its state, restarts and open "
 	    "connections. Read-only:\nany local user may run it.", 0 },
-	{ "stop", cmd_stop, "stop [--graceful]      stop krxd (drain "
-	    "first)",
+	{ "stop", cmd_stop, "stop [--graceful]", "stop krxd (drain first)",
 	    "Stop krxd and wait until it has exited. --graceful: the "
 	    "workers\nfinish their connections first (up to "
 	    "drain_timeout). Admin only.", 0 },
-	{ "reload", cmd_reload, "reload                 load the "
-	    "configuration file again",
+	{ "reload", cmd_reload, "reload", "load the configuration file again",
 	    "Load the configuration file again and start a new generation "
 	    "of\nworkers; answered once it serves (exit 0) or with every "
 	    "problem of the\nfile while the running one stays (exit 1). "
 	    "Admin only.", 0 },
-	{ "reopen-logs", cmd_reopen, "reopen-logs            reopen log "
-	    "files",
+	{ "reopen-logs", cmd_reopen, "reopen-logs", "reopen log files",
 	    "Reopen log files (krxd logs to stderr or syslog: nothing to "
 	    "do).\nAdmin only.", 0 },
-	{ "config-test", cmd_config_test, "config-test FILE       check "
-	    "FILE as krxd -t does",
+	{ "config-test", cmd_config_test, "config-test FILE", "check FILE as krxd -t does",
 	    "Check FILE with every check krxd -t runs (syntax, settings, "
 	    "TLS\nfiles), without a running krxd: each problem as "
 	    "FILE:LINE: text.\nExit 0 when valid, 1 when not. Needs no "
 	    "socket.", 1 },
-	{ "kek", cmd_kek, "kek create|rotate|delete NAME | kek list   "
+	{ "kek", cmd_kek, "kek create|rotate|delete NAME | kek list",
 	    "LocalKms KEKs",
 	    "kek create NAME, kek rotate NAME, kek delete NAME: change a "
 	    "KEK of\nthe LocalKms keystore (admin only); rotate and delete "
 	    "flush the caches\nthat used it. kek list: the KEKs, their "
 	    "versions and creation times\n(read-only). -C picks the "
 	    "virtual cluster.", 0 },
-	{ "kms", cmd_kms, "kms check KEK          generate + decrypt "
-	    "round trip",
+	{ "kms", cmd_kms, "kms check KEK", "generate + decrypt round trip",
 	    "Resolve KEK, generate a DEK under it and decrypt its EDEK "
 	    "again, asking\nthe KMS itself. Exit 3 KEK not found, 4 access "
 	    "denied, 5 KMS\nunreachable. Admin only.", 0 },
-	{ "cache", cmd_cache, "cache stats | flush    DEK cache "
-	    "counters, or empty the caches",
+	{ "cache", cmd_cache, "cache stats | flush",
+	    "DEK cache counters, or empty the caches",
 	    "cache stats: the key service's and the workers' counters "
 	    "(read-only).\ncache flush: the key service empties its DEK "
 	    "cache (memory and LMDB)\nand every worker drops its DEKs and "
 	    "alias resolutions: the next\nfetch of old records asks the "
 	    "KMS again. Admin only.", 0 },
-	{ "dek", cmd_dek, "dek rotate [KEK]       new DEKs for the next "
-	    "produce",
+	{ "dek", cmd_dek, "dek rotate [KEK]", "new DEKs for the next produce",
 	    "Every worker of the serving generation drops its encryption "
 	    "DEKs (all,\nor those under KEK name or alias KEK): the next "
 	    "produce makes new ones.\nSays how many were dropped; fails "
 	    "naming a worker that did not answer.\nAdmin only.", 0 },
-	{ NULL, NULL, NULL, NULL, 0 }
+	{ NULL, NULL, NULL, NULL, NULL, 0 }
 };
 
 static const char ctl_help_text[] =
@@ -99,7 +92,11 @@ ctl_list(FILE *f)
 
 	fputs(ctl_help_text, f);
 	for (c = ctl_cmds; c->word != NULL; c++)
-		fprintf(f, "  %s\n", c->usage);
+		if (strlen(c->usage) > 21)
+			fprintf(f, "  %s\n  %22s %s\n", c->usage, "",
+			    c->summary);
+		else
+			fprintf(f, "  %-22s %s\n", c->usage, c->summary);
 	fputs(ctl_exit_text, f);
 }
 
@@ -135,8 +132,8 @@ ctl_help(const char *word)
 		fprintf(stderr, "krx-ctl: no command %s\n", word);
 		ctl_usage();
 	}
-	printf("usage: krx-ctl [-j] [-s socket | -c config] %s\n\n%s\n\n%s",
-	    c->usage, c->help, ctl_exit_text);
+	printf("usage: krx-ctl [-j] [-s socket | -c config] %s\n\n%s.\n%s\n\n"
+	    "%s", c->usage, c->summary, c->help, ctl_exit_text);
 	exit(0);
 }
 
