@@ -9,6 +9,7 @@
  * One file per group of commands (cmd_*.c), the transport in call.c,
  * output helpers in json.c; exit codes in ctl.h.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@
 
 #include "conf/conf.h"
 #include "ctl/ctl.h"
+
+/* conf.c's default control_socket. */
+#define CTL_DEFAULT_SOCKET	"/run/krx/control.sock"
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "status", cmd_status, "status", "show krxd, its generations and children",
@@ -157,6 +161,12 @@ ctl_socket_from_config(const char *path)
 	char			*sock;
 	size_t			 i;
 
+	/*
+	 * A user who may not read krxd's file (a non-admin running status)
+	 * gets the socket krxd uses when the file names none.
+	 */
+	if (access(path, R_OK) == -1 && errno == EACCES)
+		return strdup(CTL_DEFAULT_SOCKET);
 	memset(&errs, 0, sizeof(errs));
 	if (krx_conf_load(path, &conf, &errs) != KRX_OK) {
 		for (i = 0; i < errs.n; i++)

@@ -478,6 +478,7 @@ krx_control_close(struct krx_master *m)
 {
 	struct stat	 st;
 
+	krx_control_fanout_forget(m, NULL);
 	while (m->n_stop_waiters > 0)
 		control_free(m->stop_waiters[--m->n_stop_waiters]);
 	if (m->ctl_listener == NULL)

@@ -289,7 +289,7 @@ krx_control_fanout_forget(struct krx_master *m, struct bufferevent *bev)
 
 	for (f = LIST_FIRST(&fanouts); f != NULL; f = next) {
 		next = LIST_NEXT(f, entry);
-		if (f->bev == bev)
+		if (bev == NULL || f->bev == bev)
 			fanout_free(f);
 	}
 }

@@ -316,7 +316,7 @@ void	krx_control_fanout_keysvc_fail(struct krx_master *m,
 	    const struct krx_slot *ks, const char *why);
 /* Whether a fanout waits to answer on bev. */
 int	krx_control_fanout_busy(struct bufferevent *bev);
-/* The ctl connection bev is gone: its fanouts are forgotten. */
+/* The ctl connection bev (NULL: every one) is gone: forget its fanouts. */
 void	krx_control_fanout_forget(struct krx_master *m,
 	    struct bufferevent *bev);
 /* Answer a ctl request relayed to ks (id from krx_control_relay). */

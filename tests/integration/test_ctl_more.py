@@ -21,8 +21,10 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import time
 
 import pytest
 from confluent_kafka import Producer
@@ -247,3 +249,26 @@ def test_cache_flush(kafka, krxd_factory, topic_name):
     fetch()
     after = counters(krxd)["keysvc.decrypt_edeks"]
     assert after >= before + 3, (before, after)
+
+
+@pytest.mark.krxd(workers=2)
+def test_dek_rotate_worker_silent(krxd):
+    """A worker that does not answer (stopped): dek rotate fails naming
+    it, after the master's timeout; krxd goes on and answers again once
+    the worker runs."""
+    ws = krxd.workers_status()
+    victim = ws[1]
+    os.kill(victim["pid"], signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = krxd.ctl("dek", "rotate", check=False, timeout=40)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(victim["pid"], signal.SIGCONT)
+    assert r.returncode == 1, r
+    assert (f"worker {victim['slot']} (pid {victim['pid']}) of generation"
+            in r.stderr and "did not answer" in r.stderr), r.stderr
+    assert 5 <= took < 30, took
+    krxd.assert_running()
+    r = krxd.ctl("dek", "rotate")
+    assert "in 2 workers" in r.stdout, r.stdout
