@@ -118,6 +118,15 @@ spawn_on_keysvc(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
 	return 0;
 }
 
+static int
+spawn_on_dek_dropped(void *ctx, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len, int fd)
+{
+	struct krx_slot	*s = ctx;
+
+	return krx_control_fanout_worker(s->master, s, h->id, p, len);
+}
+
 /* What the master accepts from a worker (proto/ipc.h): READY once. */
 static const struct krx_dispatch_row spawn_worker_rows[] = {
 	{ KRX_IPC_READY, KRX_DISPATCH_S_START, 0, 0, KRX_DISPATCH_FD_NONE, 1,
@@ -128,6 +137,8 @@ static const struct krx_dispatch_row spawn_worker_rows[] = {
 	    KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_map },
 	{ KRX_IPC_TOPIC_LEARNED, KRX_DISPATCH_S_ANY, 22,
 	    KRX_TOPICMAP_MSG_MAX, KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_map },
+	{ KRX_IPC_W_DEK_DROPPED, KRX_DISPATCH_S_READY, 16, 16,
+	    KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_dek_dropped },
 };
 static const struct krx_dispatch_table spawn_worker_table =
     KRX_DISPATCH_TABLE("worker -> master", spawn_worker_rows);

@@ -137,6 +137,8 @@ static const struct krx_dispatch_row worker_master_rows[] = {
 	    0, worker_on_drain },
 	{ KRX_IPC_KS_CHANNEL, KRX_DISPATCH_S_ANY, 0, 0,
 	    KRX_DISPATCH_FD_REQUIRED, 0, 0, worker_on_ks_channel },
+	{ KRX_IPC_W_DEK_DROP, KRX_DISPATCH_S_ANY, 8, 8 + 255,
+	    KRX_DISPATCH_FD_NONE, 0, 0, krx_worker_on_dek_drop },
 };
 static const struct krx_dispatch_table worker_master_table =
     KRX_DISPATCH_TABLE("master -> worker", worker_master_rows);
