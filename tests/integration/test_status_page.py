@@ -164,9 +164,13 @@ krx_client_bytes_total{virtual_cluster="demo",direction="in"} %(bin)d
 krx_client_bytes_total{virtual_cluster="demo",direction="out"} 654321
 krx_dek_cache_hits_total{cache="worker"} 30
 krx_dek_cache_misses_total{cache="worker"} 10
+krx_dek_cache_hits_total{cache="lmdb"} 1
+krx_dek_cache_misses_total{cache="lmdb"} 3
 krx_process_info{kind="worker",slot="0",generation="3",pid="4242"} 1
 krx_process_info{kind="keysvc",slot="0",generation="3",pid="4250"} 1
 krx_process_restarts_total{kind="worker",slot="0",generation="3"} 2
+krx_process_restarts_total{kind="worker",slot="1",generation="3"} 5
+krx_process_restarts_total{kind="keysvc",slot="0",generation="3"} 0
 krx_generation 3
 krx_reloads_total{outcome="success"} 2
 krx_build_info{version="9.8.7-test"} 1
@@ -263,12 +267,17 @@ def test_page_canned_metrics(canned, tmp_path):
     # attempts, success, not found (family present, no sample: 0), failures
     assert re.findall(r'data-value="(\d+)"', kms) == ["5", "4", "0", "1"]
     assert '<td class="failures bad" data-value="1">' in kms
-    assert "75.0 %" in re.search(r'<div class="stat hit-rate">(.*?)</div>',
-                                 dom).group(1)
+    caches = dict(re.findall(r'<tr class="cache" data-cache="(\w+)">.*?'
+                             r'<td class="rate">([^<]*)</td>', dom))
+    assert caches == {"worker": "75.0 %", "lmdb": "25.0 %"}, caches
     procs = re.findall(r'<tr class="proc" data-kind="(\w+)">(.*?)</tr>', dom)
-    assert [p[0] for p in procs] == ["keysvc", "worker"]
+    assert [p[0] for p in procs] == ["keysvc", "worker", "worker"]
+    assert "4250" in procs[0][1] and ">running<" in procs[0][1]
     assert "4242" in procs[1][1] and ">3<" in procs[1][1]
-    assert 'data-value="2"' in procs[1][1]
+    assert 'data-value="2"' in procs[1][1] and ">running<" in procs[1][1]
+    # restarted, not running now: no pid, its restarts
+    assert ">not running<" in procs[2][1] and 'data-value="5"' in procs[2][1]
+    assert "<td>\u2013</td>" in procs[2][1]
     assert re.search(r'id="reloads">success 2<', dom)
     screenshot(canned.url, tmp_path, "status-canned.png")
 
@@ -287,6 +296,7 @@ def test_page_without_metrics(tmp_path):
     assert "none reported" in dom
     assert "no KMS calls reported" in dom
     assert "no processes reported" in dom
+    assert "no DEK cache reported" in dom
     assert re.search(r'id="conn-state">live<', dom)
 
 
@@ -346,8 +356,9 @@ def test_page_krxd(kafka, krxd_factory, topic_name, tmp_path):
     assert counts[enc][1] in (None, 0) and counts[plain][0] in (None, 0)
     assert stat_value(sec, "enc-total")[0] == 7
     assert stat_value(sec, "conns")[0] >= 2
-    procs = re.findall(r'<tr class="proc" data-kind="(\w+)">', dom)
-    assert procs.count("worker") == 2 and procs.count("keysvc") == 1, procs
+    running = re.findall(r'<tr class="proc" data-kind="(\w+)">(?:(?!</tr>)'
+                         r'.)*<td class="state">running</td>', dom)
+    assert sorted(running) == ["keysvc", "worker", "worker"], running
     for pid in krxd.worker_pids():
         assert f"<td>{pid}</td>" in dom
     screenshot(base, tmp_path, "status-krxd.png")
