@@ -31,6 +31,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "kms", cmd_kms, "kms check KEK       generate + decrypt round trip" },
 	{ "cache", cmd_cache, "cache stats         key service and DEK cache "
 	    "counters" },
+	{ "scan", cmd_scan, "scan --topic T [--partition P] [--group G] "
+	    "[--timeout S] [--out DIR] [-j]\n                      find "
+	    "undecryptable records (lost KEK)" },
 	{ NULL, NULL, NULL }
 };
 

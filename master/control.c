@@ -25,6 +25,7 @@
 #include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "master/control_scan.h"
 #include "master/master.h"
 
 static void
@@ -301,6 +302,9 @@ control_dispatch(struct krx_master *m, struct bufferevent *bev,
 		krx_ipc_send(bufferevent_get_output(bev), KRX_IPC_CTL_OK,
 		    h->id, 0, reopen_text, sizeof(reopen_text) - 1);
 		return;
+	case KRX_IPC_CTL_SCAN:
+		krx_control_scan(m, bev, h, p);
+		return;
 	}
 	control_error(bev, h->id, "malformed or unknown request");
 }
@@ -338,6 +342,7 @@ control_event(struct bufferevent *bev, short what, void *arg)
 	if (m->reload_waiter == bev)
 		m->reload_waiter = NULL;
 	control_relay_forget(m, bev);
+	krx_control_scan_forget(m, bev);
 	bufferevent_free(bev);
 }
 
@@ -351,7 +356,7 @@ control_written(struct bufferevent *bev, void *arg)
 	for (r = m->relays; r != NULL; r = r->next)
 		if (r->bev == bev)
 			return;
-	if (m->reload_waiter == bev)
+	if (m->reload_waiter == bev || krx_control_scan_busy(m, bev))
 		return;
 	if (!(bufferevent_get_enabled(bev) & EV_READ))
 		bufferevent_free(bev);
