@@ -241,13 +241,22 @@ static void
 out_text(const struct ctl_scan *sc, const char *file)
 {
 	char	 name[300];
+	size_t	 i, bad = 0;
 
 	snprintf(name, sizeof(name), "delete-records-%s.json", sc->topic);
+	if (sc->error[0])
+		fprintf(stderr, "krx-ctl: scan: %s\n", sc->error);
+	if (sc->nparts == 0)
+		return;
 	out_text_parts(sc);
+	for (i = 0; i < sc->nparts; i++)
+		bad += strcmp(sc->parts[i].state, "ok") != 0;
+	if (bad > 0)
+		printf("\n%zu partition(s) not scanned to the end: no command "
+		    "for them (scan them again).\n", bad);
 	if (out_ndeletes(sc) == 0) {
-		printf("\nNothing to delete: every record scanned decrypts%s.\n",
-		    sc->error[0] || out_ndeletes(sc) < sc->nparts ?
-		    " (in the partitions scanned without error)" : "");
+		printf("\nNothing to delete%s.\n", bad > 0 ? " among the "
+		    "partitions scanned" : ": every record decrypts");
 		return;
 	}
 	printf("\nTo drop the undecryptable records (guide 5.1.3), stop the "

@@ -21,8 +21,10 @@ scan prints the table and the commands.
 
 test_scan_kms_unreachable: Vault (the double) answering 503 while a
 fresh krxd (empty DEK cache) scans: the partition is reported as an
-error, with no range, no first_good and no command; once the double
-recovers, the same scan reports first_good = earliest.
+error, with no range, no first_good and no command. Vault hanging and
+--timeout 2: the scan ends at its deadline with the partition
+unscanned, no command. Once the double recovers, the same scan reports
+first_good = earliest. A missing topic or partition is an error.
 """
 
 import json
@@ -234,6 +236,15 @@ def test_scan_lost_kek(kafka, krxd_factory, topic_name, tmp_path):
     assert f"--topic {topic}:1 --to-offset {expect[1][0]} --execute" in t
     assert f"--topic {topic}:0 " not in t, t
 
+    # what cannot be scanned says so
+    r = krxd.ctl("scan", "--topic", f"{topic}-nope", check=False)
+    assert r.returncode == 1 and "no such topic" in r.stderr, r
+    assert "kafka-" not in r.stdout, r
+    r = krxd.ctl("scan", "--topic", topic, "--partition", "7", "-j",
+                 check=False)
+    assert r.returncode == 1 and "has no partition 7" in \
+        json.loads(r.stdout)["error"], r
+
     for cmd in cmds:
         run_command(cmd)
     wm2 = tools.watermarks(kafka.bootstrap, topic, range(3))
@@ -260,8 +271,17 @@ def test_scan_kms_unreachable(kafka, krxd_factory, topic_name, tmp_path):
         assert p.flush(60) == 0
         del p
         k.stop()
-        v.outage("503")
         k = make_krxd(krxd_factory, tmp_path, v, name="b", workers=1)
+        # a KMS that hangs: the scan's own deadline ends it, unscanned
+        v.outage("hang")
+        r, j = scan_json(k, "--topic", topic_name, "--timeout", "2",
+                         check=False)
+        assert r.returncode != 0 and "deadline" in (j["error"] or ""), j
+        x = j["partitions"][0]
+        assert x["status"] == "unscanned" and x["first_good"] is None, x
+        assert j["commands"] == []
+        v.recover()
+        v.outage("503")
         r, j = scan_json(k, "--topic", topic_name, check=False)
         assert r.returncode != 0
         x = j["partitions"][0]
@@ -270,7 +290,7 @@ def test_scan_kms_unreachable(kafka, krxd_factory, topic_name, tmp_path):
         assert j["delete_records"]["partitions"] == [] and \
             j["commands"] == []
         v.recover()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             r, j = scan_json(k, "--topic", topic_name, check=False)
             if r.returncode == 0 or time.monotonic() > deadline:
