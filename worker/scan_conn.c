@@ -92,6 +92,9 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		    SCAN_IO_TIMEOUT);
 	else if (krx_tls_error(bev, why, sizeof(why)) != NULL)
 		scan_fail(sc, "broker %s: TLS failed: %s", c->addr, why);
+	else if ((what & BEV_EVENT_ERROR) && !c->answered)
+		scan_fail(sc, "cannot reach broker %s: %s", c->addr,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else if (!c->answered)
 		scan_fail(sc, "broker %s closed the scan's connection before "
 		    "answering: a listener that wants SASL first refuses "
