@@ -81,8 +81,10 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	struct scan_conn	*c = &sc->conn;
 	char			 why[256];
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		c->connected = 1;
 		return;
+	}
 	if (c->connecting) {
 		c->failed = 1;
 		return;
@@ -90,16 +92,16 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT)
 		scan_fail(sc, "broker %s did not answer within %d s", c->addr,
 		    SCAN_IO_TIMEOUT);
-	else if (krx_tls_error(bev, why, sizeof(why)) != NULL)
+	else if (krx_tls_error(bev, why, sizeof(why)) != NULL && why[0])
 		scan_fail(sc, "broker %s: TLS failed: %s", c->addr, why);
-	else if ((what & BEV_EVENT_ERROR) && !c->answered)
-		scan_fail(sc, "cannot reach broker %s: %s", c->addr,
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	else if (!c->answered)
+	else if (!c->answered && c->connected)
 		scan_fail(sc, "broker %s closed the scan's connection before "
 		    "answering: a listener that wants SASL first refuses "
 		    "it, and krx has no credentials of its own (scan needs "
 		    "a listener without SASL)", c->addr);
+	else if (!c->answered)
+		scan_fail(sc, "cannot reach broker %s: %s", c->addr,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else
 		scan_fail(sc, "broker %s closed the connection", c->addr);
 }
@@ -114,6 +116,7 @@ scan_conn_open(struct krx_scan *sc, int32_t node, const char *host, int port)
 	scan_conn_close(c);
 	c->node = node;
 	c->answered = 0;
+	c->connected = 0;
 	c->failed = 0;
 	c->expanded = 0;
 	snprintf(c->addr, sizeof(c->addr), "%s:%d", host, port);

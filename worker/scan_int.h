@@ -74,6 +74,7 @@ struct scan_conn {
 	int32_t			 node;		/* -1: a bootstrap server */
 	char			 addr[300];
 	int			 connecting, failed, answered;
+	int			 connected;	/* TLS too, if any */
 	uint32_t		 expanded;
 	int32_t			 corr;
 	int16_t			 api, version;

@@ -301,3 +301,30 @@ def test_scan_kms_unreachable(kafka, krxd_factory, topic_name, tmp_path):
         assert x["ranges"] == [] and x["encrypted"] == 20, x
     finally:
         v.stop()
+
+
+def test_scan_tls_and_sasl(krxd_factory, tls_kafka, topic_name):
+    """The scan's own connections use the virtual cluster's upstream TLS:
+    through the TLS broker's SSL listener a topic of plain records scans
+    whole (plain records decrypt, first_good = earliest). Through its
+    SASL_SSL listener the broker closes the unauthenticated connection,
+    and the scan says so (krx has no credentials of its own)."""
+    from test_tls_krxd import tls_krxd
+    tools.create_topics(tls_kafka.bootstrap, {topic_name: 1})
+    p = Producer({"bootstrap.servers": tls_kafka.bootstrap, "log_level": 3})
+    for i in range(10):
+        p.produce(topic_name, value=f"plain-{i}".encode(), partition=0)
+    assert p.flush(60) == 0
+    k = tls_krxd(krxd_factory, tls_kafka, tls_kafka.ssl_bootstrap)
+    r, j = scan_json(k, "--topic", topic_name)
+    assert j["bootstrap"] == tls_kafka.ssl_bootstrap
+    x = j["partitions"][0]
+    assert (x["earliest"], x["latest"], x["first_good"]) == (0, 10, 0), x
+    assert (x["records"], x["encrypted"], x["ranges"]) == (10, 0, []), x
+    assert j["commands"] == []
+    k.stop()
+
+    k = tls_krxd(krxd_factory, tls_kafka, tls_kafka.sasl_ssl_bootstrap)
+    r, j = scan_json(k, "--topic", topic_name, check=False)
+    assert r.returncode == 1 and "SASL" in (j["error"] or ""), j
+    assert j["partitions"] == [] and j["commands"] == []
