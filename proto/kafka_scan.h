@@ -23,7 +23,7 @@
 #define KRX_SCAN_TS_LATEST		(-1)
 /* What a scan keeps of a Metadata response, at most. */
 #define KRX_SCAN_MAX_BROKERS		1024
-#define KRX_SCAN_MAX_PARTITIONS		100000
+#define KRX_SCAN_MAX_PARTITIONS		20000
 
 struct krx_scan_broker {
 	int32_t		 node;

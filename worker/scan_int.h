@@ -23,8 +23,8 @@ struct krx_scan;
 #define SCAN_MAX_RANGES		1000		/* per partition */
 #define SCAN_IO_TIMEOUT		30		/* seconds per request */
 #define SCAN_MAX_ASK		64		/* EDEKs asked at once */
-#define SCAN_EDEK_SLOTS		16384		/* EDEK table (power of 2) */
-#define SCAN_EDEK_MAX		(SCAN_EDEK_SLOTS / 2)
+#define SCAN_EDEK_SLOTS		4096		/* EDEK table (power of 2) */
+#define SCAN_EDEK_MAX		(SCAN_EDEK_SLOTS / 2)	/* x 4 KiB EDEKs: 8 MiB */
 #define SCAN_BATCH_MAX		(64 * 1024 * 1024)	/* decompressed */
 #define SCAN_KEK_NAME		128
 #define SCAN_REPORT_MAX		(8 * 1024 * 1024)
