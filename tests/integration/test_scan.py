@@ -24,7 +24,8 @@ fresh krxd (empty DEK cache) scans: the partition is reported as an
 error, with no range, no first_good and no command. Vault hanging and
 --timeout 2: the scan ends at its deadline with the partition
 unscanned, no command. Once the double recovers, the same scan reports
-first_good = earliest. A missing topic or partition is an error.
+first_good = earliest, with one Vault decrypt call for its 20 records
+(one DEK). A missing topic or partition is an error.
 """
 
 import json
@@ -292,6 +293,7 @@ def test_scan_kms_unreachable(kafka, krxd_factory, topic_name, tmp_path):
         v.recover()
         deadline = time.monotonic() + 90
         while True:
+            v.reset_stats()
             r, j = scan_json(k, "--topic", topic_name, check=False)
             if r.returncode == 0 or time.monotonic() > deadline:
                 break
@@ -299,6 +301,8 @@ def test_scan_kms_unreachable(kafka, krxd_factory, topic_name, tmp_path):
         x = j["partitions"][0]
         assert (x["earliest"], x["latest"], x["first_good"]) == (0, 20, 0)
         assert x["ranges"] == [] and x["encrypted"] == 20, x
+        # 20 records under one DEK (one worker): one KMS call, not 20
+        assert v.calls("decrypt") == 1, v.stats()["calls"]
     finally:
         v.stop()
 
