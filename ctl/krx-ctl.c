@@ -67,6 +67,14 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "DEKs (all,\nor those under KEK name or alias KEK): the next "
 	    "produce makes new ones.\nSays how many were dropped; fails "
 	    "naming a worker that did not answer.\nAdmin only.", 0 },
+	{ "scan", cmd_scan, "scan --topic T [--partition P] [--group G] "
+	    "[--timeout S] [--out DIR]", "find undecryptable records (lost KEK)",
+	    "For each partition of topic T (or partition P), read every record "
+	    "from\nthe brokers, test each EDEK through the key service (values "
+	    "are never\ndecrypted) and print the lowest offset from which every "
+	    "record decrypts,\nthe undecryptable ranges with their KEKs, and "
+	    "the kafka-delete-records\nand kafka-consumer-groups commands that "
+	    "skip them. Admin only.", 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0 }
 };
 

@@ -29,6 +29,7 @@
 #include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "master/control_scan.h"
 #include "master/master.h"
 
 #define KRX_CTL_MAX_CONNS	32
@@ -327,6 +328,9 @@ control_dispatch(struct krx_master *m, struct bufferevent *bev,
 	case KRX_IPC_CTL_CACHE_FLUSH:
 		krx_control_fanout_start(m, bev, h, p);
 		return;
+	case KRX_IPC_CTL_SCAN:
+		krx_control_scan(m, bev, h, p);
+		return;
 	}
 	control_error(bev, h->id, "malformed or unknown request");
 }
@@ -365,6 +369,7 @@ control_event(struct bufferevent *bev, short what, void *arg)
 		m->reload_waiter = NULL;
 	control_relay_forget(m, bev);
 	krx_control_fanout_forget(m, bev);
+	krx_control_scan_forget(m, bev);
 	control_free(bev);
 }
 
@@ -378,7 +383,8 @@ control_written(struct bufferevent *bev, void *arg)
 	for (r = m->relays; r != NULL; r = r->next)
 		if (r->bev == bev)
 			return;
-	if (m->reload_waiter == bev || krx_control_fanout_busy(bev))
+	if (m->reload_waiter == bev || krx_control_fanout_busy(bev) ||
+	    krx_control_scan_busy(m, bev))
 		return;
 	if (!(bufferevent_get_enabled(bev) & EV_READ))
 		control_free(bev);

@@ -57,6 +57,7 @@ static const struct perm_row perm_rows[] = {
 	{ KRX_IPC_CTL_REOPEN, PERM_ANY_OP, PERM_ADMIN, "reopen-logs" },
 	{ KRX_IPC_CTL_DEK_ROTATE, PERM_ANY_OP, PERM_ADMIN, "dek rotate" },
 	{ KRX_IPC_CTL_CACHE_FLUSH, PERM_ANY_OP, PERM_ADMIN, "cache flush" },
+	{ KRX_IPC_CTL_SCAN, PERM_ANY_OP, PERM_ADMIN, "scan" },
 };
 
 static const struct perm_row *

@@ -122,6 +122,19 @@ enum krx_ipc_type {
 	 * KRX_KEY_FLUSH_DELETE: also drop its decryption DEKs. No reply.
 	 */
 	KRX_IPC_KEY_FLUSH = 55,
+	/*
+	 * krx-ctl scan (worker/scan.c, master/control_scan.c).
+	 * SCAN_START master -> worker: u32 vc | u32 timeout seconds |
+	 *   i32 partition (-1: all) | str topic. The worker answers with
+	 *   SCAN_DATA (text, the report; any number, each under
+	 *   KRX_IPC_MAX_WORKER) then SCAN_END (empty, or F_ERROR and a
+	 *   text), same id. SCAN_CANCEL master -> worker: empty, same id.
+	 */
+	KRX_IPC_SCAN_START = 45,
+	KRX_IPC_SCAN_DATA = 46,
+	KRX_IPC_SCAN_END = 47,
+	KRX_IPC_SCAN_CANCEL = 48,
+
 	/* ctl -> master: status. Empty. Reply KRX_IPC_STATUS_REPLY. */
 	KRX_IPC_CTL_STATUS = 100,
 	/*
@@ -173,7 +186,14 @@ enum krx_ipc_type {
 	 * socket permission table, master/control_perm.c): text with
 	 * F_ERROR. krx-ctl exits 4.
 	 */
-	KRX_IPC_CTL_DENIED = 114
+	KRX_IPC_CTL_DENIED = 114,
+	/*
+	 * ctl -> master: str vcluster | str topic | i32 partition (-1:
+	 * all) | u32 timeout seconds. Replies: CTL_SCAN_DATA (report text,
+	 * any number), then CTL_OK (empty, or F_ERROR and a text).
+	 */
+	KRX_IPC_CTL_SCAN = 120,
+	KRX_IPC_CTL_SCAN_DATA = 121
 };
 
 enum krx_dek_drop {

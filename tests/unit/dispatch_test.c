@@ -213,6 +213,30 @@ krx_topiclimit_new(void)
 	return NULL;
 }
 
+/* krx-ctl scan (worker/scan.c, master/control_scan.c) */
+void
+krx_scan_start(struct krx_worker *w, uint32_t id, const uint8_t *p,
+    size_t len)
+{
+}
+
+void
+krx_scan_cancel(struct krx_worker *w, uint32_t id)
+{
+}
+
+void
+krx_scan_free_all(struct krx_worker *w)
+{
+}
+
+int
+krx_control_scan_message(struct krx_master *m, struct krx_slot *s,
+    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len)
+{
+	return 0;
+}
+
 /* ---- the tables, with a counting handler in place of each real one */
 
 #define TD_MAX_ROWS	16
