@@ -6,7 +6,9 @@
  * runs. status shows each generation; reload answers when the reload
  * is over (reload.c); dek rotate and cache flush when every worker has
  * (control_fanout.c). At most KRX_CTL_MAX_CONNS connections at once,
- * each with KRX_CTL_REQ_TIMEOUT seconds to send its request.
+ * the last KRX_CTL_ADMIN_CONNS of them for admins only (a local user
+ * holding connections cannot lock root out), each with
+ * KRX_CTL_REQ_TIMEOUT seconds to send its request.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -33,6 +35,7 @@
 #include "master/master.h"
 
 #define KRX_CTL_MAX_CONNS	32
+#define KRX_CTL_ADMIN_CONNS	8	/* of them kept for admins */
 #define KRX_CTL_REQ_TIMEOUT	10	/* seconds */
 
 static int	control_conns;
@@ -398,7 +401,9 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct bufferevent	*bev;
 	struct timeval		 tv = { KRX_CTL_REQ_TIMEOUT, 0 };
 
-	if (control_conns >= KRX_CTL_MAX_CONNS) {
+	if (control_conns >= KRX_CTL_MAX_CONNS ||
+	    (control_conns >= KRX_CTL_MAX_CONNS - KRX_CTL_ADMIN_CONNS &&
+	    !krx_control_peer_admin(m, fd))) {
 		log_warnx("control socket: %d connections open, refusing "
 		    "another", control_conns);
 		close(fd);

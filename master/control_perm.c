@@ -144,6 +144,17 @@ perm_refuse(struct bufferevent *bev, uint32_t id, const struct krx_conf *conf,
 }
 
 int
+krx_control_peer_admin(struct krx_master *m, int fd)
+{
+	struct ucred	 cr;
+	socklen_t	 len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1)
+		return 0;
+	return perm_is_admin(m->cy->conf, fd, &cr);
+}
+
+int
 krx_control_permit(struct krx_master *m, struct bufferevent *bev,
     const struct krx_ipc_hdr *h, const struct krx_buf *p)
 {

@@ -297,6 +297,8 @@ void	krx_control_close(struct krx_master *m);
  */
 int	krx_control_permit(struct krx_master *m, struct bufferevent *bev,
 	    const struct krx_ipc_hdr *h, const struct krx_buf *p);
+/* 1 when the peer on fd may change state (root, krxd's user, group). */
+int	krx_control_peer_admin(struct krx_master *m, int fd);
 /*
  * control_fanout.c: krx-ctl dek rotate and cache flush, asked of every
  * worker of the serving generation (and keysvc for a flush); the

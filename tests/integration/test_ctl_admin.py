@@ -24,6 +24,7 @@ import grp
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -139,3 +140,48 @@ def test_socket_not_reachable(krxd, accounts):
     assert r.returncode == 4, r
     assert (f"cannot open {krxd.control_socket}: permission denied; run as "
             f"root or a member of") in r.stderr, r.stderr
+
+
+HOLD = r"""
+import select, socket, sys, time
+socks = []
+for i in range(32):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    socks.append(s)
+deadline = time.monotonic() + 10
+open_ = socks
+while time.monotonic() < deadline:
+    r, _, _ = select.select(open_, [], [], 0.2)
+    open_ = [s for s in open_ if s not in r or s.recv(1) != b""]
+    if len(open_) <= 24:
+        break
+print(len(open_), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_admin_connections_kept(kafka, accounts, open_dir, krxd_factory):
+    """A local user holding control connections cannot lock root out:
+    beyond 24 of 32, krxd closes a non-admin's new connections, and root
+    is still served while the user holds them."""
+    k = start(kafka, open_dir, krxd_factory)
+    u = accounts["user"]
+    p = subprocess.Popen(
+        ["setpriv", "--reuid", str(u.pw_uid), "--regid", str(u.pw_gid),
+         "--init-groups", "python3", "-c", HOLD, k.control_socket],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        held = int(p.stdout.readline())
+        assert held == 24, held
+        k.wait_log(r"control socket: 24 connections open, refusing")
+        assert k.status()["pid"] == k.pid      # root still served
+        r = as_user(u, "-s", k.control_socket, "status")
+        assert r.returncode != 0, r            # the user is not
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+    deadline = time.monotonic() + 10       # krxd sees the closes
+    while as_user(u, "-s", k.control_socket, "status").returncode != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
