@@ -1,11 +1,15 @@
 /*
  * log.c: stderr/journal/syslog logging with a process tag. Used by every
- * process; state is per process (set after fork).
+ * process; state is per process (set after fork). When stderr is the
+ * journal's stream ($JOURNAL_STREAM names its device and inode, as
+ * systemd.exec(5) says), each line starts with the sd-daemon(3) "<N>"
+ * priority and carries no timestamp of ours (the journal has one).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,12 +22,37 @@ static int	log_lvl = KRX_LOG_INFO;
 static int	log_exit = 70;
 static char	log_tag[32] = "krxd";
 
+/* Whether $JOURNAL_STREAM ("DEV:INO", decimal) is our stderr. */
+static int
+log_stderr_is_journal(void)
+{
+	const char		*s = getenv("JOURNAL_STREAM");
+	char			*end;
+	unsigned long long	 dev, ino;
+	struct stat		 st;
+
+	if (s == NULL)
+		return 0;
+	errno = 0;
+	dev = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != ':')
+		return 0;
+	s = end + 1;
+	ino = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_init(int foreground, int level)
 {
 	log_fg = foreground;
 	log_lvl = level;
-	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	log_journal = log_stderr_is_journal();
 	if (!log_fg)
 		openlog("krxd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }

@@ -4,6 +4,7 @@
  * (a typo must not silently change behaviour).
  */
 #include <fnmatch.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,8 @@ static const char *const top_keys[] = {
 	"virtual_clusters", "keysvc_kms_rate", "allow_root",
 	"max_frame_bytes_unauthenticated", "worker_buffer_bytes",
 	"max_connections", "max_connections_per_client_address",
-	"handshake_timeout", "idle_timeout", "request_timeout", "metrics",
-	NULL
+	"handshake_timeout", "idle_timeout", "request_timeout", "control_group",
+	"metrics", NULL
 };
 static const char *const log_keys[] = { "level", NULL };
 static const char *const cache_keys[] = { "path", "max_bytes", NULL };
@@ -529,6 +530,13 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	conf->control_socket = krx_conf_string(c, root, "control_socket", 0, 0);
 	if (conf->control_socket == NULL)
 		conf->control_socket = strdup("/run/krx/control.sock");
+	conf->control_group = krx_conf_string(c, root, "control_group", 0,
+	    0);
+	if (conf->control_group != NULL &&
+	    getgrnam(conf->control_group) == NULL)
+		krx_conf_error(c->errs, c->file, conf_line(root,
+		    "control_group"), "control_group \"%s\": no such group",
+		    conf->control_group);
 	conf->max_frame_bytes = (uint32_t)krx_conf_int(c, root, "max_frame_bytes",
 	    1024, INT32_MAX, 100 * 1024 * 1024, 0, 0);
 	conf->drain_timeout = (int)krx_conf_int(c, root, "drain_timeout", 0, 3600,
@@ -657,6 +665,7 @@ krx_conf_free(struct krx_conf *conf)
 	free(conf->cache_path);
 	free(conf->pid_file);
 	free(conf->control_socket);
+	free(conf->control_group);
 	free(conf->metrics_listen);
 	free(conf);
 }

@@ -210,6 +210,7 @@ struct krx_conf {
 	int64_t			 cache_max_bytes;
 	char			*pid_file;
 	char			*control_socket;
+	char			*control_group;	/* krx-ctl admins, NULL: none */
 	int			 log_level;	/* enum krx_log_level */
 	uint32_t		 max_frame_bytes;
 	int			 drain_timeout;	/* seconds */

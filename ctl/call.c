@@ -1,9 +1,12 @@
 /*
  * call.c: krx-ctl's transport: connect to the control socket, send one
- * typed request carrying the IPC version, read one typed reply.
+ * typed request carrying the IPC version, read one typed reply; say
+ * clearly why when krxd is not there, the socket is closed to this
+ * user, or krxd's permission table refuses the request.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,25 +16,49 @@
 #include "ctl/ctl.h"
 #include "proto/ipc.h"
 
+/* Why connect(2) failed, in words an operator can act on. */
+static int
+ctl_connect_error(const char *path, int err)
+{
+	switch (err) {
+	case ENOENT:
+		return ctl_fail(CTL_EXIT_NOT_RUNNING, "krxd is not running "
+		    "(no socket at %s)", path);
+	case ECONNREFUSED:
+		return ctl_fail(CTL_EXIT_NOT_RUNNING, "krxd is not running "
+		    "(nothing listens on %s)", path);
+	case EACCES:
+	case EPERM:
+		return ctl_fail(CTL_EXIT_DENIED, "cannot open %s: permission "
+		    "denied; run as root or a member of %s%s", path,
+		    ctl_group != NULL ? "group " : "krxd's control_group",
+		    ctl_group != NULL ? ctl_group : "");
+	default:
+		return ctl_fail(CTL_EXIT_FAILED, "cannot connect to %s: %s",
+		    path, strerror(err));
+	}
+}
+
 int
-ctl_connect(const char *path)
+ctl_connect(const char *path, int *code)
 {
 	struct sockaddr_un	 sun;
-	int			 fd;
+	int			 fd, err;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "krx-ctl: socket path too long: %s\n", path);
+		*code = ctl_fail(CTL_EXIT_FAILED, "socket path too long: %s",
+		    path);
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "krx-ctl: cannot connect to %s: %s (is krxd "
-		    "running?)\n", path, strerror(errno));
+		err = errno;
 		if (fd != -1)
 			close(fd);
+		*code = ctl_connect_error(path, err);
 		return -1;
 	}
 	return fd;
@@ -98,10 +125,15 @@ ctl_call(int fd, uint32_t type, const void *req, size_t len,
 			r = KRX_E_IO;
 	}
 	if (r != KRX_OK) {
-		fprintf(stderr, "krx-ctl: %s\n", r == KRX_E_VERSION ?
+		ctl_fail(CTL_EXIT_FAILED, "%s", r == KRX_E_VERSION ?
 		    "krx-ctl and krxd versions differ" : r == KRX_E_IO ?
 		    "krxd closed the connection" : krx_strerror(r));
 		return -1;
+	}
+	if (h->type == KRX_IPC_CTL_DENIED) {
+		payload->len = payload->len > 512 ? 512 : payload->len;
+		exit(ctl_fail(CTL_EXIT_DENIED, "%.*s", (int)payload->len,
+		    (const char *)payload->data));
 	}
 	return (h->flags & KRX_IPC_F_ERROR) ? 1 : 0;
 }
@@ -114,7 +146,7 @@ ctl_call_text(int fd, uint32_t type, const void *req, size_t len,
 	int	 r = ctl_call(fd, type, req, len, h, payload);
 
 	if (r == 1)
-		fprintf(stderr, "krx-ctl: krxd: %.*s\n", (int)payload->len,
+		ctl_fail(CTL_EXIT_FAILED, "krxd: %.*s", (int)payload->len,
 		    (const char *)payload->data);
 	return r == 0 ? 0 : -1;
 }

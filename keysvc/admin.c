@@ -2,7 +2,8 @@
  * admin.c: krx-ctl requests relayed by the master: kek create, rotate,
  * delete and list (LocalKms), kms check (resolve, then a generate +
  * decrypt round trip proving keysvc's identity and the KMS policy
- * work; answered when the KMS has, from the loop) and stats.
+ * work; answered when the KMS has, from the loop), stats and cache
+ * flush.
  * Replies are text (never key bytes) behind a one-byte exit code.
  * kms check asks the KMS itself: its resolve and decrypt skip the
  * providers' negative cache (kms_flight.h, "fresh joins"), so a check
@@ -21,6 +22,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "crypto/dekcache.h"
 #include "keysvc/keysvc.h"
 #include "keysvc/kms.h"
 #include "keysvc/kms_flight.h"
@@ -258,6 +260,37 @@ admin_stats(struct krx_keysvc *ks, struct krx_buf *out)
 	}
 }
 
+/*
+ * krx-ctl cache flush: the LMDB DEK cache emptied (keysvc holds no
+ * other DEK); the master tells the workers. Later decrypts go to the
+ * KMS again.
+ */
+static int
+admin_cache_flush(struct krx_keysvc *ks, struct krx_buf *out)
+{
+	uint64_t	 entries = 0, bytes = 0;
+	char		 line[96];
+	int		 n, r;
+
+	if (ks->cache == NULL) {
+		krx_buf_put(out, "keysvc.cache_entries_dropped 0\n", 31);
+		return ADMIN_OK;
+	}
+	(void)krx_dekcache_stats(ks->cache, &entries, &bytes);
+	if ((r = krx_dekcache_clear(ks->cache)) != KRX_OK) {
+		n = snprintf(line, sizeof(line), "cannot empty the DEK cache: "
+		    "%s\n", krx_strerror(r));
+		krx_buf_put(out, line, (size_t)n);
+		return ADMIN_FAILED;
+	}
+	log_info("krx-ctl cache flush: %llu DEK cache entries dropped",
+	    (unsigned long long)entries);
+	n = snprintf(line, sizeof(line), "keysvc.cache_entries_dropped %llu\n",
+	    (unsigned long long)entries);
+	krx_buf_put(out, line, (size_t)n);
+	return ADMIN_OK;
+}
+
 static struct krx_kms *
 admin_find_kms(struct krx_keysvc *ks, const uint8_t *name, size_t len,
     uint32_t *vc)
@@ -334,6 +367,8 @@ admin_run(struct krx_keysvc *ks, uint32_t id, const uint8_t *p, size_t len,
 		admin_stats(ks, out);
 		return ADMIN_OK;
 	}
+	if (op == KRX_KEYS_CACHE_FLUSH)
+		return admin_cache_flush(ks, out);
 	if ((k = admin_find_kms(ks, vc, vclen, &vci)) == NULL) {
 		krx_buf_put(out, "no such virtual cluster with "
 		    "record_encryption\n", 47);

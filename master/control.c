@@ -1,8 +1,14 @@
 /*
  * control.c: the master's control socket, served to krx-ctl. One typed
- * request per connection (IPC framing, version checked), peer checked
- * with SO_PEERCRED: root or krxd's own user only. status shows each
- * generation; reload answers when the reload is over (reload.c).
+ * request per connection (IPC framing, version checked). Any local
+ * user may connect (mode 0666); control_perm.c's table says, from the
+ * peer's SO_PEERCRED, which requests it may make, before any handler
+ * runs. status shows each generation; reload answers when the reload
+ * is over (reload.c); dek rotate and cache flush when every worker has
+ * (control_fanout.c). At most KRX_CTL_MAX_CONNS connections at once,
+ * the last KRX_CTL_ADMIN_CONNS of them for admins only (a local user
+ * holding connections cannot lock root out), each with
+ * KRX_CTL_REQ_TIMEOUT seconds to send its request.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -25,7 +31,22 @@
 #include "common/shm/stats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "master/control_scan.h"
 #include "master/master.h"
+
+#define KRX_CTL_MAX_CONNS	32
+#define KRX_CTL_ADMIN_CONNS	8	/* of them kept for admins */
+#define KRX_CTL_REQ_TIMEOUT	10	/* seconds */
+
+static int	control_conns;
+
+/* Every control connection ends here (counted). */
+static void
+control_free(struct bufferevent *bev)
+{
+	control_conns--;
+	bufferevent_free(bev);
+}
 
 static void
 control_status_child(struct krx_master *m, struct krx_buf *b,
@@ -219,6 +240,8 @@ krx_control_relay_done(struct krx_master *m, const struct krx_slot *ks,
 {
 	struct krx_relay	**rp, *r;
 
+	if (krx_control_fanout_keysvc(m, ks, id, flags, p, len))
+		return;
 	for (rp = &m->relays; (r = *rp) != NULL; rp = &r->next) {
 		if (r->id != id || r->ks != ks)
 			continue;
@@ -240,6 +263,7 @@ krx_control_relay_fail(struct krx_master *m, const struct krx_slot *ks,
 {
 	struct krx_relay	**rp, *r;
 
+	krx_control_fanout_keysvc_fail(m, ks, why);
 	for (rp = &m->relays; (r = *rp) != NULL;) {
 		if (ks != NULL && r->ks != ks) {
 			rp = &r->next;
@@ -268,6 +292,8 @@ static void
 control_dispatch(struct krx_master *m, struct bufferevent *bev,
     const struct krx_ipc_hdr *h, const struct krx_buf *p)
 {
+	if (!krx_control_permit(m, bev, h, p))
+		return;
 	switch (h->type) {
 	case KRX_IPC_CTL_STATUS:
 		if (p->len != 0)
@@ -300,6 +326,13 @@ control_dispatch(struct krx_master *m, struct bufferevent *bev,
 		    "nothing to reopen");
 		krx_ipc_send(bufferevent_get_output(bev), KRX_IPC_CTL_OK,
 		    h->id, 0, reopen_text, sizeof(reopen_text) - 1);
+		return;
+	case KRX_IPC_CTL_DEK_ROTATE:
+	case KRX_IPC_CTL_CACHE_FLUSH:
+		krx_control_fanout_start(m, bev, h, p);
+		return;
+	case KRX_IPC_CTL_SCAN:
+		krx_control_scan(m, bev, h, p);
 		return;
 	}
 	control_error(bev, h->id, "malformed or unknown request");
@@ -338,7 +371,9 @@ control_event(struct bufferevent *bev, short what, void *arg)
 	if (m->reload_waiter == bev)
 		m->reload_waiter = NULL;
 	control_relay_forget(m, bev);
-	bufferevent_free(bev);
+	krx_control_fanout_forget(m, bev);
+	krx_control_scan_forget(m, bev);
+	control_free(bev);
 }
 
 static void
@@ -351,21 +386,11 @@ control_written(struct bufferevent *bev, void *arg)
 	for (r = m->relays; r != NULL; r = r->next)
 		if (r->bev == bev)
 			return;
-	if (m->reload_waiter == bev)
+	if (m->reload_waiter == bev || krx_control_fanout_busy(bev) ||
+	    krx_control_scan_busy(m, bev))
 		return;
 	if (!(bufferevent_get_enabled(bev) & EV_READ))
-		bufferevent_free(bev);
-}
-
-static int
-control_peer_ok(int fd)
-{
-	struct ucred	 cred;
-	socklen_t	 len = sizeof(cred);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
-		return 0;
-	return cred.uid == 0 || cred.uid == geteuid();
+		control_free(bev);
 }
 
 static void
@@ -374,10 +399,13 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct krx_master	*m = arg;
 	struct bufferevent	*bev;
+	struct timeval		 tv = { KRX_CTL_REQ_TIMEOUT, 0 };
 
-	if (!control_peer_ok(fd)) {
-		log_warnx("control socket: refused a peer that is neither "
-		    "root nor krxd's user");
+	if (control_conns >= KRX_CTL_MAX_CONNS ||
+	    (control_conns >= KRX_CTL_MAX_CONNS - KRX_CTL_ADMIN_CONNS &&
+	    !krx_control_peer_admin(m, fd))) {
+		log_warnx("control socket: %d connections open, refusing "
+		    "another", control_conns);
 		close(fd);
 		return;
 	}
@@ -386,8 +414,10 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	control_conns++;
 	bufferevent_setcb(bev, control_read, control_written, control_event,
 	    m);
+	bufferevent_set_timeouts(bev, &tv, NULL);
 	bufferevent_enable(bev, EV_READ);
 }
 
@@ -441,7 +471,11 @@ krx_control_open(struct krx_master *m)
 		fatalx("control socket %s is in use: is krxd already "
 		    "running?", path);
 	control_unlink_stale(path);
-	old = umask(0117);
+	/*
+	 * 0666: every local user may connect and run the read-only
+	 * requests; control_perm.c refuses the others by peer credentials.
+	 */
+	old = umask(0111);
 	m->ctl_listener = evconnlistener_new_bind(m->base, control_accept, m,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
 	    (struct sockaddr *)&sun, sizeof(sun));
@@ -455,8 +489,9 @@ krx_control_close(struct krx_master *m)
 {
 	struct stat	 st;
 
+	krx_control_fanout_forget(m, NULL);
 	while (m->n_stop_waiters > 0)
-		bufferevent_free(m->stop_waiters[--m->n_stop_waiters]);
+		control_free(m->stop_waiters[--m->n_stop_waiters]);
 	if (m->ctl_listener == NULL)
 		return;
 	evconnlistener_free(m->ctl_listener);

@@ -24,7 +24,9 @@
 #include "keysvc/keysvc.h"
 #include "master/master.h"
 
+#ifndef KRX_VERSION		/* -D from GNUmakefile's VERSION */
 #define KRX_VERSION	"0.1.0"
+#endif
 
 static void
 usage(void)

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "master/master.h"
+#include "master/notify.h"
 
 /*
  * Every worker gone in a graceful stop: the key services are not needed
@@ -57,7 +58,8 @@ krx_master_stop(struct krx_master *m, int graceful)
 	if (m->stopping == 1 || (m->stopping == 2 && graceful))
 		return;
 	m->stopping = graceful ? 2 : 1;
-	krx_notify("STOPPING=1");
+	krx_notify_send("STOPPING=1\nSTATUS=%s", graceful ?
+	    "stopping: draining workers" : "stopping");
 	krx_reload_stop(m);
 	if (graceful) {
 		log_info("graceful stop: draining workers (up to %d s)",
@@ -92,7 +94,7 @@ krx_master_child_ready(struct krx_master *m, struct krx_slot *s)
 		return;
 	m->notified_ready = 1;
 	log_info("ready: %d workers serving", m->cur->n_workers);
-	krx_notify("READY=1");
+	krx_notify_ready(m->cy->generation, m->cur->n_workers);
 }
 
 static void
@@ -161,12 +163,14 @@ krx_master_run(struct krx_master *m)
 	if ((m->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	master_signals(m);
+	krx_notify_watchdog_start(m->base);
 	krx_control_open(m);
 	krx_spawn_keysvc_init(m);
 	krx_spawn_gen(m, m->cur);
 	event_base_dispatch(m->base);
 	krx_control_close(m);
 	krx_spawn_free(m);
+	krx_notify_watchdog_stop();
 	event_free(m->sig_ev);
 	close(m->sig_fd);
 	if (m->stop_timer != NULL)

@@ -302,6 +302,36 @@ void	krx_control_reload_done(struct krx_master *m, int err,
 void	krx_control_reload_answer(struct bufferevent *bev, int err,
 	    const char *text);
 void	krx_control_close(struct krx_master *m);
+/*
+ * control_perm.c: 1 when the peer on bev may make request h (payload
+ * p); 0 when refused (the refusal is sent and logged).
+ */
+int	krx_control_permit(struct krx_master *m, struct bufferevent *bev,
+	    const struct krx_ipc_hdr *h, const struct krx_buf *p);
+/* 1 when the peer on fd may change state (root, krxd's user, group). */
+int	krx_control_peer_admin(struct krx_master *m, int fd);
+/*
+ * control_fanout.c: krx-ctl dek rotate and cache flush, asked of every
+ * worker of the serving generation (and keysvc for a flush); the
+ * reply goes to bev when all answered or one timed out.
+ */
+void	krx_control_fanout_start(struct krx_master *m, struct bufferevent *bev,
+	    const struct krx_ipc_hdr *h, const struct krx_buf *p);
+/* A worker's KRX_IPC_W_DEK_DROPPED: 0, -1 for a malformed one. */
+int	krx_control_fanout_worker(struct krx_master *m, struct krx_slot *s,
+	    uint32_t id, const uint8_t *p, size_t len);
+/* keysvc's answer to a fanout's admin request: 1 when it was one. */
+int	krx_control_fanout_keysvc(struct krx_master *m,
+	    const struct krx_slot *ks, uint32_t id, uint16_t flags,
+	    const uint8_t *p, size_t len);
+/* keysvc ks went away (NULL: every one): its fanouts fail with why. */
+void	krx_control_fanout_keysvc_fail(struct krx_master *m,
+	    const struct krx_slot *ks, const char *why);
+/* Whether a fanout waits to answer on bev. */
+int	krx_control_fanout_busy(struct bufferevent *bev);
+/* The ctl connection bev (NULL: every one) is gone: forget its fanouts. */
+void	krx_control_fanout_forget(struct krx_master *m,
+	    struct bufferevent *bev);
 /* Answer a ctl request relayed to ks (id from krx_control_relay). */
 void	krx_control_relay_done(struct krx_master *m,
 	    const struct krx_slot *ks, uint32_t id, uint16_t flags,

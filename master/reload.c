@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "master/master.h"
+#include "master/notify.h"
 
 struct krx_gen *
 krx_reload_other(struct krx_master *m)
@@ -86,6 +87,9 @@ reload_refused(struct krx_master *m, const char *path,
 	log_warnx("reload: configuration %s is not valid; generation %u "
 	    "keeps serving", path, m->cy->generation);
 	krx_control_reload_done(m, 1, text);
+	snprintf(text, sizeof(text), "configuration %s is not valid; "
+	    "generation %u keeps serving", path, m->cy->generation);
+	krx_notify_reload_failed(text);
 }
 
 /* The generation's keysvc, unless the serving one has it too. */
@@ -117,6 +121,7 @@ reload_abort(struct krx_master *m, struct krx_gen *g, const char *why)
 	g->state = KRX_GEN_ABORTED;
 	krx_spawn_signal_gen(g, SIGKILL);
 	reload_keysvc_retire(m, g);
+	krx_notify_reload_failed(why);
 	reload_answer(m, 1, "generation %u failed: %s; generation %u keeps "
 	    "serving", g->cy->generation, why, m->cy->generation);
 	if (krx_spawn_alive_gen(g) == 0)
@@ -168,6 +173,7 @@ reload_commit(struct krx_master *m, struct krx_gen *g)
 	old->state = KRX_GEN_DRAINING;
 	krx_spawn_send_gen(old, KRX_IPC_DRAIN);
 	reload_timer_add(old, old->cy->conf->drain_timeout + 5);
+	krx_notify_ready(g->cy->generation, g->n_workers);
 	reload_answer(m, 0, "generation %u serving with %d workers; "
 	    "generation %u draining (up to %d s)", g->cy->generation,
 	    g->n_workers, old->cy->generation, old->cy->conf->drain_timeout);
@@ -293,6 +299,7 @@ krx_reload_start(struct krx_master *m, struct bufferevent *waiter)
 	if (reload_busy(m, waiter))
 		return;
 	m->reload_waiter = waiter;
+	krx_notify_reloading();
 	snprintf(path, sizeof(path), "%s", m->cy->conf->path);
 	memset(&errs, 0, sizeof(errs));
 	g = m->cur == &m->gens[0] ? &m->gens[1] : &m->gens[0];

@@ -20,6 +20,7 @@
 
 #include "common/chan.h"
 #include "common/dispatch.h"
+#include "master/control_scan.h"
 #include "common/log.h"
 #include "common/shm/nodemap.h"
 #include "common/shm/stats.h"
@@ -118,6 +119,24 @@ spawn_on_keysvc(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
 	return 0;
 }
 
+static int
+spawn_on_dek_dropped(void *ctx, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len, int fd)
+{
+	struct krx_slot	*s = ctx;
+
+	return krx_control_fanout_worker(s->master, s, h->id, p, len);
+}
+
+static int
+spawn_on_scan(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	struct krx_slot	*s = ctx;
+
+	return krx_control_scan_message(s->master, s, h, p, len);
+}
+
 /* What the master accepts from a worker (proto/ipc.h): READY once. */
 static const struct krx_dispatch_row spawn_worker_rows[] = {
 	{ KRX_IPC_READY, KRX_DISPATCH_S_START, 0, 0, KRX_DISPATCH_FD_NONE, 1,
@@ -128,6 +147,13 @@ static const struct krx_dispatch_row spawn_worker_rows[] = {
 	    KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_map },
 	{ KRX_IPC_TOPIC_LEARNED, KRX_DISPATCH_S_ANY, 22,
 	    KRX_TOPICMAP_MSG_MAX, KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_map },
+	{ KRX_IPC_W_DEK_DROPPED, KRX_DISPATCH_S_READY, 16, 16,
+	    KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_dek_dropped },
+	{ KRX_IPC_SCAN_DATA, KRX_DISPATCH_S_READY, 1,
+	    KRX_IPC_MAX_WORKER - KRX_IPC_HDR_LEN, KRX_DISPATCH_FD_NONE, 0, 0,
+	    spawn_on_scan },
+	{ KRX_IPC_SCAN_END, KRX_DISPATCH_S_READY, 0, 1024,
+	    KRX_DISPATCH_FD_NONE, 0, 0, spawn_on_scan },
 };
 static const struct krx_dispatch_table spawn_worker_table =
     KRX_DISPATCH_TABLE("worker -> master", spawn_worker_rows);

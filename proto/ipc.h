@@ -87,6 +87,15 @@ enum krx_ipc_type {
 	 */
 	KRX_IPC_NODE_LEARNED = 30,
 	KRX_IPC_TOPIC_LEARNED = 31,
+	/*
+	 * master -> worker (krx-ctl dek rotate, cache flush): u32 what
+	 * (enum krx_dek_drop) | u32 len | len bytes KEK name or alias (0:
+	 * every KEK). The worker drops those DEKs now and answers
+	 * KRX_IPC_W_DEK_DROPPED, same id: u64 encryption DEKs dropped |
+	 * u64 decryption DEKs dropped.
+	 */
+	KRX_IPC_W_DEK_DROP = 40,
+	KRX_IPC_W_DEK_DROPPED = 41,
 
 	/*
 	 * worker -> keysvc (replies keysvc -> worker, same request id).
@@ -113,6 +122,19 @@ enum krx_ipc_type {
 	 * KRX_KEY_FLUSH_DELETE: also drop its decryption DEKs. No reply.
 	 */
 	KRX_IPC_KEY_FLUSH = 55,
+	/*
+	 * krx-ctl scan (worker/scan.c, master/control_scan.c).
+	 * SCAN_START master -> worker: u32 vc | u32 timeout seconds |
+	 *   i32 partition (-1: all) | str topic. The worker answers with
+	 *   SCAN_DATA (text, the report; any number, each under
+	 *   KRX_IPC_MAX_WORKER) then SCAN_END (empty, or F_ERROR and a
+	 *   text), same id. SCAN_CANCEL master -> worker: empty, same id.
+	 */
+	KRX_IPC_SCAN_START = 45,
+	KRX_IPC_SCAN_DATA = 46,
+	KRX_IPC_SCAN_END = 47,
+	KRX_IPC_SCAN_CANCEL = 48,
+
 	/* ctl -> master: status. Empty. Reply KRX_IPC_STATUS_REPLY. */
 	KRX_IPC_CTL_STATUS = 100,
 	/*
@@ -142,7 +164,41 @@ enum krx_ipc_type {
 	 */
 	KRX_IPC_CTL_RELOAD = 105,
 	/* ctl -> master: reopen log files. Empty. Reply CTL_OK, text. */
-	KRX_IPC_CTL_REOPEN = 106
+	KRX_IPC_CTL_REOPEN = 106,
+	/*
+	 * ctl -> master: u32 len | KEK name or alias (0: all). Every worker
+	 * of the serving generation drops its encryption DEKs (of that
+	 * KEK). Reply KRX_IPC_CTL_OK once every worker answered: u32
+	 * workers | u64 DEKs dropped; F_ERROR with a text naming the
+	 * worker that did not answer in time.
+	 */
+	KRX_IPC_CTL_DEK_ROTATE = 112,
+	/*
+	 * ctl -> master: empty. keysvc empties its DEK caches (memory and
+	 * LMDB, KRX_KEYS_CACHE_FLUSH) and every worker of the serving
+	 * generation drops its DEKs and alias resolutions. Reply
+	 * KRX_IPC_CTL_OK: u32 workers | u64 worker DEKs dropped | u8 keysvc
+	 * flushed (0: none runs); F_ERROR with a text otherwise.
+	 */
+	KRX_IPC_CTL_CACHE_FLUSH = 113,
+	/*
+	 * master -> ctl: the peer may not make this request (control
+	 * socket permission table, master/control_perm.c): text with
+	 * F_ERROR. krx-ctl exits 4.
+	 */
+	KRX_IPC_CTL_DENIED = 114,
+	/*
+	 * ctl -> master: str vcluster | str topic | i32 partition (-1:
+	 * all) | u32 timeout seconds. Replies: CTL_SCAN_DATA (report text,
+	 * any number), then CTL_OK (empty, or F_ERROR and a text).
+	 */
+	KRX_IPC_CTL_SCAN = 120,
+	KRX_IPC_CTL_SCAN_DATA = 121
+};
+
+enum krx_dek_drop {
+	KRX_DEK_DROP_ENCRYPT = 1,	/* encryption DEKs */
+	KRX_DEK_DROP_ALL = 2		/* and decryption DEKs, aliases */
 };
 
 enum krx_key_flush_op {
@@ -156,7 +212,8 @@ enum krx_keys_op {
 	KRX_KEYS_KEK_LIST = 3,
 	KRX_KEYS_KEK_DELETE = 4,
 	KRX_KEYS_KMS_CHECK = 5,
-	KRX_KEYS_STATS = 6
+	KRX_KEYS_STATS = 6,
+	KRX_KEYS_CACHE_FLUSH = 7	/* empty keysvc's DEK cache */
 };
 
 /* The longest EDEK any process handles (keysvc, wrapper parser). */

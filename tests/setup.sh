@@ -3,8 +3,12 @@
 # toolchain and libraries, kcat, Java 17 and Maven (Kafka broker and tools),
 # the Python clients (confluent-kafka, pytest), cryptography (the key
 # tests check AES-GCM bytes themselves; the KMS test doubles use it) and
-# moto's server (AWS KMS/STS for tests/kms, with boto3), then the Kafka jars
-# (tests/kafka/fetch.sh). Idempotent and quiet: what is present is skipped.
+# moto's server (AWS KMS/STS for tests/kms, with boto3), prometheus-client
+# (the metrics tests parse krxd's exposition with it), the packaging tools
+# (lintian, mandoc, systemd for systemd-analyze/-sysusers/-tmpfiles, man-db
+# for systemd-analyze's Documentation= check; dpkg-dev comes with
+# build-essential), chromium (headless, the status page test), then the
+# Kafka jars (tests/kafka/fetch.sh). Idempotent and quiet: what is present is skipped.
 # Run as root (CI) or with sudo available.
 set -euo pipefail
 
@@ -17,9 +21,11 @@ APT_PKGS=(
 	kcat zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libsystemd-dev
 	clang libclang-rt-14-dev clang-format socat iproute2 haproxy
 	openjdk-17-jdk-headless maven python3-pip
+	lintian mandoc man-db systemd chromium
 )
 PIP_PKGS=("confluent-kafka>=2.6" "pytest>=7" "cryptography>=3.4"
-	"moto[server]>=5" "kubernetes-validate>=1.33")
+	"moto[server]>=5" "kubernetes-validate>=1.33"
+	"prometheus-client>=0.16")
 
 say() { printf 'setup: %s\n' "$*"; }
 
@@ -65,12 +71,13 @@ if $PY - <<'PYEOF' 2>/dev/null
 import confluent_kafka, pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import boto3, flask, flask_cors, moto, moto.server, kubernetes_validate
+import prometheus_client.parser
 v = tuple(int(x) for x in confluent_kafka.__version__.split(".")[:2])
 m = tuple(int(x) for x in moto.__version__.split(".")[:1])
 raise SystemExit(0 if v >= (2, 6) and m >= (5,) else 1)
 PYEOF
 then
-	say "confluent-kafka, pytest, cryptography and moto present"
+	say "confluent-kafka, pytest, cryptography, moto, prometheus-client present"
 else
 	say "pip install ${PIP_PKGS[*]}"
 	log=$(mktemp)
@@ -86,7 +93,8 @@ else
 		fi
 	fi
 	rm -f "$log"
-	$PY -c 'import confluent_kafka, pytest, cryptography, boto3, moto.server'
+	$PY -c 'import confluent_kafka, pytest, cryptography, boto3, moto.server
+import prometheus_client.parser'
 fi
 
 # -- Kafka jars ------------------------------------------------------------

@@ -286,39 +286,46 @@ krx_encpool_cancel(struct krx_worker *w, void *arg)
  * Drop p's DEKs (zeroed); answers to generation requests in flight are
  * discarded when they come, so no waiter gets a DEK of the old round.
  */
-static void
+static size_t
 encpool_flush(struct krx_encpool *p)
 {
 	struct encdek	*d;
+	size_t		 n = 0;
 
 	while ((d = TAILQ_FIRST(&p->deks)) != NULL) {
 		TAILQ_REMOVE(&p->deks, d, entry);
 		encdek_free(d);
+		n++;
 	}
 	p->discard = p->generating;
+	return n;
 }
 
-void
+size_t
 krx_encpool_flush(struct krx_worker *w, size_t vc, const char *kek,
     size_t len)
 {
 	struct krx_encpool	*p;
+	size_t			 n = 0;
 
 	(void)w;
 	LIST_FOREACH(p, &encpools, entry)
 		if (p->vc == vc && (len == 0 || (p->kek_len == len &&
 		    memcmp(p->kek, kek, len) == 0)))
-			encpool_flush(p);
+			n += encpool_flush(p);
+	return n;
 }
 
-void
+size_t
 krx_encpool_flush_all(struct krx_worker *w)
 {
 	struct krx_encpool	*p;
+	size_t			 n = 0;
 
 	(void)w;
 	LIST_FOREACH(p, &encpools, entry)
-		encpool_flush(p);
+		n += encpool_flush(p);
+	return n;
 }
 
 void

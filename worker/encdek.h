@@ -55,12 +55,12 @@ void	krx_encpool_cancel(struct krx_worker *w, void *arg);
  * len is 0 (KEK deleted or rotated). Key bytes are zeroed; DEKs asked
  * for before the flush and still in flight are discarded when they come,
  * and their waiters are told to ask again (they never get a DEK of the
- * flushed round).
+ * flushed round). Returns the DEKs dropped.
  */
-void	krx_encpool_flush(struct krx_worker *w, size_t vc, const char *kek,
+size_t	krx_encpool_flush(struct krx_worker *w, size_t vc, const char *kek,
 	    size_t len);
-/* Drop every DEK of every pool, as krx_encpool_flush. */
-void	krx_encpool_flush_all(struct krx_worker *w);
+/* Drop every DEK of every pool, as krx_encpool_flush; how many. */
+size_t	krx_encpool_flush_all(struct krx_worker *w);
 void	krx_encpool_free_all(struct krx_worker *w);
 
 #endif

@@ -620,6 +620,21 @@ kc_flush(struct krx_keyclient *kc, const uint8_t *payload, size_t len)
 	return 0;
 }
 
+size_t
+krx_keyclient_drop_all(struct krx_keyclient *kc)
+{
+	struct kc_pending	*p;
+	size_t			 n = kc->deks.n, vc;
+
+	TAILQ_FOREACH(p, &kc->pending, entry)
+		p->stale = 1;
+	for (vc = 0; vc < kc->w->conf->n_vclusters; vc++) {
+		kc_table_drop_vc(&kc->aliases, vc);
+		kc_table_drop_vc(&kc->deks, vc);
+	}
+	return n;
+}
+
 /* KRX_IPC_KEY_FLUSH: unsolicited, request id 0. */
 static int
 kc_on_flush(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *payload,

@@ -61,5 +61,10 @@ struct krx_aead *krx_keyclient_aead(struct krx_keyclient *kc, size_t vc,
 	    const uint8_t *edek, size_t len);
 /* Forget a callback's arg (its owner is gone): fn will not be called. */
 void	krx_keyclient_cancel(struct krx_keyclient *kc, void *arg);
+/*
+ * krx-ctl cache flush: forget every alias resolution and decrypted DEK
+ * (answers in flight are not kept); the decrypted DEKs dropped.
+ */
+size_t	krx_keyclient_drop_all(struct krx_keyclient *kc);
 
 #endif

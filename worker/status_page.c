@@ -1,17 +1,18 @@
 /*
- * status_page.c: STUB of the status page (see status_page.h).
+ * status_page.c: the status page's bytes. worker/status.html becomes
+ * $(BUILD)/gen/status_html.h (an unsigned char array, NUL-terminated) by a
+ * GNUmakefile rule, so the page ships inside krxd and needs no file at
+ * run time. Runs in the workers; the content is ours, built in.
  */
+#include <stddef.h>
+
 #include "worker/status_page.h"
 
-static const char status_page_html[] =
-    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-    "<title>krx status</title></head>\n"
-    "<body><h1>krx</h1><p>Metrics: <a href=\"/metrics\">/metrics</a></p>"
-    "</body></html>\n";
+#include "status_html.h"	/* krx_status_html[], generated */
 
 const char *
 krx_status_page(size_t *len)
 {
-	*len = sizeof(status_page_html) - 1;
-	return status_page_html;
+	*len = sizeof(krx_status_html) - 1;
+	return (const char *)krx_status_html;
 }

@@ -31,6 +31,7 @@
 #include "common/limits.h"
 #include "worker/keyclient.h"
 #include "worker/proxyhdr.h"
+#include "worker/scan.h"
 #include "worker/httpd.h"
 #include "common/shm/nodemap.h"
 #include "worker/session.h"
@@ -135,12 +136,29 @@ worker_on_ks_channel(void *ctx, const struct krx_ipc_hdr *h,
 	return 0;
 }
 
+static int
+worker_on_scan(void *ctx, const struct krx_ipc_hdr *h, const uint8_t *p,
+    size_t len, int fd)
+{
+	if (h->type == KRX_IPC_SCAN_START)
+		krx_scan_start(ctx, h->id, p, len);
+	else
+		krx_scan_cancel(ctx, h->id);
+	return 0;
+}
+
 /* What a worker accepts from the master (proto/ipc.h). */
 static const struct krx_dispatch_row worker_master_rows[] = {
 	{ KRX_IPC_DRAIN, KRX_DISPATCH_S_ANY, 0, 0, KRX_DISPATCH_FD_NONE, 0,
 	    0, worker_on_drain },
 	{ KRX_IPC_KS_CHANNEL, KRX_DISPATCH_S_ANY, 0, 0,
 	    KRX_DISPATCH_FD_REQUIRED, 0, 0, worker_on_ks_channel },
+	{ KRX_IPC_W_DEK_DROP, KRX_DISPATCH_S_ANY, 8, 8 + 255,
+	    KRX_DISPATCH_FD_NONE, 0, 0, krx_worker_on_dek_drop },
+	{ KRX_IPC_SCAN_START, KRX_DISPATCH_S_ANY, 16, 16 + 249,
+	    KRX_DISPATCH_FD_NONE, 0, 0, worker_on_scan },
+	{ KRX_IPC_SCAN_CANCEL, KRX_DISPATCH_S_ANY, 0, 0, KRX_DISPATCH_FD_NONE,
+	    0, 0, worker_on_scan },
 };
 static const struct krx_dispatch_table worker_master_table =
     KRX_DISPATCH_TABLE("master -> worker", worker_master_rows);
@@ -265,6 +283,7 @@ worker_free(struct krx_worker *w)
 	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
 		krx_session_free(s);
 	krx_proxyhdr_free_all(w);
+	krx_scan_free_all(w);
 	krx_httpd_free(worker_http);
 	worker_http = NULL;
 	krx_limit_free(w);

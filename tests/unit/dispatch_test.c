@@ -57,11 +57,26 @@ krx_cycle_free(struct krx_cycle *cy, const struct krx_cycle *keep)
 {
 }
 
-void
+size_t
 krx_encpool_flush(struct krx_worker *w, size_t vc, const char *kek,
     size_t len)
 {
 	st_flush++;
+	return 0;
+}
+
+int
+krx_control_fanout_worker(struct krx_master *m, struct krx_slot *s,
+    uint32_t id, const uint8_t *p, size_t len)
+{
+	return 0;
+}
+
+int
+krx_worker_on_dek_drop(void *ctx, const struct krx_ipc_hdr *h,
+    const uint8_t *p, size_t len, int fd)
+{
+	return 0;
 }
 
 void
@@ -201,6 +216,30 @@ struct krx_topiclimit *
 krx_topiclimit_new(void)
 {
 	return NULL;
+}
+
+/* krx-ctl scan (worker/scan.c, master/control_scan.c) */
+void
+krx_scan_start(struct krx_worker *w, uint32_t id, const uint8_t *p,
+    size_t len)
+{
+}
+
+void
+krx_scan_cancel(struct krx_worker *w, uint32_t id)
+{
+}
+
+void
+krx_scan_free_all(struct krx_worker *w)
+{
+}
+
+int
+krx_control_scan_message(struct krx_master *m, struct krx_slot *s,
+    const struct krx_ipc_hdr *h, const uint8_t *p, size_t len)
+{
+	return 0;
 }
 
 /* ---- the tables, with a counting handler in place of each real one */
