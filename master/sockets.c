@@ -90,8 +90,8 @@ sockets_add(struct krx_cycle *cy, const struct krx_cycle *old, size_t vc,
 	l->node_id = node_id;
 	l->port = port;
 	if ((l->fd = sockets_find(old, v->bootstrap.host, port)) == -1 &&
-	    (l->fd = krx_sockets_bind(cy->conf, v->line, v->bootstrap.host, port,
-	    errs)) == -1)
+	    (l->fd = krx_sockets_bind(cy->conf, v->line, v->bootstrap.host,
+	    port, errs)) == -1)
 		return -1;
 	cy->n_listeners++;
 	return 0;

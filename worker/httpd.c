@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -470,6 +471,8 @@ krx_httpd_new(struct krx_worker *w, int fd)
 	if (http_setup(h, w->base, fd) == -1) {
 		log_warnx("metrics: cannot serve HTTP; /metrics is off in "
 		    "this worker");
+		if (h->bound == NULL)
+			close(fd);	/* else evhttp's to close */
 		krx_httpd_free(h);
 		return NULL;
 	}

@@ -10,9 +10,9 @@ struct krx_httpd;
 
 /*
  * Serve GET /metrics, / (the status page) and /healthz on fd, the
- * generation's metrics socket (the worker's copy: closed by
- * krx_httpd_drain or krx_httpd_free). NULL, logged, when it cannot: the
- * worker carries on without it.
+ * generation's metrics socket (the worker's copy, taken over: closed by
+ * krx_httpd_drain or krx_httpd_free, or at once when this fails). NULL,
+ * logged, when it cannot: the worker carries on without it.
  */
 struct krx_httpd *krx_httpd_new(struct krx_worker *w, int fd);
 /*

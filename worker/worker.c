@@ -385,7 +385,7 @@ krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 	worker_listen(&w);
 	if (cy->metrics_fd != -1) {
 		worker_http = krx_httpd_new(&w, cy->metrics_fd);
-		cy->metrics_fd = -1;	/* worker_http's (or closed) */
+		cy->metrics_fd = -1;	/* taken over */
 	}
 	krx_chan_send(w.chan, KRX_IPC_READY, 0, 0, NULL, 0, -1);
 	event_base_dispatch(w.base);
