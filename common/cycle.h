@@ -43,6 +43,8 @@ struct krx_cycle {
 	struct krx_conf		*conf;
 	struct krx_listener	*listeners;
 	size_t			 n_listeners;
+	int			 metrics_fd;	/* conf->metrics_listen's
+						 * socket, -1: none */
 	struct krx_nodemap	*nodemap;	/* master writes, workers read */
 	struct krx_topicmap	*topicmap;	/* master writes, workers read */
 	struct krx_stats	*stats;		/* a row per worker; the

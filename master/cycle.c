@@ -31,6 +31,7 @@ krx_cycle_new(struct krx_conf *conf, uint32_t generation, int row_base,
 	cy = xcalloc(1, sizeof(*cy));
 	cy->generation = generation;
 	cy->row_base = row_base;
+	cy->metrics_fd = -1;
 	cy->conf = conf;
 	cy->stats = stats;
 	cy->cache_key = krx_secret_new(KRX_DEKCACHE_SEAL_LEN);
@@ -184,6 +185,9 @@ krx_cycle_free(struct krx_cycle *cy, const struct krx_cycle *keep)
 		if (cy->listeners[i].fd != -1 &&
 		    !cycle_has_fd(keep, cy->listeners[i].fd))
 			close(cy->listeners[i].fd);
+	if (cy->metrics_fd != -1 &&
+	    (keep == NULL || keep->metrics_fd != cy->metrics_fd))
+		close(cy->metrics_fd);
 	if (keep == NULL || keep->nodemap != cy->nodemap)
 		krx_nodemap_free(cy->nodemap);
 	if (keep == NULL || keep->topicmap != cy->topicmap)

@@ -233,6 +233,17 @@ void	krx_master_child_ready(struct krx_master *m, struct krx_slot *s);
  */
 int	krx_sockets_open(struct krx_cycle *cy, const struct krx_cycle *old,
 	    struct krx_conf_errors *errs);
+/* A listening socket for host:port (line: for errs), or -1. */
+int	krx_sockets_bind(const struct krx_conf *conf, int line,
+	    const char *host, int port, struct krx_conf_errors *errs);
+
+/*
+ * metrics_listen.c: cy->metrics_fd for cy's metrics.listen (none: -1),
+ * old's socket when old listens on the same address. 0, or -1 with errs
+ * filled.
+ */
+int	krx_metrics_listen_open(struct krx_cycle *cy,
+	    const struct krx_cycle *old, struct krx_conf_errors *errs);
 
 /* spawn.c */
 /* Start every worker of g (its cycle set, state STARTING or SERVING). */

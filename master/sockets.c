@@ -21,8 +21,8 @@
 #include "conf/conf.h"
 #include "master/master.h"
 
-static int
-sockets_bind(const struct krx_conf *conf, int line, const char *host,
+int
+krx_sockets_bind(const struct krx_conf *conf, int line, const char *host,
     int port, struct krx_conf_errors *errs)
 {
 	struct addrinfo	 hints, *res, *ai;
@@ -90,8 +90,8 @@ sockets_add(struct krx_cycle *cy, const struct krx_cycle *old, size_t vc,
 	l->node_id = node_id;
 	l->port = port;
 	if ((l->fd = sockets_find(old, v->bootstrap.host, port)) == -1 &&
-	    (l->fd = sockets_bind(cy->conf, v->line, v->bootstrap.host, port,
-	    errs)) == -1)
+	    (l->fd = krx_sockets_bind(cy->conf, v->line, v->bootstrap.host,
+	    port, errs)) == -1)
 		return -1;
 	cy->n_listeners++;
 	return 0;
@@ -130,19 +130,20 @@ krx_sockets_open(struct krx_cycle *cy, const struct krx_cycle *old,
 {
 	size_t	 i;
 
-	for (i = 0; i < cy->conf->n_vclusters; i++) {
-		if (sockets_vcluster(cy, old, i, errs) == 0)
-			continue;
-		/* Close what this cycle bound itself, keep old's. */
-		for (i = 0; i < cy->n_listeners; i++)
-			if (sockets_find(old, cy->conf->vclusters[
-			    cy->listeners[i].vc].bootstrap.host,
-			    cy->listeners[i].port) != cy->listeners[i].fd)
-				close(cy->listeners[i].fd);
-		free(cy->listeners);
-		cy->listeners = NULL;
-		cy->n_listeners = 0;
-		return -1;
-	}
-	return 0;
+	for (i = 0; i < cy->conf->n_vclusters; i++)
+		if (sockets_vcluster(cy, old, i, errs) == -1)
+			goto fail;
+	if (krx_metrics_listen_open(cy, old, errs) == 0)
+		return 0;
+fail:
+	/* Close what this cycle bound itself, keep old's. */
+	for (i = 0; i < cy->n_listeners; i++)
+		if (sockets_find(old, cy->conf->vclusters[
+		    cy->listeners[i].vc].bootstrap.host,
+		    cy->listeners[i].port) != cy->listeners[i].fd)
+			close(cy->listeners[i].fd);
+	free(cy->listeners);
+	cy->listeners = NULL;
+	cy->n_listeners = 0;
+	return -1;
 }

@@ -32,11 +32,14 @@
 #include "worker/keyclient.h"
 #include "worker/proxyhdr.h"
 #include "worker/scan.h"
+#include "worker/httpd.h"
 #include "common/shm/nodemap.h"
 #include "worker/session.h"
 #include "worker/topiclimit.h"
 #include "common/shm/topicmap.h"
 #include "worker/worker.h"
+
+static struct krx_httpd	*worker_http;	/* metrics listener, or NULL */
 
 /* common/privdrop.c: the user of the configuration, no_new_privs. */
 static void
@@ -74,7 +77,7 @@ worker_harden(struct krx_cycle *cy)
 static void
 worker_exit_if_drained(struct krx_worker *w)
 {
-	if (w->draining && w->n_sessions == 0)
+	if (w->draining && w->n_sessions == 0 && krx_httpd_idle(worker_http))
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -105,6 +108,7 @@ worker_drain(struct krx_worker *w)
 	w->draining = 1;
 	for (i = 0; i < w->n_listeners; i++)
 		evconnlistener_disable(w->listeners[i]);
+	krx_httpd_drain(worker_http);
 	log_info("draining %zu connections", w->n_sessions);
 	TAILQ_FOREACH(s, &w->sessions, entry)
 		if (s->n_inflight == 0)
@@ -280,6 +284,8 @@ worker_free(struct krx_worker *w)
 		krx_session_free(s);
 	krx_proxyhdr_free_all(w);
 	krx_scan_free_all(w);
+	krx_httpd_free(worker_http);
+	worker_http = NULL;
 	krx_limit_free(w);
 	for (i = 0; i < w->n_listeners; i++)
 		evconnlistener_free(w->listeners[i]);
@@ -377,6 +383,10 @@ krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 		log_warnx("no memory for zstd contexts: made per batch");
 	krx_keyclient_set_channel(w.kc, keys);
 	worker_listen(&w);
+	if (cy->metrics_fd != -1) {
+		worker_http = krx_httpd_new(&w, cy->metrics_fd);
+		cy->metrics_fd = -1;	/* taken over */
+	}
 	krx_chan_send(w.chan, KRX_IPC_READY, 0, 0, NULL, 0, -1);
 	event_base_dispatch(w.base);
 	for (i = 0; i < 3; i++)

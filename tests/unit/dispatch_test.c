@@ -207,6 +207,11 @@ krx_topiclimit_free(struct krx_topiclimit *tl)
 {
 }
 
+struct krx_httpd *krx_httpd_new(struct krx_worker *w, int fd) { return NULL; }
+void krx_httpd_drain(struct krx_httpd *h) { }
+int krx_httpd_idle(const struct krx_httpd *h) { return 1; }
+void krx_httpd_free(struct krx_httpd *h) { }
+
 struct krx_topiclimit *
 krx_topiclimit_new(void)
 {

@@ -18,6 +18,7 @@
 #include "master/confload.c"
 #include "master/cycle.c"
 #include "master/sockets.c"
+#include "master/metrics_listen.c"
 
 /* keysvc/kms.c is not linked here: every provider is known. */
 int
