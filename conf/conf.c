@@ -22,7 +22,8 @@ static const char *const top_keys[] = {
 	"virtual_clusters", "keysvc_kms_rate", "allow_root",
 	"max_frame_bytes_unauthenticated", "worker_buffer_bytes",
 	"max_connections", "max_connections_per_client_address",
-	"handshake_timeout", "idle_timeout", "request_timeout", NULL
+	"handshake_timeout", "idle_timeout", "request_timeout", "metrics",
+	NULL
 };
 static const char *const log_keys[] = { "level", NULL };
 static const char *const cache_keys[] = { "path", "max_bytes", NULL };
@@ -537,6 +538,7 @@ conf_root(struct conf_ctx *c, const config_setting_t *root)
 	conf->keysvc_kms_rate = (int)krx_conf_int(c, root, "keysvc_kms_rate",
 	    1, 1000000, 2000, 0, 0);
 	conf_limits(c, root);
+	krx_conf_metrics(c, root);
 	conf_vclusters(c, root);
 }
 
@@ -655,6 +657,7 @@ krx_conf_free(struct krx_conf *conf)
 	free(conf->cache_path);
 	free(conf->pid_file);
 	free(conf->control_socket);
+	free(conf->metrics_listen);
 	free(conf);
 }
 

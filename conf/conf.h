@@ -227,6 +227,8 @@ struct krx_conf {
 	int			 handshake_timeout;	/* seconds */
 	int			 idle_timeout;		/* seconds */
 	int			 request_timeout;	/* seconds */
+	char			*metrics_listen; /* metrics.listen "host:port",
+						 * NULL: no /metrics listener */
 };
 
 struct krx_conf_errors {

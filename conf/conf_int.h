@@ -73,4 +73,7 @@ void	krx_conf_kms(struct conf_ctx *c, const config_setting_t *g,
 int	krx_conf_kms_remote_id(const struct krx_conf_encryption *e,
 	    char *out, size_t len);
 
+/* conf_metrics.c: the optional metrics group (conf->metrics_listen). */
+void	krx_conf_metrics(struct conf_ctx *c, const config_setting_t *root);
+
 #endif
