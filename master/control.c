@@ -26,6 +26,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "master/master.h"
+#include "master/mstatus.h"
 
 static void
 control_status_child(struct krx_master *m, struct krx_buf *b,
@@ -100,6 +101,7 @@ krx_control_reload_done(struct krx_master *m, int err, const char *text)
 	struct bufferevent	*bev = m->reload_waiter;
 
 	m->reload_waiter = NULL;
+	krx_mstatus_reload(m, err);
 	krx_control_reload_answer(bev, err, text);
 }
 
@@ -292,6 +294,11 @@ control_dispatch(struct krx_master *m, struct bufferevent *bev,
 			break;
 		log_info("reload requested by krx-ctl");
 		krx_reload_start(m, bev);
+		return;
+	case KRX_IPC_CTL_METRICS:
+		if (p->len != 0)
+			break;
+		krx_mstatus_ctl_metrics(m, bev, h->id);
 		return;
 	case KRX_IPC_CTL_REOPEN:
 		if (p->len != 0)
