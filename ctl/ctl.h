@@ -50,5 +50,6 @@ int	cmd_reopen(int, int, char **);
 int	cmd_kek(int, int, char **);	/* cmd_keys.c */
 int	cmd_kms(int, int, char **);
 int	cmd_cache(int, int, char **);
+int	cmd_metrics(int, int, char **);	/* cmd_metrics.c */
 
 #endif

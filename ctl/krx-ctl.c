@@ -31,6 +31,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "kms", cmd_kms, "kms check KEK       generate + decrypt round trip" },
 	{ "cache", cmd_cache, "cache stats         key service and DEK cache "
 	    "counters" },
+	{ "metrics", cmd_metrics, "metrics             Prometheus text of the "
+	    "counters" },
 	{ NULL, NULL, NULL }
 };
 

@@ -39,6 +39,7 @@
 #include "common/cycle.h"
 #include "proto/kafka_msg.h"
 #include "proto/record.h"
+#include "worker/wmetrics.h"
 #include "worker/encdek.h"
 #include "worker/keyclient.h"
 #include "worker/produce.h"
@@ -484,7 +485,11 @@ pj_check_plain(struct krx_pjob *j)
 			why = r == KRX_E_UNSUPPORTED ? "a record carries the "
 			    "encryption header" : "records that cannot be "
 			    "parsed";
-		}
+		} else
+			krx_wm_topic(j->s->vc, j->topics[p->topic].name,
+			    j->topics[p->topic].name_len, 0,
+			    krx_wm_batch_records(p->records,
+			    (size_t)p->records_len));
 	}
 	return why;
 }
@@ -618,6 +623,8 @@ pj_encrypt_part(struct krx_pjob *j, size_t i, struct krx_buf *enc,
 	if ((r = krx_recenc_encrypt(p->records, (size_t)p->records_len,
 	    krx_encpool_dek, t->pool, &pj_scratch, enc)) == KRX_OK) {
 		j->records += pj_scratch.encrypted;
+		krx_wm_topic(j->s->vc, t->name, t->name_len,
+		    pj_scratch.encrypted, 0);
 		*data = enc->data;
 		*len = enc->len;
 		if (enc->len > t->limit || t->guessed)
@@ -682,6 +689,8 @@ pj_encrypt(struct krx_pjob *j)
 	if (r == KRX_OK) {
 		f = krx_session_send_buf(j->s, &j->h, j->frame, &body,
 		    j->req.acks != 0);
+		if (f != NULL)
+			f->t0 = j->t0;
 		krx_stats_add(j->s->w->cy->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_ENCRYPTED, (int64_t)j->records);
 		if (j->split != NULL)
@@ -739,6 +748,7 @@ pj_new(struct krx_session *s, const struct krx_kafka_req_hdr *h,
 
 	j->s = s;
 	j->h = *h;
+	j->t0 = krx_m_now_us();
 	j->frame = frame;
 	j->size = size;
 	return j;

@@ -103,6 +103,7 @@ struct krx_pjob {
 	int			 limits_asked;
 	struct pj_dconf		*dconf;		/* DescribeConfigs waited for */
 	struct pj_split		*split;
+	uint64_t		 t0;		/* came (us, wmetrics.h) */
 };
 
 /* filter_produce.c */
