@@ -81,6 +81,19 @@ static int				pj_scratch_ready;
 
 static int	pj_advance(struct krx_pjob *);
 
+/* The records encrypted for a request that went upstream, per topic. */
+static void
+pj_count_sent(struct krx_pjob *j)
+{
+	size_t	 i;
+
+	for (i = 0; i < j->req.ntopics; i++) {
+		krx_wm_topic(j->s->vc, j->topics[i].name,
+		    j->topics[i].name_len, j->topics[i].n_enc, 0);
+		j->topics[i].n_enc = 0;
+	}
+}
+
 /* The topic of a request partition as guard key: its name or its id. */
 static void
 pj_guard_topic(const struct krx_pjob *j, const struct krx_produce_part *p,
@@ -623,8 +636,7 @@ pj_encrypt_part(struct krx_pjob *j, size_t i, struct krx_buf *enc,
 	if ((r = krx_recenc_encrypt(p->records, (size_t)p->records_len,
 	    krx_encpool_dek, t->pool, &pj_scratch, enc)) == KRX_OK) {
 		j->records += pj_scratch.encrypted;
-		krx_wm_topic(j->s->vc, t->name, t->name_len,
-		    pj_scratch.encrypted, 0);
+		t->n_enc += pj_scratch.encrypted;
 		*data = enc->data;
 		*len = enc->len;
 		if (enc->len > t->limit || t->guessed)
@@ -657,6 +669,8 @@ pj_encrypt(struct krx_pjob *j)
 	sp = xcalloc(2 * n, sizeof(*sp));
 	fields = xcalloc(n, sizeof(*fields));
 	enc = xcalloc(n, sizeof(*enc));
+	for (i = 0; i < j->req.ntopics; i++)
+		j->topics[i].n_enc = 0;		/* a new attempt */
 	for (i = 0; i < j->req.nparts && r == KRX_OK; i++) {
 		p = &j->req.parts[i];
 		if (j->topics[p->topic].state != PJ_ENC || p->records == NULL)
@@ -691,6 +705,7 @@ pj_encrypt(struct krx_pjob *j)
 		    j->req.acks != 0);
 		if (f != NULL)
 			f->t0 = j->t0;
+		pj_count_sent(j);
 		krx_stats_add(j->s->w->cy->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_ENCRYPTED, (int64_t)j->records);
 		if (j->split != NULL)

@@ -57,6 +57,7 @@ struct pj_topic {
 	size_t			 limit;		/* largest batch, bytes */
 	int			 limit_known;
 	int			 guessed;	/* the cluster would not say */
+	uint64_t		 n_enc;		/* encrypted, not yet sent */
 };
 
 /* A partition whose encrypted records go in pieces, or are watched. */
