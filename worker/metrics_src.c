@@ -116,6 +116,8 @@ wm_topic(size_t vc, const char *name, size_t len)
 	unsigned		 i, u = (unsigned)(krx_wm_vc(vc) - wm.row->vc) +
 	    1;
 
+	if (len == 0 || len >= KRX_M_NAME)
+		return NULL;
 	for (i = 0; i < wm.n_topics; i++) {
 		t = &wm.row->topic[i];
 		if (atomic_load_explicit(&t->used, memory_order_relaxed) ==
@@ -123,7 +125,7 @@ wm_topic(size_t vc, const char *name, size_t len)
 		    t->name[len] == '\0')
 			return t;
 	}
-	if (wm.n_topics == KRX_M_TOPICS || len == 0 || len >= KRX_M_NAME)
+	if (wm.n_topics == KRX_M_TOPICS)
 		return NULL;
 	t = &wm.row->topic[wm.n_topics++];
 	memcpy(t->name, name, len);
