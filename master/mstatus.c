@@ -1,7 +1,8 @@
 /*
  * mstatus.c: the master's side of the metrics (issue 13): it makes the
- * metrics regions (common/shm/mstats.h) before the first fork, keeps
- * the status region (generation, reloads, children) current, zeroes a
+ * metrics regions (common/shm/mstats.h) before the first fork, writes
+ * the status region (generation, reloads, children) when a child starts
+ * or ends and when a reload ends (nothing else changes it), zeroes a
  * dead worker's gauges, and answers `krx-ctl metrics` with the same
  * renderer the workers serve /metrics with. Program grade.
  */
@@ -10,7 +11,6 @@
 
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>
-#include <event2/event.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -19,8 +19,6 @@
 #include "conf/conf.h"
 #include "master/master.h"
 #include "master/mstatus.h"
-
-#define MSTATUS_EVERY	1	/* seconds between refreshes */
 
 void
 krx_mstatus_init(struct krx_master *m, const char *version)
@@ -46,26 +44,6 @@ mstatus_proc(struct krx_mproc *p, const struct krx_slot *s,
 	p->restarts = s->restarts;
 }
 
-static void
-mstatus_timer(evutil_socket_t fd, short what, void *arg)
-{
-	krx_mstatus_sync(arg);
-}
-
-/* The refresh timer, made once the event base runs. */
-static void
-mstatus_arm(struct krx_master *m)
-{
-	static struct event	*ev;
-	struct timeval		 tv = { MSTATUS_EVERY, 0 };
-
-	if (ev != NULL || m->base == NULL)
-		return;
-	if ((ev = event_new(m->base, -1, EV_PERSIST, mstatus_timer, m)) !=
-	    NULL)
-		event_add(ev, &tv);
-}
-
 void
 krx_mstatus_sync(struct krx_master *m)
 {
@@ -75,7 +53,6 @@ krx_mstatus_sync(struct krx_master *m)
 
 	if (m->mshm == NULL)
 		return;
-	mstatus_arm(m);
 	st = m->mshm->status;
 	atomic_fetch_add_explicit(&st->seq, 1, memory_order_acq_rel);
 	st->generation = m->cy != NULL ? m->cy->generation : 0;
