@@ -7,7 +7,11 @@
  * its successor, the master status read consistently; and the metrics
  * group of the configuration.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -380,6 +384,45 @@ Test(metrics, api_labels)
 	cr_assert_str_eq(b, "FETCH");
 	krx_metrics_api_label(95, b, sizeof(b));
 	cr_assert_str_eq(b, "95");
+}
+
+/* In a forked "worker": 0 when it can read but never write. */
+static int
+worker_view(void)
+{
+	if (krx_mshm_child(shm) != 0)
+		return 1;
+	if (shm->status->generation != 5 || shm->ks_fd[0] != -1 ||
+	    shm->status_fd != -1)
+		return 2;
+	if (mprotect(shm->status, sizeof(struct krx_mstatus), PROT_READ |
+	    PROT_WRITE) != -1 || errno != EACCES)
+		return 3;
+	if (mprotect(shm->ks[0], sizeof(struct krx_kmrow), PROT_READ |
+	    PROT_WRITE) != -1 || errno != EACCES)
+		return 4;
+	if (krx_m_get(&shm->ks[0]->requests) != 3)
+		return 5;
+	krx_m_add(&shm->rows->row[0].vc[0].c[0], 1);	/* its own row */
+	return 0;
+}
+
+Test(metrics, workers_cannot_write_status_or_keysvc_rows)
+{
+	struct krx_kmrow	*k;
+	pid_t			 pid;
+	int			 st;
+
+	shm->status->generation = 5;
+	k = krx_kmrow_map(shm->ks_fd[0]);
+	cr_assert_not_null(k);
+	krx_m_add(&k->requests, 3);
+	if ((pid = fork()) == 0)
+		_exit(worker_view());
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker check %d",
+	    WEXITSTATUS(st));
+	cr_assert_eq(krx_m_get(&shm->rows->row[0].vc[0].c[0]), 1);
 }
 
 static int
