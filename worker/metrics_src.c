@@ -96,6 +96,15 @@ krx_wm_request(size_t vc, int api_key, size_t bytes)
 }
 
 void
+krx_wm_upstream(size_t vc, int api_key, int to)
+{
+	struct krx_mvc	*v = krx_wm_vc(vc);
+
+	if (v != NULL && api_key >= 0 && api_key < KRX_M_APIS)
+		krx_m_add(to ? &v->up_req[api_key] : &v->up_resp[api_key], 1);
+}
+
+void
 krx_wm_response(size_t vc, int api_key, uint64_t t0)
 {
 	struct krx_mvc	*v = krx_wm_vc(vc);

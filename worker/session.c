@@ -456,6 +456,7 @@ session_forward(struct krx_session *s, struct evbuffer *in, uint32_t size,
 	uint32_t	 be = htonl((uint32_t)corr);
 
 	evbuffer_remove(in, hdr, sizeof(hdr));
+	krx_wm_upstream(s->vc, hdr[4] << 8 | hdr[5], 1);
 	memcpy(hdr + 8, &be, 4);
 	evbuffer_add(out, hdr, sizeof(hdr));
 	evbuffer_remove_buffer(in, out, size - 8);
@@ -478,6 +479,7 @@ session_send_hdr(struct krx_session *s, const struct krx_kafka_req_hdr *h,
 	struct evbuffer		*out = bufferevent_get_output(s->upstream);
 	uint32_t		 be;
 
+	krx_wm_upstream(s->vc, h->api_key, 1);
 	be = htonl((uint32_t)(h->len + body_len));
 	evbuffer_add(out, &be, 4);
 	evbuffer_add(out, frame, 4);		/* api key, version */
@@ -551,6 +553,7 @@ krx_session_send_internal(struct krx_session *s, int16_t api_key,
 	h.len = sizeof(hdr);
 	f = session_expect(s, &h, session_corr(s));
 	f->internal = 1;
+	krx_wm_upstream(s->vc, api_key, 1);
 	f->fn = fn;
 	f->arg = arg;
 	be16 = htons((uint16_t)api_key);

@@ -168,6 +168,7 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		    "(correlation id %d) to no waiting request", corr);
 		return -1;
 	}
+	krx_wm_upstream(s->vc, f->api_key, 0);
 	if (f->fn != NULL)
 		return upstream_internal(s, f, in, size);
 	upstream_auth(s, f, in, size);

@@ -29,6 +29,8 @@ uint64_t krx_wm_batch_records(const uint8_t *p, size_t len);
 void	krx_wm_add(size_t vc, enum krx_mvc_ctr c, int64_t n);
 /* One request of api_key from a client, of bytes bytes. */
 void	krx_wm_request(size_t vc, int api_key, size_t bytes);
+/* A request to the broker (to 1) or its response (to 0). */
+void	krx_wm_upstream(size_t vc, int api_key, int to);
 /* Its response queued, us microseconds after it came (0: unknown). */
 void	krx_wm_response(size_t vc, int api_key, uint64_t t0);
 /* The source of the renderer, as this worker sees the regions. */

@@ -173,27 +173,36 @@ mr_vcs(struct krx_buf *b, const struct mm *m)
 static void
 mr_apis(struct krx_buf *b, const struct mm *m)
 {
-	static const char *const names[2] = {
+	static const char *const names[4] = {
 		"kroxylicious_client_to_proxy_request_total",
-		"kroxylicious_proxy_to_client_response_total" };
-	char	 api[64], lab[KRX_M_NAME * 2 + 96], x[96];
-	size_t	 i, k;
-	int	 d;
+		"kroxylicious_proxy_to_client_response_total",
+		"kroxylicious_proxy_to_server_request_total",
+		"kroxylicious_server_to_proxy_response_total" };
+	static const char *const help[4] = {
+		"Requests from clients, per API key.",
+		"Responses to clients, per API key.",
+		"Requests to brokers (krx's own included), per API key.",
+		"Responses from brokers, per API key." };
+	const uint64_t	*a;
+	char		 api[64], lab[KRX_M_NAME * 2 + 96], x[96];
+	size_t		 i, k;
+	int		 d;
 
-	for (d = 0; d < 2; d++) {
-		mr_family(b, names[d], "counter", d == 0 ? "Requests from "
-		    "clients, per API key." : "Responses to clients, per API "
-		    "key.");
-		for (i = 0; i < m->n_vc; i++)
+	for (d = 0; d < 4; d++) {
+		mr_family(b, names[d], "counter", help[d]);
+		for (i = 0; i < m->n_vc; i++) {
+			a = d == 0 ? m->vc[i].req : d == 1 ? m->vc[i].resp :
+			    d == 2 ? m->vc[i].up_req : m->vc[i].up_resp;
 			for (k = 0; k < KRX_M_APIS; k++) {
-				if ((d ? m->vc[i].resp : m->vc[i].req)[k] == 0)
+				if (a[k] == 0)
 					continue;
 				krx_metrics_api_label((int)k, api,
 				    sizeof(api));
 				snprintf(x, sizeof(x), "api_key=\"%s\"", api);
 				mr_vc_sample(b, names[d], m->vc[i].name, x,
-				    (d ? m->vc[i].resp : m->vc[i].req)[k]);
+				    a[k]);
 			}
+		}
 	}
 	mr_family(b, "krx_request_latency_seconds", "histogram",
 	    "Time from a request's arrival to its response's, per API key.");

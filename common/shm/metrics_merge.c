@@ -92,6 +92,8 @@ mm_vc_add(struct mm_vc *v, const struct krx_mvc *in)
 	for (i = 0; i < KRX_M_APIS; i++) {
 		v->req[i] += krx_m_get(&in->req[i]);
 		v->resp[i] += krx_m_get(&in->resp[i]);
+		v->up_req[i] += krx_m_get(&in->up_req[i]);
+		v->up_resp[i] += krx_m_get(&in->up_resp[i]);
 		if (krx_m_get(&in->lat[i].count) != 0)
 			krx_mm_hist_add(&v->lat[i], &in->lat[i]);
 	}

@@ -27,6 +27,7 @@ struct mm_vc {
 	uint64_t	 c[KRX_MVC_N];
 	uint64_t	 other_enc, other_plain;
 	uint64_t	 req[KRX_M_APIS], resp[KRX_M_APIS];
+	uint64_t	 up_req[KRX_M_APIS], up_resp[KRX_M_APIS];
 	struct mm_hist	 lat[KRX_M_APIS];
 	struct mm_topic	*topics;		/* KRX_METRICS_TOPICS */
 	size_t		 n_topics;

@@ -64,6 +64,8 @@ struct krx_mvc {
 	_Atomic uint64_t	 other_plain;
 	_Atomic uint64_t	 req[KRX_M_APIS];
 	_Atomic uint64_t	 resp[KRX_M_APIS];
+	_Atomic uint64_t	 up_req[KRX_M_APIS];	/* to brokers */
+	_Atomic uint64_t	 up_resp[KRX_M_APIS];	/* from brokers */
 	struct krx_mhist	 lat[KRX_M_APIS];
 };
 

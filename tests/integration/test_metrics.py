@@ -7,8 +7,8 @@ The text of `krx-ctl metrics` parses with prometheus_client; the
 encrypted-records counter of the first topic reads N_ENC and the
 plain-records counter of the second N_PLAIN (and neither counts the
 other's); the KMS attempt and outcome counters moved (generate_dek_pair,
-resolve_alias SUCCESS); requests, responses and latencies are counted
-per API key; krx_process_info lists exactly the pids krx-ctl status
+resolve_alias SUCCESS); requests and responses on both sides and
+latencies are counted per API key; krx_process_info lists exactly the pids krx-ctl status
 shows. No label value carries key material (the keystore's KEK, as
 base64 or hex) and every label value is printable. A worker killed with
 SIGKILL (respawned) and then a reload do not make any counter go down,
@@ -140,6 +140,11 @@ def test_metrics(kafka, krxd_factory, topic_name):
                virtual_cluster=VC, api_key="PRODUCE") >= 2
     assert val(s, "krx_request_latency_seconds_count", virtual_cluster=VC,
                api_key="PRODUCE") >= 2
+    for name in ("kroxylicious_proxy_to_server_request_total",
+                 "kroxylicious_server_to_proxy_response_total"):
+        for api in ("PRODUCE", "METADATA"):
+            assert val(s, name, virtual_cluster=VC, api_key=api) >= 2, \
+                (name, api)
     assert val(s, "kroxylicious_client_to_proxy_connections_total",
                virtual_cluster=VC) >= 2
     assert val(s, "kroxylicious_proxy_to_server_connections_total",
