@@ -133,12 +133,9 @@ mm_row(struct mm *m, const struct krx_mrow *r)
 		slot[i] = NULL;
 		if (mm_name(name, &r->vc[i].used, r->vc[i].name, 0) != 0)
 			break;		/* slots are taken in order */
+		/* Past KRX_METRICS_VCS clusters: not listed. */
 		if ((slot[i] = mm_vc_get(m, name)) != NULL)
 			mm_vc_add(slot[i], &r->vc[i]);
-		else {
-			m->other_vc_enc += krx_m_get(&r->vc[i].other_enc);
-			m->other_vc_plain += krx_m_get(&r->vc[i].other_plain);
-		}
 	}
 	for (i = 0; i < KRX_M_TOPICS; i++) {
 		if (mm_name(name, &r->topic[i].used, r->topic[i].name, 1) != 0)

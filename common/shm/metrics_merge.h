@@ -36,7 +36,6 @@ struct mm_vc {
 struct mm {
 	struct mm_vc	 vc[KRX_METRICS_VCS];
 	size_t		 n_vc;
-	uint64_t	 other_vc_enc, other_vc_plain;	/* past the cap */
 };
 
 /* Sum src's rows into m (zeroed by the caller). KRX_OK or KRX_E_NOMEM. */
