@@ -17,6 +17,7 @@ struct krx_conf;
 struct krx_nodemap;
 struct krx_topicmap;
 struct krx_stats;
+struct krx_mshm;
 struct krx_secret;
 struct ssl_ctx_st;		/* OpenSSL's SSL_CTX */
 
@@ -50,6 +51,7 @@ struct krx_cycle {
 	struct krx_stats	*stats;		/* a row per worker; the
 						 * master's, shared by every
 						 * generation */
+	struct krx_mshm		*mshm;		/* metrics regions, the master's */
 	struct krx_cycle_tls	*tls;		/* per virtual cluster, built
 						 * by the master (it reads the
 						 * key files) */

@@ -117,7 +117,7 @@ ctl_call(int fd, uint32_t type, const void *req, size_t len,
 	if (r == KRX_OK && ctl_read_all(fd, raw, sizeof(raw)) != 0)
 		r = KRX_E_IO;
 	if (r == KRX_OK)
-		r = krx_ipc_hdr_parse(raw, sizeof(raw), KRX_IPC_MAX_CTL, h);
+		r = krx_ipc_hdr_parse(raw, sizeof(raw), KRX_IPC_MAX_CTL_REPLY, h);
 	if (r == KRX_OK && krx_buf_reserve(payload, h->len - sizeof(raw)) ==
 	    KRX_OK) {
 		payload->len = h->len - sizeof(raw);

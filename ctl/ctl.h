@@ -90,5 +90,6 @@ int	cmd_cache(int, int, char **);	/* cmd_cache.c */
 int	cmd_dek(int, int, char **);	/* cmd_dek.c */
 int	cmd_config_test(int, int, char **);	/* cmd_config.c */
 int	cmd_scan(int, int, char **);	/* cmd_scan.c */
+int	cmd_metrics(int, int, char **);	/* cmd_metrics.c */
 
 #endif

@@ -44,6 +44,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "TLS\nfiles), without a running krxd: each problem as "
 	    "FILE:LINE: text.\nExit 0 when valid, 1 when not. Needs no "
 	    "socket.", 1 },
+	{ "metrics", cmd_metrics, "metrics", "Prometheus text of the counters",
+	    "Print the counters as the metrics listener serves them "
+	    "(Prometheus text\nformat 0.0.4), summed by the master. "
+	    "Read-only: any local user may run it.", 0 },
 	{ "kek", cmd_kek, "kek create|rotate|delete NAME | kek list",
 	    "LocalKms KEKs",
 	    "kek create NAME, kek rotate NAME, kek delete NAME: change a "

@@ -29,6 +29,7 @@
 #include "common/chan.h"
 #include "common/dispatch.h"
 #include "common/log.h"
+#include "common/shm/mstats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "keysvc/keysvc.h"
@@ -55,6 +56,8 @@ struct ks_req {
 	size_t			 edek_len;	/* the whole EDEK list */
 	size_t			 next_off;	/* of the next EDEK in it */
 	struct krx_buf		 reply;
+	uint64_t		 t0;		/* KMS call started (us), 0:
+						 * none out */
 };
 
 typedef int (*ks_handler)(struct ks_req *r, struct krx_cur *c);
@@ -215,11 +218,29 @@ ks_count(struct ks_req *r, enum krx_key_status st)
 		r->ks->stats[KRX_KS_KMS_ERRORS]++;
 }
 
+/*
+ * The metrics of a KMS call that ended (r->t0 set): its latency, and
+ * for providers that do not count their own attempts, one attempt.
+ */
+static void
+ks_metrics(struct ks_req *r, enum krx_kms_op op, enum krx_key_status st)
+{
+	if (r->t0 == 0)
+		return;
+	if (krx_kms_mrow != NULL)
+		krx_mhist_observe(&krx_kms_mrow->lat[op], krx_m_now_us() -
+		    r->t0);
+	if (r->kms != NULL && r->kms->ops->counters == NULL)
+		krx_kms_count(NULL, op, st);
+	r->t0 = 0;
+}
+
 static void
 ks_resolve_done(void *arg, const struct krx_kms_result *res)
 {
 	struct ks_req	*r = arg;
 
+	ks_metrics(r, KRX_KMS_OP_RESOLVE, res->status);
 	ks_count(r, res->status);
 	krx_buf_put_u8(&r->reply, res->status);
 	krx_buf_put_be32(&r->reply, res->status == KRX_KEY_OK ?
@@ -247,8 +268,10 @@ ks_resolve(struct ks_req *r, struct krx_cur *c)
 	r->ks->stats[KRX_KS_RESOLVE]++;
 	if ((refuse.status = ks_admit(r)) != KRX_KEY_OK)
 		ks_resolve_done(r, &refuse);
-	else
+	else {
+		r->t0 = krx_m_now_us();
 		r->kms->ops->resolve(r->kms, name, len, ks_resolve_done, r);
+	}
 	return 0;
 }
 
@@ -257,6 +280,7 @@ ks_generate_done(void *arg, const struct krx_kms_result *res)
 {
 	struct ks_req	*r = arg;
 
+	ks_metrics(r, KRX_KMS_OP_GENERATE, res->status);
 	ks_count(r, res->status);
 	krx_buf_put_u8(&r->reply, res->status);
 	if (res->status != KRX_KEY_OK) {
@@ -297,9 +321,11 @@ ks_generate(struct ks_req *r, struct krx_cur *c)
 	r->ks->stats[KRX_KS_GENERATE]++;
 	if ((refuse.status = ks_admit(r)) != KRX_KEY_OK)
 		ks_generate_done(r, &refuse);
-	else
+	else {
+		r->t0 = krx_m_now_us();
 		r->kms->ops->generate(r->kms, name, len, ks_generate_done,
 		    r);
+	}
 	return 0;
 }
 
@@ -310,6 +336,7 @@ ks_decrypt_done(void *arg, const struct krx_kms_result *res)
 {
 	struct ks_req	*r = arg;
 
+	ks_metrics(r, KRX_KMS_OP_DECRYPT, res->status);
 	ks_count(r, res->status);
 	krx_buf_put_u8(&r->reply, res->status);
 	if (res->status == KRX_KEY_OK) {
@@ -366,6 +393,8 @@ ks_decrypt_next(struct ks_req *r)
 		if (r->kms != NULL && krx_keysvc_cache_get(r->ks, r->kms,
 		    r->edek, len, dek) == 0) {
 			r->ks->stats[KRX_KS_CACHE_HITS]++;
+			if (krx_kms_mrow != NULL)
+				krx_m_add(&krx_kms_mrow->cache_hits, 1);
 			ks_decrypt_answer(r, KRX_KEY_OK, dek);
 			OPENSSL_cleanse(dek, sizeof(dek));
 			continue;
@@ -375,6 +404,9 @@ ks_decrypt_next(struct ks_req *r)
 			continue;
 		}
 		r->ks->stats[KRX_KS_DECRYPT]++;
+		if (krx_kms_mrow != NULL)
+			krx_m_add(&krx_kms_mrow->cache_misses, 1);
+		r->t0 = krx_m_now_us();
 		r->kms->ops->decrypt(r->kms, r->edek, len, ks_decrypt_done, r);
 		return;
 	}
@@ -515,6 +547,8 @@ krx_keysvc_dispatch(struct krx_keysvc *ks, int slot,
 
 	/* Requests are not once-only; the state is keysvc's readiness. */
 	krx_dispatch_peer_init(&peer);
+	if (krx_kms_mrow != NULL)
+		krx_m_add(&krx_kms_mrow->requests, 1);
 	if (ks->ready)
 		peer.state = KRX_DISPATCH_S_READY;
 	return krx_dispatch_run(&ks_table, &peer, &f, h, p, len, -1) ==

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "common/dispatch.h"
 #include "common/log.h"
 #include "common/privdrop.h"
+#include "common/shm/mstats.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/dekcache.h"
@@ -314,6 +316,20 @@ keysvc_read_conf(void)
 	return text;
 }
 
+/* The metrics row at KRX_IPC_KEYSVC_STATS_FD, when the master gave one. */
+static void
+keysvc_map_metrics(void)
+{
+	struct stat	 st;
+
+	if (fstat(KRX_IPC_KEYSVC_STATS_FD, &st) == -1)
+		return;
+	if ((size_t)st.st_size >= sizeof(struct krx_kmrow) &&
+	    (krx_kms_mrow = krx_kmrow_map(KRX_IPC_KEYSVC_STATS_FD)) == NULL)
+		log_warn("keysvc metrics");
+	close(KRX_IPC_KEYSVC_STATS_FD);
+}
+
 static void
 keysvc_load(const char *path)
 {
@@ -385,6 +401,7 @@ krx_keysvc_main(const char *conf_path, int foreground)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);	/* the master stops us */
 	keysvc_load(conf_path);
+	keysvc_map_metrics();
 	keysvc_drop_privileges(keysvc.conf->keysvc_user);
 	keysvc_harden();	/* ...and again: setresuid reset it */
 	if ((keysvc.base = event_base_new()) == NULL)

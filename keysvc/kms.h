@@ -96,6 +96,10 @@ void	krx_kms_close(struct krx_kms *k);
  */
 void	krx_kms_count(struct krx_kms_counters *c, enum krx_kms_op op,
 	    enum krx_key_status st);
+/* keysvc's metrics row (common/shm/mstats.h), NULL: none; krx_kms_count
+ * (c may be NULL) adds there too. */
+struct krx_kmrow;
+extern struct krx_kmrow *krx_kms_mrow;
 void	krx_kms_counters_add(struct krx_kms_counters *out,
 	    const struct krx_kms_counters *in);
 void	krx_kms_answer_now(krx_kms_cb cb, void *arg, enum krx_key_status st,

@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "common/shm/mstats.h"
 #include "keysvc/kms.h"
 
 int
@@ -37,6 +38,8 @@ krx_kms_timer_in(struct event *ev, long secs)
 	evtimer_add(ev, &tv);
 }
 
+struct krx_kmrow	*krx_kms_mrow;
+
 void
 krx_kms_clean(char *out, size_t outsz, const char *s, size_t n)
 {
@@ -55,9 +58,17 @@ void
 krx_kms_count(struct krx_kms_counters *c, enum krx_kms_op op,
     enum krx_key_status st)
 {
-	c->attempts[op]++;
-	c->outcomes[op][st == KRX_KEY_OK ? KRX_KMS_SUCCESS :
-	    st == KRX_KEY_NOT_FOUND ? KRX_KMS_NOT_FOUND : KRX_KMS_EXCEPTION]++;
+	int	 o = st == KRX_KEY_OK ? KRX_KMS_SUCCESS :
+	    st == KRX_KEY_NOT_FOUND ? KRX_KMS_NOT_FOUND : KRX_KMS_EXCEPTION;
+
+	if (c != NULL) {
+		c->attempts[op]++;
+		c->outcomes[op][o]++;
+	}
+	if (krx_kms_mrow != NULL && op < KRX_KM_OPS) {
+		krx_m_add(&krx_kms_mrow->attempts[op], 1);
+		krx_m_add(&krx_kms_mrow->outcomes[op][o], 1);
+	}
 }
 
 void

@@ -33,6 +33,7 @@
 #include "conf/conf.h"
 #include "master/control_scan.h"
 #include "master/master.h"
+#include "master/mstatus.h"
 
 #define KRX_CTL_MAX_CONNS	32
 #define KRX_CTL_ADMIN_CONNS	8	/* of them kept for admins */
@@ -121,6 +122,7 @@ krx_control_reload_done(struct krx_master *m, int err, const char *text)
 	struct bufferevent	*bev = m->reload_waiter;
 
 	m->reload_waiter = NULL;
+	krx_mstatus_reload(m, err);
 	krx_control_reload_answer(bev, err, text);
 }
 
@@ -318,6 +320,11 @@ control_dispatch(struct krx_master *m, struct bufferevent *bev,
 			break;
 		log_info("reload requested by krx-ctl");
 		krx_reload_start(m, bev);
+		return;
+	case KRX_IPC_CTL_METRICS:
+		if (p->len != 0)
+			break;
+		krx_mstatus_ctl_metrics(m, bev, h->id);
 		return;
 	case KRX_IPC_CTL_REOPEN:
 		if (p->len != 0)

@@ -45,7 +45,7 @@ struct perm_row {
 
 static const struct perm_row perm_rows[] = {
 	{ KRX_IPC_CTL_STATUS, PERM_ANY_OP, PERM_READ, "status" },
-	{ 110 /* metrics */, PERM_ANY_OP, PERM_READ, "metrics" },
+	{ KRX_IPC_CTL_METRICS, PERM_ANY_OP, PERM_READ, "metrics" },
 	{ KRX_IPC_CTL_KEYS, KRX_KEYS_STATS, PERM_READ, "cache stats" },
 	{ KRX_IPC_CTL_KEYS, KRX_KEYS_KEK_LIST, PERM_READ, "kek list" },
 	{ KRX_IPC_CTL_KEYS, KRX_KEYS_KEK_CREATE, PERM_ADMIN, "kek create" },

@@ -30,9 +30,11 @@
 #include "conf/conf.h"
 #include "crypto/secret.h"
 #include "master/master.h"
+#include "master/mstatus.h"
 
 #define KEYSVC_FD	KRX_IPC_KEYSVC_MASTER_FD
 #define KEYSVC_CONF_FD	KRX_IPC_KEYSVC_CONF_FD
+#define KEYSVC_STATS_FD	KRX_IPC_KEYSVC_STATS_FD
 #define KS_PING_EVERY	3	/* seconds */
 
 /*
@@ -193,7 +195,11 @@ krx_keysvc_exec(struct krx_master *m, struct krx_slot *ks, int fd, int keys)
 {
 	const struct krx_conf	*conf = keysvc_cycle(m, ks)->conf;
 	char			*argv[6];
-	int			 i = 0;
+	int			 i = 0, sfd;
+
+	/* Out of the way of the fds below; -1 without metrics. */
+	if ((sfd = krx_mstatus_keysvc_fd(m, ks)) != -1)
+		sfd = fcntl(sfd, F_DUPFD_CLOEXEC, KEYSVC_STATS_FD + 8);
 
 	if (fd == KEYSVC_FD)
 		fcntl(fd, F_SETFD, 0);
@@ -201,7 +207,9 @@ krx_keysvc_exec(struct krx_master *m, struct krx_slot *ks, int fd, int keys)
 		_exit(KRX_EXIT_SOFTWARE);
 	if (keysvc_conf_fd(conf) == -1)
 		_exit(KRX_EXIT_SOFTWARE);
-	close_range(KEYSVC_CONF_FD + 1, ~0U, 0);
+	if (sfd == -1 || dup2(sfd, KEYSVC_STATS_FD) == -1)
+		close(KEYSVC_STATS_FD);	/* keysvc then counts nothing */
+	close_range(KEYSVC_STATS_FD + 1, ~0U, 0);
 	argv[i++] = "krxd";
 	argv[i++] = "-K";
 	argv[i++] = "-c";

@@ -19,10 +19,12 @@
 
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "common/shm/mstats.h"
 #include "common/shm/stats.h"
 #include "conf/conf.h"
 #include "keysvc/keysvc.h"
 #include "master/master.h"
+#include "master/mstatus.h"
 
 #ifndef KRX_VERSION		/* -D from GNUmakefile's VERSION */
 #define KRX_VERSION	"0.1.0"
@@ -164,8 +166,10 @@ krxd_setup(struct krx_master *m, struct krx_conf *conf)
 	m->cur->state = KRX_GEN_SERVING;
 	m->cur->n_workers = krx_confload_workers(conf);
 	m->last_gen = 1;
+	krx_mstatus_init(m, KRX_VERSION);
 	if ((m->cy = krx_cycle_new(conf, 1, 0, m->stats)) == NULL)
 		fatalx("cannot make the first generation");
+	m->cy->mshm = m->mshm;
 	m->cur->cy = m->cy;
 	memset(&errs, 0, sizeof(errs));
 	if (krx_cycle_tls_open(m->cy, &errs) == -1)
@@ -255,5 +259,6 @@ main(int argc, char *argv[])
 		krx_cycle_free(other->cy, m.cy);
 	krx_cycle_free(m.cy, NULL);
 	krx_stats_free(m.stats);
+	krx_mshm_free(m.mshm);
 	return status;
 }

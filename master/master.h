@@ -117,6 +117,7 @@ struct krx_master {
 	uint32_t		 last_gen;	/* highest number given, so an
 						 * aborted one is not reused */
 	struct krx_stats	*stats;		/* every generation's rows */
+	struct krx_mshm		*mshm;		/* metrics regions (mstatus.c) */
 	int			 foreground;
 	struct krx_slot		 ks[2];		/* key services: one, two
 						 * while a reload changes the

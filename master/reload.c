@@ -221,6 +221,8 @@ reload_cycle(struct krx_master *m, struct krx_gen *g, struct krx_conf *conf,
 
 	cy = krx_cycle_new(conf, ++m->last_gen,
 	    (int)(g - m->gens) * KRX_MAX_WORKERS, m->stats);
+	if (cy != NULL)
+		cy->mshm = m->mshm;
 	if (cy == NULL) {
 		krx_conf_error(errs, conf->path, 0, "cannot make the shared "
 		    "regions of a new generation");

@@ -26,7 +26,9 @@
 #include "common/shm/stats.h"
 #include "common/shm/topicmap.h"
 #include "conf/conf.h"
+#include "common/shm/mstats.h"
 #include "master/master.h"
+#include "master/mstatus.h"
 #include "worker/worker.h"
 
 static const char *
@@ -284,6 +286,7 @@ spawn_attach(struct krx_master *m, struct krx_slot *s, int fd, pid_t pid)
 	else
 		log_info("started %s %d (pid %d)", spawn_name(s), s->slot,
 		    (int)pid);
+	krx_mstatus_sync(m);
 }
 
 /*
@@ -306,6 +309,8 @@ spawn_forget_master(struct krx_master *m, struct krx_slot *s)
 			g->cy = NULL;
 		}
 	krx_cycle_forget_secrets(s->gen->cy);
+	if (m->mshm != NULL && krx_mshm_child(m->mshm) != 0)
+		_exit(KRX_EXIT_SOFTWARE);
 }
 
 static void
@@ -507,6 +512,7 @@ spawn_exited(struct krx_master *m, struct krx_slot *s, int status)
 		krx_control_relay_fail(m, s, "the key service exited");
 	s->pid = 0;
 	s->state = KRX_CHILD_EMPTY;
+	krx_mstatus_child_gone(m, s);
 	if (s->chan != NULL) {
 		krx_chan_free(s->chan);
 		s->chan = NULL;

@@ -28,10 +28,12 @@
 #define KRX_IPC_HDR_LEN		16
 #define KRX_IPC_MAX_WORKER	(16 * 1024)	/* master <-> worker */
 #define KRX_IPC_MAX_CTL		(64 * 1024)	/* master <-> krx-ctl */
+#define KRX_IPC_MAX_CTL_REPLY	(4 * 1024 * 1024) /* master -> krx-ctl (metrics) */
 #define KRX_IPC_MAX_KEYS	(64 * 1024)	/* worker <-> keysvc */
 /* The fds an exec'd key service finds: its channel, its configuration. */
 #define KRX_IPC_KEYSVC_MASTER_FD	3
 #define KRX_IPC_KEYSVC_CONF_FD		4
+#define KRX_IPC_KEYSVC_STATS_FD		5	/* its metrics row (mstats.h) */
 
 #define KRX_IPC_F_ERROR		0x0001	/* payload is an error text */
 #define KRX_IPC_F_FD		0x0002	/* one fd travels with it */
@@ -165,6 +167,8 @@ enum krx_ipc_type {
 	KRX_IPC_CTL_RELOAD = 105,
 	/* ctl -> master: reopen log files. Empty. Reply CTL_OK, text. */
 	KRX_IPC_CTL_REOPEN = 106,
+	/* ctl -> master: empty. Reply CTL_OK: Prometheus text (mstatus.c). */
+	KRX_IPC_CTL_METRICS = 110,
 	/*
 	 * ctl -> master: u32 len | KEK name or alias (0: all). Every worker
 	 * of the serving generation drops its encryption DEKs (of that

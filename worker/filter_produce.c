@@ -39,6 +39,7 @@
 #include "common/cycle.h"
 #include "proto/kafka_msg.h"
 #include "proto/record.h"
+#include "worker/wmetrics.h"
 #include "worker/encdek.h"
 #include "worker/keyclient.h"
 #include "worker/produce.h"
@@ -79,6 +80,19 @@ static struct krx_recenc_scratch	pj_scratch;
 static int				pj_scratch_ready;
 
 static int	pj_advance(struct krx_pjob *);
+
+/* The records encrypted for a request that went upstream, per topic. */
+static void
+pj_count_sent(struct krx_pjob *j)
+{
+	size_t	 i;
+
+	for (i = 0; i < j->req.ntopics; i++) {
+		krx_wm_topic(j->s->vc, j->topics[i].name,
+		    j->topics[i].name_len, j->topics[i].n_enc, 0);
+		j->topics[i].n_enc = 0;
+	}
+}
 
 /* The topic of a request partition as guard key: its name or its id. */
 static void
@@ -484,7 +498,11 @@ pj_check_plain(struct krx_pjob *j)
 			why = r == KRX_E_UNSUPPORTED ? "a record carries the "
 			    "encryption header" : "records that cannot be "
 			    "parsed";
-		}
+		} else
+			krx_wm_topic(j->s->vc, j->topics[p->topic].name,
+			    j->topics[p->topic].name_len, 0,
+			    krx_wm_batch_records(p->records,
+			    (size_t)p->records_len));
 	}
 	return why;
 }
@@ -618,6 +636,7 @@ pj_encrypt_part(struct krx_pjob *j, size_t i, struct krx_buf *enc,
 	if ((r = krx_recenc_encrypt(p->records, (size_t)p->records_len,
 	    krx_encpool_dek, t->pool, &pj_scratch, enc)) == KRX_OK) {
 		j->records += pj_scratch.encrypted;
+		t->n_enc += pj_scratch.encrypted;
 		*data = enc->data;
 		*len = enc->len;
 		if (enc->len > t->limit || t->guessed)
@@ -650,6 +669,8 @@ pj_encrypt(struct krx_pjob *j)
 	sp = xcalloc(2 * n, sizeof(*sp));
 	fields = xcalloc(n, sizeof(*fields));
 	enc = xcalloc(n, sizeof(*enc));
+	for (i = 0; i < j->req.ntopics; i++)
+		j->topics[i].n_enc = 0;		/* a new attempt */
 	for (i = 0; i < j->req.nparts && r == KRX_OK; i++) {
 		p = &j->req.parts[i];
 		if (j->topics[p->topic].state != PJ_ENC || p->records == NULL)
@@ -682,6 +703,9 @@ pj_encrypt(struct krx_pjob *j)
 	if (r == KRX_OK) {
 		f = krx_session_send_buf(j->s, &j->h, j->frame, &body,
 		    j->req.acks != 0);
+		if (f != NULL)
+			f->t0 = j->t0;
+		pj_count_sent(j);
 		krx_stats_add(j->s->w->cy->stats, j->s->w->slot,
 		    KRX_STAT_RECORDS_ENCRYPTED, (int64_t)j->records);
 		if (j->split != NULL)
@@ -739,6 +763,7 @@ pj_new(struct krx_session *s, const struct krx_kafka_req_hdr *h,
 
 	j->s = s;
 	j->h = *h;
+	j->t0 = krx_m_now_us();
 	j->frame = frame;
 	j->size = size;
 	return j;

@@ -846,6 +846,8 @@ krx_keyclient_decrypt(struct krx_keyclient *kc, size_t vc,
 		a->dek = e->value;
 		return 1;
 	}
+	krx_stats_add(kc->w->cy->stats, kc->w->slot, KRX_STAT_DEK_MEM_MISSES,
+	    1);
 	if ((st = kc_failed_get(kc, vc, edek, len)) != KRX_KEY_OK)
 		return kc_now(a, st);
 	if ((p = kc_find_pending(kc, KRX_IPC_KEY_DECRYPT, vc, edek, len)) ==

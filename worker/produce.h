@@ -57,6 +57,7 @@ struct pj_topic {
 	size_t			 limit;		/* largest batch, bytes */
 	int			 limit_known;
 	int			 guessed;	/* the cluster would not say */
+	uint64_t		 n_enc;		/* encrypted, not yet sent */
 };
 
 /* A partition whose encrypted records go in pieces, or are watched. */
@@ -103,6 +104,7 @@ struct krx_pjob {
 	int			 limits_asked;
 	struct pj_dconf		*dconf;		/* DescribeConfigs waited for */
 	struct pj_split		*split;
+	uint64_t		 t0;		/* came (us, wmetrics.h) */
 };
 
 /* filter_produce.c */

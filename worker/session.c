@@ -35,6 +35,7 @@
 #include "common/limits.h"
 #include "common/shm/stats.h"
 #include "worker/session.h"
+#include "worker/wmetrics.h"
 #include "worker/tls.h"
 
 static void	session_client_read(struct bufferevent *, void *);
@@ -71,6 +72,8 @@ krx_session_close(struct krx_session *s, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (level <= KRX_LOG_WARN)
+		krx_wm_add(s->vc, KRX_MVC_ERR_CLIENT, 1);
 	if (level <= KRX_LOG_WARN)
 		log_warnx("conn=%llu client=%s broker=%s: closing connection: "
 		    "%s", (unsigned long long)s->id, s->client_addr,
@@ -110,6 +113,9 @@ krx_session_free(struct krx_session *s)
 	TAILQ_REMOVE(&w->sessions, s, entry);
 	w->n_sessions--;
 	krx_stats_add(w->cy->stats, w->slot, KRX_STAT_CONN_ACTIVE, -1);
+	krx_wm_add(s->vc, KRX_MVC_CONN_ACTIVE, -1);
+	if (s->upstream_ready)
+		krx_wm_add(s->vc, KRX_MVC_UP_ACTIVE, -1);
 	free(s);
 	krx_worker_session_gone(w);
 }
@@ -154,6 +160,8 @@ krx_session_flush(struct krx_session *s)
 	while ((f = TAILQ_FIRST(&s->inflight)) != NULL && f->done) {
 		TAILQ_REMOVE(&s->inflight, f, entry);
 		s->n_inflight--;
+		if (!f->internal)
+			krx_wm_response(s->vc, f->api_key, f->t0);
 		if (f->resp != NULL) {
 			session_move(out, f->resp);
 			evbuffer_free(f->resp);
@@ -183,6 +191,7 @@ session_enqueue(struct krx_session *s, const struct krx_kafka_req_hdr *h)
 	f->client_corr = h->correlation_id;
 	f->api_key = h->api_key;
 	f->api_version = h->api_version;
+	f->t0 = krx_m_now_us();
 	TAILQ_INSERT_TAIL(&s->inflight, f, entry);
 	s->n_inflight++;
 	return f;
@@ -362,6 +371,7 @@ krx_session_reply(struct krx_session *s, const struct krx_kafka_req_hdr *h,
 	memcpy(hdr + 4, &size, 4);
 	evbuffer_add(f->resp, hdr, hlen);
 	evbuffer_add(f->resp, body, len);
+	krx_wm_add(s->vc, KRX_MVC_BYTES_OUT, (int64_t)(hlen + len));
 	krx_session_flush(s);
 }
 
@@ -446,6 +456,7 @@ session_forward(struct krx_session *s, struct evbuffer *in, uint32_t size,
 	uint32_t	 be = htonl((uint32_t)corr);
 
 	evbuffer_remove(in, hdr, sizeof(hdr));
+	krx_wm_upstream(s->vc, hdr[4] << 8 | hdr[5], 1);
 	memcpy(hdr + 8, &be, 4);
 	evbuffer_add(out, hdr, sizeof(hdr));
 	evbuffer_remove_buffer(in, out, size - 8);
@@ -468,6 +479,7 @@ session_send_hdr(struct krx_session *s, const struct krx_kafka_req_hdr *h,
 	struct evbuffer		*out = bufferevent_get_output(s->upstream);
 	uint32_t		 be;
 
+	krx_wm_upstream(s->vc, h->api_key, 1);
 	be = htonl((uint32_t)(h->len + body_len));
 	evbuffer_add(out, &be, 4);
 	evbuffer_add(out, frame, 4);		/* api key, version */
@@ -540,6 +552,8 @@ krx_session_send_internal(struct krx_session *s, int16_t api_key,
 	h.api_version = api_version;
 	h.len = sizeof(hdr);
 	f = session_expect(s, &h, session_corr(s));
+	f->internal = 1;
+	krx_wm_upstream(s->vc, api_key, 1);
 	f->fn = fn;
 	f->arg = arg;
 	be16 = htons((uint16_t)api_key);
@@ -578,6 +592,7 @@ session_request(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		    "(%s, frame of %u bytes)", krx_strerror(r), size);
 		return -1;
 	}
+	krx_wm_request(s->vc, h.api_key, 4 + (size_t)size);
 	krx_kafka_api_range(h.api_key, &min, &max);
 	if (h.api_version < min || h.api_version > max ||
 	    (h.api_key == KRX_API_SASL_HANDSHAKE && h.api_version == 0)) {
@@ -866,6 +881,10 @@ krx_session_accept(struct krx_worker *w, const struct krx_listener *l,
 	w->n_sessions++;
 	krx_stats_add(w->cy->stats, w->slot, KRX_STAT_CONN_ACCEPTED, 1);
 	krx_stats_add(w->cy->stats, w->slot, KRX_STAT_CONN_ACTIVE, 1);
+	krx_wm_add(l->vc, KRX_MVC_CONN_TOTAL, 1);
+	krx_wm_add(l->vc, KRX_MVC_CONN_ACTIVE, 1);
+	if (w->cy->tls != NULL && w->cy->tls[l->vc].server != NULL)
+		krx_wm_add(l->vc, KRX_MVC_CONN_TLS, 1);
 	s->client = krx_tls_client_bev(w, l->vc, fd);
 	if (s->client == NULL) {
 		close(fd);

@@ -62,6 +62,8 @@ struct krx_inflight {
 	unsigned		 local:1;	/* answered by krx itself */
 	unsigned		 done:1;	/* response ready in resp */
 	unsigned		 close_after:1;	/* close once written */
+	unsigned		 internal:1;	/* krx's own: not counted */
+	uint64_t		 t0;		/* came (us, wmetrics.h) */
 	struct evbuffer		*resp;		/* NULL: written through */
 	void			*split;		/* a Produce sent in pieces
 						   (filter_produce.c) */

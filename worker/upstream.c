@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "conf/conf.h"
+#include "worker/wmetrics.h"
 #include "worker/session.h"
 #include "worker/tls.h"
 
@@ -32,6 +33,8 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		s->upstream_ready = 1;
+		krx_wm_add(s->vc, KRX_MVC_UP_TOTAL, 1);
+		krx_wm_add(s->vc, KRX_MVC_UP_ACTIVE, 1);
 		if (krx_reader_attach(&s->rd_upstream, bev, upstream_read,
 		    upstream_event, s) != KRX_OK) {
 			krx_session_close(s, KRX_LOG_WARN, "out of memory");
@@ -63,6 +66,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			s->connect_failed = 1;
 			return;
 		}
+		krx_wm_add(s->vc, KRX_MVC_ERR_UPSTREAM, 1);
 		if (!dnserr && krx_tls_error(bev, why, sizeof(why)) != NULL)
 			krx_session_close(s, KRX_LOG_WARN, "broker %s: TLS "
 			    "failed: %s", s->upstream_addr, why);
@@ -148,6 +152,7 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 	uint8_t			 raw[8];
 	uint32_t		 be;
 	int32_t			 corr;
+	size_t			 out0;
 	int			 r;
 
 	if (size < 4) {
@@ -163,6 +168,7 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		    "(correlation id %d) to no waiting request", corr);
 		return -1;
 	}
+	krx_wm_upstream(s->vc, f->api_key, 0);
 	if (f->fn != NULL)
 		return upstream_internal(s, f, in, size);
 	upstream_auth(s, f, in, size);
@@ -172,10 +178,14 @@ upstream_response(struct krx_session *s, struct evbuffer *in, uint32_t size)
 		dst = f->resp = evbuffer_new();
 	else
 		dst = f->resp;
+	out0 = evbuffer_get_length(dst);
 	if (f->split != NULL)
 		r = krx_filter_produce_piece(s, f, in, size, dst);
 	else
 		r = krx_rewrite_response(s, f, in, size, dst);
+	if (evbuffer_get_length(dst) > out0)
+		krx_wm_add(s->vc, KRX_MVC_BYTES_OUT,
+		    (int64_t)(evbuffer_get_length(dst) - out0));
 	if (r != 0)
 		return r < 0 ? r : 0;	/* closed, held, or more pieces */
 	f->done = 1;
@@ -290,6 +300,7 @@ krx_upstream_connect(struct krx_session *s, const char *host, int port)
 	    AF_UNSPEC, host, port);
 	s->connecting = 0;
 	if (r != 0 || s->connect_failed) {
+		krx_wm_add(s->vc, KRX_MVC_ERR_UPSTREAM, 1);
 		krx_session_close(s, KRX_LOG_WARN, "cannot connect to broker "
 		    "%s: %s", s->upstream_addr,
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));

@@ -29,6 +29,7 @@
 #include "conf/conf.h"
 #include "common/cycle.h"
 #include "common/limits.h"
+#include "worker/wmetrics.h"
 #include "worker/keyclient.h"
 #include "worker/proxyhdr.h"
 #include "worker/scan.h"
@@ -361,6 +362,7 @@ krx_worker_main(struct krx_cycle *cy, int slot, int chan, int keys)
 	w.nodemap = cy->nodemap;
 	w.slot = cy->row_base + slot;	/* counters row, unique across the
 					 * generations that run at once */
+	krx_worker_metrics_init(&w);
 	TAILQ_INIT(&w.sessions);
 	w.rr = xcalloc(cy->conf->n_vclusters, sizeof(*w.rr));
 	w.rr[0] = (unsigned)slot;

@@ -21,6 +21,7 @@ static const char *const stat_names[KRX_STAT_N] = {
 	"batches_split",
 	"split_pieces",
 	"topic_limit_lookups",
+	"dek_memory_misses",
 };
 
 struct krx_stats *

@@ -30,6 +30,7 @@ enum krx_stat {
 	KRX_STAT_BATCHES_SPLIT,		/* encrypted batches over the limit */
 	KRX_STAT_SPLIT_PIECES,		/* batches they were sent as */
 	KRX_STAT_LIMIT_LOOKUPS,		/* DescribeConfigs sent */
+	KRX_STAT_DEK_MEM_MISSES,	/* DEK not in the worker's LRU */
 	KRX_STAT_N
 };
 

@@ -243,11 +243,17 @@ def test_workers_map_shared_maps_read_only(kafka, krxd_factory, topic_name):
     them read-only, and what a worker learns (Metadata through krxd)
     reaches every worker through the master."""
     k = krxd_factory.make(workers=2)
+    # Issue 13: the master's status region (it alone writes it) and the
+    # key services' metrics rows (keysvc alone writes them).
     assert shared_maps(k.pid) == {"krx-nodemap": {"rw-s"},
-                                  "krx-topicmap": {"rw-s"}}
+                                  "krx-topicmap": {"rw-s"},
+                                  "krx-mstatus": {"rw-s"},
+                                  "krx-kmstats": {"r--s"}}
     for w in k.worker_pids():
         assert shared_maps(w) == {"krx-nodemap": {"r--s"},
-                                  "krx-topicmap": {"r--s"}}, w
+                                  "krx-topicmap": {"r--s"},
+                                  "krx-mstatus": {"r--s"},
+                                  "krx-kmstats": {"r--s"}}, w
     tools.create_topics(kafka.bootstrap, {topic_name: 1})
     md = tools.admin(k.bootstrap).list_topics(timeout=20)
     assert md.brokers[1].port == k.node_port(1)
