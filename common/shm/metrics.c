@@ -317,9 +317,10 @@ mr_kms(struct krx_buf *b, const struct krx_metrics_src *src)
 }
 
 /*
- * DEK caches: the worker's LRU (hits; misses went on to keysvc), and
- * keysvc's LMDB cache (hits; misses went to the KMS), which is also
- * what cache="keysvc" reports: keysvc has no other cache.
+ * DEK caches: the worker's LRU (cache="worker"; misses go to keysvc)
+ * and keysvc's LMDB cache (cache="lmdb"; misses go to the KMS), the
+ * only cache keysvc has. Requests that reached keysvc are
+ * krx_keysvc_requests_total.
  */
 static void
 mr_cache(struct krx_buf *b, const struct krx_metrics_src *src)
@@ -341,7 +342,6 @@ mr_cache(struct krx_buf *b, const struct krx_metrics_src *src)
 		    "not answer." : "DEK lookups a cache answered.");
 		mr_printf(b, "%s{cache=\"worker\"} %" PRIu64 "\n", n, v[0][d]);
 		mr_printf(b, "%s{cache=\"lmdb\"} %" PRIu64 "\n", n, v[1][d]);
-		mr_printf(b, "%s{cache=\"keysvc\"} %" PRIu64 "\n", n, v[1][d]);
 	}
 	mr_family(b, "krx_records_decrypted_total", "counter",
 	    "Records decrypted in Fetch responses.");
