@@ -311,7 +311,10 @@ admin_find_kms(struct krx_keysvc *ks, const uint8_t *name, size_t len,
 
 /*
  * A KEK rotated or deleted: no cache may keep using it (issue 9,
- * finding 10). Every virtual cluster sharing this KMS is flushed.
+ * finding 10). A KEK created: no worker may keep its "not found" for
+ * the name (under PASSTHROUGH_UNENCRYPTED that would leave records in
+ * clear after the operator made the KEK). Every virtual cluster
+ * sharing this KMS is flushed.
  */
 static void
 admin_flush(struct krx_keysvc *ks, const struct krx_kms *k, uint8_t op,
@@ -320,10 +323,14 @@ admin_flush(struct krx_keysvc *ks, const struct krx_kms *k, uint8_t op,
 	uint32_t	 flush;
 	size_t		 i;
 
-	if (op != KRX_KEYS_KEK_ROTATE && op != KRX_KEYS_KEK_DELETE)
+	if (op == KRX_KEYS_KEK_ROTATE)
+		flush = KRX_KEY_FLUSH_ROTATE;
+	else if (op == KRX_KEYS_KEK_DELETE)
+		flush = KRX_KEY_FLUSH_DELETE;
+	else if (op == KRX_KEYS_KEK_CREATE)
+		flush = KRX_KEY_FLUSH_CREATE;
+	else
 		return;
-	flush = op == KRX_KEYS_KEK_ROTATE ? KRX_KEY_FLUSH_ROTATE :
-	    KRX_KEY_FLUSH_DELETE;
 	for (i = 0; i < ks->conf->n_vclusters; i++)
 		if (ks->kms[i] != NULL && (ks->kms[i] == k ||
 		    strcmp(ks->kms[i]->id, k->id) == 0))

@@ -118,10 +118,11 @@ enum krx_ipc_type {
 	KRX_IPC_KEY_REPLY = 54,
 	/*
 	 * keysvc -> worker, unsolicited (request id 0), after krx-ctl kek
-	 * rotate or delete: u32 vc | u32 op | u32 len | len bytes kek name
-	 * (len 0: every KEK of that vc). op KRX_KEY_FLUSH_ROTATE: drop the
-	 * encryption DEKs and alias resolutions of that KEK;
-	 * KRX_KEY_FLUSH_DELETE: also drop its decryption DEKs. No reply.
+	 * create, rotate or delete: u32 vc | u32 op | u32 len | len bytes
+	 * kek name (len 0: every KEK of that vc). op KRX_KEY_FLUSH_ROTATE:
+	 * drop the encryption DEKs and alias resolutions of that KEK;
+	 * KRX_KEY_FLUSH_DELETE: also drop its decryption DEKs;
+	 * KRX_KEY_FLUSH_CREATE: drop alias resolutions only. No reply.
 	 */
 	KRX_IPC_KEY_FLUSH = 55,
 	/*
@@ -207,7 +208,8 @@ enum krx_dek_drop {
 
 enum krx_key_flush_op {
 	KRX_KEY_FLUSH_ROTATE = 1,
-	KRX_KEY_FLUSH_DELETE = 2
+	KRX_KEY_FLUSH_DELETE = 2,
+	KRX_KEY_FLUSH_CREATE = 3	/* alias resolutions only */
 };
 
 enum krx_keys_op {

@@ -603,17 +603,21 @@ kc_flush(struct krx_keyclient *kc, const uint8_t *payload, size_t len)
 	    krx_cur_get_be32(&c, &op) != KRX_OK ||
 	    kc_get_bytes(&c, KC_NAME_MAX, &kek, &kek_len) != 0 ||
 	    krx_cur_end(&c) != KRX_OK || vc >= kc->w->conf->n_vclusters ||
-	    (op != KRX_KEY_FLUSH_ROTATE && op != KRX_KEY_FLUSH_DELETE)) {
+	    (op != KRX_KEY_FLUSH_ROTATE && op != KRX_KEY_FLUSH_DELETE &&
+	    op != KRX_KEY_FLUSH_CREATE)) {
 		log_err("malformed key flush from the key service");
 		return -1;
 	}
 	log_info("key service: KEK %.*s%s of vcluster %u %s; flushing",
 	    (int)kek_len, (const char *)kek, kek_len == 0 ? "(all)" : "", vc,
-	    op == KRX_KEY_FLUSH_DELETE ? "deleted" : "rotated");
+	    op == KRX_KEY_FLUSH_DELETE ? "deleted" :
+	    op == KRX_KEY_FLUSH_CREATE ? "created" : "rotated");
 	TAILQ_FOREACH(p, &kc->pending, entry)
 		if (p->vc == vc)
 			p->stale = 1;
 	kc_table_drop_vc(&kc->aliases, vc);
+	if (op == KRX_KEY_FLUSH_CREATE)
+		return 0;
 	if (op == KRX_KEY_FLUSH_DELETE)
 		kc_table_drop_vc(&kc->deks, vc);
 	krx_encpool_flush(kc->w, vc, (const char *)kek, kek_len);

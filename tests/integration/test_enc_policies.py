@@ -104,3 +104,28 @@ def test_enc_policy_reject(kafka, krxd_factory, topic_name, enc_kms):
         dec.check(rec, k, v, h, what=enc)
     via = enctest.read_topics(krxd.bootstrap, [enc])[enc][0]
     assert [(r[3], r[4], r[5]) for r in via] == ok
+
+
+def test_enc_policy_passthrough_kek_created(kafka, krxd_factory, topic_name):
+    """PASSTHROUGH_UNENCRYPTED, then the operator creates the topic's
+    KEK: the very next records are encrypted. The worker had cached
+    "not found" for the name (for 30 s); kek create must clear it. One
+    worker, so that both producers surely meet the same cache."""
+    krxd = enctest.enc_krxd(krxd_factory, workers=1,
+                            policy="PASSTHROUGH_UNENCRYPTED")
+    tools.create_topics(kafka.bootstrap, {topic_name: 1})
+    enctest.kek(krxd, "create", "KEK-another")    # the keystore exists
+    before = records("before", 4)
+    assert produce(krxd.bootstrap, topic_name, before) == []
+    enctest.kek(krxd, "create", f"KEK-{topic_name}")
+    after = records("after", 4)
+    assert produce(krxd.bootstrap, topic_name, after) == []
+
+    direct = enctest.read_topics(kafka.bootstrap, [topic_name])
+    recs = direct[topic_name][0]
+    assert len(recs) == len(before) + len(after)
+    for rec, (k, v, h) in zip(recs, before):
+        enctest.assert_clear(rec, k, v, h, what="before kek create")
+    dec = enctest.decryptor(krxd)
+    for rec, (k, v, h) in zip(recs[len(before):], after):
+        dec.check(rec, k, v, h, what="after kek create")
