@@ -565,22 +565,6 @@ fj_why(struct krx_fjob *j, size_t i)
 	}
 }
 
-/* The EDEK form of the vcluster's kms. */
-static int
-fj_edek_form(struct krx_fjob *j)
-{
-	switch (fj_conf(j)->kms_conf.kind) {
-	case KRX_CONF_KMS_VAULT:
-		return KRX_EDEK_FORM_VAULT;
-	case KRX_CONF_KMS_AWS:
-		return KRX_EDEK_FORM_AWS;
-	case KRX_CONF_KMS_AZURE:
-		return KRX_EDEK_FORM_AZURE;
-	default:
-		return KRX_EDEK_FORM_LOCAL;
-	}
-}
-
 static void
 fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 {
@@ -601,7 +585,8 @@ fj_log_error(struct krx_fjob *j, size_t i, int16_t err)
 	if (j->parts[i].bad_edek == NULL)
 		snprintf(kname, sizeof(kname), "?");
 	else
-		krx_edek_kek_name(fj_edek_form(j), j->parts[i].bad_edek,
+		krx_edek_kek_name(krx_keyclient_edek_form(
+		    &fj_conf(j)->kms_conf), j->parts[i].bad_edek,
 		    j->parts[i].bad_len, kname, sizeof(kname));
 	if (j->parts[i].refuse != 0)
 		log_warnx("conn=%llu client=%s: refusing records of %s-%d "

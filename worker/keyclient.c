@@ -31,6 +31,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "crypto/aead.h"
+#include "crypto/edek_name.h"
 #include "crypto/secret.h"
 #include "common/cycle.h"
 #include "worker/encdek.h"
@@ -924,4 +925,19 @@ krx_keyclient_free(struct krx_keyclient *kc)
 	free(kc->deks.free_slots);
 	event_free(kc->relink);
 	free(kc);
+}
+
+int
+krx_keyclient_edek_form(const struct krx_conf_kms *kms)
+{
+	switch (kms->kind) {
+	case KRX_CONF_KMS_VAULT:
+		return KRX_EDEK_FORM_VAULT;
+	case KRX_CONF_KMS_AWS:
+		return KRX_EDEK_FORM_AWS;
+	case KRX_CONF_KMS_AZURE:
+		return KRX_EDEK_FORM_AZURE;
+	default:
+		return KRX_EDEK_FORM_LOCAL;
+	}
 }

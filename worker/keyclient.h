@@ -66,5 +66,8 @@ void	krx_keyclient_cancel(struct krx_keyclient *kc, void *arg);
  * (answers in flight are not kept); the decrypted DEKs dropped.
  */
 size_t	krx_keyclient_drop_all(struct krx_keyclient *kc);
+/* The EDEK form (crypto/edek_name.h) of a KMS's EDEKs, to name KEKs. */
+struct krx_conf_kms;
+int	krx_keyclient_edek_form(const struct krx_conf_kms *kms);
 
 #endif

@@ -119,21 +119,6 @@ walk_ask(struct krx_scan *sc, const uint8_t *edek, size_t len)
 	return 1;
 }
 
-static int
-walk_form(const struct krx_scan *sc)
-{
-	switch (sc->w->conf->vclusters[sc->vc].enc.kms_conf.kind) {
-	case KRX_CONF_KMS_VAULT:
-		return KRX_EDEK_FORM_VAULT;
-	case KRX_CONF_KMS_AWS:
-		return KRX_EDEK_FORM_AWS;
-	case KRX_CONF_KMS_AZURE:
-		return KRX_EDEK_FORM_AZURE;
-	default:
-		return KRX_EDEK_FORM_LOCAL;
-	}
-}
-
 static void
 walk_bad(struct krx_scan *sc, struct scan_part *p, int64_t off, int reason,
     const uint8_t *edek, size_t len)
@@ -142,7 +127,9 @@ walk_bad(struct krx_scan *sc, struct scan_part *p, int64_t off, int reason,
 	char			 kek[SCAN_KEK_NAME];
 
 	if (edek != NULL)
-		krx_edek_kek_name(walk_form(sc), edek, len, kek, sizeof(kek));
+		krx_edek_kek_name(krx_keyclient_edek_form(
+		    &sc->w->conf->vclusters[sc->vc].enc.kms_conf), edek, len,
+		    kek, sizeof(kek));
 	else
 		snprintf(kek, sizeof(kek), "?");
 	p->bad++;

@@ -43,6 +43,13 @@ tw_status(const uint8_t *edek, size_t len)
 }
 
 int
+krx_keyclient_edek_form(const struct krx_conf_kms *kms)
+{
+	(void)kms;
+	return KRX_EDEK_FORM_LOCAL;
+}
+
+int
 krx_keyclient_decrypt(struct krx_keyclient *kc, size_t vc,
     const uint8_t *edek, size_t len, krx_key_fn fn, void *arg,
     struct krx_key_answer *a)
