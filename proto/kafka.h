@@ -57,6 +57,12 @@ enum krx_kafka_error {
 bool	krx_kafka_api_known(int16_t api_key);
 int	krx_kafka_api_range(int16_t api_key, int16_t *min, int16_t *max);
 int16_t	krx_kafka_api_first_flexible(int16_t api_key);
+/*
+ * Close a request frame begun at start with a zero size: its size set,
+ * or on a buffer error the frame removed and the error returned.
+ */
+struct krx_buf;
+int	krx_kafka_frame_finish(struct krx_buf *out, size_t start);
 /* Request header v2 (else v1). */
 bool	krx_kafka_req_hdr_flexible(int16_t api_key, int16_t version);
 /* Response header v1 (else v0); ApiVersions always answers with v0. */

@@ -103,7 +103,6 @@ krx_kafka_metadata_request(struct krx_buf *out, int16_t version,
     int32_t correlation_id, const char *client_id)
 {
 	size_t	 start = out->len, id_len = 0;
-	int	 r;
 
 	/* v0 cannot ask for no topic: an empty list means all of them. */
 	if (version < 1 || version > 13)
@@ -119,10 +118,16 @@ krx_kafka_metadata_request(struct krx_buf *out, int16_t version,
 	if (krx_kafka_req_hdr_flexible(KRX_API_METADATA, version))
 		krx_buf_put_uvarint(out, 0);
 	hdr_metadata_body(out, version);
-	if ((r = out->err) != KRX_OK) {
-		if (out->len >= start)
+	return krx_kafka_frame_finish(out, start);
+}
+
+int
+krx_kafka_frame_finish(struct krx_buf *out, size_t start)
+{
+	if (out->err != KRX_OK) {
+		if (out->len > start)
 			out->len = start;
-		return r;
+		return out->err;
 	}
 	krx_buf_set_be32(out, start, (uint32_t)(out->len - start - 4));
 	return KRX_OK;

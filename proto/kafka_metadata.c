@@ -192,7 +192,6 @@ krx_kafka_metadata_request_ids(struct krx_buf *out, int16_t version,
     const uint8_t (*ids)[KRX_KAFKA_UUID_LEN], size_t n)
 {
 	size_t	 i, start = out->len, id_len = 0;
-	int	 r;
 
 	if (version < 12 || version > 13)
 		return KRX_E_UNSUPPORTED;
@@ -218,11 +217,5 @@ krx_kafka_metadata_request_ids(struct krx_buf *out, int16_t version,
 	krx_buf_put_u8(out, 0);		/* allow_auto_topic_creation */
 	krx_buf_put_u8(out, 0);		/* include_topic_authorized_ops */
 	krx_buf_put_uvarint(out, 0);
-	if ((r = out->err) != KRX_OK) {
-		if (out->len > start)
-			out->len = start;
-		return r;
-	}
-	krx_buf_set_be32(out, start, (uint32_t)(out->len - start - 4));
-	return KRX_OK;
+	return krx_kafka_frame_finish(out, start);
 }

@@ -27,20 +27,6 @@ ks_head(struct krx_buf *out, int16_t api, int16_t version, int32_t corr)
 }
 
 static int
-ks_finish(struct krx_buf *out, size_t start)
-{
-	int	 r;
-
-	if ((r = out->err) != KRX_OK) {
-		if (out->len > start)
-			out->len = start;
-		return r;
-	}
-	krx_buf_set_be32(out, start, (uint32_t)(out->len - start - 4));
-	return KRX_OK;
-}
-
-static int
 ks_topic_ok(const char *topic)
 {
 	size_t	 n = topic != NULL ? strlen(topic) : 0;
@@ -59,7 +45,7 @@ krx_scan_metadata_req(struct krx_buf *out, int32_t corr, const char *topic)
 	krx_kp_put_array_len(out, false, 1);
 	krx_kp_put_str(out, false, topic, (int32_t)strlen(topic));
 	krx_buf_put_u8(out, 0);		/* allow_auto_topic_creation */
-	return ks_finish(out, start);
+	return krx_kafka_frame_finish(out, start);
 }
 
 void
@@ -206,7 +192,7 @@ krx_scan_listoffsets_req(struct krx_buf *out, int32_t corr,
 	krx_kp_put_array_len(out, false, 1);
 	krx_buf_put_be32(out, (uint32_t)part);
 	krx_buf_put_be64(out, (uint64_t)ts);
-	return ks_finish(out, start);
+	return krx_kafka_frame_finish(out, start);
 }
 
 int
@@ -271,5 +257,5 @@ krx_scan_fetch_req(struct krx_buf *out, int32_t corr, const char *topic,
 	krx_buf_put_be32(out, (uint32_t)max_bytes);
 	krx_kp_put_array_len(out, false, 0);	/* forgotten topics */
 	krx_kp_put_str(out, false, "", 0);	/* rack_id */
-	return ks_finish(out, start);
+	return krx_kafka_frame_finish(out, start);
 }
