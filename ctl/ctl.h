@@ -41,6 +41,8 @@ extern const char	*ctl_group;	/* control_group of -c's file */
 
 /* A JSON string of n bytes (not NUL-terminated), escaped. */
 void	ctl_json_str(FILE *f, const char *s, size_t n);
+/* The same bytes escaped, without the quotes. */
+void	ctl_json_chars(FILE *f, const char *s, size_t n);
 /* The same, of a NUL-terminated string. */
 void	ctl_json_cstr(FILE *f, const char *s);
 /* {"error": msg} on stdout, for -j. */

@@ -14,10 +14,17 @@ int	ctl_json;
 void
 ctl_json_str(FILE *f, const char *s, size_t n)
 {
+	fputc('"', f);
+	ctl_json_chars(f, s, n);
+	fputc('"', f);
+}
+
+void
+ctl_json_chars(FILE *f, const char *s, size_t n)
+{
 	const unsigned char	*p = (const unsigned char *)s;
 	size_t			 i;
 
-	fputc('"', f);
 	for (i = 0; i < n; i++) {
 		if (p[i] == '"' || p[i] == '\\')
 			fprintf(f, "\\%c", p[i]);
@@ -30,7 +37,6 @@ ctl_json_str(FILE *f, const char *s, size_t n)
 		else
 			fputc(p[i], f);
 	}
-	fputc('"', f);
 }
 
 void

@@ -16,6 +16,7 @@ and records produced afterwards add to the same series.
 """
 
 import base64
+import json
 import os
 import re
 import signal
@@ -96,6 +97,21 @@ def assert_no_secrets(krxd, text, samples):
             assert re.fullmatch(r"[\x20-\x7e]*", lv), repr(lv)
 
 
+def assert_json_same(krxd, enc):
+    """krx-ctl -j metrics: one JSON document with the same samples (the
+    counters are not moving now)."""
+    doc = json.loads(krxd.ctl("-j", "metrics").stdout)
+    _, s, _ = scrape(krxd)
+    js = {(x["name"], tuple(sorted(x["labels"].items()))): x["value"]
+          for x in doc["samples"]}
+    assert len(js) == len(s)
+    key = (ENC + "_total", tuple(sorted({"virtual_cluster": VC,
+                                         "topic_name": enc}.items())))
+    assert js[key] == s[key] == N_ENC
+    inf = [k for k in js if dict(k[1]).get("le") == "+Inf"]
+    assert inf and all(js[k] == s[k] for k in inf)
+
+
 def test_metrics(kafka, krxd_factory, topic_name):
     port = krxtest.free_port_range(1, "127.0.0.1")
     krxd = enctest.enc_krxd(
@@ -162,6 +178,7 @@ def test_metrics(kafka, krxd_factory, topic_name):
                  if n == "krx_process_info" and v == 1)
     assert got == want, (got, want)
     assert_no_secrets(krxd, text, s)
+    assert_json_same(krxd, enc)
 
     # A worker killed: respawned; nothing counted goes down.
     before = counters(s, types)
