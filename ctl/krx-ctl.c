@@ -47,7 +47,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "metrics", cmd_metrics, "metrics", "Prometheus text of the counters",
 	    "Print the counters as the metrics listener serves them "
 	    "(Prometheus text\nformat 0.0.4), summed by the master. "
-	    "With -j, one JSON document of the samples.\nRead-only: any local "
+	    "With -j,\none JSON document of the samples. Read-only: any local "
 	    "user may run it.", 0 },
 	{ "kek", cmd_kek, "kek create|rotate|delete NAME | kek list",
 	    "LocalKms KEKs",
