@@ -269,6 +269,9 @@ def test_service_ports_are_the_conf_ports(conf, container):
     assert 9192 in want and 9193 in want, want
     assert len(want) == vc["max_node_id"] + 2
     cports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    # The metrics listener is a port of the pod, not of the Service.
+    mport = cports.pop("metrics")
+    assert conf["metrics"]["listen"] == f"0.0.0.0:{mport}"
     assert set(cports.values()) == want, (sorted(cports.values()),
                                           sorted(want))
     svc = _one("Service", "krxd")
