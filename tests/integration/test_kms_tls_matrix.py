@@ -214,14 +214,17 @@ def assert_refused(tmp_path, vault, tls, name, why):
 def assert_client_refused(tmp_path, vault, tls, name):
     """The double refused the client's certificate (or its absence). In
     TLS 1.3 the server says so after the client's side of the handshake:
-    keysvc reads the alert (a TLS failure naming it) or, when the server
-    has closed first, meets a broken pipe or a reset (unreachable); the
-    double counts the refused handshake either way."""
+    keysvc reads the alert (a TLS failure naming it), meets it as a
+    failed write (a TLS failure: OpenSSL's "bad write retry" when curl
+    writes again after the alert, seen under ASan) or, when the server
+    has closed first, a broken pipe or a reset (unreachable); the
+    double counts the refused handshake either way, and answered
+    nothing."""
     vault.reset_stats()
     code, out, log = check(tmp_path, vault, tls, name)
     assert code == 5, f"{name}: {code} {out!r}"
-    assert re.search(r"vault: (TLS: .*alert|unreachable)", out), \
-        f"{name}: {out!r}"
+    assert re.search(r"vault: (TLS: .*(alert|SSL_write)|unreachable)",
+                     out), f"{name}: {out!r}"
     st = vault.stats()
     assert st["tls_handshake_failures"] >= 1, st
     assert not st["calls"], f"{name}: the double answered {st['calls']}"
