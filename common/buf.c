@@ -1,6 +1,8 @@
 /*
  * buf.c: growable output buffer and bounded read cursor. Library grade.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -348,4 +350,32 @@ krx_cur_get_varlong(struct krx_cur *c, int64_t *v)
 		return r;
 	*v = (int64_t)((u >> 1) ^ -(u & 1));
 	return KRX_OK;
+}
+
+size_t
+krx_buf_printf(struct krx_buf *b, size_t max, const char *fmt, ...)
+{
+	va_list	 ap;
+	size_t	 n;
+
+	va_start(ap, fmt);
+	n = krx_buf_vprintf(b, max, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+size_t
+krx_buf_vprintf(struct krx_buf *b, size_t max, const char *fmt, va_list ap)
+{
+	int	 n;
+
+	if (max == 0 || max > INT32_MAX || krx_buf_reserve(b, max) != KRX_OK)
+		return 0;
+	n = vsnprintf((char *)b->data + b->len, max, fmt, ap);
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= max)
+		n = (int)(max - 1);
+	b->len += (size_t)n;
+	return (size_t)n;
 }

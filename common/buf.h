@@ -15,6 +15,7 @@
 #define KRX_COMMON_BUF_H
 
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -46,6 +47,14 @@ int	krx_buf_put_u8(struct krx_buf *b, uint8_t v);
 int	krx_buf_put_be16(struct krx_buf *b, uint16_t v);
 int	krx_buf_put_be32(struct krx_buf *b, uint32_t v);
 int	krx_buf_put_be64(struct krx_buf *b, uint64_t v);
+/*
+ * Append printf's text, cut to at most max - 1 bytes (max > 0); the
+ * bytes appended (0 on error, which b keeps).
+ */
+size_t	krx_buf_printf(struct krx_buf *b, size_t max, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+size_t	krx_buf_vprintf(struct krx_buf *b, size_t max, const char *fmt,
+	    va_list ap) __attribute__((format(printf, 3, 0)));
 /* Unsigned LEB128 (Kafka compact lengths, tags). */
 int	krx_buf_put_uvarint(struct krx_buf *b, uint64_t v);
 /* Zigzag signed varint (record fields). */

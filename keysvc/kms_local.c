@@ -42,23 +42,8 @@ struct local_kms {
 	struct stat		 st;	/* of the file we loaded */
 };
 
-/* Append at most sizeof(msg) - 1 bytes of a formatted line (finding 13). */
-static void __attribute__((format(printf, 2, 3)))
-local_printf(struct krx_buf *out, const char *fmt, ...)
-{
-	char	 msg[512];
-	va_list	 ap;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(msg))
-		n = (int)sizeof(msg) - 1;
-	krx_buf_put(out, msg, (size_t)n);
-}
+/* At most 511 bytes of a formatted line (finding 13). */
+#define local_printf(out, ...)	krx_buf_printf((out), 512, __VA_ARGS__)
 
 static void
 local_set_state(struct krx_kms *k, struct local_kms *l, enum local_state s,

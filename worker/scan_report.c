@@ -46,22 +46,16 @@ report_line(struct krx_buf *out, const char *fmt, ...)
 static void
 report_line(struct krx_buf *out, const char *fmt, ...)
 {
-	char	 line[512];
 	va_list	 ap;
-	int	 n;
+	size_t	 n, i;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	n = krx_buf_vprintf(out, 512, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
 	/* Free text stays on its line. */
-	for (int i = 0; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	krx_buf_put(out, line, (size_t)n);
+	for (i = out->len - n; i < out->len; i++)
+		if (out->data[i] == '\n' || out->data[i] == '\r')
+			out->data[i] = ' ';
 	krx_buf_put_u8(out, '\n');
 }
 

@@ -18,23 +18,8 @@
 #include "common/shm/stats.h"
 #include "proto/kafka.h"
 
-static void mr_printf(struct krx_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-mr_printf(struct krx_buf *b, const char *fmt, ...)
-{
-	char	 tmp[1024];
-	va_list	 ap;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		krx_buf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n :
-		    sizeof(tmp) - 1);
-}
+/* One line of at most 1023 bytes. */
+#define mr_printf(b, ...)	krx_buf_printf((b), 1024, __VA_ARGS__)
 
 /* s as a label value: \ " and newline escaped, at most KRX_M_NAME. */
 static void
