@@ -249,7 +249,7 @@ def producer_errors(warns, text):
 
 # -- proxies ----------------------------------------------------------------
 
-class Krxd:
+class Krxd(procstat.ProxyProcess):
     """krxd -g with its own config, on free loopback ports."""
 
     def __init__(self, workdir, upstream, encrypt, workers="auto",
@@ -388,16 +388,6 @@ class Krxd:
             self.stop()
             raise
         return self
-
-    def log_text(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def pids(self):
-        return procstat.tree(self.proc.pid)
 
     def problems(self):
         """After stop(): why this krxd did not end cleanly, or None

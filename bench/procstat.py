@@ -89,7 +89,7 @@ def reset_hwm(pids):
 
 
 class ProxyProcess:
-    """What the bench's proxy processes (Kroxylicious, HAProxy) share:
+    """What the bench's proxy processes (krxd, Kroxylicious, HAProxy) share:
     self.proc (a Popen, None before start) writing to self.log_path.
     stop() terminates it, then kills it after STOP_WAIT seconds."""
 

@@ -110,29 +110,17 @@ def notify():
 @pytest.fixture
 def sd_krxd(tmp_path):
     """A factory of unstarted krxd instances (upstream never used);
-    stopped and checked like krxd_factory's."""
-    made = []
-
-    def make(**opts):
-        d = os.path.join(str(tmp_path), f"krxd{len(made)}")
-        k = krxtest.Krxd(d, "127.0.0.1:9", log_level="info", **opts)
-        made.append(k)
-        return k
-    yield make
-    problems = []
-    for k in made:
+    stopped and checked like krxd_factory's (a SIGSTOPped one is
+    continued first)."""
+    f = krxtest.KrxdFactory(tmp_path, "127.0.0.1:9")
+    yield lambda **opts: f.make(start=False, log_level="info", **opts)
+    for k in f.instances:
         if k.proc is not None and k.proc.poll() is None:
             try:
                 os.kill(k.pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-        try:
-            k.stop()
-        except AssertionError as e:
-            problems.append(str(e))
-        finally:
-            k.kill()
-        problems += k.problems()
+    problems = f.finish()
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 
