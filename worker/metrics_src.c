@@ -11,6 +11,7 @@
 #include "common/shm/metrics.h"
 #include "common/shm/mstats.h"
 #include "conf/conf.h"
+#include "proto/record.h"
 #include "worker/session.h"
 #include "worker/wmetrics.h"
 
@@ -161,27 +162,18 @@ krx_wm_topic(size_t vc, const char *name, size_t len, uint64_t enc,
 	krx_m_add(&t->plain, plain);
 }
 
-/* Batch v2: length at 8, record count (int32) at 57. */
+/* The records the v2 batches of a records field say they hold. */
 uint64_t
 krx_wm_batch_records(const uint8_t *p, size_t len)
 {
-	uint64_t	 n = 0;
-	uint32_t	 blen;
-	int32_t		 cnt;
-	size_t		 off = 0;
+	struct krx_batch_iter	 it;
+	struct krx_batch	 b;
+	uint64_t		 n = 0;
 
-	while (len - off >= 61) {
-		blen = (uint32_t)p[off + 8] << 24 | (uint32_t)p[off + 9] << 16 |
-		    (uint32_t)p[off + 10] << 8 | p[off + 11];
-		if (blen < 49 || blen > len - off - 12)
-			break;
-		cnt = (int32_t)((uint32_t)p[off + 57] << 24 |
-		    (uint32_t)p[off + 58] << 16 | (uint32_t)p[off + 59] << 8 |
-		    p[off + 60]);
-		if (p[off + 16] == 2 && cnt > 0)
-			n += (uint64_t)cnt;
-		off += 12 + (size_t)blen;
-	}
+	krx_batch_iter_init(&it, p, len);
+	while (krx_batch_next(&it, &b) == KRX_BATCH_OK)
+		if (!b.legacy && b.records_count > 0)
+			n += (uint64_t)b.records_count;
 	return n;
 }
 
