@@ -28,6 +28,7 @@ struct scan_wait {
 	struct bufferevent	*bev;
 	struct krx_slot		*s;
 	pid_t			 pid;
+	size_t			 relayed;	/* SCAN_DATA bytes */
 };
 
 static struct scan_wait	*scan_waits;
@@ -199,7 +200,19 @@ krx_control_scan_message(struct krx_master *m, struct krx_slot *s,
 			break;
 	if (w == NULL)
 		return 0;	/* krx-ctl went away */
+	if (h->type == KRX_IPC_SCAN_DATA &&
+	    len > KRX_IPC_SCAN_REPORT_MAX - w->relayed) {
+		log_warnx("worker %d (pid %d): scan report over %d bytes; "
+		    "cancelled", s->slot, (int)s->pid,
+		    KRX_IPC_SCAN_REPORT_MAX);
+		krx_chan_send(s->chan, KRX_IPC_SCAN_CANCEL, w->id, 0, NULL, 0,
+		    -1);
+		scan_error(w->bev, w->ctl_id, "the scan's report was too long");
+		scan_unlink(w);
+		return 0;
+	}
 	if (h->type == KRX_IPC_SCAN_DATA) {
+		w->relayed += len;
 		scan_reply(w->bev, KRX_IPC_CTL_SCAN_DATA, w->ctl_id, 0, p,
 		    len);
 		return 0;

@@ -28,7 +28,10 @@
 #define KRX_IPC_HDR_LEN		16
 #define KRX_IPC_MAX_WORKER	(16 * 1024)	/* master <-> worker */
 #define KRX_IPC_MAX_CTL		(64 * 1024)	/* master <-> krx-ctl */
-#define KRX_IPC_MAX_CTL_REPLY	(4 * 1024 * 1024) /* master -> krx-ctl (metrics) */
+/* master -> krx-ctl (metrics) */
+#define KRX_IPC_MAX_CTL_REPLY	(4 * 1024 * 1024)
+/* a scan's SCAN_DATA, in all */
+#define KRX_IPC_SCAN_REPORT_MAX	(8 * 1024 * 1024)
 #define KRX_IPC_MAX_KEYS	(64 * 1024)	/* worker <-> keysvc */
 /* The fds an exec'd key service finds: its channel, its configuration. */
 #define KRX_IPC_KEYSVC_MASTER_FD	3
@@ -130,8 +133,10 @@ enum krx_ipc_type {
 	 * SCAN_START master -> worker: u32 vc | u32 timeout seconds |
 	 *   i32 partition (-1: all) | str topic. The worker answers with
 	 *   SCAN_DATA (text, the report; any number, each under
-	 *   KRX_IPC_MAX_WORKER) then SCAN_END (empty, or F_ERROR and a
-	 *   text), same id. SCAN_CANCEL master -> worker: empty, same id.
+	 *   KRX_IPC_MAX_WORKER, at most KRX_IPC_SCAN_REPORT_MAX in all;
+	 *   the master cancels a scan that sends more) then SCAN_END
+	 *   (empty, or F_ERROR and a text), same id. SCAN_CANCEL master ->
+	 *   worker: empty, same id.
 	 */
 	KRX_IPC_SCAN_START = 45,
 	KRX_IPC_SCAN_DATA = 46,

@@ -27,7 +27,7 @@ struct krx_scan;
 #define SCAN_EDEK_MAX		(SCAN_EDEK_SLOTS / 2)	/* x 4 KiB EDEKs: 8 MiB */
 #define SCAN_BATCH_MAX		(64 * 1024 * 1024)	/* decompressed */
 #define SCAN_KEK_NAME		128
-#define SCAN_REPORT_MAX		(8 * 1024 * 1024)
+#define SCAN_REPORT_MAX		(KRX_IPC_SCAN_REPORT_MAX - 64 * 1024)
 
 /* Why a record does not decrypt. */
 enum scan_reason {
